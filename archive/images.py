@@ -1,0 +1,274 @@
+"""Open, validate and normalise artwork images; hash them and write their derivatives.
+
+Everything here is plain Python (no database), so importers, workers, tests and benchmarks call the
+same functions. Derivatives are JPEG files named by the content's sha256 under
+``MEDIA_ROOT/derivatives/``: identical content is stored once, and the ML workers read these files
+rather than the (possibly huge) originals.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import imagehash
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# Never let Pillow silently accept a truncated file, and do our own bomb check (see open_image).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = None
+
+DERIVATIVE_DIR = "derivatives"
+JPEG_QUALITY = 85
+
+
+class ImageRejected(Exception):
+    """The input cannot be ingested. ``str(exc)`` is a short reason an operator can act on."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int = 1_000_000_000  # declared size above which a file is a decompression bomb
+    max_decode_pixels: int = 300_000_000  # non-JPEG files above this cannot be decoded at reduced size
+    max_bytes: int = 1_000_000_000
+    http_timeout: float = 30.0
+
+    @classmethod
+    def from_settings(cls) -> "ImageLimits":
+        from django.conf import settings
+
+        return cls(
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_decode_pixels=settings.MAX_DECODE_PIXELS,
+            max_bytes=settings.MAX_IMAGE_BYTES,
+            http_timeout=settings.HTTP_TIMEOUT,
+        )
+
+
+@dataclass(frozen=True)
+class IngestedImage:
+    sha256: str
+    phash: int  # signed 64-bit, fits a PostgreSQL bigint
+    width: int  # of the original, after EXIF orientation
+    height: int
+    format: str
+    mode: str
+    frames: int
+
+    @property
+    def phash_bits(self) -> list[float]:
+        return phash_bits(self.phash)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def is_url(location: str) -> bool:
+    return urlparse(location).scheme in ("http", "https")
+
+
+def read_bytes(location: str, limits: ImageLimits) -> bytes:
+    """Read a local file or download a URL, refusing empty and oversized content."""
+    if is_url(location):
+        data = _download(location, limits)
+    else:
+        path = Path(location)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ImageRejected(f"file not found: {location}") from None
+        except OSError as exc:
+            raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+        if path.is_dir():
+            raise ImageRejected(f"not a file (a directory): {location}")
+        if size > limits.max_bytes:
+            raise ImageRejected(f"file is {size} bytes, over the {limits.max_bytes}-byte limit")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageRejected("empty file (0 bytes)")
+    return data
+
+
+def _download(url: str, limits: ImageLimits) -> bytes:
+    import requests
+
+    try:
+        with requests.get(url, stream=True, timeout=limits.http_timeout) as response:
+            if response.status_code != 200:
+                raise ImageRejected(f"HTTP {response.status_code} for {url}")
+            chunks, total = [], 0
+            for chunk in response.iter_content(1 << 16):
+                total += len(chunk)
+                if total > limits.max_bytes:
+                    raise ImageRejected(f"download is over the {limits.max_bytes}-byte limit: {url}")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except requests.RequestException as exc:
+        raise ImageRejected(f"download failed for {url}: {exc.__class__.__name__}") from None
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image, tuple[int, int], str, int, str]:
+    """Decode ``data`` into an RGB image at least ``want`` px on its long side where possible.
+
+    JPEGs are decoded at reduced scale (DCT scaling), so huge scans cost little. Returns the image,
+    the original's size after EXIF orientation, its format, its frame count and its Pillow mode.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageRejected("not an image, or an unsupported image format") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"unreadable image header: {exc}") from None
+
+    fmt = im.format or "unknown"
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected(f"image has no pixels ({width}x{height})")
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise ImageRejected(
+            f"decompression bomb: declared {width}x{height} pixels, over the {limits.max_pixels:,}-pixel limit"
+        )
+    frames = getattr(im, "n_frames", 1)
+    mode = im.mode
+    if fmt == "JPEG":
+        im.draft("RGB", (want, want))
+    elif pixels > limits.max_decode_pixels:
+        raise ImageRejected(
+            f"{fmt} image of {width}x{height} pixels is too large to decode "
+            f"(limit {limits.max_decode_pixels:,}); supply a JPEG or a smaller master"
+        )
+    try:
+        if frames > 1:
+            im.seek(0)
+        im.load()
+        orientation = im.getexif().get(0x0112, 1)
+        im = ImageOps.exif_transpose(im)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        message = str(exc) or exc.__class__.__name__
+        if "truncated" in message:
+            raise ImageRejected("truncated image file (the data ends early)") from None
+        raise ImageRejected(f"corrupt image data: {message}") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return to_rgb(im), (width, height), fmt, frames, mode
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Normalise any Pillow mode (16-bit, float, CMYK, palette, alpha, bilevel) to 8-bit RGB."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if im.mode.startswith("I;16") and lo >= 0 and hi <= 65535:
+            lo, hi = 0.0, 65535.0
+        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) * (255.0 / (hi - lo))
+        return Image.fromarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+# --- hashing and derivatives --------------------------------------------------------------------
+
+def phash_int(im: Image.Image) -> int:
+    value = int(str(imagehash.phash(im)), 16)
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def phash_bits(value: int) -> list[float]:
+    unsigned = value & ((1 << 64) - 1)
+    return [float((unsigned >> (63 - i)) & 1) for i in range(64)]
+
+
+def hamming(a: int, b: int) -> int:
+    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
+
+
+def derivative_relpath(sha256: str, size: int) -> str:
+    return f"{DERIVATIVE_DIR}/{sha256[:2]}/{sha256[2:4]}/{sha256}_{size}.jpg"
+
+
+def derivative_path(sha256: str, size: int, media_root: Path | str | None = None) -> Path:
+    if media_root is None:
+        from django.conf import settings
+
+        media_root = settings.MEDIA_ROOT
+    return Path(media_root) / derivative_relpath(sha256, size)
+
+
+def derivative_url(sha256: str, size: int) -> str:
+    from django.conf import settings
+
+    return settings.MEDIA_URL + derivative_relpath(sha256, size)
+
+
+def _write_atomic(path: Path, im: Image.Image) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            im.save(handle, "JPEG", quality=JPEG_QUALITY)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_derivatives(im: Image.Image, sha256: str, sizes: tuple[int, ...], media_root: Path) -> Image.Image:
+    """Write one JPEG per size (long side, never upscaled), each made from the next larger one.
+    Returns the smallest derivative. Files that already exist (same content) are not rewritten."""
+    current = im
+    for size in sorted(sizes, reverse=True):
+        if max(current.size) > size:
+            current = current.copy()
+            current.thumbnail((size, size))
+        path = derivative_path(sha256, size, media_root)
+        if not path.exists():
+            _write_atomic(path, current)
+    return current
+
+
+def ingest_bytes(data: bytes, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:
+    """Hash, decode, normalise and write the derivatives of one image's bytes."""
+    sha = hashlib.sha256(data).hexdigest()
+    im, (width, height), fmt, frames, source_mode = open_image(data, limits, want=max(sizes))
+    smallest = write_derivatives(im, sha, sizes, media_root)
+    return IngestedImage(
+        sha256=sha,
+        phash=phash_int(smallest),
+        width=width,
+        height=height,
+        format=fmt,
+        mode=source_mode,
+        frames=frames,
+    )
+
+
+def ingest_location(location: str, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:
+    return ingest_bytes(read_bytes(location, limits), sizes, media_root, limits)
+
+
+def load_derivative(sha256: str, size: int, media_root: Path | str | None = None) -> Image.Image:
+    """Open a derivative for the ML workers (always RGB)."""
+    with Image.open(derivative_path(sha256, size, media_root)) as im:
+        return im.convert("RGB")

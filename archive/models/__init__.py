@@ -1,0 +1,28 @@
+"""The archive's data, one module per concern."""
+from .artworks import Artwork, NearDuplicate
+from .collections import Collection, CollectionItem
+from .embeddings import ArtworkEmbedding, EmbeddingModel
+from .faces import Face
+from .jobs import Job, JobBatch, JobError
+from .labels import ArtworkLabel, Label, LabelDecision, LabelEmbedding
+from .maps import Layout, LayoutPoint, Region
+
+__all__ = [
+    "Artwork",
+    "ArtworkEmbedding",
+    "ArtworkLabel",
+    "Collection",
+    "CollectionItem",
+    "EmbeddingModel",
+    "Face",
+    "Job",
+    "JobBatch",
+    "JobError",
+    "Label",
+    "LabelDecision",
+    "LabelEmbedding",
+    "Layout",
+    "LayoutPoint",
+    "NearDuplicate",
+    "Region",
+]

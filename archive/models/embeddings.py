@@ -1,0 +1,44 @@
+from django.db import models
+from pgvector.django import VectorField
+
+
+class EmbeddingModel(models.Model):
+    """A registered image/text embedding model. Every vector row records the model that made it.
+
+    The vector column of :class:`ArtworkEmbedding` has no fixed dimension so that models of any
+    width share one table; :mod:`archive.vectors` keeps one partial HNSW index per model.
+    """
+
+    class State(models.TextChoices):
+        EMBEDDING = "embedding", "Embedding (not yet complete)"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    key = models.CharField(max_length=255, unique=True, help_text="Registry id, e.g. ViT-B-32/laion2b_s34b_b79k")
+    arch = models.CharField(max_length=100, help_text="open_clip model name")
+    pretrained = models.CharField(max_length=1024, blank=True, help_text="Pretrained tag or weights path")
+    dim = models.PositiveIntegerField()
+    preprocess_fingerprint = models.CharField(max_length=64, blank=True)
+    untrained = models.BooleanField(default=False, help_text="Random weights: results are not meaningful")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.EMBEDDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="active"), name="one_active_embedding_model")
+        ]
+
+    def __str__(self) -> str:
+        return self.key + (" (untrained)" if self.untrained else "")
+
+
+class ArtworkEmbedding(models.Model):
+    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="embeddings")
+    model = models.ForeignKey(EmbeddingModel, on_delete=models.CASCADE, related_name="embeddings")
+    vector = VectorField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["artwork", "model"], name="artwork_embedding_unique")]
+        indexes = [models.Index(fields=["model", "artwork"], name="artwork_embedding_model_idx")]

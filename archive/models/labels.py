@@ -1,0 +1,73 @@
+from django.conf import settings
+from django.db import models
+from pgvector.django import VectorField
+
+
+class Label(models.Model):
+    """A browsable label from the vocabulary, or one a curator created from a text prompt."""
+
+    name = models.CharField(max_length=255)
+    slug = models.SlugField(max_length=255, unique=True)
+    group = models.CharField(max_length=50, db_index=True, help_text="Vocabulary group, e.g. animals, styles")
+    prompt = models.TextField(blank=True, help_text="Text used instead of the name when scoring")
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=255, blank=True, help_text="Where the term comes from")
+    threshold = models.FloatField(null=True, blank=True, help_text="Score at or above which the label is shown")
+    published = models.BooleanField(default=True, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelEmbedding(models.Model):
+    """Cached text embedding of a label's prompt ensemble, per model."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.ForeignKey("archive.EmbeddingModel", on_delete=models.CASCADE, related_name="label_embeddings")
+    vector = VectorField()
+    prompts_fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["label", "model"], name="label_embedding_unique")]
+
+
+class ArtworkLabel(models.Model):
+    """One of an artwork's top-k machine labels under one model."""
+
+    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="labels")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="artwork_labels")
+    model = models.ForeignKey("archive.EmbeddingModel", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["artwork", "model", "label"], name="artwork_label_unique"),
+        ]
+        indexes = [models.Index(fields=["label", "model", "-score"], name="artwork_label_rank_idx")]
+
+
+class LabelDecision(models.Model):
+    """A curator's decision on a label for an artwork. Independent of any model, so it survives
+    re-labelling and model changes."""
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        ADDED = "added", "Added by a curator"
+
+    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="label_decisions")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["artwork", "label"], name="label_decision_unique")]
+        indexes = [models.Index(fields=["label", "decision"], name="label_decision_idx")]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "explorer"
+urlpatterns = [
+    path("", views.artwork_list, name="home"),
+    path("artworks/<int:pk>/", views.artwork_detail, name="artwork"),
+]

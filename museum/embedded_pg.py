@@ -1,0 +1,39 @@
+"""The embedded PostgreSQL server used when no DATABASE_URL is configured.
+
+The server comes from the ``pgserver`` wheel (PostgreSQL 16 with pgvector). Its data lives in a
+project-local folder (``var/pgdata`` by default). Every process that needs the database calls
+:func:`database_url`; pgserver counts the processes holding the server and stops it when the last
+one exits, so nothing has to be stopped by hand.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_server = None
+
+
+def data_dir(base_dir: Path) -> Path:
+    return Path(os.environ.get("PGSERVER_DATA", base_dir / "var" / "pgdata"))
+
+
+def database_url(base_dir: Path) -> str:
+    """Start (or attach to) the embedded server and return a libpq URL for its ``postgres`` DB."""
+    global _server
+    if _server is None:
+        try:
+            import pgserver
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise RuntimeError(
+                "DATABASE_URL is not set and the embedded PostgreSQL (pgserver) is not installed. "
+                "Run ./run demo or ./run test (they install requirements.txt), or point "
+                "DATABASE_URL at a PostgreSQL server with pgvector >= 0.5."
+            ) from exc
+        import logging
+
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        path = data_dir(base_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _server = pgserver.get_server(str(path), cleanup_mode="stop")
+    return _server.get_uri()

@@ -1,0 +1,179 @@
+"""Django settings. Every deployment-specific value comes from the environment; see the README's
+configuration table for the variables and their defaults."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("MUSEUM_REQUIRE_SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set in production (MUSEUM_REQUIRE_SECRET_KEY is set).")
+    # Development/demo default. Persisted under var/ so sessions survive restarts.
+    _key_file = BASE_DIR / "var" / "secret_key"
+    if _key_file.exists():
+        SECRET_KEY = _key_file.read_text().strip()
+    else:
+        from django.core.management.utils import get_random_secret_key
+
+        SECRET_KEY = get_random_secret_key()
+        _key_file.parent.mkdir(parents=True, exist_ok=True)
+        _key_file.write_text(SECRET_KEY)
+
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "archive",
+    "workers",
+    "explorer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "museum.urls"
+WSGI_APPLICATION = "museum.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, else the embedded PostgreSQL under var/pgdata -------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL:
+    from museum.embedded_pg import database_url
+
+    DATABASE_URL = database_url(BASE_DIR)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_museum")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Images and ingest ------------------------------------------------------------------------
+# Long-side sizes of the JPEG derivatives written once at ingest; the ML workers read these.
+DERIVATIVE_SIZES = (128, 256, 512, 1024)
+# Declared pixel count above which an image is refused as a decompression bomb.
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 1_000_000_000)
+# Non-JPEG images above this many pixels cannot be decoded at reduced size and are refused.
+MAX_DECODE_PIXELS = env_int("MAX_DECODE_PIXELS", 300_000_000)
+# Largest original file accepted (bytes), for local files and downloads.
+MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES", 1_000_000_000)
+# Perceptual-hash Hamming distance at or below which two artworks are flagged as near-duplicates.
+NEAR_DUPLICATE_DISTANCE = env_int("NEAR_DUPLICATE_DISTANCE", 6)
+INGEST_WORKERS = env_int("INGEST_WORKERS", os.cpu_count() or 1)
+HTTP_TIMEOUT = env_int("HTTP_TIMEOUT", 30)
+
+# --- Celery -----------------------------------------------------------------------------------
+# Default broker: kombu's SQLAlchemy transport on the same PostgreSQL, so a fresh machine needs no
+# broker server. Set CELERY_BROKER_URL=redis://... or amqp://... for Redis or RabbitMQ.
+def _default_broker(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return "sqla+postgresql+psycopg://" + rest
+
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _default_broker(DATABASE_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_ANON_RATE", "600/minute"),
+        "doppelganger": os.environ.get("DOPPELGANGER_RATE", "20/minute"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Museum archive explorer API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+# Rate limits and small caches. Per process by default; set CACHE_URL=redis://... to share them.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
+SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
