@@ -1,4 +1,5 @@
-from django.urls import path
+"""Explorer routes. Each page family has its own module and URL list."""
+from django.urls import include, path
 
 from . import views
 

@@ -21,6 +21,10 @@ def database_url(base_dir: Path) -> str:
     """Start (or attach to) the embedded server and return a libpq URL for its ``postgres`` DB."""
     global _server
     if _server is None:
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            runtime = base_dir / "var" / "run"
+            runtime.mkdir(parents=True, mode=0o700, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         try:
             import pgserver
         except ImportError as exc:  # pragma: no cover - install problem
@@ -32,7 +36,6 @@ def database_url(base_dir: Path) -> str:
         import logging
 
         logging.getLogger("pgserver").setLevel(logging.WARNING)
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
         path = data_dir(base_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         _server = pgserver.get_server(str(path), cleanup_mode="stop")

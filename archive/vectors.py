@@ -1,0 +1,159 @@
+"""The one place that speaks pgvector: bulk writes with COPY, per-model HNSW indexes, kNN queries.
+
+Vector columns (``ArtworkEmbedding.vector``, ``Face.vector``, ``LabelEmbedding.vector``) have no
+fixed dimension, so models of any width share a table. Each model gets its own *partial* HNSW
+index on ``(vector::vector(dim))`` restricted to its rows; :func:`nearest` writes the query with
+exactly that expression and predicate, so PostgreSQL uses the index.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from django.db import connection, transaction
+from pgvector.psycopg import register_vector
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+def to_literal(vector: Sequence[float] | np.ndarray) -> str:
+    """pgvector text form of a vector: '[0.1,0.2,...]'."""
+    arr = np.asarray(vector, dtype=np.float32).ravel()
+    return "[" + ",".join(repr(float(x)) for x in arr) + "]"
+
+
+def from_value(value) -> np.ndarray:
+    """A vector column value (pgvector's numpy array or text) as float32."""
+    if isinstance(value, str):
+        return np.array([float(x) for x in value.strip("[]").split(",")], dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class VectorSpace:
+    """Where a family of vectors lives: table, vector column and the column naming their model."""
+
+    table: str
+    model_column: str
+    vector_column: str = "vector"
+    id_column: str = "id"
+
+
+def index_name(space: VectorSpace, model_value: int | str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", str(model_value).lower()).strip("_")[:30]
+    return f"{space.table[:20]}_hnsw_{slug}"
+
+
+def ensure_hnsw_index(
+    space: VectorSpace, model_value: int | str, dim: int, *, metric: str = "cosine", m: int = 16, ef_construction: int = 64
+) -> str:
+    """Create (if missing) the partial HNSW index for one model's vectors. Idempotent."""
+    opclass = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}[metric]
+    name = index_name(space, model_value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
+            f"(({_ident(space.vector_column)}::vector({int(dim)})) {opclass}) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
+            f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        )
+    return name
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _predicate_literal(value: int | str) -> str:
+    # Partial-index predicates must appear as literals in the query for the planner to match them.
+    return str(int(value)) if isinstance(value, int) else _quote(value)
+
+
+_OPERATORS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
+
+
+def nearest(
+    space: VectorSpace,
+    model_value: int | str,
+    query: Sequence[float] | np.ndarray,
+    *,
+    dim: int,
+    limit: int = 10,
+    metric: str = "cosine",
+    where: str = "",
+    params: Sequence = (),
+    ef_search: int | None = None,
+    columns: Sequence[str] = (),
+) -> list[tuple]:
+    """The ``limit`` nearest rows of one model to ``query``: ``(id, distance, *columns)`` tuples.
+
+    ``where`` adds SQL conditions (with ``%s`` placeholders bound from ``params``); keep them
+    selective-free (e.g. ``not_a_face = false``) so the HNSW index stays usable. ``ef_search``
+    raises recall at some cost (pgvector's default is 40).
+    """
+    op = _OPERATORS[metric]
+    expr = f"{_ident(space.vector_column)}::vector({int(dim)})"
+    extra = "".join(f", {_ident(c)}" for c in columns)
+    sql = (
+        f"SELECT {_ident(space.id_column)}, {expr} {op} %s::vector AS distance{extra} "
+        f"FROM {_ident(space.table)} WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        + (f" AND ({where})" if where else "")
+        + f" ORDER BY {expr} {op} %s::vector LIMIT %s"
+    )
+    literal = to_literal(query)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if ef_search:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        cursor.execute(sql, [literal, *params, literal, int(limit)])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, conflict: Sequence[str] = (), update: Sequence[str] = ()) -> int:
+    """Bulk-write rows with COPY into a temporary table, then INSERT ... ON CONFLICT into ``table``.
+
+    Vector values may be numpy arrays or lists; they are sent in pgvector's text form. With
+    ``conflict`` columns, existing rows are updated (``update`` columns) or left alone (no
+    ``update``), which makes every write idempotent. Returns the number of rows sent.
+    """
+    table, cols = _ident(table), [_ident(c) for c in columns]
+    col_list = ", ".join(cols)
+    temp = f"_copy_{table}"
+    count = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        cursor.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+        with cursor.copy(f"COPY {temp} ({col_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([to_literal(v) if isinstance(v, np.ndarray) else v for v in row])
+                count += 1
+        if conflict:
+            target = ", ".join(_ident(c) for c in conflict)
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{_ident(c)} = EXCLUDED.{_ident(c)}" for c in update)
+                if update
+                else "DO NOTHING"
+            )
+            cursor.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {temp} ON CONFLICT ({target}) {action}")
+        else:
+            cursor.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {temp}")
+        cursor.execute(f"DROP TABLE {temp}")
+    return count
+
+
+def register(conn=None) -> None:
+    """Register pgvector's psycopg adapters on the current connection (returns numpy arrays)."""
+    connection.ensure_connection()
+    register_vector(conn or connection.connection)
+
+
+ARTWORK_EMBEDDINGS = VectorSpace(table="archive_artworkembedding", model_column="model_id")
+FACES = VectorSpace(table="archive_face", model_column="model")
+LABEL_EMBEDDINGS = VectorSpace(table="archive_labelembedding", model_column="model_id")
