@@ -1,0 +1,61 @@
+"""The contract between the job machinery and the work of each stage.
+
+A stage module (``workers.embedding``, ``workers.labeling``, ``workers.faces``, ...) defines a
+module-level ``STAGE = Stage(...)``. The job machinery (``workers.jobs`` / ``workers.tasks``)
+selects the items, splits them into batches, leases batches to workers and records progress; the
+stage's ``process`` function does the work for one batch and says which items succeeded and
+which failed (with a readable reason). ``process`` must be idempotent on (artwork, model):
+running it twice on the same ids never duplicates rows.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from django.db.models import QuerySet
+
+
+@dataclass(frozen=True)
+class ItemError:
+    artwork_id: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class BatchResult:
+    done: list[int] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str  # a Job.Kind value
+    queue: str  # one of workers.celery.QUEUES
+    batch_size: int
+    # Artwork ids this stage applies to, for the job's params (e.g. images ingested, not duplicates).
+    candidates: Callable[[dict], QuerySet]
+    # Of those, the ids whose output already exists for these params (mode "missing" skips them).
+    completed: Callable[[dict], QuerySet]
+    # Delete this stage's outputs for these params (mode "reset").
+    reset: Callable[[dict], None]
+    # Do the work for one batch of artwork ids.
+    process: Callable[[list[int], dict], BatchResult]
+    # Resolve/validate params before fan-out (e.g. register the model, fail fast on missing weights).
+    prepare: Callable[[dict], dict] = lambda params: params
+
+
+STAGE_MODULES = {
+    "embed": "workers.embedding",
+    "label": "workers.labeling",
+    "faces": "workers.faces",
+}
+
+
+def get_stage(kind: str) -> Stage:
+    try:
+        module = STAGE_MODULES[kind]
+    except KeyError:
+        raise ValueError(f"unknown stage {kind!r}; known: {', '.join(sorted(STAGE_MODULES))}") from None
+    return importlib.import_module(module).STAGE
