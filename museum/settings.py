@@ -177,3 +177,11 @@ CACHES = {
 }
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+
+# --- Models -----------------------------------------------------------------------------------
+# open_clip model name and pretrained tag (from the local Hugging Face cache) or a local weights
+# file. CLIP_MODEL=test-tiny selects a tiny random-weights model for tests and trials (untrained).
+CLIP_MODEL = os.environ.get("CLIP_MODEL", "ViT-B-32")
+CLIP_PRETRAINED = os.environ.get("CLIP_PRETRAINED", "laion2b_s34b_b79k")
+# "auto" picks CUDA when available, else CPU.
+ML_DEVICE = os.environ.get("ML_DEVICE", "auto")

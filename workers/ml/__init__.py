@@ -1,0 +1,1 @@
+"""Model backends behind small interfaces, loaded lazily once per process through registries."""

@@ -1,0 +1,165 @@
+"""open_clip image/text embedder.
+
+One entry point builds any open_clip model from a name and a pretrained tag, a local weights path,
+or (explicitly) random weights. Pretrained weights come from the local Hugging Face cache or a file;
+nothing is downloaded at run time, and missing weights raise :class:`WeightsMissing` with the steps
+to provide them. Random weights are only used when asked for (``pretrained="random"``, e.g. the
+``test-tiny`` config) and the embedder is then flagged ``untrained``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+# Workers never reach for a model hub: weights come from the local cache or a file. Must be set
+# before huggingface_hub is first imported (it reads the variable at import time).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CONFIG_DIR = Path(__file__).with_name("configs")
+RANDOM = "random"
+
+
+class WeightsMissing(RuntimeError):
+    """The requested pretrained weights are not on this machine. The message says how to provide them."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    pretrained: str  # a tag known to open_clip, a local file path, or "random"
+
+    @property
+    def key(self) -> str:
+        if self.pretrained == RANDOM and self.arch == "test-tiny":
+            return "test-tiny"
+        tag = Path(self.pretrained).name if os.sep in self.pretrained else self.pretrained
+        return f"{self.arch}/{tag}"
+
+    @property
+    def untrained(self) -> bool:
+        return self.pretrained == RANDOM
+
+
+def weights_missing_message(spec: ModelSpec, cause: BaseException | None = None) -> str:
+    hf_home = os.environ.get("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
+    return (
+        f"CLIP weights for {spec.arch!r} (pretrained {spec.pretrained!r}) are not available on this machine"
+        + (f" ({cause.__class__.__name__}: {cause})" if cause else "")
+        + ". Nothing is downloaded at run time. Provide them in one of two ways:\n"
+        f"  1. Copy the open_clip checkpoint file here and set CLIP_MODEL={spec.arch} CLIP_PRETRAINED=/path/to/open_clip_model.safetensors\n"
+        f"  2. On a machine with internet run: python -c \"import open_clip; open_clip.create_model('{spec.arch}', "
+        f"pretrained='{spec.pretrained}')\" and copy its Hugging Face cache to {hf_home} here (or set HF_HOME).\n"
+        "To exercise the pipeline without real weights, select the untrained test model explicitly with "
+        "CLIP_MODEL=test-tiny (its labels and similarities are meaningless and are marked as untrained)."
+    )
+
+
+_config_lock = threading.Lock()
+_configs_added = False
+
+
+def _add_local_configs() -> None:
+    global _configs_added
+    with _config_lock:
+        if not _configs_added:
+            import open_clip
+
+            open_clip.add_model_config(CONFIG_DIR)
+            _configs_added = True
+
+
+def pick_device(requested: str | None = None) -> str:
+    import torch
+
+    if requested and requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ClipEmbedder:
+    """Embeds PIL images and texts into L2-normalised float32 vectors of one model."""
+
+    def __init__(self, spec: ModelSpec, device: str | None = None):
+        import open_clip
+        import torch
+
+        _add_local_configs()
+        self.spec = spec
+        self.device = pick_device(device)
+        pretrained = None if spec.untrained else spec.pretrained
+        if pretrained and os.sep in pretrained and not Path(pretrained).is_file():
+            raise WeightsMissing(weights_missing_message(spec, FileNotFoundError(pretrained)))
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.arch, pretrained=pretrained, device=self.device
+            )
+        except RuntimeError as exc:
+            if "Unknown model" in str(exc) or "not found" in str(exc).lower():
+                raise ValueError(f"unknown open_clip model {spec.arch!r}: {exc}") from exc
+            raise WeightsMissing(weights_missing_message(spec, exc)) from exc
+        except (OSError, ValueError) as exc:
+            raise WeightsMissing(weights_missing_message(spec, exc)) from exc
+        model.eval()
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(spec.arch)
+        self.dim = int(model.text_projection.shape[1] if hasattr(model, "text_projection") and model.text_projection is not None else model.visual.output_dim)
+        self._torch = torch
+        self._lock = threading.Lock()
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def untrained(self) -> bool:
+        return self.spec.untrained
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the image preprocessing, so embeddings made with different preprocessing differ."""
+        cfg = getattr(self.model.visual, "preprocess_cfg", None) or {}
+        text = json.dumps({"arch": self.spec.arch, "pre": repr(self.preprocess), "cfg": cfg}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # -- embedding ---------------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.startswith("cuda"):
+            dtype = self._torch.bfloat16 if self._torch.cuda.is_bf16_supported() else self._torch.float16
+            return self._torch.autocast("cuda", dtype=dtype)
+        return nullcontext()
+
+    def _finish(self, features) -> np.ndarray:
+        features = features.float()
+        features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return features.cpu().numpy().astype(np.float32, copy=False)
+
+    def preprocess_images(self, images: Sequence) -> "torch.Tensor":  # noqa: F821
+        """Preprocess PIL images into one batch tensor (call from worker threads in parallel)."""
+        return self._torch.stack([self.preprocess(im) for im in images])
+
+    def embed_batch(self, batch) -> np.ndarray:
+        """Embed an already preprocessed batch tensor."""
+        with self._lock, self._torch.inference_mode(), self._autocast():
+            return self._finish(self.model.encode_image(batch.to(self.device, non_blocking=True)))
+
+    def embed_images(self, images: Sequence) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_batch(self.preprocess_images(images))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        with self._lock, self._torch.inference_mode(), self._autocast():
+            return self._finish(self.model.encode_text(tokens))

@@ -1,0 +1,92 @@
+"""Embedding models by key: parse, load lazily once per process, and record in the registry table."""
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+from django.utils import timezone
+
+from .clip import RANDOM, ClipEmbedder, ModelSpec, WeightsMissing
+
+__all__ = ["WeightsMissing", "spec_for", "default_spec", "get_embedder", "register", "active_model", "activate"]
+
+_cache: dict[str, ClipEmbedder] = {}
+_lock = threading.Lock()
+
+
+def default_spec() -> ModelSpec:
+    arch = getattr(settings, "CLIP_MODEL", "ViT-B-32")
+    if arch == "test-tiny":
+        return ModelSpec("test-tiny", RANDOM)
+    return ModelSpec(arch, getattr(settings, "CLIP_PRETRAINED", "laion2b_s34b_b79k"))
+
+
+def spec_for(key: str | None) -> ModelSpec:
+    """The model spec for a registry key; ``None`` means the active model, else the configured default."""
+    from archive.models import EmbeddingModel
+
+    if key is None:
+        active = active_model()
+        if active is None:
+            return default_spec()
+        key = active.key
+    if key == "test-tiny":
+        return ModelSpec("test-tiny", RANDOM)
+    row = EmbeddingModel.objects.filter(key=key).only("arch", "pretrained").first()
+    if row is not None:
+        return ModelSpec(row.arch, row.pretrained)
+    default = default_spec()
+    if key == default.key:
+        return default
+    arch, _, pretrained = key.partition("/")
+    if not pretrained:
+        raise ValueError(f"model key {key!r} must look like ARCH/PRETRAINED (e.g. ViT-B-32/laion2b_s34b_b79k) or test-tiny")
+    return ModelSpec(arch, pretrained)
+
+
+def get_embedder(key: str | None = None, device: str | None = None) -> ClipEmbedder:
+    """Load (once per process) the embedder for ``key`` (None: the active model)."""
+    spec = spec_for(key)
+    with _lock:
+        embedder = _cache.get(spec.key)
+        if embedder is None:
+            embedder = ClipEmbedder(spec, device=device or getattr(settings, "ML_DEVICE", None))
+            _cache[spec.key] = embedder
+    return embedder
+
+
+def register(embedder: ClipEmbedder):
+    """The registry row for a loaded embedder (created on first use)."""
+    from archive.models import EmbeddingModel
+
+    row, _ = EmbeddingModel.objects.get_or_create(
+        key=embedder.key,
+        defaults={
+            "arch": embedder.spec.arch,
+            "pretrained": embedder.spec.pretrained,
+            "dim": embedder.dim,
+            "preprocess_fingerprint": embedder.fingerprint,
+            "untrained": embedder.untrained,
+        },
+    )
+    return row
+
+
+def active_model():
+    from archive.models import EmbeddingModel
+
+    return EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).first()
+
+
+def activate(model) -> None:
+    """Make ``model`` the one the explorer reads; the previous active model is retired but kept."""
+    from django.db import transaction
+
+    from archive.models import EmbeddingModel
+
+    with transaction.atomic():
+        EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).exclude(pk=model.pk).update(
+            state=EmbeddingModel.State.RETIRED
+        )
+        EmbeddingModel.objects.filter(pk=model.pk).update(state=EmbeddingModel.State.ACTIVE, activated_at=timezone.now())
+    model.refresh_from_db()
