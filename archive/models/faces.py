@@ -23,3 +23,22 @@ class Face(models.Model):
 
     def __str__(self) -> str:
         return f"Face in {self.artwork_id} at ({self.x},{self.y},{self.w},{self.h})"
+
+
+class FaceScan(models.Model):
+    """That an artwork's image was searched for faces by one face model, with which settings and how
+    many faces were found. Lets a "missing" run skip artworks without faces, which have no Face rows."""
+
+    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="face_scans")
+    model = models.CharField(max_length=100)
+    detector = models.CharField(max_length=20, default="hog")
+    derivative_size = models.PositiveIntegerField(default=1024)
+    upsample = models.PositiveSmallIntegerField(default=0)
+    faces = models.PositiveIntegerField(default=0)
+    scanned_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["artwork", "model"], name="face_scan_artwork_model_unique")]
+
+    def __str__(self) -> str:
+        return f"Face scan of {self.artwork_id} by {self.model}: {self.faces} faces"
