@@ -32,6 +32,13 @@ class LabelEmbedding(models.Model):
     vector = VectorField()
     prompts_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # This label's cosine-score distribution over the archive under this model (a sample, or every
+    # artwork for labels scored on demand): used for the calibrated score (z-score) and the
+    # default display threshold when neither the label nor the settings fix one.
+    score_mean = models.FloatField(null=True, blank=True)
+    score_std = models.FloatField(null=True, blank=True)
+    default_threshold = models.FloatField(null=True, blank=True, help_text="Derived threshold (a high percentile of the scores)")
+    stats_count = models.PositiveIntegerField(null=True, blank=True, help_text="Artworks the statistics were computed over")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["label", "model"], name="label_embedding_unique")]
