@@ -1,0 +1,263 @@
+"""Layout jobs on real artwork images: build UMAP and t-SNE maps, place new artworks without moving
+existing ones, name regions, and parse the exported files back.
+
+Vectors come from the real embedder in ``workers.ml`` with the explicit random-weights ``test-tiny``
+config (the map is then marked untrained), computed from the images' 256px derivatives.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from PIL import Image
+
+from archive import vectors
+from archive.images import ImageLimits, ingest_location, load_derivative
+from archive.models import Artwork, ArtworkLabel, EmbeddingModel, Job, Label, Layout, LayoutPoint, Region
+from workers.layouts import build, export
+
+pytestmark = pytest.mark.django_db
+
+
+def aic_records(aic_dir: Path, limit: int) -> list[dict]:
+    records = []
+    for path in sorted((aic_dir / "collections").glob("*/collection.json")):
+        data = json.loads(path.read_text())
+        for art in data["artworks"]:
+            image = aic_dir / "images" / f"{art['id']}.jpg"
+            if image.exists():
+                records.append({**art, "image": image, "collection": data["collection_id"]})
+    # Interleave collections so any prefix spans several periods.
+    records.sort(key=lambda r: (r["id"] % 7, r["id"]))
+    return records[:limit]
+
+
+def ingest(records: list[dict]) -> list[Artwork]:
+    limits = ImageLimits.from_settings()
+    out = []
+    for r in records:
+        img = ingest_location(str(r["image"]), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT), limits)
+        year = None
+        digits = "".join(ch if ch.isdigit() else " " for ch in r.get("date", "")).split()
+        if digits and len(digits[0]) == 4:
+            year = int(digits[0])
+        out.append(Artwork.objects.create(
+            source="aic", source_id=str(r["id"]), title=r["title"], creator=r.get("artist", ""),
+            display_date=r.get("date", ""), year_start=year, medium=r.get("medium", ""),
+            classification=r["collection"], status=Artwork.Status.OK, sha256=img.sha256, phash=img.phash,
+            width=img.width, height=img.height, original_location=str(r["image"]),
+        ))
+    return out
+
+
+def tiny_model() -> EmbeddingModel:
+    from workers.ml.registry import activate, get_embedder, register
+
+    model = register(get_embedder("test-tiny"))
+    activate(model)
+    return model
+
+
+def embed(model: EmbeddingModel, artworks: list[Artwork]) -> None:
+    from workers.ml.registry import get_embedder
+
+    embedder = get_embedder("test-tiny")
+    images = [load_derivative(a.sha256, 256) for a in artworks]
+    vecs = embedder.embed_images(images)
+    assert vecs.shape == (len(artworks), model.dim)
+    vectors.copy_rows(
+        "archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
+        [(a.pk, model.pk, v, "now()") for a, v in zip(artworks, vecs)],
+        conflict=["artwork_id", "model_id"], update=["vector"],
+    )
+
+
+@pytest.fixture
+def archive60(aic_dir):
+    artworks = ingest(aic_records(aic_dir, 60))
+    assert len(artworks) == 60
+    model = tiny_model()
+    return model, artworks
+
+
+def coords_of(layout) -> dict[int, tuple[float, float]]:
+    return {a: (x, y) for a, x, y in LayoutPoint.objects.filter(layout=layout).values_list("artwork_id", "x", "y")}
+
+
+def parse_export(layout) -> tuple[dict, dict[str, np.ndarray]]:
+    files = export.read_files(layout.slug, layout.export_version)
+    assert files is not None, "files.json missing"
+    root = export.version_dir(layout.slug, layout.export_version)
+    parts = []
+    for chunk in files["chunks"]:
+        raw = gzip.decompress((root / chunk["file"]).read_bytes())
+        parts.append(export.decode_chunk(raw, chunk["count"]))
+    columns = {name: np.concatenate([p[name] for p in parts]) for name, _ in export.COLUMNS}
+    return files, columns
+
+
+def test_umap_layout_on_real_images_then_incremental_placement(archive60):
+    model, artworks = archive60
+    first, later = artworks[:50], artworks[50:]
+    embed(model, first)
+
+    job = build.request("umap", {})
+    layout = build.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE, job.message
+    assert job.done == job.total == build.BUILD_STEPS
+    assert layout.state == Layout.State.READY and layout.point_count == 50
+    assert layout.model_id == model.pk and layout.seed == 0 and layout.params["untrained"] is True
+    assert layout.params["placement"] == "model" and layout.is_default
+    before = coords_of(layout)
+    assert set(before) == {a.pk for a in first}
+    assert all(np.isfinite(v).all() for v in before.values())
+    # Regions at two zoom levels; no labels yet, so names come from catalogue metadata.
+    assert layout.params["region_names_from"] in ("classification", "creator")
+    levels = sorted(set(Region.objects.filter(layout=layout).values_list("level", flat=True)))
+    assert levels == [0, 1]
+    assert sum(Region.objects.filter(layout=layout, level=0).values_list("size", flat=True)) == 50
+    assert all(Region.objects.filter(layout=layout).values_list("name", flat=True))
+
+    files, cols = parse_export(layout)
+    assert files["count"] == 50 and sorted(cols["id"].tolist()) == sorted(a.pk for a in first)
+    # Quantised coordinates decode back to the stored ones within one quantisation step.
+    b = files["bounds"]
+    span = max(b[2] - b[0], b[3] - b[1])
+    for i, a in enumerate(cols["id"].tolist()):
+        x = b[0] + cols["x"][i] / 65535 * span
+        assert abs(x - before[a][0]) <= span / 65535 + 1e-4
+    years = {a.pk: a.year_start for a in first}
+    assert all((years[a] or export.YEAR_NONE) == y for a, y in zip(cols["id"].tolist(), cols["year"].tolist()))
+    assert set(files["classifications"]) <= {a.classification for a in first}
+    sheet = export.version_dir(layout.slug, layout.export_version) / "atlas-0000.jpg"
+    assert files["atlas"]["sheets"] == [0]
+    with Image.open(sheet) as im:
+        assert im.format == "JPEG" and im.width == export.SHEET
+        # The first cell holds a real thumbnail, not the background.
+        cell = np.asarray(im.crop((0, 0, export.CELL, export.CELL)))
+        assert cell.std() > 5
+
+    # New artworks are embedded: placing them keeps every existing coordinate.
+    embed(model, later)
+    call_command("build_map", "--method", "umap", "--wait")
+    layout.refresh_from_db()
+    after = coords_of(layout)
+    assert layout.point_count == 60 and set(after) == {a.pk for a in artworks}
+    for a, xy in before.items():
+        assert after[a] == xy
+    new = LayoutPoint.objects.filter(layout=layout, placed_incrementally=True)
+    assert sorted(new.values_list("artwork_id", flat=True)) == sorted(a.pk for a in later)
+    assert layout.export_version == 2
+    files2, cols2 = parse_export(layout)
+    assert files2["count"] == 60 and cols2["id"][:50].tolist() == cols["id"].tolist()
+    assert sum(Region.objects.filter(layout=layout, level=1).values_list("size", flat=True)) == 60
+    # The new points lie inside the map's extent, not far away.
+    xs = np.array([v[0] for v in after.values()])
+    assert xs.max() - xs.min() <= 3 * (max(v[0] for v in before.values()) - min(v[0] for v in before.values()))
+
+    # A rebuild refits everything.
+    call_command("build_map", "--method", "umap", "--rebuild", "--wait")
+    layout.refresh_from_db()
+    assert layout.export_version == 3 and not LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).exists()
+    assert not export.version_dir(layout.slug, 1).exists()  # old versions pruned, previous one kept
+    assert export.version_dir(layout.slug, 2).exists()
+
+
+def test_tsne_layout_and_nearest_neighbour_placement(archive60, settings):
+    model, artworks = archive60
+    embed(model, artworks[:40])
+    settings.MAP_MODEL_MAX_POINTS = 10  # too many points to keep the model: place by kNN interpolation
+    job = build.request("tsne", {}, seed=3)
+    layout = build.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE, job.message
+    assert layout.method == "tsne" and layout.seed == 3 and layout.params["placement"] == "knn"
+    assert layout.params["used"]["negative_gradient_method"] == "bh"
+    assert not build.model_path(layout.slug).exists()
+    before = coords_of(layout)
+    assert len(before) == 40
+
+    embed(model, artworks[40:45])
+    job = build.request("tsne", {}, seed=3)
+    layout = build.run_job(job.pk)
+    after = coords_of(layout)
+    assert len(after) == 45 and all(after[a] == xy for a, xy in before.items())
+    xs = np.array([v for v in before.values()])
+    for a in artworks[40:45]:
+        x, y = after[a.pk]
+        assert xs[:, 0].min() <= x <= xs[:, 0].max() and xs[:, 1].min() <= y <= xs[:, 1].max()
+
+
+def test_regions_named_by_over_represented_labels(archive60):
+    model, artworks = archive60
+    embed(model, artworks[:40])
+    horse = Label.objects.create(name="horse", slug="horse", group="animals")
+    ship = Label.objects.create(name="ship", slug="ship", group="objects")
+    common = Label.objects.create(name="painting", slug="painting", group="kinds")
+    layout = build.run_job(build.request("tsne", {}).pk)
+    # Label the artworks of one fine region "horse", the rest "ship"; everything "painting".
+    region = Region.objects.filter(layout=layout, level=1).order_by("-size").first()
+    points = LayoutPoint.objects.filter(layout=layout)
+    in_region = set(points.filter(cluster=region.cluster).values_list("artwork_id", flat=True))
+    assert len(in_region) >= 2
+    rows = []
+    for a in points.values_list("artwork_id", flat=True):
+        rows.append(ArtworkLabel(artwork_id=a, label=horse if a in in_region else ship, model=model, score=0.3, rank=1))
+        rows.append(ArtworkLabel(artwork_id=a, label=common, model=model, score=0.2, rank=2))
+    ArtworkLabel.objects.bulk_create(rows)
+    layout = build.run_job(build.request("tsne", {}, rebuild=True).pk)
+    assert layout.params["region_names_from"] == "labels"
+    named = {r.cluster: r for r in Region.objects.filter(layout=layout, level=1)}
+    fine = dict(LayoutPoint.objects.filter(layout=layout).values_list("artwork_id", "cluster"))
+    horse_clusters = {fine[a] for a in in_region}
+    for c in horse_clusters:
+        if all(fine[a] not in {c} or a in in_region for a in fine):
+            assert named[c].name.startswith("horse"), named[c].name
+            assert named[c].top_labels[0]["label"] == "horse"
+    assert not any("painting" in r.name for r in named.values())  # everywhere, so characteristic nowhere
+
+
+def test_failed_layout_is_recorded_on_the_job(db):
+    job = build.request("umap", {})
+    assert build.run_job(job.pk) is None
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED and "no active embedding model" in job.message
+    assert job.errors.count() == 1
+
+
+def test_subset_parsing_and_slugs():
+    assert build.parse_subset("label:horse") == {"label": "horse"}
+    assert build.parse_subset("faces") == {"faces": True}
+    assert build.layout_slug("tsne", {"collection": "My Set"}) == "tsne-collection-my-set"
+    with pytest.raises(ValueError):
+        build.parse_subset("artist:x")
+
+
+def test_export_round_trip_synthetic(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 300_000
+    x = rng.normal(size=n).astype(np.float32)
+    y = rng.normal(size=n).astype(np.float32) * 2
+    table = export.PointTable(
+        artwork_ids=np.arange(1, n + 1), x=x, y=y, c0=rng.integers(0, 12, n), c1=rng.integers(0, 60, n),
+        year=np.where(rng.random(n) < 0.1, export.YEAR_NONE, rng.integers(1200, 2020, n)),
+        classification=["painting" if i % 3 else "print" for i in range(n)], thumbs=[""] * n,
+    )
+    files = export.export_points(table, "synthetic", 1, media_root=tmp_path)
+    assert files["atlas"]["sheets"] == [] and len(files["chunks"]) == 3
+    root = export.version_dir("synthetic", 1, tmp_path)
+    got = np.concatenate([export.decode_chunk(gzip.decompress((root / c["file"]).read_bytes()), c["count"])["id"]
+                          for c in files["chunks"]])
+    assert np.array_equal(got, np.arange(1, n + 1, dtype=np.uint32))
+    one = export.decode_chunk(gzip.decompress((root / files["chunks"][1]["file"]).read_bytes()), files["chunks"][1]["count"])
+    start = files["chunks"][1]["start"]
+    assert np.array_equal(one["year"], table.year[start : start + len(one["year"])].astype(np.int16))
+    assert files["classifications"] == ["painting", "print"]
+    # The y range is twice the x range: quantisation keeps the aspect ratio.
+    assert int(one["y"].max()) > 60000 and int(one["x"].max()) < 40000

@@ -1,0 +1,6 @@
+"""Maps of the archive: reduce embeddings, lay them out with UMAP or t-SNE, place new artworks,
+name regions, and export compact static files for the WebGL map page.
+
+The modules are plain functions over arrays and ids; :mod:`workers.layouts.build` is the job entry
+that Celery tasks (:mod:`workers.tasks_maps`) and the ``build_map`` command call.
+"""

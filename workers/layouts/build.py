@@ -1,0 +1,354 @@
+"""The layout job: build a map from the active model's embeddings, or place new artworks on an
+existing one, then name its regions and export its files. Celery tasks and the ``build_map``
+command call :func:`request` and :func:`run_job`; tests and the benchmark call the functions below.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from archive import vectors
+from archive.images import derivative_path
+from archive.models import EmbeddingModel, Job, Layout, Region
+from workers import jobs
+
+from . import export, fit as fitting, place, regions
+from .reduce import VectorSet, apply_reducer, fit_reducer, load_vectors
+
+log = logging.getLogger(__name__)
+BUILD_STEPS = 6
+PLACE_STEPS = 4
+
+
+def model_max_points() -> int:
+    return int(getattr(settings, "MAP_MODEL_MAX_POINTS", 200_000))
+
+
+def describe_subset(subset: dict) -> tuple[str, str]:
+    """(slug part, human name) of a subset."""
+    if subset.get("faces"):
+        return "faces", "Painted faces"
+    if subset.get("label"):
+        return f"label-{subset['label']}", f"Label “{subset['label']}”"
+    if subset.get("collection"):
+        return f"collection-{subset['collection']}", f"Collection “{subset['collection']}”"
+    return "", "Whole archive"
+
+
+def parse_subset(text: str | None) -> dict:
+    """``None``/"all" | "label:SLUG" | "collection:SLUG" | "faces" -> subset dict."""
+    if not text or text == "all":
+        return {}
+    if text == "faces":
+        return {"faces": True}
+    kind, _, value = text.partition(":")
+    if kind in ("label", "collection") and value:
+        return {kind: value}
+    raise ValueError(f"unknown subset {text!r}: use all, faces, label:SLUG or collection:SLUG")
+
+
+def layout_slug(method: str, subset: dict) -> str:
+    part, _ = describe_subset(subset)
+    return slugify(f"{method}-{part}" if part else method)[:255]
+
+
+def model_for(subset: dict) -> EmbeddingModel | None:
+    if subset.get("faces"):
+        return None
+    model = EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).first()
+    if model is None:
+        raise ValueError("no active embedding model: run `embed` first (a map is made from embeddings)")
+    return model
+
+
+def model_path(slug: str):
+    return export.maps_root() / "_models" / f"{slug}.pkl"
+
+
+# --- job entry ---------------------------------------------------------------------------------
+
+def request(method: str = "umap", subset: dict | None = None, *, seed: int = 0, params: dict | None = None,
+            rebuild: bool = False, user=None) -> Job:
+    """Create the layout Job (queued); run it with :func:`run_job` here or in a worker."""
+    if method not in Layout.Method.values:
+        raise ValueError(f"unknown method {method!r}: use umap or tsne")
+    subset = subset or {}
+    return jobs.create_job(
+        Job.Kind.LAYOUT,
+        {"method": method, "subset": subset, "seed": seed, "params": params or {}, "rebuild": rebuild,
+         "slug": layout_slug(method, subset)},
+        user=user,
+    )
+
+
+def run_job(job_id: int, on_step=None) -> Layout | None:
+    """Build or update the layout a job asks for, recording progress and errors on the job.
+    ``on_step(job, message)`` is called after each step (the command's progress bar)."""
+    token = _on_step.set(on_step)
+    try:
+        return _run_job(job_id)
+    finally:
+        _on_step.reset(token)
+
+
+def _run_job(job_id: int) -> Layout | None:
+    job = Job.objects.get(pk=job_id)
+    if job.is_final:
+        return None
+    p = job.params
+    jobs.start_job(job)
+    layout = None
+    try:
+        subset = p.get("subset") or {}
+        model = model_for(subset)
+        layout = get_layout(p["method"], subset, model, seed=p.get("seed", 0), params=p.get("params") or {})
+        Layout.objects.filter(pk=layout.pk).update(job=job)
+        stale = layout.model_id != (model.pk if model else None)
+        if p.get("rebuild") or stale or layout.state != Layout.State.READY or not layout.point_count:
+            n = build(layout, job=job, model=model)
+            message = f"built {layout.get_method_display()} map “{layout.name}” of {n} points"
+        else:
+            n = place_new(layout, job=job)
+            message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
+        jobs.finish_job(job, message=message)
+    except jobs.JobCancelled:
+        jobs.finish_job(job, state=Job.State.CANCELLED, message="cancelled")
+    except Exception as exc:  # the job records why; the previous export (if any) stays served
+        reason, detail = jobs.describe_exception(exc)
+        jobs.record_error(job, item=f"layout {p.get('slug')}", reason=reason, detail=detail, payload=p)
+        if layout is not None and not layout.export_version:
+            Layout.objects.filter(pk=layout.pk).update(state=Layout.State.FAILED)
+        jobs.finish_job(job, state=Job.State.FAILED, message=reason)
+        log.exception("layout job %s failed", job.pk)
+    return Layout.objects.filter(pk=layout.pk).first() if layout else None
+
+
+def get_layout(method: str, subset: dict, model: EmbeddingModel | None, *, seed: int = 0, params: dict | None = None) -> Layout:
+    slug = layout_slug(method, subset)
+    _, what = describe_subset(subset)
+    layout, created = Layout.objects.get_or_create(
+        slug=slug,
+        defaults={"name": f"{what} ({dict(Layout.Method.choices)[method]})", "method": method, "model": model,
+                  "subset": subset, "seed": seed, "params": {"requested": params or {}}},
+    )
+    if not created and (layout.seed != seed or (params and layout.params.get("requested") != params)):
+        layout.seed = seed
+        if params:
+            layout.params = {**layout.params, "requested": params}
+        layout.save(update_fields=["seed", "params"])
+    return layout
+
+
+_on_step: ContextVar = ContextVar("map_on_step", default=None)
+
+
+def _step(job: Job | None, message: str) -> None:
+    if job is not None:
+        jobs.check_cancelled(job)
+        jobs.record_progress(job, done=1, message=message)
+        callback = _on_step.get()
+        if callback is not None:
+            callback(job, message)
+    log.info(message)
+
+
+# --- full build --------------------------------------------------------------------------------
+
+def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | None = None, vectorset: VectorSet | None = None) -> int:
+    """Fit ``layout`` from scratch on all its vectors; replaces its points, regions and model."""
+    timings: dict[str, float] = {}
+    if job is not None:
+        jobs.set_total(job, BUILD_STEPS)
+    faces = bool(layout.subset.get("faces"))
+    t = time.perf_counter()
+    vs = vectorset or load_vectors(layout.subset, model.pk if model else None)
+    timings["load_s"] = time.perf_counter() - t
+    input_dim = int(vs.X.shape[1]) if vs.X.ndim == 2 else 0
+    if len(vs) < 4:
+        raise ValueError(f"{len(vs)} points have vectors in this subset; a map needs at least 4 (run `embed` first)")
+    _step(job, f"loaded {len(vs)} vectors of width {vs.X.shape[1]}")
+
+    t = time.perf_counter()
+    reducer = fit_reducer(vs.X, seed=layout.seed)
+    Y = apply_reducer(reducer, vs.X)
+    timings["reduce_s"] = time.perf_counter() - t
+    _step(job, f"reduced to {Y.shape[1]} dimensions (PCA); fitting {layout.get_method_display()}")
+
+    t = time.perf_counter()
+    fitted, coords, used = fitting.fit(layout.method, Y, seed=layout.seed, params=layout.params.get("requested"))
+    timings["fit_s"] = time.perf_counter() - t
+    keep_model = len(vs) <= model_max_points()
+    path = model_path(layout.slug)
+    if keep_model:
+        fitting.save_model(path, {"method": layout.method, "reducer": reducer, "model": fitted, "n": len(vs),
+                                  "model_id": model.pk if model else None})
+    elif path.exists():
+        path.unlink()
+    del fitted
+    _step(job, f"fitted {layout.get_method_display()} in {timings['fit_s']:.0f}s")
+
+    t = time.perf_counter()
+    order = export.morton_order(coords[:, 0], coords[:, 1])
+    vs = VectorSet(vs.keys[order], vs.artwork_ids[order], vs.X[:0])
+    coords = coords[order]
+    centres = regions.cluster_levels(coords, seed=layout.seed)
+    assignments = [regions.assign(coords, c) for c in centres]
+    ks = [len(c) for c in centres]
+    names, source = regions.name_regions(vs.artwork_ids, assignments, ks, model.pk if model else None)
+    timings["regions_s"] = time.perf_counter() - t
+    _step(job, f"named {sum(ks)} regions at {len(ks)} zoom levels (from {source})")
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM archive_layoutpoint WHERE layout_id = %s", [layout.pk])
+        Region.objects.filter(layout=layout).delete()
+        _write_points(layout, vs, coords, assignments[-1], faces=faces, incremental=False)
+        Region.objects.bulk_create([
+            Region(layout=layout, level=level, cluster=c, name=names[level][c].name, x=float(centres[level][c, 0]),
+                   y=float(centres[level][c, 1]), size=int((assignments[level] == c).sum()), top_labels=names[level][c].top)
+            for level in range(len(ks)) for c in range(ks[level])
+        ])
+        Layout.objects.filter(pk=layout.pk).update(
+            model=model, point_count=len(vs),
+            params={**layout.params, "used": used, "pca_dims": int(Y.shape[1]), "input_dim": input_dim,
+                    "region_levels": ks, "region_names_from": source, "placement": "model" if keep_model else "knn",
+                    "untrained": bool(model and model.untrained), "timings": {k: round(v, 2) for k, v in timings.items()},
+                    **({"face_model": layout.subset.get("face_model")} if faces else {})},
+        )
+    layout.refresh_from_db()
+    _step(job, f"saved {len(vs)} points")
+    export_layout(layout, rebuilt=True)
+    _step(job, f"exported version {layout.export_version}")
+    return len(vs)
+
+
+def _write_points(layout, vs: VectorSet, coords: np.ndarray, clusters: np.ndarray, *, faces: bool, incremental: bool) -> None:
+    rows = (
+        (layout.pk, int(a), int(k) if faces else None, float(x), float(y), int(c), incremental)
+        for a, k, (x, y), c in zip(vs.artwork_ids.tolist(), vs.keys.tolist(), coords.tolist(), clusters.tolist())
+    )
+    vectors.copy_rows("archive_layoutpoint", ["layout_id", "artwork_id", "face_id", "x", "y", "cluster", "placed_incrementally"], rows)
+
+
+# --- incremental placement ---------------------------------------------------------------------
+
+def place_new(layout: Layout, *, job: Job | None = None) -> int:
+    """Give coordinates to points of the layout's subset that are not on it yet; existing points keep theirs."""
+    if job is not None:
+        jobs.set_total(job, PLACE_STEPS)
+    faces = bool(layout.subset.get("faces"))
+    existing, _ = place.existing_points(layout, faces=faces)
+    vs = load_vectors(layout.subset, layout.model_id, exclude_keys=existing)
+    _step(job, f"{len(vs)} new points to place")
+    if not len(vs):
+        return 0
+    payload = fitting.load_model(model_path(layout.slug)) if layout.params.get("placement") == "model" else None
+    if payload is not None:
+        coords = place.place_with_model(payload, vs.X)
+        how = "model"
+    else:
+        model_value = layout.subset.get("face_model") if faces else layout.model_id
+        if faces and not model_value:
+            model_value = _face_model_of(vs.keys[0])
+        coords = place.place_by_neighbours(layout, vs, faces=faces, model_value=model_value)
+        how = "knn"
+    _step(job, f"placed {len(vs)} points ({'model transform' if how == 'model' else 'nearest-neighbour interpolation'})")
+    centres = _region_centres(layout)
+    fine = regions.assign(coords, centres[-1]) if centres else np.zeros(len(vs), np.int32)
+    with transaction.atomic():
+        _write_points(layout, vs, coords, fine, faces=faces, incremental=True)
+        Layout.objects.filter(pk=layout.pk).update(point_count=layout.point_count + len(vs))
+    layout.refresh_from_db()
+    _step(job, f"saved {len(vs)} points")
+    export_layout(layout)
+    _step(job, f"exported version {layout.export_version}")
+    return len(vs)
+
+
+def _face_model_of(face_id: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT model FROM archive_face WHERE id = %s", [int(face_id)])
+        return cursor.fetchone()[0]
+
+
+def _region_centres(layout: Layout) -> list[np.ndarray]:
+    levels: dict[int, list] = {}
+    for level, cluster, x, y in Region.objects.filter(layout=layout).order_by("level", "cluster").values_list("level", "cluster", "x", "y"):
+        levels.setdefault(level, []).append((x, y))
+    return [np.asarray(levels[k], dtype=np.float32) for k in sorted(levels)]
+
+
+# --- export ------------------------------------------------------------------------------------
+
+def read_points(layout: Layout) -> export.PointTable:
+    """The layout's points in export order (LayoutPoint id order: Z-order, then appended ones)."""
+    from django.conf import settings as s
+
+    media = str(s.MEDIA_ROOT)
+    aw, xs, ys, years, classes, thumbs = [], [], [], [], [], []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.artwork_id, p.x, p.y, a.year_start, a.classification, a.sha256, a.status, f.crop "
+            "FROM archive_layoutpoint p JOIN archive_artwork a ON a.id = p.artwork_id "
+            "LEFT JOIN archive_face f ON f.id = p.face_id WHERE p.layout_id = %s ORDER BY p.id",
+            [layout.pk],
+        )
+        while True:
+            rows = cursor.fetchmany(50_000)
+            if not rows:
+                break
+            for a, x, y, year, cls, sha, status, crop in rows:
+                aw.append(a)
+                xs.append(x)
+                ys.append(y)
+                years.append(export.YEAR_NONE if year is None else year)
+                classes.append(cls or "")
+                if crop:
+                    thumbs.append(f"{media}/{crop}")
+                elif sha and status in ("ok", "duplicate"):
+                    thumbs.append(str(derivative_path(sha, 128)))
+                else:
+                    thumbs.append("")
+    x = np.asarray(xs, dtype=np.float32)
+    y = np.asarray(ys, dtype=np.float32)
+    centres = _region_centres(layout)
+    coords = np.stack([x, y], 1) if len(x) else np.empty((0, 2), np.float32)
+    c0 = regions.assign(coords, centres[0]) if centres else np.zeros(len(x), np.int32)
+    c1 = regions.assign(coords, centres[-1]) if centres else np.zeros(len(x), np.int32)
+    return export.PointTable(np.asarray(aw, dtype=np.int64), x, y, c0, c1, np.asarray(years, dtype=np.int64), classes, thumbs)
+
+
+def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
+    """Write a new immutable export version and make it the served one."""
+    table = read_points(layout)
+    previous = layout.export_version
+    version = previous + 1
+    reuse = None
+    if previous and not rebuilt:
+        reuse = (export.version_dir(layout.slug, previous), previous_rows(layout.slug, previous))
+    files = export.export_points(table, layout.slug, version, reuse=reuse)
+    with transaction.atomic():
+        for region in Region.objects.filter(layout=layout):
+            assigned = table.c0 if region.level == 0 else table.c1
+            size = int((assigned == region.cluster).sum())
+            if size != region.size:
+                Region.objects.filter(pk=region.pk).update(size=size)
+        updates = {"export_version": version, "state": Layout.State.READY, "point_count": len(table), "built_at": timezone.now()}
+        if not layout.subset and not Layout.objects.filter(is_default=True).exclude(pk=layout.pk).exists():
+            updates["is_default"] = True
+        Layout.objects.filter(pk=layout.pk).update(**updates)
+    layout.refresh_from_db()
+    export.prune_versions(layout.slug, keep=[version, previous])
+    return files
+
+
+def previous_rows(slug: str, version: int) -> int:
+    files = export.read_files(slug, version)
+    return int(files["count"]) if files else 0
