@@ -234,9 +234,32 @@ def _write_atomic(path: Path, im: Image.Image) -> None:
         raise
 
 
-def write_derivatives(im: Image.Image, sha256: str, sizes: tuple[int, ...], media_root: Path) -> Image.Image:
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def derivatives_exist(sha256: str, sizes: tuple[int, ...], media_root: Path) -> bool:
+    return all(derivative_path(sha256, size, media_root).exists() for size in sizes)
+
+
+def write_derivatives(
+    im: Image.Image, sha256: str, sizes: tuple[int, ...], media_root: Path, *, original_jpeg: bytes | None = None
+) -> Image.Image:
     """Write one JPEG per size (long side, never upscaled), each made from the next larger one.
-    Returns the smallest derivative. Files that already exist (same content) are not rewritten."""
+    Returns the smallest derivative. Files that already exist (same content) are not rewritten.
+
+    ``original_jpeg``: the original file's bytes when it is a plain RGB/greyscale JPEG that needs
+    no rotation; a derivative at the original's own size is then that file, not a re-encoding.
+    """
     current = im
     for size in sorted(sizes, reverse=True):
         if max(current.size) > size:
@@ -244,15 +267,26 @@ def write_derivatives(im: Image.Image, sha256: str, sizes: tuple[int, ...], medi
             current.thumbnail((size, size))
         path = derivative_path(sha256, size, media_root)
         if not path.exists():
-            _write_atomic(path, current)
+            if original_jpeg is not None and current is im:
+                _write_bytes_atomic(path, original_jpeg)
+            else:
+                _write_atomic(path, current)
     return current
 
 
-def ingest_bytes(data: bytes, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:
+def ingest_bytes(
+    data: bytes, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits, *, sha256: str | None = None
+) -> IngestedImage:
     """Hash, decode, normalise and write the derivatives of one image's bytes."""
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256 or hashlib.sha256(data).hexdigest()
     im, (width, height), fmt, frames, source_mode = open_image(data, limits, want=max(sizes))
-    smallest = write_derivatives(im, sha, sizes, media_root)
+    reuse = (
+        data
+        if fmt == "JPEG" and source_mode in ("RGB", "L") and im.size == (width, height) and max(im.size) <= max(sizes)
+        and _no_rotation(data)
+        else None
+    )
+    smallest = write_derivatives(im, sha, sizes, media_root, original_jpeg=reuse)
     return IngestedImage(
         sha256=sha,
         phash=phash_int(smallest),
@@ -262,6 +296,14 @@ def ingest_bytes(data: bytes, sizes: tuple[int, ...], media_root: Path, limits: 
         mode=source_mode,
         frames=frames,
     )
+
+
+def _no_rotation(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.getexif().get(0x0112, 1) == 1
+    except Exception:
+        return False
 
 
 def ingest_location(location: str, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:

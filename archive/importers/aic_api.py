@@ -1,0 +1,80 @@
+"""The demo's default source: public-domain works from the Art Institute of Chicago's open API.
+
+:func:`fetch` pages through ``/artworks/search`` (public-domain works with an image), writes the
+records to a JSON file under ``MEDIA_ROOT/imports/`` and returns a :class:`MetadataSource` that
+imports it with the "aic" mapping (images from the AIC IIIF image server). Where the API cannot be
+reached (a machine without internet access) it raises :class:`ApiUnavailable` with what to do.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from .metadata import MetadataSource
+
+DEFAULT_API_URL = "https://api.artic.edu/api/v1"
+FIELDS = (
+    "id,title,artist_display,artist_title,date_display,date_start,date_end,medium_display,image_id,credit_line,"
+    "classification_title,artwork_type_title,place_of_origin,dimensions,is_public_domain,department_title,"
+    "style_title,subject_titles,thumbnail"
+)
+PAGE = 100
+
+
+class ApiUnavailable(Exception):
+    pass
+
+
+def api_url() -> str:
+    return getattr(settings, "AIC_API_URL", DEFAULT_API_URL).rstrip("/")
+
+
+def fetch(count: int, *, timeout: float = 10.0) -> Path:
+    import requests
+
+    base = api_url()
+    records: list[dict] = []
+    iiif_url = "https://www.artic.edu/iiif/2"
+    page = 1
+    session = requests.Session()
+    session.headers["User-Agent"] = "museum-archive-importer (open-source; demo)"
+    while len(records) < count:
+        params = {
+            "query[bool][must][0][term][is_public_domain]": "true",
+            "query[bool][must][1][exists][field]": "image_id",
+            "fields": FIELDS,
+            "limit": min(PAGE, count - len(records)) if page == 1 else PAGE,
+            "page": page,
+        }
+        try:
+            response = session.get(f"{base}/artworks/search", params=params, timeout=timeout)
+            response.raise_for_status()
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ApiUnavailable(
+                f"cannot reach the Art Institute of Chicago API at {base} ({exc.__class__.__name__}). "
+                "This machine may have no internet access. Give a SOURCE instead: a folder of images, a metadata "
+                "CSV/JSON/JSONL file or a IIIF manifest, e.g.  ./run manage import ../shared/data/artworks/aic-artwall"
+            ) from None
+        data = body.get("data") or []
+        iiif_url = (body.get("config") or {}).get("iiif_url", iiif_url)
+        if not data:
+            break
+        for row in data:
+            if row.get("image_id"):
+                row["image_url"] = f"{iiif_url}/{row['image_id']}/full/843,/0/default.jpg"
+                records.append(row)
+        page += 1
+        time.sleep(0.2)  # be polite to a public API
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"aic-api-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    target.write_text(json.dumps({"data": records[:count], "config": {"iiif_url": iiif_url}}))
+    return target
+
+
+def source(count: int) -> MetadataSource:
+    return MetadataSource(str(fetch(count)), mapping="aic")

@@ -1,0 +1,193 @@
+"""A folder tree of image files, with optional sidecar metadata (CSV or JSON keyed by file name).
+
+Each image file is one artwork: ``source`` is "folder" and ``source_id`` the file's absolute path
+(or, with ``--source-name``, that name and the path relative to the folder), so importing the same
+folder again updates the same rows. A sidecar row is matched to a file by its relative path, its
+file name or its file name without extension; its columns are read through a mapping (default
+"generic": title, creator/artist, date, medium, ...) and the remaining columns kept in metadata.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from . import mapping as mappings
+from . import readers
+from .base import Record, RecordError, Source
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".gif", ".webp", ".bmp", ".jp2", ".j2k"}
+SIDECAR_NAMES = ("metadata.csv", "metadata.json", "metadata.jsonl", "sidecar.csv", "sidecar.json")
+KEY_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "name", "index")
+
+
+class FolderSource(Source):
+    kind = "folder"
+
+    def __init__(self, location: str, *, sidecar: str | None = None, source: str | None = None, mapping: str | None = None):
+        self.root = Path(location).resolve()
+        self.source = source
+        self.mapping_name = mapping or "generic"
+        self.sidecar_path = Path(sidecar).resolve() if sidecar else self._find_sidecar()
+        self._sidecar: dict[str, dict] | None = None
+        self.sidecar_problem = ""
+
+    def params(self) -> dict:
+        return {
+            "location": str(self.root),
+            "sidecar": str(self.sidecar_path) if self.sidecar_path else None,
+            "source": self.source,
+            "mapping": self.mapping_name,
+        }
+
+    def describe(self) -> str:
+        extra = f" with sidecar {self.sidecar_path.name}" if self.sidecar_path else ""
+        return f"folder {self.root}{extra}"
+
+    def _find_sidecar(self) -> Path | None:
+        for name in SIDECAR_NAMES:
+            if (self.root / name).is_file():
+                return self.root / name
+        return None
+
+    # --- sidecar ---------------------------------------------------------------------------------
+
+    def sidecar(self) -> dict[str, dict]:
+        if self._sidecar is None:
+            self._sidecar = {}
+            if self.sidecar_path:
+                self._load_sidecar(self.sidecar_path)
+        return self._sidecar
+
+    def _load_sidecar(self, path: Path) -> None:
+        fmt = readers.format_of(path)
+        rows: list[dict] = []
+        if fmt == "json":
+            try:
+                document = readers.load_json(path)
+            except ValueError as exc:
+                self.sidecar_problem = f"sidecar {path.name}: {exc}"
+                return
+            if isinstance(document, dict) and all(isinstance(v, dict) for v in document.values()):
+                for key, row in document.items():
+                    self._sidecar[str(key)] = row
+                return
+            try:
+                rows = [r for r in readers.records_in(document, ["records", "items", "files", "data"]) if isinstance(r, dict)]
+            except ValueError as exc:
+                self.sidecar_problem = f"sidecar {path.name}: {exc}"
+                return
+        else:
+            iterator = readers.iter_csv(path) if fmt in ("csv", "tsv") else readers.iter_jsonl(path)
+            problems = []
+            for item in iterator:
+                if isinstance(item, readers.Problem):
+                    problems.append(f"{item.where}: {item.reason}")
+                else:
+                    rows.append(item[1])
+            if problems:
+                self.sidecar_problem = f"sidecar {path.name}: {len(problems)} unreadable rows, first: {problems[0]}"
+        for row in rows:
+            key = next((str(row[k]) for k in KEY_COLUMNS if row.get(k) not in (None, "")), None)
+            if key is not None:
+                self._sidecar[key] = row
+
+    def _sidecar_row(self, path: Path) -> dict | None:
+        table = self.sidecar()
+        if not table:
+            return None
+        rel = path.relative_to(self.root).as_posix()
+        for key in (rel, path.name, path.stem):
+            if key in table:
+                return table[key]
+        return None
+
+    # --- walking ---------------------------------------------------------------------------------
+
+    def _walk(self) -> Iterator[Path | RecordError]:
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    items = sorted(entries, key=lambda e: e.name)
+            except OSError as exc:
+                yield RecordError(
+                    str(folder), f"cannot read this folder: {exc.strerror or exc}",
+                    payload={"kind": "reread", "importer": "folder", "params": {**self.params(), "location": str(folder)}, "position": None},
+                )
+                continue
+            subfolders = []
+            for entry in items:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(Path(entry.path))
+                        continue
+                except OSError:
+                    pass
+                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    yield Path(entry.path)
+            stack.extend(reversed(subfolders))
+
+    def count(self) -> int | None:
+        return sum(1 for item in self._walk() if isinstance(item, Path))
+
+    def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
+        if self.sidecar_path and not self.sidecar() and self.sidecar_problem:
+            yield RecordError(str(self.sidecar_path), self.sidecar_problem, payload=self.reread_payload(None))
+        mapping = mappings.load(self.mapping_name) if self.sidecar_path else None
+        for item in self._walk():
+            if isinstance(item, RecordError):
+                yield item
+                continue
+            path = item
+            if self.source:
+                source, source_id = self.source, path.relative_to(self.root).as_posix()
+            else:
+                source, source_id = "folder", str(path)
+            fields: dict = {"title": path.stem, "metadata": {"file_name": path.name}}
+            row = self._sidecar_row(path) if mapping else None
+            if row is not None:
+                fields = self._fields_from(mapping, row, path)
+            yield Record(
+                source=source, source_id=source_id[:512], fields=fields, images=[str(path)],
+                has_metadata=row is not None, item=str(path),
+            )
+
+    def _fields_from(self, mapping: mappings.Mapping, row: dict, path: Path) -> dict:
+        fields: dict = {}
+        used = set()
+        for name, spec in mapping.fields.items():
+            value = mappings.evaluate(spec, row)
+            if value not in (None, "", [], {}) and not isinstance(value, dict):
+                fields[name] = value
+            used.update(_names(spec))
+        metadata = {"file_name": path.name}
+        for name, spec in mapping.metadata.items():
+            value = mappings.evaluate(spec, row)
+            if value not in (None, "", [], {}):
+                metadata[name] = value
+            used.update(_names(spec))
+        for key, value in row.items():
+            if key not in used and key not in KEY_COLUMNS and value not in (None, ""):
+                metadata.setdefault(str(key), value)
+        fields.setdefault("title", path.stem)
+        fields["metadata"] = metadata
+        return fields
+
+
+def _names(spec) -> set[str]:
+    if isinstance(spec, str):
+        return {spec}
+    if isinstance(spec, list):
+        return set().union(*(_names(s) for s in spec)) if spec else set()
+    if isinstance(spec, dict):
+        out = set()
+        if "path" in spec:
+            out.add(spec["path"])
+        for option in spec.get("first", []):
+            out |= _names(option)
+        return out
+    return set()

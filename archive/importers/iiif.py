@@ -1,0 +1,382 @@
+"""IIIF Presentation API manifests (v2 and v3), single or in a collection, from a file or a URL.
+
+From each manifest: label, metadata pairs, rights / license, requiredStatement / attribution,
+homepage / related, the image of the first canvas (or, with ``canvases="all"``, one artwork per
+canvas) and its image service (v2 ``service.@id``, v3 ``service[].id``). A manifest that cannot
+be read or understood is one JobError with the reason; the other manifests of a collection go on.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urljoin
+
+from .base import Record, RecordError, Source
+
+V2 = "http://iiif.io/api/presentation/2"
+V3 = "http://iiif.io/api/presentation/3"
+MAX_DEPTH = 4
+
+_TAG = re.compile(r"<[^>]+>")
+
+# Metadata labels (lower case) that fill Artwork fields.
+LABELS = {
+    "creator": ("artist", "creator", "author", "maker", "artist/maker", "painter", "photographer", "attribution"),
+    "display_date": ("date", "dated", "created", "date created", "creation date", "object date", "date made"),
+    "medium": ("medium", "technique", "materials", "material", "medium/technique"),
+    "classification": ("type", "classification", "object type", "genre", "object name"),
+    "institution": ("repository", "institution", "holding institution", "museum", "collection"),
+    "credit_line": ("credit line", "credit"),
+}
+
+
+class ManifestProblem(Exception):
+    pass
+
+
+def is_iiif(document: Any) -> bool:
+    if not isinstance(document, dict):
+        return False
+    context = document.get("@context")
+    contexts = context if isinstance(context, list) else [context]
+    return any(isinstance(c, str) and "iiif.io/api/presentation" in c for c in contexts)
+
+
+def version(document: dict) -> int:
+    context = document.get("@context")
+    contexts = context if isinstance(context, list) else [context]
+    if any(isinstance(c, str) and c.startswith(V3) for c in contexts):
+        return 3
+    if any(isinstance(c, str) and c.startswith(V2) for c in contexts):
+        return 2
+    return 3 if "type" in document and "@type" not in document else 2
+
+
+def load(location: str, timeout: float = 30.0) -> Any:
+    """Parse a manifest/collection from a path, file:// URL or http(s) URL; ValueError with the reason."""
+    if location.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            response = requests.get(location, timeout=timeout, headers={"Accept": "application/ld+json, application/json"})
+        except requests.RequestException as exc:
+            raise ValueError(f"cannot download {location}: {exc.__class__.__name__}") from None
+        if response.status_code != 200:
+            raise ValueError(f"HTTP {response.status_code} for {location}")
+        data = response.content
+    else:
+        path = Path(location[7:] if location.startswith("file://") else location)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {location}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise ValueError("the manifest is empty")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 text (bad encoding at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+# --- value helpers ------------------------------------------------------------------------------------
+
+def text(value: Any, lang: str = "en") -> str:
+    """A display string from a v2 value (string, list, {"@value"}) or a v3 language map."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)):
+        return _clean(str(value))
+    if isinstance(value, list):
+        parts = [text(v, lang) for v in value]
+        preferred = [text(v, lang) for v in value if isinstance(v, dict) and v.get("@language", "").startswith(lang)]
+        return "; ".join(p for p in (preferred or parts) if p)
+    if isinstance(value, dict):
+        if "@value" in value:
+            return _clean(str(value["@value"]))
+        for key in (lang, "none", *value.keys()):
+            if key in value:
+                return text(value[key], lang)
+    return ""
+
+
+def _clean(value: str) -> str:
+    return html.unescape(_TAG.sub("", value)).strip()
+
+
+def _id(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict):
+        value = obj.get("id") or obj.get("@id") or ""
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def _as_list(value: Any, what: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if not isinstance(value, list):
+        raise ManifestProblem(f"{what} must be a list, found {type(value).__name__}")
+    return value
+
+
+# --- parsing ------------------------------------------------------------------------------------------
+
+def canvases(manifest: dict, ver: int) -> list[dict]:
+    if ver == 3:
+        items = manifest.get("items")
+        if items is None:
+            raise ManifestProblem("the manifest has no 'items' (no canvases)")
+        found = _as_list(items, "'items'")
+    else:
+        sequences = _as_list(manifest.get("sequences"), "'sequences'")
+        if not sequences:
+            raise ManifestProblem("the manifest has no 'sequences' (no canvases)")
+        if not isinstance(sequences[0], dict):
+            raise ManifestProblem(f"'sequences' must hold objects, found {type(sequences[0]).__name__}")
+        found = _as_list(sequences[0].get("canvases"), "'canvases'")
+    found = [c for c in found if isinstance(c, dict)]
+    if not found:
+        raise ManifestProblem("the manifest has no canvases")
+    return found
+
+
+def canvas_image(canvas: dict, ver: int) -> tuple[str, str]:
+    """(image URL, image service URL) of a canvas; raises ManifestProblem when it has no image."""
+    if ver == 3:
+        pages = _as_list(canvas.get("items"), "canvas 'items'")
+        annotations = _as_list(pages[0].get("items"), "annotation page 'items'") if pages and isinstance(pages[0], dict) else []
+        bodies = []
+        for annotation in annotations:
+            if isinstance(annotation, dict):
+                body = annotation.get("body")
+                if isinstance(body, dict) and body.get("type") == "Choice":
+                    bodies.extend(_as_list(body.get("items"), "choice 'items'"))
+                else:
+                    bodies.extend(_as_list(body, "annotation 'body'"))
+        resource = next((b for b in bodies if isinstance(b, dict) and b.get("type", "Image") == "Image"), None)
+    else:
+        images = _as_list(canvas.get("images"), "canvas 'images'")
+        resource = images[0].get("resource") if images and isinstance(images[0], dict) else None
+        if isinstance(resource, dict) and resource.get("@type") == "oa:Choice":
+            resource = resource.get("default")
+    if not isinstance(resource, dict):
+        raise ManifestProblem(f"canvas {_id(canvas) or ''} has no image".replace("  ", " "))
+    services = resource.get("service")
+    service = ""
+    for svc in services if isinstance(services, list) else [services]:
+        service = _id(svc)
+        if service:
+            break
+    url = _id(resource)
+    if not url and service:
+        url = service.rstrip("/") + "/full/full/0/default.jpg" if ver == 2 else service.rstrip("/") + "/full/max/0/default.jpg"
+    if not url:
+        raise ManifestProblem(f"the image of canvas {_id(canvas)} has no id/URL")
+    return url, service
+
+
+def _pairs(manifest: dict) -> list[tuple[str, str]]:
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, list):
+        return []
+    pairs = []
+    for entry in metadata:
+        if isinstance(entry, dict):
+            label, value = text(entry.get("label")), text(entry.get("value"))
+            if label and value:
+                pairs.append((label, value))
+    return pairs
+
+
+def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
+    pairs = _pairs(manifest)
+    fields: dict[str, Any] = {"title": text(manifest.get("label"))}
+    for label, value in pairs:
+        for field, names in LABELS.items():
+            if label.lower() in names and field not in fields:
+                fields[field] = value
+    if ver == 3:
+        rights = manifest.get("rights")
+        if isinstance(rights, str):
+            fields["rights_url"] = rights
+            fields["rights"] = rights
+        required = manifest.get("requiredStatement")
+        if isinstance(required, dict):
+            fields.setdefault("credit_line", text(required.get("value")))
+        homepage = manifest.get("homepage")
+        homepages = homepage if isinstance(homepage, list) else [homepage]
+        fields["source_url"] = next((_id(h) for h in homepages if _id(h)), "")
+        providers = manifest.get("provider")
+        if isinstance(providers, list) and providers and isinstance(providers[0], dict):
+            fields.setdefault("institution", text(providers[0].get("label")))
+        summary = text(manifest.get("summary"))
+    else:
+        license_ = manifest.get("license")
+        license_ = license_[0] if isinstance(license_, list) and license_ else license_
+        if isinstance(license_, str):
+            fields["rights"] = license_
+            if license_.startswith(("http://", "https://")):
+                fields["rights_url"] = license_
+        attribution = text(manifest.get("attribution"))
+        if attribution:
+            fields.setdefault("credit_line", attribution)
+        related = manifest.get("related")
+        related = related[0] if isinstance(related, list) and related else related
+        fields["source_url"] = _id(related)
+        summary = text(manifest.get("description"))
+    manifest_id = _id(manifest)
+    if manifest_id.startswith(("http://", "https://")):
+        fields["iiif_manifest_url"] = manifest_id
+    elif location.startswith(("http://", "https://")):
+        fields["iiif_manifest_url"] = location
+    fields["metadata"] = {
+        "iiif_version": ver,
+        "iiif_metadata": [{"label": k, "value": v} for k, v in pairs],
+        **({"summary": summary} if summary else {}),
+        "manifest_location": location,
+    }
+    return {k: v for k, v in fields.items() if v not in (None, "")}
+
+
+class IIIFSource(Source):
+    kind = "iiif"
+
+    def __init__(self, location: str, *, canvases: str = "first", source: str | None = None):
+        if canvases not in ("first", "all"):
+            raise ValueError("canvases must be 'first' or 'all'")
+        self.location = str(location)
+        self.canvases = canvases
+        self.source = source or "iiif"
+        self._document = None
+
+    def params(self) -> dict:
+        return {"location": self.location, "canvases": self.canvases, "source": self.source}
+
+    def describe(self) -> str:
+        return f"IIIF {self.location}"
+
+    def _load(self) -> Any:
+        if self._document is None:
+            self._document = load(self.location)
+        return self._document
+
+    def count(self) -> int | None:
+        try:
+            document = self._load()
+        except ValueError:
+            return 1
+        if isinstance(document, dict) and _kind(document) == "collection":
+            return len(_collection_refs(document)) if self.canvases == "first" else None
+        if self.canvases == "first":
+            return 1
+        try:
+            return len(canvases(document, version(document)))
+        except (ManifestProblem, AttributeError):
+            return 1
+
+    def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
+        yield from self._from_location(self.location, depth=0, document=self._document)
+
+    def _payload(self, location: str) -> dict:
+        return {"kind": "reread", "importer": "iiif", "params": {**self.params(), "location": location}, "position": None}
+
+    def _from_location(self, location: str, depth: int, document: Any = None) -> Iterator[Record | RecordError]:
+        if document is None:
+            try:
+                document = load(location)
+            except ValueError as exc:
+                yield RecordError(location, f"IIIF manifest: {exc}", payload=self._payload(location))
+                return
+        if not isinstance(document, dict):
+            yield RecordError(location, f"IIIF manifest must be a JSON object, found {type(document).__name__}", payload=self._payload(location))
+            return
+        kind = _kind(document)
+        if kind == "collection":
+            if depth >= MAX_DEPTH:
+                yield RecordError(location, f"IIIF collection nested deeper than {MAX_DEPTH} levels", payload=self._payload(location))
+                return
+            refs = _collection_refs(document)
+            if not refs:
+                yield RecordError(location, "IIIF collection lists no manifests", payload=self._payload(location))
+            for ref in refs:
+                yield from self._from_location(_resolve(location, ref), depth + 1)
+            return
+        if kind != "manifest":
+            yield RecordError(
+                location, f"not a IIIF manifest or collection (type {document.get('type') or document.get('@type')!r})",
+                payload=self._payload(location),
+            )
+            return
+        try:
+            yield from self._manifest_records(document, location)
+        except ManifestProblem as exc:
+            yield RecordError(location, f"IIIF manifest: {exc}", payload=self._payload(location))
+
+    def _manifest_records(self, manifest: dict, location: str) -> Iterator[Record | RecordError]:
+        ver = version(manifest)
+        fields = manifest_fields(manifest, ver, location)
+        found = canvases(manifest, ver)
+        manifest_id = _id(manifest) or location
+        if self.canvases == "first":
+            url, service = canvas_image(found[0], ver)
+            yield self._record(manifest_id, fields, url, service, location, found[0], ver)
+            return
+        for index, canvas in enumerate(found, start=1):
+            try:
+                url, service = canvas_image(canvas, ver)
+            except ManifestProblem as exc:
+                yield RecordError(f"{location} canvas {index}", f"IIIF manifest: {exc}", payload=self._payload(location))
+                continue
+            canvas_id = _id(canvas) or f"{manifest_id}#canvas={index}"
+            canvas_fields = dict(fields)
+            label = text(canvas.get("label"))
+            if label and len(found) > 1:
+                canvas_fields["title"] = f"{fields.get('title', '')} — {label}".strip(" —")
+            yield self._record(canvas_id, canvas_fields, url, service, location, canvas, ver)
+
+    def _record(self, source_id, fields, url, service, location, canvas, ver) -> Record:
+        fields = dict(fields)
+        fields["metadata"] = {**fields.get("metadata", {}), "canvas": _id(canvas), "image_url": url}
+        if service:
+            fields["iiif_image_service"] = service
+        return Record(
+            source=self.source, source_id=str(source_id)[:512], fields=fields,
+            images=[_resolve(location, url)], has_metadata=True, item=f"{location} ({url})",
+        )
+
+
+def _kind(document: dict) -> str:
+    value = document.get("type") or document.get("@type") or ""
+    value = value if isinstance(value, str) else ""
+    value = value.split(":")[-1].lower()
+    return {"manifest": "manifest", "collection": "collection"}.get(value, value)
+
+
+def _collection_refs(document: dict) -> list[str]:
+    refs = []
+    if version(document) == 3:
+        entries = document.get("items")
+    else:
+        entries = (document.get("manifests") or []) + (document.get("collections") or []) if isinstance(document.get("manifests", []), list) and isinstance(document.get("collections", []), list) else document.get("members")
+    for entry in entries if isinstance(entries, list) else []:
+        ref = _id(entry)
+        if ref:
+            refs.append(ref)
+    return refs
+
+
+def _resolve(base: str, ref: str) -> str:
+    """A reference relative to the manifest's own location (for local files and relative URLs)."""
+    if ref.startswith(("http://", "https://", "/")) or ref.startswith("file://"):
+        return ref[7:] if ref.startswith("file://") else ref
+    if base.startswith(("http://", "https://")):
+        return urljoin(base, ref)
+    return str((Path(base).parent / ref).resolve())

@@ -1,0 +1,181 @@
+"""Museum open-access metadata (CSV, TSV, JSON, JSON Lines, each optionally .gz) through a mapping."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from . import mapping as mappings
+from . import readers
+from .base import Record, RecordError, Source
+
+
+def download(url: str, *, suffix: str = "") -> Path:
+    """Fetch a remote metadata file into MEDIA_ROOT/imports/ (kept, so a retry can read it again)."""
+    import requests
+    from django.conf import settings
+
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download"
+    target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{name}{suffix}"
+    try:
+        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code} for {url}")
+            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
+                shutil.copyfileobj(response.raw, handle)
+            Path(handle.name).replace(target)
+    except requests.RequestException as exc:
+        raise ValueError(f"cannot download {url}: {exc.__class__.__name__}: {exc}") from None
+    return target
+
+
+class MetadataSource(Source):
+    kind = "metadata"
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        mapping: str | None = None,
+        with_images: bool = False,
+        encoding: str = "utf-8",
+        source: str | None = None,
+        image_base: str | None = None,
+    ):
+        self.location = str(location)
+        if self.location.startswith(("http://", "https://")):
+            self.path = download(self.location)
+        else:
+            self.path = Path(self.location).resolve()
+        self.fmt = readers.format_of(self.path)
+        self.with_images = with_images
+        self.encoding = encoding
+        self.source = source
+        # Image paths in the mapping are relative to the metadata file's folder unless told otherwise.
+        self.image_base = Path(image_base) if image_base else self.path.parent
+        self.mapping = mappings.load(mapping) if mapping else self._detect()
+
+    def params(self) -> dict:
+        return {
+            "location": self.location,
+            "mapping": self.mapping.path if self.mapping.path and not self.mapping.path.startswith(str(mappings.MAPPINGS_DIR)) else self.mapping.name,
+            "with_images": self.with_images,
+            "encoding": self.encoding,
+            "source": self.source,
+            "image_base": str(self.image_base),
+        }
+
+    def describe(self) -> str:
+        return f"{self.path.name} with mapping {self.mapping.name!r}"
+
+    def _raw(self) -> Iterator:
+        if self.fmt in ("csv", "tsv"):
+            return readers.iter_csv(self.path, encoding=self.encoding, delimiter="\t" if self.fmt == "tsv" else ",")
+        if self.fmt == "jsonl":
+            return readers.iter_jsonl(self.path)
+        return iter(())
+
+    def _detect(self) -> mappings.Mapping:
+        sample = None
+        if self.fmt == "json":
+            try:
+                document = readers.load_json(self.path)
+            except ValueError:
+                return mappings.load("generic")  # the file is unreadable: records() reports why
+            found = mappings.detect_for_document(document)
+            if found:
+                return found
+            try:
+                rows = readers.records_in(document, ["data", "records", "items", "artworks", "objects"])
+                sample = next((r for r in rows if isinstance(r, dict)), None)
+            except ValueError:
+                return mappings.load("generic")
+        else:
+            for item in self._raw():
+                if isinstance(item, readers.Problem):
+                    if item.position is None:
+                        return mappings.load("generic")
+                    continue
+                sample = item[1]
+                break
+        if sample is None:
+            return mappings.load("generic")
+        found = mappings.detect_for_record(sample)
+        if found is None:
+            raise mappings.MappingError(
+                f"cannot tell which mapping fits {self.path.name} (its fields: {', '.join(list(sample)[:15])}); "
+                f"pass --mapping NAME (available: {', '.join(mappings.available())}) or a path to a mapping .json"
+            )
+        return found
+
+    def count(self) -> int | None:
+        keys = self.mapping.records or ["data", "records", "items", "artworks", "objects"]
+        return readers.count_rows(self.path, self.fmt, keys)
+
+    def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
+        document = None
+        if self.fmt == "json":
+            keys = self.mapping.records or ["data", "records", "items", "artworks", "objects"]
+            try:
+                document = readers.load_json(self.path)
+                rows = readers.records_in(document, keys)
+            except ValueError as exc:
+                yield RecordError(str(self.path), str(exc), payload=self.reread_payload(None))
+                return
+            raw = (
+                (i, r) if isinstance(r, dict) else readers.Problem(i, f"record {i}", f"expected a JSON object, found {type(r).__name__}")
+                for i, r in enumerate(rows, start=1)
+            )
+        else:
+            raw = self._raw()
+        name = self.path.name
+        for item in raw:
+            if isinstance(item, readers.Problem):
+                if positions is not None and item.position not in positions and item.position is not None:
+                    continue
+                yield RecordError(f"{name} {item.where}", item.reason, payload=self.reread_payload(item.position))
+                continue
+            position, row = item
+            if positions is not None and position not in positions:
+                continue
+            where = f"{name} {'row' if self.fmt in ('csv', 'tsv') else 'line' if self.fmt == 'jsonl' else 'record'} {position}"
+            try:
+                source, source_id, fields, images = mappings.apply(
+                    self.mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source
+                )
+            except mappings.RecordProblem as exc:
+                yield RecordError(where, str(exc), payload=self.reread_payload(position))
+                continue
+            yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where)
+
+
+class MultiSource(Source):
+    """Several metadata files imported as one job (e.g. the eight collection.json files of a folder)."""
+
+    kind = "multi"
+
+    def __init__(self, parts: list[dict] | None = None, *, sources: list[Source] | None = None):
+        from . import source_from_params
+
+        self.parts = sources if sources is not None else [source_from_params(p["importer"], p["params"]) for p in parts or []]
+
+    def params(self) -> dict:
+        return {"parts": [{"importer": s.kind, "params": s.params()} for s in self.parts]}
+
+    def describe(self) -> str:
+        if not self.parts:
+            return "nothing"
+        first = self.parts[0].describe()
+        return first if len(self.parts) == 1 else f"{len(self.parts)} files: {first}, ..."
+
+    def count(self) -> int | None:
+        counts = [s.count() for s in self.parts]
+        return None if any(c is None for c in counts) else sum(counts)
+
+    def records(self, positions=None):
+        for part in self.parts:
+            yield from part.records()

@@ -1,0 +1,9 @@
+"""``manage.py import_metadata SOURCE``: the import command with the metadata importer forced (no auto-detection)."""
+import importlib
+
+ImportCommand = importlib.import_module("archive.management.commands.import").Command
+
+
+class Command(ImportCommand):
+    help = "Import artworks with the metadata importer (see `import --help` for the options)."
+    kind = "metadata"
