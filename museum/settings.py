@@ -147,6 +147,31 @@ def _default_broker(url: str) -> str:
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _default_broker(DATABASE_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A message is acknowledged after its batch ran; each worker process takes one batch at a time
+# (ML batches are long, so prefetching would only starve the other workers).
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_POOL_LIMIT = env_int("CELERY_BROKER_POOL_LIMIT", 10)
+# The SQLAlchemy transport polls its tables; 1 s keeps latency low at negligible cost.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL", "1"))}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Jobs -------------------------------------------------------------------------------------
+# Artworks per batch (one Celery task each); a stage may set its own.
+JOB_BATCH_SIZE = env_int("JOB_BATCH_SIZE", 256)
+# A worker holds a batch for this long and renews the lease every third of it while working; a
+# batch whose lease ran out (its worker died) is re-sent by the next recovery pass.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
+# How often each worker looks for lost batches (also once at worker start).
+JOB_RECOVER_SECONDS = env_int("JOB_RECOVER_SECONDS", 60)
+# A running job with no progress for this long gets its pending batches re-sent (lost messages).
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
+# Threads that decode and preprocess images while the model runs (0: CPU count).
+EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
+# Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
+EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,19 +1,35 @@
-"""Job lifecycle: create, progress, per-item errors, pause/resume/cancel, finish.
+"""Job lifecycle: create, fan out in batches, progress, per-item errors, pause/resume/cancel,
+recovery, retry of failed items, finish.
 
 Every stage (import, embed, label, faces, layout) records its run as a :class:`archive.models.Job`
 through these functions, whether it runs inside a Celery worker, a management command or a test.
 Counters are updated with single atomic UPDATEs so concurrent workers never lose increments.
+
+Batch stages (see :mod:`workers.stages`) are started with :func:`launch`: it selects the items,
+writes :class:`archive.models.JobBatch` rows (the job's own record of what is left) and sends one
+Celery task per batch to the stage's queue. :func:`run_batch` is what the task does. Recovery
+(:func:`recover`, :func:`resume_job`) reads the batch rows, so it never depends on the broker
+redelivering a lost message.
 """
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 import traceback
-from typing import Any
+from datetime import timedelta
+from typing import Any, Iterable, Iterator
 
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
+from django.db.models.query import FlatValuesListIterable
 from django.utils import timezone
 
-from archive.models import Job, JobError
+from archive.models import Artwork, Job, JobBatch, JobError
+
+log = logging.getLogger(__name__)
 
 
 class JobCancelled(Exception):
@@ -126,5 +142,398 @@ def pause_job(job: Job) -> None:
     Job.objects.filter(pk=job.pk, state__in=[Job.State.RUNNING, Job.State.QUEUED]).update(state=Job.State.PAUSED)
 
 
-def resume_job(job: Job) -> None:
-    Job.objects.filter(pk=job.pk, state=Job.State.PAUSED).update(state=Job.State.RUNNING)
+def resume_job(job: Job) -> int:
+    """Un-pause the job (if paused) and re-send every batch that is not done and not held by a live
+    worker. Also the way to restart a job whose worker died or whose messages were lost. Returns
+    the number of batches sent."""
+    Job.objects.filter(pk=job.pk, state=Job.State.PAUSED).update(state=Job.State.RUNNING, heartbeat_at=timezone.now())
+    job.refresh_from_db()
+    if job.is_final:
+        return 0
+    now = timezone.now()
+    ids = list(
+        JobBatch.objects.filter(job=job)
+        .exclude(state=JobBatch.State.DONE)
+        .exclude(state=JobBatch.State.RUNNING, lease_expires_at__gt=now)
+        .order_by("seq")
+        .values_list("pk", flat=True)
+    )
+    JobBatch.objects.filter(pk__in=ids, state=JobBatch.State.RUNNING).update(
+        state=JobBatch.State.PENDING, lease_expires_at=None, worker=""
+    )
+    sent = enqueue_batches(job, ids)
+    maybe_finish(job)
+    return sent
+
+
+# --- Fan-out ------------------------------------------------------------------------------------
+MODES = ("missing", "all", "reset")
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+def _batch_size(stage) -> int:
+    return int(stage.batch_size or getattr(settings, "JOB_BATCH_SIZE", 256))
+
+
+def _ids(queryset) -> Iterator[int]:
+    """Stream the ids of a queryset of artworks (or of an id values_list) in ascending order."""
+    if getattr(queryset, "_iterable_class", None) is not FlatValuesListIterable:
+        queryset = queryset.values_list("pk", flat=True)
+    return queryset.order_by().order_by(*queryset.query.values_select[:1] or ["pk"]).iterator(chunk_size=20_000)
+
+
+def _difference(left: Iterable[int], right: Iterable[int]) -> Iterator[int]:
+    """Ids in ``left`` and not in ``right``; both ascending. Constant memory, one pass each."""
+    right_iter = iter(right)
+    current = next(right_iter, None)
+    for value in left:
+        while current is not None and current < value:
+            current = next(right_iter, None)
+        if current != value:
+            yield value
+
+
+def select_ids(stage, params: dict, mode: str) -> Iterator[int]:
+    candidates = _ids(stage.candidates(params))
+    if mode == "missing":
+        return _difference(candidates, _ids(stage.completed(params)))
+    return candidates
+
+
+def write_batches(job: Job, ids: Iterable[int], batch_size: int) -> tuple[int, int]:
+    """Write JobBatch rows for the ids (in bulk, a few thousand rows per INSERT). Returns (batches, items)."""
+    pending: list[JobBatch] = []
+    seq = items = 0
+    for chunk in _chunks(ids, batch_size):
+        pending.append(JobBatch(job=job, seq=seq, item_ids=chunk))
+        seq += 1
+        items += len(chunk)
+        if len(pending) >= 500:
+            JobBatch.objects.bulk_create(pending)
+            pending = []
+    if pending:
+        JobBatch.objects.bulk_create(pending)
+    return seq, items
+
+
+def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for value in ids:
+        chunk.append(int(value))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def enqueue_batches(job: Job, batch_ids: Iterable[int]) -> int:
+    """Send one task per batch to the stage's queue (after the current transaction commits).
+
+    A broker that cannot be reached is not fatal: the batches stay pending and are re-sent by
+    ``manage.py jobs resume`` or by the next worker that starts."""
+    batch_ids = list(batch_ids)
+    if not batch_ids:
+        return 0
+    queue = _queue_for(job.kind)
+
+    def send():
+        from workers.celery import app
+        from workers.tasks import process_batch
+
+        if app.conf.task_always_eager:
+            for batch_id in batch_ids:
+                process_batch.apply(args=(batch_id,))
+            return
+        try:
+            with app.connection_for_write() as conn:
+                with conn.Producer() as producer:
+                    for batch_id in batch_ids:
+                        process_batch.apply_async(args=(batch_id,), queue=queue, producer=producer)
+        except Exception as exc:  # broker down: keep the batches pending, say how to re-send
+            log.warning("job %s: could not send %d batches to %s: %s", job.pk, len(batch_ids), queue, exc)
+            Job.objects.filter(pk=job.pk).update(
+                message=f"Broker unavailable ({exc.__class__.__name__}: {exc}); the batches are kept and are sent "
+                f"when a worker starts or with: manage.py jobs resume {job.pk}"
+            )
+
+    transaction.on_commit(send)
+    return len(batch_ids)
+
+
+def _queue_for(kind: str) -> str:
+    from workers.stages import get_stage
+
+    return get_stage(kind).queue
+
+
+def launch(
+    kind: str,
+    params: dict[str, Any] | None = None,
+    mode: str = "missing",
+    user=None,
+    *,
+    ids: Iterable[int] | None = None,
+    batch_size: int | None = None,
+    enqueue: bool = True,
+) -> Job:
+    """Start a batch stage over the artworks it applies to.
+
+    ``mode``: ``missing`` (candidates without output for these params), ``all`` (every candidate,
+    overwriting), ``reset`` (delete the stage's outputs for these params, then all). ``ids``
+    restricts the job to those artworks (used by :func:`retry_failed`). ``enqueue=False`` writes the
+    batches without sending tasks (run them with :func:`run_batch`, e.g. in tests). Returns the Job; when the
+    stage cannot run (e.g. weights missing) the Job is FAILED with the stage's message.
+    """
+    from workers.stages import get_stage
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    stage = get_stage(kind)
+    params = dict(params or {})
+    params["mode"] = mode
+    job = create_job(kind, params, user=user)
+    try:
+        with transaction.atomic():
+            params = dict(stage.prepare(dict(params)) or params)
+    except Exception as exc:  # noqa: BLE001 - any refusal to start becomes the job's message
+        message = str(exc) if not isinstance(exc, (KeyError, AttributeError, TypeError)) else describe_exception(exc)[0]
+        log.warning("job %s (%s) cannot start: %s", job.pk, kind, message)
+        return finish_job(job, state=Job.State.FAILED, message=message)
+    params["mode"] = mode
+    Job.objects.filter(pk=job.pk).update(params=params)
+    job.params = params
+    if mode == "reset":
+        stage.reset(params)
+    if ids is not None:
+        selected: Iterable[int] = sorted({int(i) for i in ids})
+    else:
+        selected = select_ids(stage, params, "all" if mode == "reset" else mode)
+    batches, items = write_batches(job, selected, int(batch_size or _batch_size(stage)))
+    Job.objects.filter(pk=job.pk).update(total=items, heartbeat_at=timezone.now())
+    job.total = items
+    if batches == 0:
+        return finish_job(job, message="Nothing to do: every item already has this stage's output.")
+    if enqueue:
+        enqueue_batches(job, JobBatch.objects.filter(job=job).order_by("seq").values_list("pk", flat=True).iterator())
+    job.refresh_from_db()
+    return job
+
+
+# --- One batch ----------------------------------------------------------------------------------
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "JOB_LEASE_SECONDS", 120))
+
+
+def lease_batch(batch_id: int, worker: str) -> tuple[JobBatch | None, str]:
+    """Take a batch for ``worker`` (SELECT ... FOR UPDATE SKIP LOCKED). Returns (batch, why-not)."""
+    now = timezone.now()
+    with transaction.atomic():
+        batch = JobBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
+        if batch is None:
+            exists = JobBatch.objects.filter(pk=batch_id).exists()
+            return None, "locked" if exists else "gone"
+        if batch.state == JobBatch.State.DONE:
+            return None, "done"
+        if batch.state == JobBatch.State.RUNNING and batch.lease_expires_at and batch.lease_expires_at > now:
+            return None, "leased"
+        state = Job.objects.values_list("state", flat=True).get(pk=batch.job_id)
+        if state == Job.State.PAUSED:
+            return None, "paused"
+        if state in Job.FINAL_STATES:
+            return None, state
+        batch.state = JobBatch.State.RUNNING
+        batch.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        batch.worker = worker[:255]
+        batch.attempts += 1
+        batch.save(update_fields=["state", "lease_expires_at", "worker", "attempts", "updated_at"])
+    Job.objects.filter(pk=batch.job_id, state=Job.State.QUEUED).update(
+        state=Job.State.RUNNING, started_at=now, heartbeat_at=now
+    )
+    return batch, ""
+
+
+def release_batch(batch: JobBatch, worker: str) -> None:
+    """Give a leased batch back (pending) so it can be taken again, e.g. before a retry."""
+    JobBatch.objects.filter(pk=batch.pk, worker=worker[:255], state=JobBatch.State.RUNNING).update(
+        state=JobBatch.State.PENDING, lease_expires_at=None, worker=""
+    )
+
+
+class Heartbeat:
+    """Renews a batch lease (and the job's heartbeat) from a thread while the batch is processed."""
+
+    def __init__(self, batch: JobBatch, worker: str):
+        self.batch, self.worker = batch, worker[:255]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{batch.pk}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = max(lease_seconds() / 3.0, 0.5)
+        try:
+            while not self._stop.wait(interval):
+                now = timezone.now()
+                JobBatch.objects.filter(pk=self.batch.pk, worker=self.worker, state=JobBatch.State.RUNNING).update(
+                    lease_expires_at=now + timedelta(seconds=lease_seconds())
+                )
+                Job.objects.filter(pk=self.batch.job_id).update(heartbeat_at=now)
+        except Exception:  # noqa: BLE001 - a missed heartbeat only lets another worker take over
+            log.exception("heartbeat for batch %s failed", self.batch.pk)
+        finally:
+            connections.close_all()
+
+
+def run_batch(batch_id: int, worker: str | None = None) -> str:
+    """Lease one batch, run its stage on it and record the outcome. Idempotent: a batch that is
+    done, held by a live worker, or whose job is paused/cancelled is skipped. Transient database
+    errors propagate (after giving the lease back) so the task can retry; any other error fails
+    the batch's items with a readable reason. Returns what happened, for logs and tests."""
+    from workers.stages import BatchResult, ItemError, get_stage
+
+    worker = worker or worker_name()
+    batch, why = lease_batch(batch_id, worker)
+    if batch is None:
+        return f"skipped ({why})"
+    job = Job.objects.get(pk=batch.job_id)
+    ids = [int(i) for i in batch.item_ids]
+    try:
+        stage = get_stage(job.kind)
+        with Heartbeat(batch, worker):
+            result = stage.process(ids, dict(job.params))
+    except TRANSIENT_ERRORS:
+        release_batch(batch, worker)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken batch is recorded, not retried forever
+        reason, detail = describe_exception(exc)
+        log.exception("job %s batch %s failed", job.pk, batch.pk)
+        result = BatchResult(errors=[ItemError(i, f"batch failed: {reason}", detail) for i in ids])
+    complete_batch(job, batch, worker, result)
+    maybe_finish(job)
+    return f"processed ({len(result.done)} done, {len(result.errors)} failed)"
+
+
+def complete_batch(job: Job, batch: JobBatch, worker: str, result) -> bool:
+    """Record a batch's result exactly once: errors, counters and the batch's DONE state commit
+    together, and only if this worker still holds the batch."""
+    with transaction.atomic():
+        locked = JobBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.state == JobBatch.State.DONE or (locked.worker and locked.worker != worker[:255]):
+            return False
+        errors = [
+            JobError(artwork_id=e.artwork_id, item=str(e.artwork_id), reason=e.reason, detail=e.detail,
+                     payload={"artwork_id": e.artwork_id})
+            for e in result.errors
+        ]
+        if errors:
+            existing = set(Artwork.objects.filter(pk__in=[e.artwork_id for e in errors]).values_list("pk", flat=True))
+            for error in errors:
+                if error.artwork_id not in existing:
+                    error.artwork_id = None
+            record_errors(job, errors)
+        locked.state = JobBatch.State.DONE
+        locked.done, locked.failed = len(result.done), len(result.errors)
+        locked.lease_expires_at = None
+        locked.save(update_fields=["state", "done", "failed", "lease_expires_at", "updated_at"])
+        record_progress(job, done=len(result.done), failed=len(result.errors))
+    return True
+
+
+def maybe_finish(job: Job) -> bool:
+    """Finish the job if no batch is left (exactly once: the job row is locked and its state
+    checked). Calls the stage's ``finish`` hook after the job is marked done."""
+    from workers.stages import get_stage
+
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.is_final or locked.state == Job.State.PAUSED:
+            return False
+        if JobBatch.objects.filter(job_id=job.pk).exclude(state=JobBatch.State.DONE).exists():
+            return False
+        message = f"{locked.done} done, {locked.failed} failed" if locked.failed else f"{locked.done} done"
+        finish_job(locked, message=message)
+    job.refresh_from_db()
+    try:
+        hook = getattr(get_stage(job.kind), "finish", None)
+        if hook is not None:
+            with transaction.atomic():
+                hook(job)
+    except Exception as exc:  # noqa: BLE001 - the job's items are done; report the hook's failure
+        log.exception("finish hook of job %s failed", job.pk)
+        Job.objects.filter(pk=job.pk).update(message=f"{job.message}; after-job step failed: {describe_exception(exc)[0]}")
+    return True
+
+
+# --- Recovery -----------------------------------------------------------------------------------
+def recover(*, stale_seconds: int | None = None) -> int:
+    """Re-send lost batches of unfinished jobs; safe to run from every worker at any time.
+
+    * a RUNNING batch whose lease expired (its worker died) is claimed back to PENDING and re-sent;
+    * PENDING batches of a job that made no progress for ``JOB_STALE_SECONDS`` (lost messages,
+      or a broker that was down at launch) are re-sent.
+    Claims are single UPDATEs, so two workers recovering at once do not both re-send a batch.
+    Returns the number of batches sent."""
+    now = timezone.now()
+    stale = stale_seconds if stale_seconds is not None else int(getattr(settings, "JOB_STALE_SECONDS", 900))
+    live = [Job.State.QUEUED, Job.State.RUNNING]
+    sent = 0
+    expired = (
+        JobBatch.objects.filter(job__state__in=live, state=JobBatch.State.RUNNING, lease_expires_at__lt=now)
+        .values_list("pk", "job_id")
+    )
+    by_job: dict[int, list[int]] = {}
+    for batch_id, job_id in expired:
+        claimed = JobBatch.objects.filter(pk=batch_id, state=JobBatch.State.RUNNING, lease_expires_at__lt=now).update(
+            state=JobBatch.State.PENDING, lease_expires_at=None, worker=""
+        )
+        if claimed:
+            by_job.setdefault(job_id, []).append(batch_id)
+    cutoff = now - timedelta(seconds=stale)
+    for job_id in Job.objects.filter(state__in=live, heartbeat_at__lt=cutoff).values_list("pk", flat=True):
+        if Job.objects.filter(pk=job_id, heartbeat_at__lt=cutoff).update(heartbeat_at=now):
+            pending = JobBatch.objects.filter(job_id=job_id, state=JobBatch.State.PENDING).values_list("pk", flat=True)
+            by_job.setdefault(job_id, []).extend(pending)
+    for job_id, batch_ids in by_job.items():
+        job = Job.objects.get(pk=job_id)
+        sent += enqueue_batches(job, sorted(set(batch_ids)))
+        log.info("job %s: re-sent %d lost batches", job_id, len(set(batch_ids)))
+    for job in Job.objects.filter(state__in=live).exclude(batches__state__in=[JobBatch.State.PENDING, JobBatch.State.RUNNING]):
+        if job.batches.exists():
+            maybe_finish(job)
+    return sent
+
+
+# --- Retry --------------------------------------------------------------------------------------
+def retry_failed(job: Job, user=None) -> Job:
+    """A new job of the same kind and params over the failed items of ``job`` that have not been
+    retried yet; their JobError rows point at it (``retried_in``)."""
+    errors = JobError.objects.filter(job=job, retried_in__isnull=True, artwork_id__isnull=False)
+    ids = sorted(set(errors.values_list("artwork_id", flat=True)))
+    if not ids:
+        raise ValueError(f"job {job.pk} has no failed artworks left to retry")
+    params = {k: v for k, v in job.params.items() if k != "mode"}
+    params["retry_of"] = job.pk
+    new = launch(job.kind, params, mode="all", user=user, ids=ids)
+    errors.update(retried_in=new)
+    return new
+
+
+def progress_line(job: Job) -> str:
+    """One line for logs and the CLI: state, counts, rate and ETA."""
+    eta = job.eta_seconds
+    eta_text = f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None else ""
+    return (
+        f"job {job.pk} {job.kind} {job.state}: {job.done}/{job.total} done, {job.failed} failed, "
+        f"{job.rate:.1f} items/s{eta_text}"
+    )

@@ -5,7 +5,10 @@ module-level ``STAGE = Stage(...)``. The job machinery (``workers.jobs`` / ``wor
 selects the items, splits them into batches, leases batches to workers and records progress; the
 stage's ``process`` function does the work for one batch and says which items succeeded and
 which failed (with a readable reason). ``process`` must be idempotent on (artwork, model):
-running it twice on the same ids never duplicates rows.
+running it twice on the same ids never duplicates rows. One bad item is an :class:`ItemError`,
+never an exception; an exception from ``process`` fails the whole batch (database/broker
+connection errors are retried with back-off instead). ``process`` runs in a worker process: load
+models lazily, once per process.
 """
 from __future__ import annotations
 
@@ -43,7 +46,11 @@ class Stage:
     # Do the work for one batch of artwork ids.
     process: Callable[[list[int], dict], BatchResult]
     # Resolve/validate params before fan-out (e.g. register the model, fail fast on missing weights).
+    # Raise with an actionable message to refuse the job (it is marked FAILED with that message).
     prepare: Callable[[dict], dict] = lambda params: params
+    # Called once after the job's last batch is recorded (the Job is passed, state DONE), e.g. to
+    # build an index after a bulk load or activate a model. Optional.
+    finish: Callable[["Job"], None] | None = None  # noqa: F821
 
 
 STAGE_MODULES = {

@@ -1,0 +1,220 @@
+"""The job machinery in-process: fan-out, leases, progress, errors, pause/resume/cancel, recovery
+and retry, driven through the real embed stage (test-tiny model) on real images."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from archive.images import ImageLimits, derivative_path, ingest_location
+from archive.models import Artwork, ArtworkEmbedding, Job, JobBatch, JobError
+from workers import jobs
+
+pytestmark = pytest.mark.django_db
+
+
+def ingest_artworks(folder: Path, count: int, source: str = "jobs-test") -> list[Artwork]:
+    """Ingest the first ``count`` real images of ``folder`` into Artwork rows."""
+    limits = ImageLimits.from_settings()
+    rows = []
+    for path in sorted(folder.glob("*.jpg"))[:count]:
+        image = ingest_location(str(path), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT), limits)
+        rows.append(
+            Artwork(source=source, source_id=path.stem, title=path.stem, sha256=image.sha256, phash=image.phash,
+                    width=image.width, height=image.height, status=Artwork.Status.OK, original_location=str(path))
+        )
+    return Artwork.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def corrupt():
+    """Overwrite an artwork's 256px derivative with garbage; restored after the test (derivatives
+    are shared by the whole test session)."""
+    saved = {}
+
+    def damage(artwork: Artwork) -> None:
+        path = derivative_path(artwork.sha256, 256)
+        saved.setdefault(path, path.read_bytes())
+        path.write_bytes(b"this is not a JPEG")
+
+    yield damage
+    for path, data in saved.items():
+        path.write_bytes(data)
+
+
+@pytest.fixture
+def artworks(aic_dir):
+    return ingest_artworks(aic_dir / "images", 12)
+
+
+@pytest.fixture
+def tiny(settings):
+    settings.CLIP_MODEL = "test-tiny"
+    return {"model": "test-tiny"}
+
+
+def run_all(job: Job) -> None:
+    for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+        jobs.run_batch(batch_id, worker="test")
+    job.refresh_from_db()
+
+
+def test_launch_writes_batches_and_run_completes_job(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=5, enqueue=False)
+    assert job.state == Job.State.QUEUED and job.total == 12
+    assert list(job.batches.order_by("seq").values_list("item_ids", flat=True)) == [
+        [a.pk for a in artworks[i : i + 5]] for i in range(0, 12, 5)
+    ]
+    run_all(job)
+    assert job.state == Job.State.DONE and job.done == 12 and job.failed == 0
+    assert job.finished_at and job.rate > 0
+    model_id = job.params["model_id"]
+    assert ArtworkEmbedding.objects.filter(model_id=model_id).count() == 12
+    # Running a batch again is a no-op: done batches are skipped, nothing is counted twice.
+    first = job.batches.get(seq=0)
+    assert jobs.run_batch(first.pk, worker="other").startswith("skipped (done)")
+    job.refresh_from_db()
+    assert job.done == 12
+    # missing mode: nothing left; all mode: everything again, still one row per (artwork, model).
+    again = jobs.launch("embed", tiny, enqueue=False)
+    assert again.state == Job.State.DONE and again.total == 0
+    redo = jobs.launch("embed", tiny, mode="all", enqueue=False)
+    run_all(redo)
+    assert redo.done == 12 and ArtworkEmbedding.objects.filter(model_id=model_id).count() == 12
+
+
+def test_missing_mode_only_selects_artworks_without_output(artworks, tiny):
+    job = jobs.launch("embed", tiny, enqueue=False, batch_size=4)
+    jobs.run_batch(job.batches.get(seq=0).pk)
+    job.refresh_from_db()
+    jobs.cancel_job(job)
+    follow_up = jobs.launch("embed", tiny, enqueue=False)
+    assert follow_up.total == 8
+    assert set(follow_up.batches.get().item_ids) == {a.pk for a in artworks[4:]}
+
+
+def test_reset_mode_deletes_then_redoes(artworks, tiny):
+    run_all(jobs.launch("embed", tiny, enqueue=False))
+    model_id = ArtworkEmbedding.objects.values_list("model_id", flat=True).first()
+    before = set(ArtworkEmbedding.objects.values_list("id", flat=True))
+    job = jobs.launch("embed", tiny, mode="reset", enqueue=False)
+    assert job.total == 12 and not ArtworkEmbedding.objects.filter(model_id=model_id).exists()
+    run_all(job)
+    after = set(ArtworkEmbedding.objects.values_list("id", flat=True))
+    assert len(after) == 12 and not before & after
+
+
+def test_corrupt_image_is_an_item_error_and_rest_of_batch_is_stored(artworks, tiny, corrupt):
+    bad = artworks[3]
+    corrupt(bad)
+    job = jobs.launch("embed", tiny, enqueue=False)
+    run_all(job)
+    assert job.state == Job.State.DONE and job.done == 11 and job.failed == 1
+    error = JobError.objects.get(job=job)
+    assert error.artwork_id == bad.pk
+    assert "unreadable" in error.reason and str(derivative_path(bad.sha256, 256)) in error.reason
+    stored = set(ArtworkEmbedding.objects.values_list("artwork_id", flat=True))
+    assert stored == {a.pk for a in artworks} - {bad.pk}
+
+
+def test_retry_failed_makes_a_new_job_over_the_failed_items(artworks, tiny, corrupt):
+    bad = artworks[0]
+    original = derivative_path(bad.sha256, 256).read_bytes()
+    corrupt(bad)
+    job = jobs.launch("embed", tiny, enqueue=False)
+    run_all(job)
+    assert job.failed == 1
+    derivative_path(bad.sha256, 256).write_bytes(original)  # the operator fixed the image
+    new = jobs.retry_failed(job)
+    assert new.total == 1 and new.params["retry_of"] == job.pk
+    assert JobError.objects.get(job=job).retried_in_id == new.pk
+    for batch_id in new.batches.values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    new.refresh_from_db()
+    assert new.state == Job.State.DONE and new.done == 1 and new.failed == 0
+    assert ArtworkEmbedding.objects.filter(artwork=bad).count() == 1
+    with pytest.raises(ValueError):
+        jobs.retry_failed(job)  # nothing left to retry
+
+
+def test_pause_skips_batches_and_resume_sends_them_again(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=4, enqueue=False)
+    batches = list(job.batches.order_by("seq").values_list("pk", flat=True))
+    jobs.run_batch(batches[0])
+    jobs.pause_job(job)
+    assert jobs.run_batch(batches[1]) == "skipped (paused)"
+    job.refresh_from_db()
+    assert job.state == Job.State.PAUSED and job.done == 4
+    assert JobBatch.objects.get(pk=batches[1]).state == JobBatch.State.PENDING
+    # resume re-sends the not-done batches (to the broker after commit; this test's transaction
+    # never commits, so we run them in-process instead).
+    sent = jobs.resume_job(job)
+    assert sent == 2
+    job.refresh_from_db()
+    assert job.state == Job.State.RUNNING
+    for batch_id in batches[1:]:
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == 12
+
+
+def test_cancel_stops_taking_batches(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=4, enqueue=False)
+    batches = list(job.batches.order_by("seq").values_list("pk", flat=True))
+    jobs.run_batch(batches[0])
+    jobs.cancel_job(job)
+    assert jobs.run_batch(batches[1]) == "skipped (cancelled)"
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED and job.done == 4
+    assert jobs.resume_job(job) == 0
+
+
+def test_expired_lease_is_recovered_and_batch_counted_once(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=6, enqueue=False)
+    first, second = job.batches.order_by("seq")
+    # A worker took the first batch and died: its lease runs out.
+    batch, _ = jobs.lease_batch(first.pk, "dead-worker")
+    assert jobs.run_batch(first.pk, worker="other") == "skipped (leased)"
+    JobBatch.objects.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs.recover(stale_seconds=3600) == 1  # the expired batch is claimed back and re-sent
+    first.refresh_from_db()
+    assert first.state == JobBatch.State.PENDING and first.worker == ""
+    assert jobs.recover(stale_seconds=3600) == 0  # claimed once
+    jobs.run_batch(first.pk, worker="new")
+    jobs.run_batch(second.pk, worker="new")
+    # The dead worker's late completion (if it ever came back) is not counted again.
+    from workers.stages import BatchResult
+
+    assert not jobs.complete_batch(job, batch, "dead-worker", BatchResult(done=list(batch.item_ids)))
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == 12
+    assert ArtworkEmbedding.objects.count() == 12
+
+
+def test_stale_job_gets_pending_batches_resent(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=6, enqueue=False)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert jobs.recover(stale_seconds=600) == 2
+    assert jobs.recover(stale_seconds=600) == 0  # the heartbeat was renewed by the claim
+
+
+def test_missing_weights_fail_the_job_with_how_to(artworks, settings, tmp_path):
+    job = jobs.launch("embed", {"model": f"ViT-B-32/{tmp_path / 'absent.safetensors'}"}, enqueue=False)
+    assert job.state == Job.State.FAILED
+    assert "CLIP_PRETRAINED=/path/to/" in job.message and "test-tiny" in job.message
+    assert not job.batches.exists()
+
+
+def test_unknown_stage_and_mode_are_refused():
+    with pytest.raises(ValueError):
+        jobs.launch("nope")
+    with pytest.raises(ValueError):
+        jobs.launch("embed", mode="some")
+
+
+def test_difference_streams_sorted_ids():
+    assert list(jobs._difference(iter([1, 2, 3, 5, 8, 9]), iter([0, 2, 4, 5, 9, 10]))) == [1, 3, 8]
+    assert list(jobs._difference(iter([1, 2]), iter([]))) == [1, 2]
