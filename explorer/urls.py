@@ -1,10 +1,27 @@
-"""Explorer routes. Each page family has its own module and URL list."""
+"""Explorer routes: public pages, the curator workspace, the operators' job dashboard and /api/v1/.
+(The faces and map engineers each add one ``include`` line below; keep them.)"""
 from django.urls import include, path
 
-from . import views
+from .views import curator, jobs, pages
 
 app_name = "explorer"
 urlpatterns = [
-    path("", views.artwork_list, name="home"),
-    path("artworks/<int:pk>/", views.artwork_detail, name="artwork"),
+    path("", pages.home, name="home"),
+    path("labels/", pages.label_list, name="labels"),
+    path("labels/<slug:slug>/", pages.label_detail, name="label"),
+    path("artworks/<int:pk>/", pages.artwork_detail, name="artwork"),
+    path("artworks/<int:pk>/decide/", curator.decide, name="decide"),
+    path("search/", pages.search, name="search"),
+    path("search/image/", pages.search_image, name="search_image"),
+    path("curate/labels/new/", curator.prompt_label_new, name="prompt_label_new"),
+    path("curate/labels/<slug:slug>/", curator.prompt_label_review, name="prompt_label_review"),
+    path("collections/", curator.collection_list, name="collections"),
+    path("collections/save/", curator.collection_save, name="collection_save"),
+    path("collections/<slug:slug>/", curator.collection_detail, name="collection"),
+    path("collections/<slug:slug>/export.<str:fmt>", curator.collection_export, name="collection_export"),
+    path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job"),
+    path("jobs/<int:pk>/<str:action>/", jobs.job_action, name="job_action"),
+    path("api/v1/", include(("explorer.api.urls", "api"))),
+    path("map/", include("explorer.map.urls")),
 ]

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from archive.models import Artwork, Collection, Face, Label
+
+
+class ArtworkSummarySerializer(serializers.ModelSerializer):
+    thumbnail_url = serializers.CharField(read_only=True)
+    image_url = serializers.CharField(source="derivative_url_1024", read_only=True)
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artwork
+        fields = ["id", "title", "creator", "display_date", "year_start", "year_end", "classification", "institution",
+                  "thumbnail_url", "image_url", "page_url"]
+
+    def get_page_url(self, obj) -> str:
+        return f"/artworks/{obj.pk}/"
+
+
+class ScoredArtworkSerializer(serializers.Serializer):
+    artwork = ArtworkSummarySerializer()
+    score = serializers.FloatField(allow_null=True)
+
+
+class ShownLabelSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="label.pk")
+    slug = serializers.CharField(source="label.slug")
+    name = serializers.CharField(source="label.name")
+    group = serializers.CharField(source="label.group")
+    score = serializers.FloatField(allow_null=True)
+    decision = serializers.CharField(help_text='"" (machine label), accepted, added, or rejected (curators only)')
+
+
+class FaceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Face
+        fields = ["id", "model", "x", "y", "w", "h", "score"]
+
+
+class ArtworkDetailSerializer(serializers.ModelSerializer):
+    thumbnail_url = serializers.CharField(read_only=True)
+    image_url = serializers.CharField(source="derivative_url_1024", read_only=True)
+    labels = serializers.SerializerMethodField()
+    faces = serializers.SerializerMethodField()
+    similar = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artwork
+        fields = ["id", "source", "source_id", "title", "creator", "display_date", "year_start", "year_end", "medium",
+                  "classification", "institution", "rights", "rights_url", "credit_line", "source_url",
+                  "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "thumbnail_url",
+                  "image_url", "labels", "faces", "similar"]
+
+    @extend_schema_field(ShownLabelSerializer(many=True))
+    def get_labels(self, obj):
+        return ShownLabelSerializer(self.context.get("labels", []), many=True).data
+
+    @extend_schema_field(FaceSerializer(many=True))
+    def get_faces(self, obj):
+        return FaceSerializer(obj.faces.filter(not_a_face=False).order_by("x"), many=True).data
+
+    @extend_schema_field(ScoredArtworkSerializer(many=True))
+    def get_similar(self, obj):
+        return [{"artwork": ArtworkSummarySerializer(a).data, "score": s} for a, s in self.context.get("similar", [])]
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Label
+        fields = ["id", "slug", "name", "group", "prompt", "description", "source", "threshold", "published", "count"]
+        read_only_fields = ["id", "slug", "published", "source", "count"]
+
+    def get_count(self, obj) -> int:
+        return self.context.get("counts", {}).get(obj.pk, 0)
+
+
+class PromptLabelSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    prompt = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    group = serializers.CharField(max_length=50, required=False, default="curated")
+
+
+class PublishSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(required=False, allow_null=True)
+    exclude = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+
+
+class DecisionSerializer(serializers.Serializer):
+    artwork = serializers.IntegerField(min_value=1)
+    label = serializers.IntegerField(min_value=1)
+    decision = serializers.ChoiceField(choices=["accepted", "rejected", "added", "clear"])
+
+
+class CollectionSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    artworks = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), write_only=True, required=False, max_length=5000,
+        help_text="artwork ids to add (appended, in order)",
+    )
+    items = serializers.SerializerMethodField()
+    item_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Collection
+        fields = ["id", "slug", "title", "description", "is_public", "owner", "created_at", "updated_at",
+                  "artworks", "items", "item_count"]
+        read_only_fields = ["id", "slug", "owner", "created_at", "updated_at"]
+
+    def get_items(self, obj) -> list[int]:
+        return list(obj.items.order_by("position", "id").values_list("artwork_id", flat=True))
+
+    def get_item_count(self, obj) -> int:
+        return obj.items.count()
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    kind_display = serializers.CharField()
+    state = serializers.CharField()
+    params = serializers.JSONField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    percent = serializers.FloatField()
+    rate = serializers.FloatField()
+    eta_seconds = serializers.IntegerField(allow_null=True)
+    elapsed_seconds = serializers.FloatField()
+    message = serializers.CharField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField(allow_null=True)
+    started_at = serializers.CharField(allow_null=True)
+    finished_at = serializers.CharField(allow_null=True)
+    heartbeat_at = serializers.CharField(allow_null=True)
+    is_final = serializers.BooleanField()
+    error_count = serializers.IntegerField()
+
+
+class JobLaunchSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["import", "embed", "label", "faces", "layout"])
+    mode = serializers.ChoiceField(choices=["missing", "all", "reset"], default="missing")
+    params = serializers.JSONField(required=False, default=dict)
+
+    def validate_params(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("params must be a JSON object")
+        return value
+
+
+class JobErrorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.CharField()
+    reason = serializers.CharField()
+    detail = serializers.CharField()
+    artwork = serializers.IntegerField(source="artwork_id", allow_null=True)
+    retried_in = serializers.IntegerField(source="retried_in_id", allow_null=True)
+    created_at = serializers.DateTimeField()

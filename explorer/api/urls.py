@@ -1,0 +1,21 @@
+"""/api/v1/ routes."""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("artworks", views.ArtworkViewSet, basename="artwork")
+router.register("labels", views.LabelViewSet, basename="label")
+router.register("collections", views.CollectionViewSet, basename="collection")
+router.register("jobs", views.JobViewSet, basename="job")
+
+urlpatterns = [
+    path("search/", views.SearchView.as_view(), name="search"),
+    path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
+    path("decisions/", views.DecisionView.as_view(), name="decisions"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,168 @@
+"""Curators' collections: create from a list of artwork ids, add/remove items, export as CSV, JSON
+and a IIIF Presentation 3 Collection."""
+from __future__ import annotations
+
+import csv
+import io
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils.text import slugify
+
+from archive.models import Artwork, Collection, CollectionItem
+
+MAX_ITEMS_PER_SAVE = 5000
+
+
+def unique_slug(title: str, model=Collection) -> str:
+    base = slugify(title)[:200] or "collection"
+    slug, n = base, 1
+    while model.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def parse_ids(values) -> list[int]:
+    """Artwork ids from a list of strings or a comma-separated string; bad ones raise ValueError."""
+    if isinstance(values, str):
+        values = values.split(",")
+    ids, seen = [], set()
+    for value in values:
+        value = str(value).strip()
+        if not value:
+            continue
+        if not value.isdigit():
+            raise ValueError(f"artwork id must be a positive whole number, not {value[:30]!r}")
+        number = int(value)
+        if number not in seen:
+            seen.add(number)
+            ids.append(number)
+    if len(ids) > MAX_ITEMS_PER_SAVE:
+        raise ValueError(f"at most {MAX_ITEMS_PER_SAVE} artworks per save")
+    return ids
+
+
+def add_items(collection: Collection, artwork_ids: list[int]) -> int:
+    """Append artworks (existing ones only, in the given order, skipping ones already in it)."""
+    existing = set(Artwork.objects.filter(pk__in=artwork_ids).values_list("id", flat=True))
+    with transaction.atomic():
+        start = (collection.items.aggregate(m=Max("position"))["m"] or 0) + 1
+        items = [
+            CollectionItem(collection=collection, artwork_id=a, position=start + i)
+            for i, a in enumerate(a for a in artwork_ids if a in existing)
+        ]
+        created = CollectionItem.objects.bulk_create(items, ignore_conflicts=True)
+    return len(created)
+
+
+def create_collection(title: str, user, artwork_ids: list[int], *, description: str = "", is_public: bool = False) -> Collection:
+    title = (title or "").strip()
+    if not title:
+        raise ValueError("a collection needs a title")
+    collection = Collection.objects.create(
+        title=title[:255], slug=unique_slug(title), description=description, owner=user, is_public=is_public
+    )
+    add_items(collection, artwork_ids)
+    return collection
+
+
+def visible_collections(user):
+    """Public collections, plus a signed-in user's own."""
+    if user is not None and user.is_authenticated:
+        return Collection.objects.filter(Q(is_public=True) | Q(owner=user))
+    return Collection.objects.filter(is_public=True)
+
+
+def can_edit(collection: Collection, user) -> bool:
+    from .permissions import is_curator
+
+    return is_curator(user) and (collection.owner_id == user.pk or user.is_staff or collection.owner_id is None)
+
+
+def artworks_of(collection: Collection):
+    return [item.artwork for item in collection.items.select_related("artwork").order_by("position", "id")]
+
+
+EXPORT_FIELDS = (
+    "id", "title", "creator", "display_date", "year_start", "year_end", "medium", "classification",
+    "institution", "rights", "rights_url", "credit_line", "source", "source_id", "source_url",
+    "iiif_manifest_url", "iiif_image_service",
+)
+
+
+def _record(artwork: Artwork, base_url: str) -> dict:
+    record = {name: getattr(artwork, name) for name in EXPORT_FIELDS}
+    record["page_url"] = f"{base_url}/artworks/{artwork.pk}/"
+    record["image_url"] = f"{base_url}{artwork.derivative_url_1024}" if artwork.has_image else ""
+    return record
+
+
+def export_json(collection: Collection, base_url: str) -> dict:
+    return {
+        "title": collection.title,
+        "slug": collection.slug,
+        "description": collection.description,
+        "owner": collection.owner.get_username() if collection.owner else None,
+        "created_at": collection.created_at.isoformat(),
+        "artworks": [_record(a, base_url) for a in artworks_of(collection)],
+    }
+
+
+def export_csv(collection: Collection, base_url: str) -> str:
+    out = io.StringIO()
+    fields = list(EXPORT_FIELDS) + ["page_url", "image_url"]
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    for artwork in artworks_of(collection):
+        writer.writerow(_record(artwork, base_url))
+    return out.getvalue()
+
+
+def _lang(text: str) -> dict:
+    return {"none": [text or ""]}
+
+
+def export_iiif(collection: Collection, base_url: str) -> dict:
+    """A IIIF Presentation 3 Collection: one item per artwork, the source's manifest where it has
+    one, else a small Manifest of our own with the 1024 px derivative as its single canvas."""
+    items = []
+    for artwork in artworks_of(collection):
+        label = _lang(artwork.title or f"Artwork {artwork.pk}")
+        if artwork.iiif_manifest_url:
+            items.append({"id": artwork.iiif_manifest_url, "type": "Manifest", "label": label})
+            continue
+        manifest_id = f"{base_url}/api/v1/artworks/{artwork.pk}/"
+        manifest = {"id": manifest_id, "type": "Manifest", "label": label}
+        if artwork.has_image:
+            width, height = artwork.width or 1024, artwork.height or 1024
+            scale = 1024 / max(width, height) if max(width, height) > 1024 else 1.0
+            w, h = max(1, round(width * scale)), max(1, round(height * scale))
+            canvas = f"{manifest_id}canvas/1"
+            body = {"id": f"{base_url}{artwork.derivative_url_1024}", "type": "Image", "format": "image/jpeg", "width": w, "height": h}
+            if artwork.iiif_image_service:
+                body["service"] = [{"id": artwork.iiif_image_service, "type": "ImageService2", "profile": "level2"}]
+            manifest["items"] = [{
+                "id": canvas, "type": "Canvas", "width": w, "height": h,
+                "items": [{"id": f"{canvas}/page", "type": "AnnotationPage", "items": [{
+                    "id": f"{canvas}/page/image", "type": "Annotation", "motivation": "painting",
+                    "body": body, "target": canvas,
+                }]}],
+            }]
+            manifest["thumbnail"] = [{"id": f"{base_url}{artwork.thumbnail_url}", "type": "Image", "format": "image/jpeg"}]
+        if artwork.rights_url:
+            manifest["rights"] = artwork.rights_url
+        manifest["metadata"] = [
+            {"label": {"en": [k]}, "value": _lang(str(v))}
+            for k, v in (("Creator", artwork.creator), ("Date", artwork.display_date), ("Institution", artwork.institution))
+            if v
+        ]
+        items.append(manifest)
+    return {
+        "@context": "http://iiif.io/api/presentation/3/context.json",
+        "id": f"{base_url}/collections/{collection.slug}/export.iiif.json",
+        "type": "Collection",
+        "label": {"en": [collection.title]},
+        "summary": {"en": [collection.description]} if collection.description else {"en": [""]},
+        "items": items,
+    }

@@ -1,0 +1,18 @@
+"""Which embedding model the explorer reads, and whether its results are meaningful."""
+from __future__ import annotations
+
+from archive.models import EmbeddingModel
+
+
+def active_model() -> EmbeddingModel | None:
+    """The active embedding model; pages show nothing model-derived without one."""
+    return EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).first()
+
+
+def untrained_notice(model: EmbeddingModel | None) -> str:
+    if model is not None and model.untrained:
+        return (
+            f"Results on this page come from the model {model.key}, which has untrained (random) weights: "
+            "similarities and labels are not meaningful."
+        )
+    return ""

@@ -1,0 +1,236 @@
+"""Search: by meaning (CLIP text embedding, kNN), by metadata (PostgreSQL full text on
+``Artwork.search_document``) and by filters, fused with reciprocal rank fusion; and search by image."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import F, Q
+from PIL import Image, ImageOps
+
+from archive.models import Artwork, EmbeddingModel
+
+from .models_state import active_model
+from .similar import nearest_artworks
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+CANDIDATES = 200  # per ranking
+MAX_QUERY_CHARS = 500
+
+
+def clean_text(value, limit: int = 255) -> str:
+    """A user-supplied string without NUL/control characters (PostgreSQL rejects NUL), trimmed."""
+    text = "".join(ch for ch in str(value or "") if ch >= " " or ch in "\t\n")
+    return text.strip()[:limit]
+
+
+class BadSearch(ValueError):
+    """A search parameter that cannot be used (message is shown to the user)."""
+
+
+@dataclass
+class Filters:
+    creator: str = ""
+    year_from: int | None = None
+    year_to: int | None = None
+    label: str = ""  # label slug
+    institution: str = ""
+    classification: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> "Filters":
+        def year(name):
+            value = clean_text(params.get(name), 40)
+            if not value:
+                return None
+            try:
+                number = int(value)
+            except ValueError:
+                raise BadSearch(f"{name} must be a whole year such as 1850, not {value[:40]!r}") from None
+            if not -10000 <= number <= 3000:
+                raise BadSearch(f"{name} must be between -10000 and 3000")
+            return number
+
+        return cls(
+            creator=clean_text(params.get("creator"), 200),
+            year_from=year("year_from"),
+            year_to=year("year_to"),
+            label=clean_text(params.get("label")),
+            institution=clean_text(params.get("institution")),
+            classification=clean_text(params.get("classification")),
+        )
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f) not in ("", None) for f in self.__dataclass_fields__)
+
+    def apply(self, qs, model: EmbeddingModel | None = None):
+        if self.creator:
+            qs = qs.filter(creator__icontains=self.creator)
+        if self.year_from is not None:
+            qs = qs.filter(Q(year_end__gte=self.year_from) | Q(year_end__isnull=True, year_start__gte=self.year_from))
+        if self.year_to is not None:
+            qs = qs.filter(year_start__lte=self.year_to)
+        if self.institution:
+            qs = qs.filter(institution=self.institution)
+        if self.classification:
+            qs = qs.filter(classification__iexact=self.classification)
+        if self.label:
+            from archive.models import Label, LabelDecision
+
+            label = Label.objects.filter(slug=self.label).first()
+            if label is None:
+                return qs.none()
+            machine = Q(pk__in=[])
+            if model is not None:
+                rows = label.artwork_labels.filter(model=model)
+                if label.threshold is not None:
+                    rows = rows.filter(score__gte=label.threshold)
+                machine = Q(pk__in=rows.values("artwork_id"))
+            decisions = LabelDecision.objects.filter(label=label)
+            qs = qs.filter(machine | Q(pk__in=decisions.filter(decision="added").values("artwork_id"))).exclude(
+                pk__in=decisions.filter(decision="rejected").values("artwork_id")
+            )
+        return qs
+
+
+@dataclass
+class SearchResult:
+    artworks: list  # [(artwork, score)]
+    total: int
+    model: EmbeddingModel | None = None
+    notices: list[str] = field(default_factory=list)
+    used_meaning: bool = False
+    used_metadata: bool = False
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: each list contributes 1 / (k + rank) to its items."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def base_queryset():
+    return Artwork.objects.exclude(status=Artwork.Status.DUPLICATE)
+
+
+def _embedder_for(model: EmbeddingModel):
+    from workers.ml.registry import get_embedder
+
+    return get_embedder(model.key)
+
+
+def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str]) -> list[int]:
+    try:
+        embedder = _embedder_for(model)
+        query = embedder.embed_texts([q])[0]
+    except Exception as exc:  # WeightsMissing and friends: say so, fall back to metadata
+        log.warning("text embedding unavailable: %s", exc)
+        notices.append(f"Search by meaning is unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); showing metadata matches only.")
+        return []
+    return [a for a, _ in nearest_artworks(model, query, limit=CANDIDATES, ef_search=CANDIDATES)]
+
+
+def metadata_ranking(q: str, qs) -> list[int]:
+    query = SearchQuery(q, search_type="websearch", config="english")
+    return list(
+        qs.filter(search_document=query)
+        .annotate(rank=SearchRank(F("search_document"), query))
+        .order_by("-rank", "id")
+        .values_list("id", flat=True)[:CANDIDATES]
+    )
+
+
+def search(q: str = "", filters: Filters | None = None, *, offset: int = 0, limit: int = 48) -> SearchResult:
+    """Free text by meaning and by metadata, fused, then filtered; or filters alone."""
+    q = clean_text(q, 10_000)
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadSearch(f"the query is too long ({len(q)} characters; at most {MAX_QUERY_CHARS})")
+    filters = filters or Filters()
+    model = active_model()
+    notices: list[str] = []
+    qs = filters.apply(base_queryset(), model)
+    result = SearchResult([], 0, model=model, notices=notices)
+    if not q:
+        page = list(qs.order_by("id")[offset : offset + limit])
+        result.artworks = [(a, None) for a in page]
+        result.total = qs.count()
+        return result
+    rankings = []
+    if model is None:
+        notices.append("No embedding model is active yet, so search by meaning is off; showing metadata matches only.")
+    else:
+        meaning = meaning_ranking(q, model, notices)
+        if meaning:
+            if filters:
+                allowed = set(qs.filter(pk__in=meaning).values_list("id", flat=True))
+                meaning = [a for a in meaning if a in allowed]
+            rankings.append(meaning)
+            result.used_meaning = True
+    metadata = metadata_ranking(q, qs)
+    rankings.append(metadata)
+    result.used_metadata = True
+    fused = rrf(rankings)
+    result.total = len(fused)
+    window = fused[offset : offset + limit]
+    found = Artwork.objects.in_bulk([a for a, _ in window])
+    result.artworks = [(found[a], s) for a, s in window if a in found]
+    return result
+
+
+# --- search by image -------------------------------------------------------------------------
+
+QUERY_SIZE = 256  # the workers embed the 256 px derivative; match it
+
+
+def prepare_query_image(data) -> Image.Image:
+    """Open an uploaded image safely (size limits, RGB, 256 px long side)."""
+    from archive.images import ImageLimits, ImageRejected, open_image
+
+    raw = data.read() if hasattr(data, "read") else data
+    if not raw:
+        raise BadSearch("the uploaded file is empty")
+    if len(raw) > 30 * 1024 * 1024:
+        raise BadSearch("the uploaded image is over 30 MB")
+    try:
+        limits = ImageLimits.from_settings()
+        im = open_image(raw, limits, want=QUERY_SIZE)[0]
+    except ImageRejected as exc:
+        raise BadSearch(f"not a usable image: {exc}") from None
+    except Exception as exc:
+        raise BadSearch(f"not a usable image ({exc.__class__.__name__})") from None
+    im = im.convert("RGB")
+    im.thumbnail((QUERY_SIZE, QUERY_SIZE))
+    return im
+
+
+def search_by_image(image: Image.Image, *, limit: int = 24) -> SearchResult:
+    """Artworks that look like ``image``. Test-time augmentation: the image and its mirror are both
+    embedded and each artwork keeps its best similarity, so flipped copies find their source."""
+    model = active_model()
+    notices: list[str] = []
+    result = SearchResult([], 0, model=model, notices=notices)
+    if model is None:
+        notices.append("No embedding model is active yet, so search by image is unavailable.")
+        return result
+    try:
+        embedder = _embedder_for(model)
+        queries = embedder.embed_images([image, ImageOps.mirror(image)])
+    except Exception as exc:
+        notices.append(f"Search by image is unavailable ({exc.__class__.__name__}: {str(exc)[:200]}).")
+        return result
+    best: dict[int, float] = {}
+    for query in np.asarray(queries):
+        for artwork_id, similarity in nearest_artworks(model, query, limit=limit * 2):
+            best[artwork_id] = max(best.get(artwork_id, -2.0), similarity)
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
+    found = base_queryset().in_bulk([a for a, _ in ranked])
+    result.artworks = [(found[a], s) for a, s in ranked if a in found]
+    result.total = len(result.artworks)
+    return result

@@ -1,0 +1,1 @@
+"""Explorer pages, one module per page family."""

@@ -1,0 +1,185 @@
+"""Curator workspace: label decisions, prompt labels, collections."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from archive.models import Artwork, Collection, Label
+
+from .. import browse, collecting, prompt_labels
+from ..models_state import active_model, untrained_notice
+from ..permissions import curator_required
+
+
+@require_POST
+@curator_required
+def decide(request, pk: int):
+    artwork = get_object_or_404(Artwork, pk=pk)
+    label_id = request.POST.get("label", "")
+    if not label_id.isdigit():
+        return HttpResponseBadRequest("label must be a label id")
+    label = get_object_or_404(Label, pk=int(label_id))
+    decision = request.POST.get("decision", "")
+    try:
+        browse.decide(artwork, label, decision, request.user)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JsonResponse({"artwork": artwork.pk, "label": label.pk, "decision": decision})
+    verb = {"rejected": "Rejected", "accepted": "Accepted", "added": "Added", "clear": "Cleared the decision on"}[decision]
+    messages.success(request, f"{verb} “{label.name}”.")
+    return redirect(reverse("explorer:artwork", args=[artwork.pk]) + "#labels")
+
+
+@curator_required
+def prompt_label_new(request):
+    if request.method == "POST":
+        try:
+            label = prompt_labels.create_prompt_label(
+                request.POST.get("name", ""), request.POST.get("prompt", ""), request.user,
+                group=request.POST.get("group", "curated").strip() or "curated",
+            )
+        except ValueError as exc:
+            return render(request, "explorer/prompt_label_new.html", {"error": str(exc), "form": request.POST}, status=400)
+        return redirect("explorer:prompt_label_review", slug=label.slug)
+    drafts = Label.objects.filter(published=False).order_by("-created_at")[:50]
+    return render(request, "explorer/prompt_label_new.html", {"drafts": drafts, "form": {}})
+
+
+@curator_required
+def prompt_label_review(request, slug: str):
+    label = get_object_or_404(Label, slug=slug)
+    model = active_model()
+    error = ""
+    try:
+        scores = prompt_labels.score_label(label)
+    except Exception as exc:  # no model, weights missing: explain, never 500
+        scores, error = [], f"Could not score this label: {exc}"
+    if request.method == "POST":
+        if request.POST.get("action") == "publish":
+            raw = request.POST.get("threshold", "").strip()
+            try:
+                threshold = float(raw) if raw else None
+            except ValueError:
+                return HttpResponseBadRequest("threshold must be a number")
+            excluded = set(collecting.parse_ids(request.POST.getlist("exclude")))
+            kept = [(a, s) for a, s in scores if a not in excluded]
+            n = prompt_labels.publish(label, kept, threshold=threshold)
+            for artwork in Artwork.objects.filter(pk__in=excluded):
+                browse.decide(artwork, label, "rejected", request.user)
+            messages.success(request, f"Published “{label.name}” with {n} artworks.")
+            return redirect("explorer:label", slug=label.slug)
+        if request.POST.get("action") == "delete" and not label.published:
+            label.delete()
+            messages.success(request, "Draft label deleted.")
+            return redirect("explorer:prompt_label_new")
+    found = Artwork.objects.in_bulk([a for a, _ in scores])
+    return render(
+        request,
+        "explorer/prompt_label_review.html",
+        {"label": label, "results": [(found[a], s) for a, s in scores if a in found], "error": error,
+         "model": model, "untrained_notice": untrained_notice(model)},
+    )
+
+
+# --- collections --------------------------------------------------------------------------------
+
+def collection_list(request):
+    collections = collecting.visible_collections(request.user).order_by("-updated_at")
+    return render(request, "explorer/collection_list.html", {"collections": collections})
+
+
+def _visible(request, slug) -> Collection:
+    collection = get_object_or_404(Collection, slug=slug)
+    if not collection.is_public and collection.owner_id != getattr(request.user, "pk", None) and not request.user.is_staff:
+        raise Http404("No such collection")
+    return collection
+
+
+def collection_detail(request, slug: str):
+    collection = _visible(request, slug)
+    editable = collecting.can_edit(collection, request.user)
+    if request.method == "POST":
+        if not editable:
+            raise PermissionDenied
+        action = request.POST.get("action")
+        if action == "remove":
+            ids = collecting.parse_ids(request.POST.getlist("artwork"))
+            collection.items.filter(artwork_id__in=ids).delete()
+        elif action == "update":
+            collection.title = (request.POST.get("title") or collection.title)[:255]
+            collection.description = request.POST.get("description", "")
+            collection.is_public = request.POST.get("is_public") == "on"
+            collection.save()
+        elif action == "delete":
+            collection.delete()
+            messages.success(request, "Collection deleted.")
+            return redirect("explorer:collections")
+        return redirect("explorer:collection", slug=collection.slug)
+    return render(
+        request,
+        "explorer/collection_detail.html",
+        {"collection": collection, "artworks": collecting.artworks_of(collection), "editable": editable},
+    )
+
+
+@require_POST
+@curator_required
+def collection_save(request):
+    """Save artworks (from search results, a label page or a map selection) to a new or existing collection."""
+    try:
+        ids = collecting.parse_ids(request.POST.getlist("artwork") or request.POST.get("artworks", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    label_slug = request.POST.get("from_label", "")
+    if label_slug and not ids:
+        label = get_object_or_404(Label, slug=label_slug)
+        model = active_model()
+        page = browse.label_page(label, model_id=model.pk if model else None, limit=200)
+        ids = [artwork.pk for artwork, _, _ in page.items]
+    if not ids:
+        return HttpResponseBadRequest("nothing to save: select some artworks")
+    target = request.POST.get("collection", "").strip()
+    if target:
+        collection = get_object_or_404(Collection, slug=target)
+        if not collecting.can_edit(collection, request.user):
+            raise PermissionDenied
+        n = collecting.add_items(collection, ids)
+    else:
+        try:
+            collection = collecting.create_collection(
+                request.POST.get("title", ""), request.user, ids, description=request.POST.get("description", ""),
+                is_public=request.POST.get("is_public") == "on",
+            )
+        except ValueError as exc:
+            return HttpResponseBadRequest(str(exc))
+        n = collection.items.count()
+    messages.success(request, f"Saved {n} artworks to “{collection.title}”.")
+    return redirect("explorer:collection", slug=collection.slug)
+
+
+def collection_export(request, slug: str, fmt: str):
+    collection = _visible(request, slug)
+    base = request.build_absolute_uri("/").rstrip("/")
+    if fmt == "csv":
+        response = HttpResponse(collecting.export_csv(collection, base), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{collection.slug}.csv"'
+        return response
+    if fmt == "json":
+        data = collecting.export_json(collection, base)
+    elif fmt == "iiif.json":
+        data = collecting.export_iiif(collection, base)
+    else:
+        raise Http404("unknown export format")
+    response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json")
+    if fmt == "iiif.json":
+        response["Content-Type"] = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
+        response["Access-Control-Allow-Origin"] = "*"
+    response["Content-Disposition"] = f'inline; filename="{collection.slug}.{fmt}"'
+    return response

@@ -1,0 +1,63 @@
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+
+from .archive_data import build_archive
+
+
+@pytest.fixture(scope="session")
+def archive(django_db_setup, django_db_blocker, aic_dir, culturecraft_dir, tmp_path_factory):
+    """The small real archive, built once per session (committed, shared by the explorer tests)."""
+    from django.conf import settings
+
+    root = tmp_path_factory.getbasetemp() / "media"
+    root.mkdir(exist_ok=True)
+    old = settings.MEDIA_ROOT
+    settings.MEDIA_ROOT = root
+    try:
+        with django_db_blocker.unblock():
+            data = build_archive(aic_dir, culturecraft_dir)
+    finally:
+        settings.MEDIA_ROOT = old
+    return data
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _user(name, *groups, staff=False):
+    user = User.objects.create_user(name, password="pw-" + name + "-123", is_staff=staff)
+    for g in groups:
+        user.groups.add(Group.objects.get_or_create(name=g)[0])
+    return user
+
+
+@pytest.fixture
+def curator(db):
+    return _user("cura", "curator")
+
+
+@pytest.fixture
+def operator(db):
+    return _user("oper", "operator")
+
+
+@pytest.fixture
+def visitor(db):
+    return _user("visitor")
+
+
+@pytest.fixture
+def curator_client(client, curator):
+    client.force_login(curator)
+    return client
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
