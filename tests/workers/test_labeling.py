@@ -1,0 +1,296 @@
+"""Zero-shot labelling on real AIC images embedded with the (untrained) test-tiny model, against
+the real PostgreSQL: top-k rows, idempotent re-runs, chunking, thresholds, curator decisions,
+labels scored on demand, and model switches."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from archive.images import ImageLimits, ingest_location, load_derivative
+from archive.models import Artwork, ArtworkEmbedding, ArtworkLabel, EmbeddingModel, Label, LabelDecision, LabelEmbedding
+from archive.vectors import ARTWORK_EMBEDDINGS, copy_rows, ensure_hnsw_index
+from workers.labeling import (
+    STAGE,
+    apply_label,
+    artworks_for_label,
+    ensure_label_embeddings,
+    label_artworks,
+    load_vocabulary,
+    score_label,
+    visible_labels,
+    visible_labels_for,
+)
+from workers.labeling.store import load_embeddings, load_label_vectors
+from workers.ml.registry import activate, get_embedder, register
+
+N_IMAGES = 30
+K = 5
+
+VOCAB = [
+    {"name": "dog", "slug": "dog", "group": "animals", "source": "test", "prompt": "", "description": ""},
+    {"name": "horse", "slug": "horse", "group": "animals", "source": "test", "prompt": "a horse", "description": ""},
+    {"name": "boat", "slug": "boat", "group": "objects", "source": "test", "prompt": "", "description": ""},
+    {"name": "tree", "slug": "tree", "group": "nature", "source": "test", "prompt": "", "description": ""},
+    {"name": "sea", "slug": "sea", "group": "nature", "source": "test", "prompt": "the sea", "description": ""},
+    {"name": "portrait", "slug": "portrait", "group": "genres", "source": "test", "prompt": "", "description": ""},
+    {"name": "landscape", "slug": "landscape", "group": "genres", "source": "test", "prompt": "", "description": ""},
+    {"name": "still life", "slug": "still-life", "group": "genres", "source": "test", "prompt": "", "description": ""},
+    {"name": "Madonna and Child", "slug": "madonna-and-child", "group": "iconography", "source": "test", "prompt": "", "description": ""},
+    {"name": "church", "slug": "church", "group": "architecture", "source": "test", "prompt": "", "description": ""},
+    {"name": "flowers", "slug": "flowers", "group": "nature", "source": "test", "prompt": "", "description": ""},
+    {"name": "crowd", "slug": "crowd", "group": "people", "source": "test", "prompt": "a crowd of people", "description": ""},
+]
+
+
+def _embed(model, artworks, media_root, embedder, noise=0.0):
+    images = [load_derivative(a.sha256, 256, media_root) for a in artworks]
+    vectors = embedder.embed_images(images)
+    if noise:
+        vectors = vectors + noise * np.random.default_rng(5).standard_normal(vectors.shape).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    now = timezone.now()
+    copy_rows(
+        "archive_artworkembedding",
+        ["artwork_id", "model_id", "vector", "created_at"],
+        [(a.pk, model.pk, v, now) for a, v in zip(artworks, vectors)],
+        conflict=["artwork_id", "model_id"],
+        update=["vector"],
+    )
+
+
+@pytest.fixture(scope="module")
+def archive(django_db_setup, django_db_blocker, aic_dir, tmp_path_factory):
+    """~30 real AIC paintings ingested, embedded with test-tiny; cleaned up afterwards."""
+    media_root = tmp_path_factory.mktemp("label_media")
+    paths = sorted((aic_dir / "images").glob("*.jpg"))[:N_IMAGES]
+    with django_db_blocker.unblock():
+        artworks = []
+        for path in paths:
+            img = ingest_location(str(path), (256,), media_root, ImageLimits())
+            artworks.append(
+                Artwork.objects.create(
+                    source="test-labels", source_id=path.stem, title=f"AIC {path.stem}", sha256=img.sha256,
+                    phash=img.phash, phash_bits=img.phash_bits, width=img.width, height=img.height, status=Artwork.Status.OK,
+                )
+            )
+        embedder = get_embedder("test-tiny")
+        model = register(embedder)
+        _embed(model, artworks, media_root, embedder)
+        load_vocabulary(VOCAB)
+        yield {"artworks": artworks, "model": model, "media_root": media_root, "embedder": embedder}
+        Artwork.objects.filter(source="test-labels").delete()
+        Label.objects.filter(source__in=["test", "curator test"]).delete()
+        EmbeddingModel.objects.filter(key__in=["test-tiny", "test-tiny-b"]).delete()
+
+
+def _rows(model):
+    return sorted(ArtworkLabel.objects.filter(model=model).values_list("artwork_id", "label_id", "rank", "score"))
+
+
+def _same(a, b):
+    """Same rows (artwork, label, rank) and scores equal up to float32 BLAS noise."""
+    assert [r[:3] for r in a] == [r[:3] for r in b]
+    assert np.allclose([r[3] for r in a], [r[3] for r in b], atol=1e-5)
+    return True
+
+
+def _label_all(archive, **kw):
+    params = STAGE.prepare({"model": "test-tiny", "top_k": K})
+    ids = list(STAGE.candidates(params))
+    result = STAGE.process(ids, params)
+    return params, ids, result
+
+
+@pytest.mark.django_db
+def test_load_vocabulary_is_idempotent_and_keeps_curator_edits(archive):
+    assert Label.objects.filter(source="test").count() == len(VOCAB)
+    assert load_vocabulary(VOCAB) == {"created": 0, "updated": 0, "unchanged": len(VOCAB), "skipped": 0}
+    Label.objects.filter(slug="dog").update(threshold=0.9, published=False, prompt="a small dog")
+    changed = [dict(v, description="Canis familiaris") if v["slug"] == "dog" else v for v in VOCAB]
+    counts = load_vocabulary(changed)
+    assert counts["updated"] == 1
+    dog = Label.objects.get(slug="dog")
+    assert (dog.threshold, dog.published, dog.prompt, dog.description) == (0.9, False, "a small dog", "Canis familiaris")
+    load_vocabulary(changed, force=True)
+    dog.refresh_from_db()
+    assert (dog.threshold, dog.published, dog.prompt) == (None, True, "")
+
+
+@pytest.mark.django_db
+def test_label_embeddings_are_cached_per_prompt_fingerprint(archive):
+    model = archive["model"]
+    LabelEmbedding.objects.filter(model=model).delete()
+    assert ensure_label_embeddings(model) == Label.objects.filter(published=True).count()
+    assert ensure_label_embeddings(model) == 0
+    Label.objects.filter(slug="boat").update(prompt="a sailing boat")
+    assert ensure_label_embeddings(model) == 1
+    ids, matrix = load_label_vectors(model.pk)
+    assert matrix.shape == (Label.objects.filter(published=True).count(), model.dim)
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+    # the ensemble is the normalised mean of the normalised template embeddings
+    from workers.labeling.prompts import prompts_for
+
+    boat = Label.objects.get(slug="boat")
+    vecs = archive["embedder"].embed_texts(prompts_for(boat))
+    mean = vecs.mean(axis=0)
+    assert np.allclose(matrix[list(ids).index(boat.pk)], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+@pytest.mark.django_db
+def test_stage_labels_every_artwork_top_k_and_reruns_do_not_duplicate(archive):
+    model = archive["model"]
+    params, ids, result = _label_all(archive)
+    assert params["model_id"] == model.pk and params["untrained"] is True
+    assert sorted(ids) == sorted(a.pk for a in archive["artworks"])
+    assert sorted(result.done) == sorted(ids) and not result.errors
+    rows = _rows(model)
+    assert len(rows) == len(ids) * K
+    by_artwork = {}
+    for artwork_id, label_id, rank, score in rows:
+        by_artwork.setdefault(artwork_id, []).append((rank, score, label_id))
+    ids_, emb = load_embeddings(model.pk, ids)
+    label_ids, labels = load_label_vectors(model.pk)
+    for artwork_id, entries in by_artwork.items():
+        entries.sort()
+        assert [r for r, _, _ in entries] == list(range(1, K + 1))
+        assert all(a[1] >= b[1] for a, b in zip(entries, entries[1:]))
+        # the stored labels are the K best by cosine similarity
+        scores = labels @ emb[list(ids_).index(artwork_id)]
+        assert [l for _, _, l in entries] == label_ids[np.argsort(-scores)[:K]].tolist()
+        assert np.allclose([s for _, s, _ in entries], np.sort(scores)[::-1][:K], atol=1e-5)
+    assert sorted(STAGE.completed(params)) == sorted(ids)
+    # re-running (whole set, then a subset) rewrites, never duplicates
+    STAGE.process(ids, params)
+    STAGE.process(ids[:7], params)
+    assert _same(_rows(model), rows)
+    # stats exist for the derived thresholds
+    assert LabelEmbedding.objects.filter(model=model, default_threshold__isnull=False, stats_count=len(ids)).count() == len(label_ids)
+
+
+@pytest.mark.django_db
+def test_chunk_size_smaller_than_batch_gives_identical_rows(archive):
+    model = archive["model"]
+    params, ids, _ = _label_all(archive)
+    one = _rows(model)
+    label_artworks(ids, model, k=K, max_rows=4)
+    assert _same(_rows(model), one)
+
+
+@pytest.mark.django_db
+def test_items_without_embedding_are_item_errors(archive):
+    params = STAGE.prepare({"model": "test-tiny", "top_k": K})
+    stub = Artwork.objects.create(source="test-labels", source_id="no-embedding", status=Artwork.Status.OK)
+    good = archive["artworks"][0].pk
+    result = STAGE.process([good, stub.pk], params)
+    assert result.done == [good]
+    assert [e.artwork_id for e in result.errors] == [stub.pk] and "no embedding" in result.errors[0].reason
+
+
+@pytest.mark.django_db
+def test_thresholds_and_curator_decisions(archive, settings):
+    model = archive["model"]
+    activate(model)
+    _label_all(archive)
+    art = archive["artworks"][0]
+    rows = list(ArtworkLabel.objects.filter(model=model, artwork=art).order_by("rank").select_related("label"))
+    # no thresholds at all: every top-k row is shown
+    LabelEmbedding.objects.filter(model=model).update(default_threshold=None)
+    shown = visible_labels(art)
+    assert [s.label.pk for s in shown] == [r.label_id for r in rows]
+    assert all(s.calibrated is not None for s in shown)
+    # a curator threshold above the top score hides that label
+    top, second = rows[0].label, rows[1].label
+    Label.objects.filter(pk=top.pk).update(threshold=rows[0].score + 1e-3)
+    assert top.pk not in [s.label.pk for s in visible_labels(art)]
+    # a global setting applies to labels without their own threshold
+    settings.LABEL_THRESHOLD = 2.0
+    assert visible_labels(art) == []
+    settings.LABEL_THRESHOLD = None
+    # derived per-label thresholds (a percentile over the archive) apply otherwise
+    STAGE.prepare({"model": "test-tiny", "top_k": K})
+    Label.objects.filter(pk=top.pk).update(threshold=None)
+    derived = dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "default_threshold"))
+    expected = [r.label_id for r in rows if r.score >= derived[r.label_id]]
+    assert [s.label.pk for s in visible_labels(art)] == expected
+    shown_all = visible_labels_for([a.pk for a in archive["artworks"]])
+    assert 0 < sum(len(v) for v in shown_all.values()) < len(archive["artworks"]) * K
+    # decisions: rejected hides, accepted shows below threshold, added shows without a row
+    Label.objects.filter(pk__in=[top.pk, second.pk]).update(threshold=5.0)
+    unranked = Label.objects.filter(source="test").exclude(pk__in=[r.label_id for r in rows]).first()
+    LabelDecision.objects.create(artwork=art, label=second, decision="accepted")
+    LabelDecision.objects.create(artwork=art, label=unranked, decision="added")
+    shown = visible_labels(art)
+    assert {s.label.pk for s in shown if s.by_curator} == {second.pk, unranked.pk}
+    assert top.pk not in [s.label.pk for s in shown]
+    Label.objects.filter(pk=top.pk).update(threshold=None)
+    LabelDecision.objects.create(artwork=art, label=top, decision="rejected")
+    assert top.pk not in [s.label.pk for s in visible_labels(art)]
+    # decisions survive re-labelling
+    STAGE.process([art.pk], STAGE.prepare({"model": "test-tiny", "top_k": K}))
+    shown = visible_labels_for([art.pk])[art.pk]
+    assert top.pk not in [s.label.pk for s in shown] and unranked.pk in [s.label.pk for s in shown]
+    # the label page: curator-added first, rejected never
+    assert art.pk in list(artworks_for_label(unranked).values_list("pk", flat=True))
+    assert art.pk not in list(artworks_for_label(top).values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_curator_label_scored_on_demand_and_applied(archive):
+    model = archive["model"]
+    _label_all(archive)
+    before = _rows(model)
+    label = Label.objects.create(name="a ship at sea", slug="ship-at-sea", group="curated", prompt="a ship in a storm at sea", source="curator test", published=False)
+    ensure_hnsw_index(ARTWORK_EMBEDDINGS, model.pk, model.dim)
+    hits = score_label(label, model=model, limit=10)
+    assert len(hits) == 10
+    ids, emb = load_embeddings(model.pk, [a.pk for a in archive["artworks"]])
+    vec = load_label_vectors(model.pk, published_only=False, label_ids=[label.pk])[1][0]
+    brute = sorted(zip((emb @ vec).tolist(), ids.tolist()), reverse=True)[:10]
+    assert [a for a, _ in hits] == [a for _, a in brute]  # exact on 30 rows
+    assert np.allclose([s for _, s in hits], [s for s, _ in brute], atol=1e-4)
+
+    summary = apply_label(label, model=model, k=K, chunk_size=7)
+    assert summary["scored"] == len(ids)
+    after = _rows(model)
+    assert len(after) == len(before)  # every entry pushed one row out of a full top-k
+    assert summary["inserted"] == summary["evicted"]
+    new = {a: (r, s) for a, l, r, s in after if l == label.pk}
+    assert len(new) == summary["inserted"]
+    for artwork_id, (rank, score) in new.items():
+        others = [s for a, l, r, s in before if a == artwork_id]
+        assert score > min(others) - 1e-9
+        assert rank == 1 + sum(s > score for s in others)
+    for artwork_id in ids.tolist():
+        assert sorted(r for a, l, r, s in after if a == artwork_id) == list(range(1, K + 1))
+    assert LabelEmbedding.objects.get(model=model, label=label).stats_count == len(ids)
+    # applying again changes nothing
+    apply_label(label, model=model, k=K)
+    assert _same(_rows(model), after)
+
+
+@pytest.mark.django_db
+def test_model_switch_keeps_the_old_models_rows(archive):
+    old = archive["model"]
+    activate(old)
+    _label_all(archive)
+    old_rows = _rows(old)
+    new = EmbeddingModel.objects.create(key="test-tiny-b", arch="test-tiny", pretrained="random", dim=old.dim, untrained=True)
+    _embed(new, archive["artworks"], archive["media_root"], archive["embedder"], noise=0.3)
+    art = archive["artworks"][3]
+    old_shown = [s.label.pk for s in visible_labels(art)]
+    params = STAGE.prepare({"model": "test-tiny-b", "top_k": K})
+    assert params["model_id"] == new.pk
+    ids = list(STAGE.candidates(params))
+    STAGE.reset(params)
+    STAGE.process(ids, params)
+    assert _rows(old) == old_rows  # labelling the new model never touched the old one
+    assert len(_rows(new)) == len(ids) * K
+    # the explorer reads the active model's labels until the switch
+    assert [s.label.pk for s in visible_labels(art)] == old_shown
+    activate(new)
+    new_rows = {l for a, l, r, s in _rows(new) if a == art.pk}
+    assert {s.label.pk for s in visible_labels(art)} <= new_rows
+    STAGE.reset(params)
+    assert _rows(old) == old_rows and _rows(new) == []
+    ArtworkEmbedding.objects.filter(model=new).delete()
