@@ -1,0 +1,345 @@
+"""Bad input never loses data: each bad item imports correctly or becomes a JobError with a clear
+reason, the rest of the import goes on, and nothing already stored changes. Every file here is
+made by the test."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from archive.images import derivative_path, load_derivative
+from archive.models import Artwork, Job
+
+from .conftest import jpeg_bytes, pattern_image, run_import, settings_for_tests, write_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+def folder_with(tmp_path: Path, name: str, data: bytes | None = None, *, good: int = 1) -> Path:
+    """A folder holding one bad file ``name`` (``data``) and ``good`` good JPEGs."""
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    for i in range(good):
+        write_jpeg(folder / f"good{i}.jpg", seed=1000 + i + hash(name) % 1000)
+    if data is not None:
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def import_one_bad(tmp_path, name, data, **options):
+    folder = folder_with(tmp_path, name, data)
+    job, stats, errors = run_import(folder, **options)
+    assert Artwork.objects.filter(source_id=str(folder / "good0.jpg"), status="ok").exists(), "the good file must import"
+    return job, stats, errors
+
+
+def assert_rejected(tmp_path, name, data, reason_part):
+    job, stats, errors = import_one_bad(tmp_path, name, data)
+    assert job.state == Job.State.DONE
+    assert stats.done == 1 and stats.failed == 1
+    assert len(errors) == 1
+    assert reason_part in errors[0].reason.lower(), errors[0].reason
+    assert errors[0].payload["kind"] == "record"
+    # A plain folder file that fails is only an error: no row.
+    assert not Artwork.objects.filter(source_id__endswith=name).exists()
+    return errors[0]
+
+
+# --- files that cannot be images ---------------------------------------------------------------------
+
+def test_truncated_jpeg(tmp_path):
+    data = jpeg_bytes(pattern_image(1, (800, 600)))
+    assert_rejected(tmp_path, "truncated.jpg", data[: len(data) // 2], "truncated")
+
+
+def test_zero_byte_file(tmp_path):
+    assert_rejected(tmp_path, "empty.jpg", b"", "empty file")
+
+
+def test_text_file_with_image_extension(tmp_path):
+    assert_rejected(tmp_path, "notes.png", b"these are my notes, not a picture\n" * 20, "not an image")
+
+
+def test_html_error_page_saved_as_jpeg(tmp_path):
+    assert_rejected(tmp_path, "download.jpeg", b"<!DOCTYPE html><html><body>403 Forbidden</body></html>", "not an image")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, with a tiny (invalid-size) image body."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb(tmp_path):
+    error = assert_rejected(tmp_path, "bomb.png", _png_header(100_000, 100_000), "decompression bomb")
+    assert "100000x100000" in error.reason
+
+
+def test_huge_non_jpeg_is_refused_not_decoded(tmp_path, settings):
+    settings.MAX_DECODE_PIXELS = 50_000
+    buf = io.BytesIO()
+    pattern_image(5, (400, 300)).save(buf, "PNG")
+    assert_rejected(tmp_path, "scan.png", buf.getvalue(), "too large to decode")
+
+
+def test_corrupt_png_body(tmp_path):
+    buf = io.BytesIO()
+    pattern_image(6, (200, 200)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    data[60:200] = b"\xff" * 140  # break the compressed stream
+    job, stats, errors = import_one_bad(tmp_path, "broken.png", bytes(data))
+    assert len(errors) == 1 and stats.failed == 1
+    assert any(word in errors[0].reason.lower() for word in ("corrupt", "truncated", "unreadable")), errors[0].reason
+
+
+def test_directory_named_like_an_image(tmp_path):
+    folder = folder_with(tmp_path, "x", None)
+    (folder / "album.jpg").mkdir()
+    job, stats, errors = run_import(folder)
+    # A folder is walked into, not read as a file: the good image imports, nothing fails.
+    assert stats.done == 1 and stats.failed == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
+def test_unreadable_file(tmp_path):
+    folder = folder_with(tmp_path, "secret.jpg", jpeg_bytes(pattern_image(7)))
+    (folder / "secret.jpg").chmod(0)
+    try:
+        job, stats, errors = run_import(folder)
+    finally:
+        (folder / "secret.jpg").chmod(0o644)
+    assert stats.failed == 1 and "cannot read" in errors[0].reason
+
+
+def test_missing_image_path_in_metadata(tmp_path):
+    csv = tmp_path / "works.csv"
+    write_jpeg(tmp_path / "present.jpg", seed=8)
+    csv.write_text("id,title,file\n1,Present,present.jpg\n2,Gone,gone.jpg\n")
+    job, stats, errors = run_import(csv)
+    assert Artwork.objects.get(source="metadata", source_id="1").status == "ok"
+    gone = Artwork.objects.get(source="metadata", source_id="2")
+    # A new record with real metadata is kept, marked image_failed, and linked from its error.
+    assert gone.status == "image_failed" and gone.title == "Gone"
+    assert "file not found" in gone.image_error
+    assert len(errors) == 1 and errors[0].artwork_id == gone.id
+
+
+# --- images that are unusual but fine -----------------------------------------------------------------
+
+def import_good(tmp_path, name, data):
+    folder = folder_with(tmp_path, name, data, good=0)
+    job, stats, errors = run_import(folder)
+    assert errors == [] and stats.done == 1
+    artwork = Artwork.objects.get(source_id=str(folder / name))
+    assert artwork.status == "ok"
+    for size in (128, 256, 512, 1024):
+        assert derivative_path(artwork.sha256, size).exists()
+    assert load_derivative(artwork.sha256, 256).mode == "RGB"
+    return artwork
+
+
+def test_16_bit_greyscale_png(tmp_path):
+    arr = (np.linspace(0, 65535, 300 * 200).reshape(200, 300)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    artwork = import_good(tmp_path, "deep.png", buf.getvalue())
+    im = load_derivative(artwork.sha256, 256)
+    lo, hi = im.convert("L").getextrema()
+    assert hi - lo > 200, "16-bit range must be scaled, not clipped to black/white"
+
+
+def test_cmyk_jpeg(tmp_path):
+    buf = io.BytesIO()
+    pattern_image(11).convert("CMYK").save(buf, "JPEG")
+    artwork = import_good(tmp_path, "print.jpg", buf.getvalue())
+    assert (artwork.width, artwork.height) == (320, 240)
+
+
+def test_palette_png_with_transparency(tmp_path):
+    im = pattern_image(12).convert("P", palette=Image.ADAPTIVE, colors=16)
+    im.info["transparency"] = 0
+    buf = io.BytesIO()
+    im.save(buf, "PNG", transparency=0)
+    import_good(tmp_path, "palette.png", buf.getvalue())
+
+
+def test_rgba_png_composited_on_white(tmp_path):
+    im = Image.new("RGBA", (200, 100), (255, 0, 0, 0))  # fully transparent red
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    artwork = import_good(tmp_path, "alpha.png", buf.getvalue())
+    r, g, b = load_derivative(artwork.sha256, 128).getpixel((10, 10))
+    assert min(r, g, b) > 240, "transparent pixels become white, not black or red"
+
+
+def test_animated_gif_uses_first_frame(tmp_path):
+    frames = [pattern_image(s, (120, 90)).convert("P") for s in (13, 14, 15)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    artwork = import_good(tmp_path, "anim.gif", buf.getvalue())
+    assert (artwork.width, artwork.height) == (120, 90)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = pattern_image(16, (400, 200))  # stored landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    artwork = import_good(tmp_path, "rotated.jpg", buf.getvalue())
+    assert (artwork.width, artwork.height) == (200, 400)
+    assert load_derivative(artwork.sha256, 1024).size == (200, 400)
+
+
+def test_huge_jpeg_scan_is_decoded_at_reduced_size(tmp_path):
+    im = pattern_image(17, (6000, 4000))
+    artwork = import_good(tmp_path, "scan.jpg", jpeg_bytes(im, quality=70))
+    assert (artwork.width, artwork.height) == (6000, 4000)
+    assert load_derivative(artwork.sha256, 1024).size == (1024, 683)
+
+
+def test_greyscale_and_bilevel_images(tmp_path):
+    buf = io.BytesIO()
+    pattern_image(18).convert("1").save(buf, "PNG")
+    import_good(tmp_path, "bilevel.png", buf.getvalue())
+
+
+# --- bad metadata rows ------------------------------------------------------------------------------
+
+def test_csv_rows_missing_id_bad_encoding_wrong_columns(tmp_path):
+    write_jpeg(tmp_path / "a.jpg", seed=20)
+    rows = [
+        b"id,title,date,file",
+        b"1,Good one,c. 1895,a.jpg",
+        b",No id here,1900,",
+        b"3,Caf\xe9 in Latin-1,1901,",  # not UTF-8
+        b"4,Too,many,columns,here",
+        b"5,Too few",
+        b'6,"Quoted, with comma",1650-55,',
+    ]
+    path = tmp_path / "works.csv"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    job, stats, errors = run_import(path)
+    assert job.state == Job.State.DONE
+    assert set(Artwork.objects.filter(source="metadata").values_list("source_id", flat=True)) == {"1", "6"}
+    assert Artwork.objects.get(source="metadata", source_id="6").year_start == 1650
+    reasons = {e.item: e.reason for e in errors}
+    assert len(errors) == 4, reasons
+    assert "no value for the id" in reasons["works.csv row 2"]
+    assert "bad encoding" in next(r for i, r in reasons.items() if "row 3" in i)
+    assert "has 5 columns, the header has 4" in next(r for i, r in reasons.items() if "row 4" in i)
+    assert "has 2 columns" in next(r for i, r in reasons.items() if "row 5" in i)
+    assert all(e.payload["kind"] == "reread" and e.payload["position"] for e in errors)
+
+
+def test_csv_with_latin1_encoding_option(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("id,title\n1,Café\n".encode("cp1252"))
+    job, stats, errors = run_import(path, encoding="cp1252")
+    assert errors == [] and Artwork.objects.get(source="metadata", source_id="1").title == "Café"
+
+
+def test_jsonl_bad_lines(tmp_path):
+    path = tmp_path / "works.jsonl"
+    path.write_text(
+        '{"id": 1, "title": "Fine"}\n'
+        '{"id": 2, "title": "Broken"\n'
+        '[1, 2, 3]\n'
+        '\n'
+        '{"id": 4, "title": {"nested": "object"}}\n'
+        '{"id": 5, "title": "Also fine", "date": "1890s"}\n'
+    )
+    job, stats, errors = run_import(path)
+    assert set(Artwork.objects.filter(source="metadata").values_list("source_id", flat=True)) == {"1", "5"}
+    assert Artwork.objects.get(source="metadata", source_id="5").year_end == 1899
+    reasons = [e.reason for e in errors]
+    assert any("not valid JSON" in r for r in reasons)
+    assert any("expected a JSON object, found list" in r for r in reasons)
+    assert any("is an object, expected text" in r for r in reasons)
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path):
+    lines = b"".join(json.dumps({"id": i, "title": f"Work {i}", "padding": os.urandom(50).hex()}).encode() + b"\n" for i in range(2000))
+    data = gzip.compress(lines)
+    path = tmp_path / "works.jsonl.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    job, stats, errors = run_import(path)
+    imported = Artwork.objects.filter(source="metadata").count()
+    assert 0 < imported < 2000
+    assert len(errors) == 1 and "truncated" in errors[0].reason
+
+
+def test_json_document_that_is_not_json(tmp_path):
+    path = tmp_path / "works.json"
+    path.write_text('{"data": [{"id": 1, "title": "x"}')
+    job, stats, errors = run_import(path, mapping="generic")
+    assert stats.done == 0 and len(errors) == 1 and "not valid JSON" in errors[0].reason
+
+
+def test_overlong_values_and_nul_characters(tmp_path):
+    path = tmp_path / "works.jsonl"
+    record = {
+        "id": "x1", "title": "Nul\x00 in title", "date": "1901 " + "x" * 400, "url": "https://example.org/" + "a" * 2000,
+        "description": "ok\x00",
+    }
+    path.write_text(json.dumps(record) + "\n" + json.dumps({"id": "x" * 600, "title": "long id"}) + "\n")
+    job, stats, errors = run_import(path)
+    artwork = Artwork.objects.get(source="metadata", source_id="x1")
+    assert artwork.title == "Nul in title"
+    assert len(artwork.display_date) == 255 and artwork.year_start == 1901
+    assert artwork.source_url == "" and artwork.metadata["source_url"].startswith("https://example.org/")
+    assert len(errors) == 1 and "at most 512" in errors[0].reason
+
+
+# --- re-imports never damage what is stored --------------------------------------------------------------
+
+def test_failing_reimport_leaves_existing_row_unchanged(tmp_path):
+    folder = tmp_path / "in"
+    image = write_jpeg(folder / "work.jpg", seed=30)
+    (folder / "metadata.csv").write_text("file,title,date\nwork.jpg,Original title,1890\n")
+    run_import(folder)
+    before = Artwork.objects.get(source_id=str(image))
+    assert before.status == "ok" and before.title == "Original title"
+
+    image.write_bytes(b"")  # the file got broken
+    (folder / "metadata.csv").write_text("file,title,date\nwork.jpg,Changed title,1950\n")
+    job, stats, errors = run_import(folder)
+    after = Artwork.objects.get(source_id=str(image))
+    assert len(errors) == 1 and errors[0].artwork_id == before.id and "empty file" in errors[0].reason
+    for field in ("title", "year_start", "sha256", "phash", "status", "width", "height", "updated_at"):
+        assert getattr(after, field) == getattr(before, field), field
+    assert derivative_path(before.sha256, 256).exists()
+
+
+def test_folder_file_with_sidecar_metadata_that_fails_is_kept(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.jpg").write_bytes(b"GIF89a-not-really")
+    (folder / "plain.jpg").write_bytes(b"also not an image")
+    (folder / "metadata.json").write_text(json.dumps({"bad.jpg": {"title": "Catalogued work", "artist": "A. Painter"}}))
+    job, stats, errors = run_import(folder)
+    kept = Artwork.objects.get(source_id=str(folder / "bad.jpg"))
+    assert kept.status == "image_failed" and kept.creator == "A. Painter"
+    assert not Artwork.objects.filter(source_id=str(folder / "plain.jpg")).exists()
+    assert stats.failed == 2
+
+
+def test_small_batches_and_one_worker_give_the_same_result(tmp_path):
+    folder = tmp_path / "in"
+    for i in range(7):
+        write_jpeg(folder / f"{i}.jpg", seed=40 + i)
+    (folder / "bad.jpg").write_bytes(b"nope")
+    job, stats, errors = run_import(folder, cfg=settings_for_tests(workers=1, batch_size=2))
+    assert stats.done == 7 and stats.failed == 1
+    assert Job.objects.get(pk=job.pk).total == 8
