@@ -166,7 +166,6 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
     timings: dict[str, float] = {}
     if job is not None:
         jobs.set_total(job, BUILD_STEPS)
-    faces = bool(layout.subset.get("faces"))
     t = time.perf_counter()
     vs = vectorset or load_vectors(layout.subset, model.pk if model else None)
     timings["load_s"] = time.perf_counter() - t
@@ -194,10 +193,24 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
     del fitted
     _step(job, f"fitted {layout.get_method_display()} in {timings['fit_s']:.0f}s")
 
+    params = {"used": used, "pca_dims": int(Y.shape[1]), "input_dim": input_dim,
+              "placement": "model" if keep_model else "knn", "untrained": bool(model and model.untrained)}
+    del Y
+    save_layout(layout, vs.keys, vs.artwork_ids, coords, model=model, params=params, timings=timings, job=job)
+    return len(vs)
+
+
+def save_layout(layout: Layout, keys: np.ndarray, artwork_ids: np.ndarray, coords: np.ndarray, *, model: EmbeddingModel | None,
+                params: dict | None = None, timings: dict | None = None, job: Job | None = None) -> None:
+    """Store fitted coordinates as the layout's points (in Z-order), cluster and name its regions,
+    and export a new version. Also the entry for layouts whose coordinates come from elsewhere
+    (the benchmark and browser test use it with synthetic coordinates)."""
+    timings = dict(timings or {})
+    faces = bool(layout.subset.get("faces"))
     t = time.perf_counter()
     order = export.morton_order(coords[:, 0], coords[:, 1])
-    vs = VectorSet(vs.keys[order], vs.artwork_ids[order], vs.X[:0])
-    coords = coords[order]
+    vs = VectorSet(keys[order], artwork_ids[order], np.empty((0, 0), np.float32))
+    coords = np.ascontiguousarray(coords[order], dtype=np.float32)
     centres = regions.cluster_levels(coords, seed=layout.seed)
     assignments = [regions.assign(coords, c) for c in centres]
     ks = [len(c) for c in centres]
@@ -205,6 +218,7 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
     timings["regions_s"] = time.perf_counter() - t
     _step(job, f"named {sum(ks)} regions at {len(ks)} zoom levels (from {source})")
 
+    t = time.perf_counter()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM archive_layoutpoint WHERE layout_id = %s", [layout.pk])
@@ -215,18 +229,17 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
                    y=float(centres[level][c, 1]), size=int((assignments[level] == c).sum()), top_labels=names[level][c].top)
             for level in range(len(ks)) for c in range(ks[level])
         ])
+        timings["save_s"] = time.perf_counter() - t
         Layout.objects.filter(pk=layout.pk).update(
             model=model, point_count=len(vs),
-            params={**layout.params, "used": used, "pca_dims": int(Y.shape[1]), "input_dim": input_dim,
-                    "region_levels": ks, "region_names_from": source, "placement": "model" if keep_model else "knn",
-                    "untrained": bool(model and model.untrained), "timings": {k: round(v, 2) for k, v in timings.items()},
+            params={**layout.params, **(params or {}), "region_levels": ks, "region_names_from": source,
+                    "timings": {k: round(v, 2) for k, v in timings.items()},
                     **({"face_model": layout.subset.get("face_model")} if faces else {})},
         )
     layout.refresh_from_db()
     _step(job, f"saved {len(vs)} points")
     export_layout(layout, rebuilt=True)
     _step(job, f"exported version {layout.export_version}")
-    return len(vs)
 
 
 def _write_points(layout, vs: VectorSet, coords: np.ndarray, clusters: np.ndarray, *, faces: bool, incremental: bool) -> None:

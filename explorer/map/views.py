@@ -1,0 +1,191 @@
+"""The map page and its small JSON endpoints. Point data and thumbnails are static files written by
+the layout job (``workers.layouts.export``); these views only describe them and answer lookups."""
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_POST
+
+from archive.models import Artwork, Collection, CollectionItem, Label, Layout, Region
+from workers.layouts import export
+
+MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
+SEARCH_LIMIT = 200_000
+SELECTION_LIMIT = 50_000
+
+
+def ready_layouts():
+    return Layout.objects.filter(state=Layout.State.READY, export_version__gt=0).order_by("-is_default", "name")
+
+
+def map_page(request):
+    layouts = list(ready_layouts().values("slug", "name", "method", "is_default"))
+    wanted = request.GET.get("layout")
+    current = next((l for l in layouts if l["slug"] == wanted), layouts[0] if layouts else None)
+    config = {}
+    if current:
+        config = {
+            "layout": current["slug"],
+            "layouts": layouts,
+            "manifestUrl": reverse("explorer:map-manifest", args=[current["slug"]]),
+            "searchUrl": reverse("explorer:map-search", args=[current["slug"]]),
+            "collectionUrl": reverse("explorer:map-collection", args=[current["slug"]]),
+            "infoUrl": reverse("explorer:map-artwork", args=[0]).replace("0.json", "{id}.json"),
+            "artworkUrl": reverse("explorer:artwork", args=[0]).replace("/0/", "/{id}/"),
+            "authenticated": request.user.is_authenticated,
+            "loginUrl": f"{settings.LOGIN_URL}?next={request.path}",
+        }
+    return render(request, "explorer/map.html", {"layouts": layouts, "current": current, "config": config})
+
+
+def build_manifest(layout: Layout) -> dict:
+    files = export.read_files(layout.slug, layout.export_version)
+    if files is None:
+        raise Http404("this map's files are missing; rebuild it with build_map --rebuild")
+    b = files["bounds"]
+    span = max(b[2] - b[0], b[3] - b[1], 1e-9)
+    scale = files["world"] / span
+    levels: dict[int, list] = {}
+    for r in Region.objects.filter(layout=layout).order_by("level", "cluster"):
+        levels.setdefault(r.level, []).append({
+            "cluster": r.cluster, "name": r.name, "size": r.size,
+            "x": round((r.x - b[0]) * scale, 3), "y": round((r.y - b[1]) * scale, 3),
+        })
+    model = layout.model
+    return {
+        "layout": {
+            "slug": layout.slug, "name": layout.name, "method": layout.method, "seed": layout.seed,
+            "subset": layout.subset, "model": model.key if model else layout.params.get("face_model", ""),
+            "untrained": bool(layout.params.get("untrained")), "points": layout.point_count,
+            "built_at": layout.built_at.isoformat() if layout.built_at else None, "params": layout.params.get("used", {}),
+        },
+        "layouts": list(ready_layouts().values("slug", "name", "method")),
+        "version": layout.export_version,
+        "base_url": f"{settings.MEDIA_URL}maps/{layout.slug}/{layout.export_version}/",
+        **{k: files[k] for k in ("count", "bounds", "world", "columns", "chunks", "atlas", "classifications", "year_none", "cls_other")},
+        "regions": {"names_from": layout.params.get("region_names_from", "none"),
+                    "levels": [{"level": k, "regions": v} for k, v in sorted(levels.items())]},
+        "labels": label_list(layout),
+    }
+
+
+def label_list(layout: Layout) -> list[dict]:
+    """Published labels with machine labels under the layout's model, most used first."""
+    if not layout.model_id:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al JOIN archive_label l ON l.id = al.label_id "
+            "WHERE al.model_id = %s AND l.published GROUP BY l.slug, l.name, l.group ORDER BY count(*) DESC, l.name LIMIT 2000",
+            [layout.model_id],
+        )
+        return [{"slug": s, "name": n, "group": g, "count": c} for s, n, g, c in cursor.fetchall()]
+
+
+@require_GET
+def manifest(request, slug: str):
+    row = ready_layouts().filter(slug=slug).values("pk", "export_version").first()
+    if row is None:
+        raise Http404("no such map")
+    key = f"map-manifest:{slug}:{row['pk']}:{row['export_version']}"
+    body = cache.get(key)
+    if body is None:
+        body = json.dumps(build_manifest(Layout.objects.select_related("model").get(pk=row["pk"])), separators=(",", ":"))
+        cache.set(key, body, MANIFEST_TTL)
+    response = HttpResponse(body, content_type="application/json")
+    response["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@require_GET
+def search(request, slug: str):
+    """Artwork ids on this map matching ``label=SLUG`` or a metadata text query ``q``."""
+    layout = get_object_or_404(Layout, slug=slug)
+    label_slug, q = request.GET.get("label", "").strip(), request.GET.get("q", "").strip()
+    on_map = "artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s)"
+    if label_slug:
+        label = get_object_or_404(Label, slug=label_slug)
+        sql = (
+            f"SELECT artwork_id FROM archive_artworklabel WHERE label_id = %s AND model_id = %s AND {on_map} "
+            f"AND artwork_id NOT IN (SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision = 'rejected') "
+            f"UNION SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision IN ('accepted', 'added') AND {on_map} "
+            f"LIMIT %s"
+        )
+        params = [label.pk, layout.model_id or 0, layout.pk, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
+        what = {"label": label.slug, "name": label.name}
+    elif q:
+        sql = (
+            "SELECT id FROM archive_artwork WHERE search_document @@ websearch_to_tsquery('english', %s) "
+            "AND id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) LIMIT %s"
+        )
+        params = [q, layout.pk, SEARCH_LIMIT + 1]
+        what = {"q": q}
+    else:
+        return JsonResponse({"error": "give label=SLUG or q=TEXT"}, status=400)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    truncated = len(ids) > SEARCH_LIMIT
+    return JsonResponse({**what, "ids": ids[:SEARCH_LIMIT], "count": min(len(ids), SEARCH_LIMIT), "truncated": truncated})
+
+
+@require_GET
+def artwork_info(request, pk: int):
+    """Title and thumbnail for the hover card."""
+    a = Artwork.objects.filter(pk=pk).only("title", "creator", "display_date", "status", "sha256", "classification").first()
+    if a is None:
+        raise Http404("no such artwork")
+    response = JsonResponse({
+        "id": a.pk, "title": str(a), "creator": a.creator, "date": a.display_date, "classification": a.classification,
+        "thumbnail": a.derivative_url(256), "url": reverse("explorer:artwork", args=[a.pk]),
+    })
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_POST
+def save_collection(request, slug: str):
+    """Save a map selection as a Collection. JSON body: {"title": str, "ids": [artwork ids], "description": str}."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to save a selection", "login_url": f"{settings.LOGIN_URL}?next=/map/"}, status=401)
+    layout = get_object_or_404(Layout, slug=slug)
+    try:
+        body = json.loads(request.body or b"{}")
+        ids = [int(i) for i in body.get("ids", [])]
+    except (ValueError, TypeError, AttributeError):
+        return JsonResponse({"error": "the body must be JSON with a list of artwork ids"}, status=400)
+    if not ids:
+        return JsonResponse({"error": "the selection is empty"}, status=400)
+    if len(ids) > SELECTION_LIMIT:
+        return JsonResponse({"error": f"at most {SELECTION_LIMIT} artworks per collection"}, status=400)
+    title = (str(body.get("title") or "").strip() or f"Map selection {timezone.now():%Y-%m-%d %H:%M}")[:255]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT artwork_id FROM archive_layoutpoint WHERE layout_id = %s AND artwork_id = ANY(%s)", [layout.pk, ids])
+        on_map = {row[0] for row in cursor.fetchall()}
+    ordered = list(dict.fromkeys(i for i in ids if i in on_map))
+    if not ordered:
+        return JsonResponse({"error": "none of these artworks is on this map"}, status=400)
+    with transaction.atomic():
+        base = slugify(title)[:200] or "selection"
+        slug_value, n = base, 1
+        while Collection.objects.filter(slug=slug_value).exists():
+            n += 1
+            slug_value = f"{base}-{n}"
+        collection = Collection.objects.create(
+            title=title, slug=slug_value, owner=request.user,
+            description=str(body.get("description") or f"Selected on the map “{layout.name}”.")[:5000],
+        )
+        CollectionItem.objects.bulk_create([CollectionItem(collection=collection, artwork_id=a, position=i) for i, a in enumerate(ordered)])
+    try:
+        url = reverse("explorer:collection", args=[collection.slug])
+    except NoReverseMatch:
+        url = ""
+    return JsonResponse({"id": collection.pk, "slug": collection.slug, "title": collection.title, "count": len(ordered), "url": url}, status=201)

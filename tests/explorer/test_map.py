@@ -1,0 +1,126 @@
+"""The map page and its JSON endpoints, on a small layout built from synthetic coordinates
+(the layout maths is covered in tests/workers/test_layouts.py)."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+
+from archive.models import Artwork, ArtworkLabel, Collection, EmbeddingModel, Label, Layout
+from workers.layouts import build, export
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def small_map():
+    model = EmbeddingModel.objects.create(key="test-map/none", arch="test", dim=8, state="active", untrained=True)
+    rng = np.random.default_rng(1)
+    artworks = [
+        Artwork.objects.create(source="t", source_id=str(i), title=f"{'Harbour' if i < 10 else 'Field'} study {i}",
+                               creator="A. Painter", classification="painting" if i % 2 else "drawing", year_start=1800 + i)
+        for i in range(40)
+    ]
+    ids = np.array([a.pk for a in artworks], dtype=np.int64)
+    coords = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(8, 1, (20, 2))]).astype(np.float32)
+    boat = Label.objects.create(name="boat", slug="boat", group="objects")
+    ArtworkLabel.objects.bulk_create([ArtworkLabel(artwork=a, label=boat, model=model, score=0.4, rank=1) for a in artworks[:10]])
+    layout = build.get_layout("umap", {}, model)
+    build.save_layout(layout, ids, ids, coords, model=model, params={"untrained": True})
+    layout.refresh_from_db()
+    cache.clear()
+    return layout, artworks, boat
+
+
+def test_manifest_describes_the_export(client, small_map):
+    layout, artworks, boat = small_map
+    r = client.get(f"/map/{layout.slug}/manifest.json")
+    assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    m = r.json()
+    assert m["count"] == 40 and m["version"] == layout.export_version == 1
+    assert m["layout"]["untrained"] is True and m["layout"]["method"] == "umap"
+    assert m["base_url"] == f"/media/maps/{layout.slug}/1/"
+    assert [c["name"] for c in m["columns"]] == [name for name, _ in export.COLUMNS]
+    assert m["labels"] == [{"slug": "boat", "name": "boat", "group": "objects", "count": 10}]
+    assert len(m["regions"]["levels"]) == 2 and m["regions"]["names_from"] == "labels"
+    for level in m["regions"]["levels"]:
+        for region in level["regions"]:
+            assert 0 <= region["x"] <= m["world"] and 0 <= region["y"] <= m["world"] and region["name"]
+    # The point files it names are served and parse.
+    chunk = m["chunks"][0]
+    body = b"".join(client.get(m["base_url"] + chunk["file"]).streaming_content)
+    data = export.decode_chunk(gzip.decompress(body), chunk["count"])
+    assert sorted(data["id"].tolist()) == sorted(a.pk for a in artworks)
+    # Cached: a second request makes no query.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/map/{layout.slug}/manifest.json").content == r.content
+    assert len(queries) <= 2
+    assert client.get("/map/nope/manifest.json").status_code == 404
+
+
+def test_map_page(client, small_map):
+    layout, _, _ = small_map
+    r = client.get("/map/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "map/map.js" in html and 'id="map-config"' in html and f"/map/{layout.slug}/manifest.json" in html
+    assert "Log in to save this selection" in html  # anonymous visitors get a login prompt
+
+
+def test_map_page_without_layouts(client, db):
+    r = client.get("/map/")
+    assert r.status_code == 200 and b"No map has been built yet" in r.content
+
+
+def test_search_by_label_and_text(client, small_map):
+    layout, artworks, boat = small_map
+    r = client.get(f"/map/{layout.slug}/search.json", {"label": "boat"}).json()
+    assert sorted(r["ids"]) == sorted(a.pk for a in artworks[:10]) and r["count"] == 10
+    r = client.get(f"/map/{layout.slug}/search.json", {"q": "harbour"}).json()
+    assert sorted(r["ids"]) == sorted(a.pk for a in artworks[:10])
+    assert client.get(f"/map/{layout.slug}/search.json").status_code == 400
+    assert client.get(f"/map/{layout.slug}/search.json", {"label": "nope"}).status_code == 404
+
+
+def test_artwork_info(client, small_map):
+    _, artworks, _ = small_map
+    r = client.get(f"/map/artwork/{artworks[3].pk}.json").json()
+    assert r["title"] == "Harbour study 3" and r["url"] == f"/artworks/{artworks[3].pk}/"
+    assert client.get("/map/artwork/999999999.json").status_code == 404
+
+
+def test_save_selection_as_collection(client, small_map):
+    layout, artworks, _ = small_map
+    url = f"/map/{layout.slug}/collections"
+    ids = [a.pk for a in artworks[5:15]] + [999999999]
+    r = client.post(url, json.dumps({"ids": ids}), content_type="application/json")
+    assert r.status_code == 401 and "login_url" in r.json()
+    user = User.objects.create_user("mapper", password="pw-mapper-123")
+    client.force_login(user)
+    r = client.post(url, json.dumps({"title": "Harbours", "ids": ids}), content_type="application/json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["count"] == 10 and body["slug"] == "harbours"
+    c = Collection.objects.get(pk=body["id"])
+    assert c.owner == user and list(c.items.values_list("artwork_id", flat=True)) == ids[:10]
+    again = client.post(url, json.dumps({"title": "Harbours", "ids": ids[:2]}), content_type="application/json").json()
+    assert again["slug"] == "harbours-2"
+    assert client.post(url, json.dumps({"ids": []}), content_type="application/json").status_code == 400
+    assert client.post(url, "not json", content_type="application/json").status_code == 400
+
+
+def test_collection_save_needs_csrf(small_map):
+    from django.test import Client
+
+    layout, artworks, _ = small_map
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(User.objects.create_user("csrf", password="pw-csrf-123"))
+    r = c.post(f"/map/{layout.slug}/collections", json.dumps({"ids": [artworks[0].pk]}), content_type="application/json")
+    assert r.status_code == 403
