@@ -24,6 +24,23 @@ class Face(models.Model):
     def __str__(self) -> str:
         return f"Face in {self.artwork_id} at ({self.x},{self.y},{self.w},{self.h})"
 
+    @property
+    def box_percent(self) -> dict[str, float]:
+        """The box as percentages of the artwork image (for CSS overlays at any display size)."""
+        width, height = self.artwork.width or 1, self.artwork.height or 1
+        return {
+            "left": round(100 * self.x / width, 2),
+            "top": round(100 * self.y / height, 2),
+            "width": round(100 * self.w / width, 2),
+            "height": round(100 * self.h / height, 2),
+        }
+
+    @property
+    def crop_url(self) -> str:
+        from django.conf import settings
+
+        return settings.MEDIA_URL + self.crop if self.crop else ""
+
 
 class FaceScan(models.Model):
     """That an artwork's image was searched for faces by one face model, with which settings and how

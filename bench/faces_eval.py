@@ -1,0 +1,215 @@
+"""Face pipeline quality on real data.
+
+1. Identification and verification on the real face photos (``faces/photos-deepface``, 13 people;
+   ``faces/photos-faceapi`` 150px crops as a second set): every photo goes through the same query
+   path as the doppelganger page (downscale, HOG detect, largest face, dlib descriptor).
+   - top-1 identification, leave-one-out: each photo's nearest other photo is the same person;
+   - verification TAR at FAR = 0.1% over all pairs (threshold = the 0.1% quantile of impostor
+     distances), and TAR/FAR at dlib's fixed threshold 0.6.
+2. Detection on the real paintings (``artworks/aic-artwall``, 267 images): faces found, images with a
+   face, share of the "Portrait ..." titles with a face, and seconds per image, for each derivative
+   size (512/1024) and upsampling (0/1), from derivatives made exactly as ingest makes them.
+
+Usage: .venv/bin/python bench/faces_eval.py [--configs 512:0,512:1,1024:0,1024:1] [--limit N]
+Ends with: BENCH faces_eval top1=<value> target=0.95 PASS|FAIL
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+DATA = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+TARGET_TOP1 = 0.95
+
+
+def setup() -> None:
+    import django
+
+    django.setup()
+
+
+def load_rgb(path: Path):
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        return ImageOps.exif_transpose(im).convert("RGB")
+
+
+def embed_photos(paths: list[Path], *, max_side: int, upsample: int, retry: int | None):
+    """Largest face's descriptor per photo (None where no face is found)."""
+    from workers.ml.faces import analyse, get_backend
+
+    backend = get_backend()
+    vectors, seconds = [], []
+    for path in paths:
+        start = time.perf_counter()
+        result = analyse(backend, load_rgb(path), max_side=max_side, upsample=upsample, retry_upsample=retry)
+        seconds.append(time.perf_counter() - start)
+        vectors.append(result.vectors[0] if len(result.detections) else None)
+    return vectors, seconds
+
+
+def identity_metrics(vectors: list, people: list[str]) -> dict:
+    found = [i for i, v in enumerate(vectors) if v is not None]
+    n = len(vectors)
+    if len(found) < 2:
+        return {"photos": n, "detected": len(found), "top1": 0.0}
+    mat = np.stack([vectors[i] for i in found])
+    who = [people[i] for i in found]
+    dist = np.sqrt(((mat[:, None, :] - mat[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(dist, np.inf)
+    correct = sum(1 for row, person in enumerate(who) if who[int(np.argmin(dist[row]))] == person)
+    iu = np.triu_indices(len(found), k=1)
+    same = np.array([who[a] == who[b] for a, b in zip(*iu)])
+    pair_dist = dist[iu]
+    genuine, impostor = pair_dist[same], pair_dist[~same]
+    # Threshold with FAR = 0.1%: at most 0.1% of impostor pairs at or below it.
+    allowed = int(np.floor(0.001 * len(impostor)))
+    sorted_imp = np.sort(impostor)
+    threshold = float(sorted_imp[allowed] - 1e-6) if allowed < len(sorted_imp) else float("inf")
+    return {
+        "photos": n,
+        "detected": len(found),
+        # A photo without a detected face counts as a miss (it cannot be identified).
+        "top1": correct / n,
+        "top1_detected": correct / len(found),
+        "genuine_pairs": int(len(genuine)),
+        "impostor_pairs": int(len(impostor)),
+        "far_0.1pct_threshold": round(threshold, 4),
+        "tar_at_far_0.1pct": float(np.mean(genuine <= threshold)) if len(genuine) else 0.0,
+        "tar_at_0.6": float(np.mean(genuine <= 0.6)) if len(genuine) else 0.0,
+        "far_at_0.6": float(np.mean(impostor <= 0.6)) if len(impostor) else 0.0,
+        "genuine_median": float(np.median(genuine)) if len(genuine) else 0.0,
+        "impostor_median": float(np.median(impostor)) if len(impostor) else 0.0,
+    }
+
+
+def deepface_set() -> tuple[list[Path], list[str]]:
+    folder = DATA / "faces" / "photos-deepface"
+    with open(folder / "identities.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [folder / r["file"] for r in rows], [r["person"] for r in rows]
+
+
+def faceapi_set() -> tuple[list[Path], list[str]]:
+    folder = DATA / "faces" / "photos-faceapi"
+    paths = sorted(p for p in folder.glob("*/*.png"))
+    return paths, [p.parent.name for p in paths]
+
+
+def aic_artworks(limit: int | None) -> list[tuple[Path, str]]:
+    folder = DATA / "artworks" / "aic-artwall"
+    items = {}
+    for coll in sorted((folder / "collections").glob("*/collection.json")):
+        for art in json.loads(coll.read_text())["artworks"]:
+            path = folder / "images" / f"{art['id']}.jpg"
+            if path.exists():
+                items[str(art["id"])] = (path, art["title"])
+    out = [items[k] for k in sorted(items)]
+    return out[:limit] if limit else out
+
+
+def derivative(data: bytes, size: int):
+    """The derivative ingest would write for ``size`` (decode, thumbnail, JPEG q85), in memory."""
+    from PIL import Image
+
+    from archive.images import JPEG_QUALITY, ImageLimits, open_image
+
+    im, *_ = open_image(data, ImageLimits(), want=size)
+    if max(im.size) > size:
+        im = im.copy()
+        im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=JPEG_QUALITY)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
+
+
+def detection_sweep(artworks, configs) -> list[dict]:
+    from tqdm import tqdm
+
+    from workers.ml.faces import as_array, get_backend
+
+    backend = get_backend()
+    raw = [(path.read_bytes(), title) for path, title in artworks]
+    rows = []
+    for size, upsample in configs:
+        faces = with_face = portraits = portraits_found = 0
+        seconds = 0.0
+        for data, title in tqdm(raw, desc=f"detect size={size} upsample={upsample}", leave=False):
+            arr = as_array(derivative(data, size))
+            start = time.perf_counter()
+            found = backend.detect(arr, upsample=upsample)
+            seconds += time.perf_counter() - start
+            faces += len(found)
+            with_face += bool(found)
+            if "portrait" in title.lower():
+                portraits += 1
+                portraits_found += bool(found)
+        rows.append(
+            {
+                "size": size,
+                "upsample": upsample,
+                "images": len(raw),
+                "faces": faces,
+                "images_with_face": with_face,
+                "portraits": portraits,
+                "portraits_with_face": portraits_found,
+                "seconds_per_image": seconds / max(1, len(raw)),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="512:0,512:1,1024:0,1024:1", help="derivative size:upsample pairs for the detection sweep")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N paintings (sorted by id)")
+    parser.add_argument("--skip-detection", action="store_true")
+    args = parser.parse_args()
+    setup()
+    from explorer.doppelganger.service import QUERY_MAX_SIDE, QUERY_RETRY_UPSAMPLE, QUERY_UPSAMPLE
+
+    print(f"query path: max side {QUERY_MAX_SIDE}px, HOG upsample {QUERY_UPSAMPLE} (retry {QUERY_RETRY_UPSAMPLE} when none)")
+    results = {}
+    for name, (paths, people) in {"photos-deepface": deepface_set(), "photos-faceapi": faceapi_set()}.items():
+        vectors, seconds = embed_photos(paths, max_side=QUERY_MAX_SIDE, upsample=QUERY_UPSAMPLE, retry=QUERY_RETRY_UPSAMPLE)
+        metrics = identity_metrics(vectors, people)
+        metrics["people"] = len(set(people))
+        metrics["seconds_per_photo"] = float(np.mean(seconds))
+        results[name] = metrics
+        print(f"\n{name}: {len(set(people))} people, {metrics['photos']} photos, {metrics['detected']} with a face")
+        for key, value in metrics.items():
+            if key not in ("photos", "detected", "people"):
+                print(f"  {key:24s} {value:.4f}" if isinstance(value, float) else f"  {key:24s} {value}")
+
+    if not args.skip_detection:
+        configs = [tuple(int(x) for x in item.split(":")) for item in args.configs.split(",") if item]
+        rows = detection_sweep(aic_artworks(args.limit), configs)
+        print("\nDetection on aic-artwall paintings (HOG):")
+        print(f"  {'size':>5} {'upsample':>8} {'faces':>6} {'imgs w/ face':>12} {'portraits w/ face':>18} {'s/image':>8}")
+        for r in rows:
+            print(
+                f"  {r['size']:>5} {r['upsample']:>8} {r['faces']:>6} {r['images_with_face']:>6}/{r['images']:<5}"
+                f" {r['portraits_with_face']:>10}/{r['portraits']:<7} {r['seconds_per_image']:>8.3f}"
+            )
+
+    top1 = results["photos-deepface"]["top1"]
+    print(f"BENCH faces_eval top1={top1:.3f} target={TARGET_TOP1} {'PASS' if top1 >= TARGET_TOP1 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The face pipeline on real data: dlib models (found without importing face_recognition_models),
+the faces stage writing Face rows in original-image pixels, idempotent re-runs that keep curators'
+"not a face" marks, per-item errors, and the stage driven through the job machinery."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image, ImageOps
+
+from archive import vectors
+from archive.models import Artwork, Face, Job
+from archive.models.faces import FaceScan
+from tests.explorer.test_doppelganger_support import AIC_LANDSCAPE, add_artwork, deepface_dir
+from workers import faces as stage
+from workers.ml import faces as ml
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return ml.get_backend()
+
+
+def photo(shared_data, name) -> Image.Image:
+    with Image.open(deepface_dir(shared_data) / name) as im:
+        return ImageOps.exif_transpose(im).convert("RGB")
+
+
+def test_model_files_found_without_importing_the_package():
+    sys.modules.pop("face_recognition_models", None)
+    folder = ml.models_dir()
+    assert (folder / "dlib_face_recognition_resnet_model_v1.dat").is_file()
+    assert (folder / "mmod_human_face_detector.dat").is_file()
+    assert "face_recognition_models" not in sys.modules
+
+
+def test_models_dir_setting_that_lacks_files_is_a_clear_error(settings, tmp_path):
+    settings.FACE_MODELS_DIR = str(tmp_path)
+    with pytest.raises(ml.FaceModelsMissing, match="shape_predictor_5_face_landmarks.dat"):
+        ml.models_dir()
+
+
+def test_same_person_is_near_and_others_far(shared_data, backend):
+    vecs = {}
+    for name in ("img1.jpg", "img2.jpg", "img12.jpg"):  # person01, person01, person02
+        found = ml.analyse(backend, photo(shared_data, name), max_side=800, upsample=0)
+        assert len(found.detections) == 1, name
+        det = found.detections[0]
+        assert len(det.landmarks) == 5 and det.score > 0
+        x, y, w, h = det.box
+        assert all(x <= px <= x + w and y <= py <= y + h for px, py in det.landmarks)
+        assert found.vectors.shape == (1, 128) and found.vectors.dtype == np.float32
+        vecs[name] = found.vectors[0]
+    same = ml.l2(vecs["img1.jpg"], vecs["img2.jpg"])
+    other = ml.l2(vecs["img1.jpg"], vecs["img12.jpg"])
+    assert same < ml.MATCH_THRESHOLD < other
+
+
+def test_cnn_detector_is_selectable(shared_data):
+    cnn = ml.get_backend(detector="cnn", upsample=0)
+    assert cnn.detector == "cnn"
+    small = photo(shared_data, "img1.jpg")
+    small.thumbnail((320, 320))
+    found = cnn.detect(small)
+    assert len(found) == 1 and len(found[0].landmarks) == 5
+
+
+def test_similarity_percent_mapping():
+    assert ml.similarity_percent(0.0) == 100
+    assert ml.similarity_percent(0.6) == 50
+    assert ml.similarity_percent(1.2) == 0 and ml.similarity_percent(2.0) == 0
+
+
+def test_stage_stores_faces_in_original_pixels(shared_data, backend):
+    artwork = add_artwork(deepface_dir(shared_data) / "img1.jpg", source="t", source_id="img1", title="p1")
+    result = stage.process([artwork.pk], {})
+    assert result.done == [artwork.pk] and not result.errors
+    faces = list(Face.objects.filter(artwork=artwork, model=ml.MODEL_ID))
+    assert len(faces) == 1
+    face = faces[0]
+    # The same face found on the full-size original: the stored box is in those pixels.
+    full = ml.analyse(backend, photo(shared_data, "img1.jpg"), max_side=None, upsample=0)
+    assert (artwork.width, artwork.height) == full.image.size == (1382, 1868) and ml.iou((face.x, face.y, face.w, face.h), full.detections[0].box) > 0.7
+    assert len(face.landmarks) == 5 and all(face.x <= px <= face.x + face.w for px, _ in face.landmarks)
+    assert len(vectors.from_value(face.vector)) == 128
+    assert ml.l2(vectors.from_value(face.vector), full.vectors[0]) < 0.2
+    crop = Path(settings.MEDIA_ROOT) / face.crop
+    assert face.crop.startswith("faces/") and crop.is_file()
+    with Image.open(crop) as im:
+        assert im.size == (stage.CROP_SIZE, stage.CROP_SIZE)
+    scan = FaceScan.objects.get(artwork=artwork, model=ml.MODEL_ID)
+    assert scan.faces == 1 and scan.derivative_size == ml.DEFAULT_DERIVATIVE_SIZE
+    assert 0 < face.box_percent["left"] < 100 and face.crop_url.startswith(settings.MEDIA_URL)
+
+
+def test_rerun_replaces_faces_and_keeps_not_a_face(shared_data):
+    artwork = add_artwork(deepface_dir(shared_data) / "couple.jpg", source="t", source_id="couple", title="couple")
+    stage.process([artwork.pk], {})
+    first = list(Face.objects.filter(artwork=artwork).order_by("x"))
+    assert len(first) >= 2
+    rejected = first[0]
+    Face.objects.filter(pk=rejected.pk).update(not_a_face=True)
+    for _ in range(2):
+        assert stage.process([artwork.pk], {}).done == [artwork.pk]
+        again = list(Face.objects.filter(artwork=artwork).order_by("x"))
+        assert len(again) == len(first)  # replaced, never duplicated
+        marked = [f for f in again if f.not_a_face]
+        assert len(marked) == 1 and ml.iou((marked[0].x, marked[0].y, marked[0].w, marked[0].h),
+                                           (rejected.x, rejected.y, rejected.w, rejected.h)) > 0.9
+    # Rejected faces are never returned by the kNN query the doppelganger page uses.
+    rows = vectors.nearest(vectors.FACES, ml.MODEL_ID, vectors.from_value(marked[0].vector), dim=128, metric="l2",
+                           limit=10, where="not_a_face = false")
+    assert marked[0].pk not in [r[0] for r in rows]
+    # Mode reset forgets faces but keeps the curator's mark, which re-applies on the next run.
+    stage.reset({})
+    assert list(Face.objects.filter(artwork=artwork).values_list("not_a_face", flat=True)) == [True]
+    stage.process([artwork.pk], {})
+    assert Face.objects.filter(artwork=artwork).count() == len(first)
+    assert Face.objects.filter(artwork=artwork, not_a_face=True).count() == 1
+
+
+def test_faceless_painting_is_recorded_as_searched(aic_dir):
+    art = add_artwork(aic_dir / "images" / f"{AIC_LANDSCAPE}.jpg", source="aic", source_id=AIC_LANDSCAPE, title="landscape")
+    assert stage.process([art.pk], {}).done == [art.pk]
+    assert not Face.objects.filter(artwork=art).exists()
+    assert FaceScan.objects.get(artwork=art).faces == 0
+    assert art.pk in set(stage.completed({"model": ml.MODEL_ID}))
+
+
+def test_bad_items_are_errors_and_do_not_stop_the_batch(shared_data):
+    good = add_artwork(deepface_dir(shared_data) / "img2.jpg", source="t", source_id="img2", title="p1")
+    no_image = Artwork.objects.create(source="t", source_id="meta-only", title="no image")
+    lost = Artwork.objects.create(source="t", source_id="lost", title="lost", sha256="f" * 64, width=10, height=10,
+                                  status=Artwork.Status.OK)
+    result = stage.process([no_image.pk, lost.pk, good.pk, 999_999_999], {})
+    assert result.done == [good.pk]
+    reasons = {e.artwork_id: e.reason for e in result.errors}
+    assert set(reasons) == {no_image.pk, lost.pk, 999_999_999}
+    assert "derivative missing" in reasons[lost.pk] and "no image" in reasons[no_image.pk]
+
+
+def test_faces_command_runs_the_stage_through_the_job_machinery(shared_data, aic_dir, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    from workers.celery import app
+
+    arts = [add_artwork(deepface_dir(shared_data) / "img4.jpg", source="t", source_id="img4", title="p1"),
+            add_artwork(aic_dir / "images" / "88372.jpg", source="aic", source_id="88372", title="Mengs")]
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("faces")
+    finally:
+        app.conf.task_always_eager = eager
+    job = Job.objects.filter(kind="faces").latest("created_at")
+    assert job.state == Job.State.DONE and job.done == 2 and job.failed == 0
+    assert job.params["size"] == ml.DEFAULT_DERIVATIVE_SIZE and job.params["detector"] == "hog"
+    assert set(FaceScan.objects.values_list("artwork_id", flat=True)) == {a.pk for a in arts}
+    assert Face.objects.filter(artwork__in=arts).count() >= 2
+    # "missing" mode now has nothing to do, including for artworks without faces.
+    from workers import jobs
+
+    again = jobs.launch("faces", {}, enqueue=False)
+    assert again.state == Job.State.DONE and again.total == 0

@@ -1,0 +1,192 @@
+"""The faces stage: find, align and embed the faces in each artwork's image (``Job.Kind.FACES``).
+
+For one batch of artwork ids, :func:`process` reads each artwork's derivative (default 1024 px,
+chosen by measurement, see docs/faces.md), detects faces with 5-point landmarks, computes their
+128-d dlib descriptors, writes an aligned crop per face under ``MEDIA_ROOT/faces/`` and replaces
+that artwork's Face rows for the model. Boxes and landmarks are stored in original-image pixels.
+
+Curators' "not a face" marks survive re-runs: a new detection overlapping (IoU >= 0.5) a face a
+curator rejected is stored rejected again, and rejected rows that no new detection overlaps are
+kept (they match nothing, and remember the decision if a later run finds the box again).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from PIL import Image
+
+from archive import vectors
+from archive.images import derivative_path
+from archive.models import Artwork, Face
+from archive.models.faces import FaceScan
+from workers.ml.faces import DIM, MODEL_ID, face_settings, get_backend, iou
+from workers.stages import BatchResult, ItemError, Stage
+
+log = logging.getLogger(__name__)
+
+FACE_DIR = "faces"
+CROP_SIZE = 224
+CROP_QUALITY = 88
+REJECT_IOU = 0.5
+
+
+def prepare(params: dict) -> dict:
+    """Fill in the model and detection settings, check the model files load, and make the index."""
+    conf = face_settings()
+    resolved = {
+        "model": params.get("model") or MODEL_ID,
+        "detector": params.get("detector") or conf["detector"],
+        "size": int(params.get("size") or conf["size"]),
+        "upsample": int(conf["upsample"] if params.get("upsample") in (None, "") else params["upsample"]),
+    }
+    resolved = {**params, **resolved}
+    if resolved["size"] not in settings.DERIVATIVE_SIZES:
+        raise ValueError(f"face detection size {resolved['size']} is not a derivative size {settings.DERIVATIVE_SIZES}")
+    get_backend(resolved["model"], detector=resolved["detector"], upsample=resolved["upsample"])
+    ensure_index(resolved["model"])
+    return resolved
+
+
+def ensure_index(model: str = MODEL_ID) -> None:
+    try:
+        with transaction.atomic():
+            vectors.ensure_hnsw_index(vectors.FACES, model, DIM, metric="l2")
+    except DatabaseError:  # two workers creating it at once: the other one won
+        log.info("face index for %s is being created by another worker", model)
+
+
+def candidates(params: dict):
+    """Artworks with an ingested image (exact duplicates share their original's image and faces)."""
+    return Artwork.objects.filter(status=Artwork.Status.OK).exclude(sha256="").values_list("pk", flat=True)
+
+
+def completed(params: dict):
+    """Artworks this model has already searched, with or without faces found."""
+    return FaceScan.objects.filter(model=params.get("model") or MODEL_ID).values_list("artwork_id", flat=True)
+
+
+def reset(params: dict) -> None:
+    """Forget this model's faces (curator-rejected rows are kept, so their marks re-apply)."""
+    model = params.get("model") or MODEL_ID
+    faces = Face.objects.filter(model=model, not_a_face=False)
+    crops = list(faces.exclude(crop="").values_list("crop", flat=True))
+    faces.delete()
+    FaceScan.objects.filter(model=model).delete()
+    _unlink(crops)
+
+
+def crop_relpath(sha256: str, model: str, box: tuple[int, int, int, int]) -> str:
+    slug = model.replace("/", "_")
+    x, y, w, h = box
+    return f"{FACE_DIR}/{sha256[:2]}/{sha256[2:4]}/{sha256}_{slug}_{x}_{y}_{w}_{h}.jpg"
+
+
+def _write_jpeg(path: Path, array) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            Image.fromarray(array).save(handle, "JPEG", quality=CROP_QUALITY)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _unlink(relpaths) -> None:
+    root = Path(settings.MEDIA_ROOT)
+    for rel in relpaths:
+        try:
+            (root / rel).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def process_artwork(artwork: Artwork, params: dict) -> int:
+    """Detect, embed and store one artwork's faces; returns how many were found."""
+    model, size = params["model"], params["size"]
+    path = derivative_path(artwork.sha256, size)
+    if not path.exists():
+        raise FileNotFoundError(f"derivative {size}px missing: {path}")
+    with Image.open(path) as im:
+        image = im.convert("RGB")
+    backend = get_backend(model, detector=params["detector"], upsample=params["upsample"])
+    detections = backend.detect(image)
+    descriptors = backend.embed(image, detections)
+    chips = backend.chips(image, detections, size=CROP_SIZE)
+    # Derivatives are never upscaled, so a small original's "1024" derivative is the original's size.
+    factor = (artwork.width / image.size[0]) if artwork.width else 1.0
+    originals = [det.scaled(factor) for det in detections]
+
+    new_crops = []
+    for det, chip in zip(originals, chips):
+        rel = crop_relpath(artwork.sha256, model, det.box)
+        _write_jpeg(Path(settings.MEDIA_ROOT) / rel, chip)
+        new_crops.append(rel)
+
+    with transaction.atomic():
+        existing = list(Face.objects.select_for_update().filter(artwork=artwork, model=model))
+        rejected = [f for f in existing if f.not_a_face]
+        matched_rejects = set()
+        rows = []
+        for det, vector, crop in zip(originals, descriptors, new_crops):
+            hit = next((f for f in rejected if iou(det.box, (f.x, f.y, f.w, f.h)) >= REJECT_IOU), None)
+            if hit is not None:
+                matched_rejects.add(hit.pk)
+            x, y, w, h = det.box
+            landmarks = [[round(px, 1), round(py, 1)] for px, py in det.landmarks]
+            rows.append(Face(artwork=artwork, model=model, x=x, y=y, w=w, h=h, landmarks=landmarks,
+                             score=det.score, crop=crop, vector=vector.tolist(), not_a_face=hit is not None))
+        stale = [f for f in existing if not f.not_a_face or f.pk in matched_rejects]
+        Face.objects.filter(pk__in=[f.pk for f in stale]).delete()
+        Face.objects.bulk_create(rows)
+        FaceScan.objects.update_or_create(
+            artwork=artwork,
+            model=model,
+            defaults={"detector": params["detector"], "derivative_size": size, "upsample": params["upsample"], "faces": len(rows)},
+        )
+    kept = {f.crop for f in existing if f.pk not in {s.pk for s in stale}} | set(new_crops)
+    _unlink({f.crop for f in stale if f.crop} - kept)
+    return len(rows)
+
+
+def process(ids: list[int], params: dict) -> BatchResult:
+    params = params if "detector" in params and "size" in params else prepare(params)
+    ensure_index(params["model"])
+    result = BatchResult()
+    artworks = Artwork.objects.in_bulk(ids)
+    for artwork_id in ids:
+        artwork = artworks.get(artwork_id)
+        if artwork is None:
+            result.errors.append(ItemError(artwork_id, "artwork no longer exists"))
+            continue
+        if not artwork.has_image:
+            result.errors.append(ItemError(artwork_id, f"no image to search for faces (status {artwork.status})"))
+            continue
+        try:
+            process_artwork(artwork, params)
+        except FileNotFoundError as exc:
+            result.errors.append(ItemError(artwork_id, "image derivative missing; re-import the artwork", str(exc)))
+        except (OSError, ValueError, RuntimeError) as exc:
+            result.errors.append(ItemError(artwork_id, f"face detection failed: {exc.__class__.__name__}", str(exc)))
+        else:
+            result.done.append(artwork_id)
+    return result
+
+
+STAGE = Stage(
+    kind="faces",
+    queue="faces",
+    batch_size=16,
+    candidates=candidates,
+    completed=completed,
+    reset=reset,
+    process=process,
+    prepare=prepare,
+)

@@ -1,0 +1,281 @@
+"""Face detection, 5-point landmarks, aligned chips and 128-d embeddings behind a small interface.
+
+The one backend today is dlib's ResNet face recogniser (``dlib-resnet-v1``) with the real model
+files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (default,
+built into dlib) or the CNN detector ``mmod_human_face_detector.dat``, the 5-point shape
+predictor and ``dlib_face_recognition_resnet_model_v1.dat``. Distances between descriptors are
+Euclidean; dlib's same-person threshold is 0.6.
+
+``face_recognition_models/__init__.py`` imports ``pkg_resources`` (setuptools), which modern
+environments may lack, so the package is never imported here: its ``models/`` folder is found via
+``importlib.util.find_spec(...).submodule_search_locations``, which locates a package without
+running its ``__init__``. ``FACE_MODELS_DIR`` (setting or environment) overrides the location.
+
+Backends are loaded lazily, once per process, through :func:`get_backend`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+MODEL_ID = "dlib-resnet-v1"
+DIM = 128
+# dlib's documented same-person threshold on the Euclidean distance of two descriptors.
+MATCH_THRESHOLD = 0.6
+DETECTORS = ("hog", "cnn")
+
+# Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
+DEFAULT_DETECTOR = "hog"
+DEFAULT_DERIVATIVE_SIZE = 1024
+DEFAULT_UPSAMPLE = 1
+
+MODEL_FILES = {
+    "landmarks": "shape_predictor_5_face_landmarks.dat",
+    "recognition": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn": "mmod_human_face_detector.dat",
+}
+
+
+class FaceModelsMissing(RuntimeError):
+    """The dlib model files are not on this machine; the message says how to provide them."""
+
+
+def _setting(name: str, default):
+    try:
+        from django.conf import settings
+
+        if settings.configured and hasattr(settings, name):
+            return getattr(settings, name)
+    except ImportError:  # pragma: no cover - Django is always installed here
+        pass
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return type(default)(value) if isinstance(default, int) else value
+
+
+def face_settings() -> dict:
+    """The configured detection settings: detector, derivative size and upsampling."""
+    return {
+        "detector": str(_setting("FACE_DETECTOR", DEFAULT_DETECTOR)),
+        "size": int(_setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
+        "upsample": int(_setting("FACE_UPSAMPLE", DEFAULT_UPSAMPLE)),
+    }
+
+
+def models_dir() -> Path:
+    """The folder holding the ``.dat`` model files, found without importing face_recognition_models."""
+    configured = _setting("FACE_MODELS_DIR", "")
+    if configured:
+        path = Path(configured)
+    else:
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise FaceModelsMissing(
+                "the face_recognition_models package is not installed; run "
+                "`.venv/bin/pip install face_recognition_models==0.3.0` or set FACE_MODELS_DIR to a folder "
+                f"holding {', '.join(MODEL_FILES.values())}"
+            )
+        path = Path(list(spec.submodule_search_locations)[0]) / "models"
+    missing = [name for name in MODEL_FILES.values() if not (path / name).is_file()]
+    if missing:
+        raise FaceModelsMissing(f"face model files missing from {path}: {', '.join(missing)}")
+    return path
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face in an image: ``box`` is (x, y, w, h) in that image's pixels, ``landmarks`` the 5
+    dlib points (eye corners and nose) as (x, y), ``score`` the detector's confidence."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+    def scaled(self, factor: float) -> "Detection":
+        """The same detection in an image ``factor`` times larger (e.g. derivative -> original)."""
+        x, y, w, h = self.box
+        return Detection(
+            box=(round(x * factor), round(y * factor), round(w * factor), round(h * factor)),
+            score=self.score,
+            landmarks=tuple((px * factor, py * factor) for px, py in self.landmarks),
+        )
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def similarity_percent(distance: float) -> int:
+    """A distance shown to people as a percentage: 100% at distance 0, 50% at dlib's same-person
+    threshold 0.6, 0% at 1.2 and beyond (linear; documented in docs/faces.md)."""
+    return int(round(100 * min(1.0, max(0.0, 1.0 - distance / (2 * MATCH_THRESHOLD)))))
+
+
+def as_array(image) -> np.ndarray:
+    """An RGB image (Pillow or array) as a contiguous uint8 HxWx3 array, as dlib wants it."""
+    arr = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected an 8-bit RGB image, got array of shape {arr.shape} and dtype {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+class FaceBackend:
+    """What the pipeline and the doppelganger page need from a face model."""
+
+    model_id: str
+    dim: int
+    detector: str
+
+    def detect(self, image, *, upsample: int | None = None) -> list[Detection]:
+        raise NotImplementedError
+
+    def embed(self, image, detections: Sequence[Detection]) -> np.ndarray:
+        """One ``dim``-wide descriptor per detection, shape (n, dim), float32."""
+        raise NotImplementedError
+
+    def chips(self, image, detections: Sequence[Detection], *, size: int = 160, padding: float = 0.4) -> list[np.ndarray]:
+        """Aligned (eyes level) face crops, ``size`` px square, for display."""
+        raise NotImplementedError
+
+
+class DlibFaceBackend(FaceBackend):
+    """dlib: HOG or CNN (MMOD) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
+
+    model_id = MODEL_ID
+    dim = DIM
+
+    def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None):
+        import dlib
+
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+        path = model_path or models_dir()
+        self._dlib = dlib
+        self.detector = detector
+        self.upsample = int(upsample)
+        self._hog = dlib.get_frontal_face_detector() if detector == "hog" else None
+        self._cnn = dlib.cnn_face_detection_model_v1(str(path / MODEL_FILES["cnn"])) if detector == "cnn" else None
+        self._landmarks = dlib.shape_predictor(str(path / MODEL_FILES["landmarks"]))
+        self._recogniser = dlib.face_recognition_model_v1(str(path / MODEL_FILES["recognition"]))
+        # dlib objects are not documented as thread-safe; threaded web servers share one backend.
+        self._lock = threading.Lock()
+
+    def detect(self, image, *, upsample: int | None = None) -> list[Detection]:
+        arr = as_array(image)
+        height, width = arr.shape[:2]
+        times = self.upsample if upsample is None else int(upsample)
+        with self._lock:
+            if self._hog is not None:
+                rects, scores, _ = self._hog.run(arr, times, 0.0)
+                found = list(zip(rects, scores))
+            else:
+                found = [(d.rect, d.confidence) for d in self._cnn(arr, times)]
+            detections = []
+            for rect, score in found:
+                shape = self._landmarks(arr, rect)
+                points = tuple((float(p.x), float(p.y)) for p in shape.parts())
+                left, top = max(0, rect.left()), max(0, rect.top())
+                right, bottom = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
+                if right - left < 2 or bottom - top < 2:
+                    continue
+                detections.append(Detection((left, top, right - left, bottom - top), float(score), points))
+        detections.sort(key=lambda d: (-d.area, d.box))
+        return detections
+
+    def _shapes(self, detections: Sequence[Detection]):
+        dlib = self._dlib
+        shapes = dlib.full_object_detections()
+        for det in detections:
+            if len(det.landmarks) != 5:
+                raise ValueError("each detection needs its 5 landmarks (from detect) to be embedded")
+            x, y, w, h = det.box
+            rect = dlib.rectangle(int(x), int(y), int(x + w - 1), int(y + h - 1))
+            points = dlib.points()
+            for px, py in det.landmarks:
+                points.append(dlib.point(int(round(px)), int(round(py))))
+            shapes.append(dlib.full_object_detection(rect, points))
+        return shapes
+
+    def embed(self, image, detections: Sequence[Detection]) -> np.ndarray:
+        if not detections:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        arr = as_array(image)
+        with self._lock:
+            descriptors = self._recogniser.compute_face_descriptor(arr, self._shapes(detections))
+        return np.asarray([np.asarray(d) for d in descriptors], dtype=np.float32).reshape(len(detections), self.dim)
+
+    def chips(self, image, detections: Sequence[Detection], *, size: int = 160, padding: float = 0.4) -> list[np.ndarray]:
+        if not detections:
+            return []
+        arr = as_array(image)
+        with self._lock:
+            return [np.asarray(c) for c in self._dlib.get_face_chips(arr, self._shapes(detections), size=size, padding=padding)]
+
+
+_cache: dict[tuple, FaceBackend] = {}
+_cache_lock = threading.Lock()
+
+
+def get_backend(model_id: str = MODEL_ID, *, detector: str | None = None, upsample: int | None = None) -> FaceBackend:
+    """The face backend for ``model_id``, loaded once per process (per detector and upsampling)."""
+    if model_id != MODEL_ID:
+        raise ValueError(f"unknown face model {model_id!r}; known: {MODEL_ID}")
+    conf = face_settings()
+    key = (model_id, detector or conf["detector"], conf["upsample"] if upsample is None else int(upsample))
+    with _cache_lock:
+        backend = _cache.get(key)
+        if backend is None:
+            backend = DlibFaceBackend(detector=key[1], upsample=key[2])
+            _cache[key] = backend
+    return backend
+
+
+def l2(a: np.ndarray, b: np.ndarray) -> float:
+    return float(math.sqrt(float(np.sum((np.asarray(a, np.float32) - np.asarray(b, np.float32)) ** 2))))
+
+
+@dataclass
+class Analysis:
+    """Faces found in one image: detections and crops in the working image's pixels, their vectors."""
+
+    image: object  # the working (possibly downscaled) Pillow image
+    scale: float  # working-image pixels -> input-image pixels
+    detections: list[Detection]
+    vectors: np.ndarray
+
+
+def analyse(backend: FaceBackend, image, *, max_side: int | None = None, upsample: int | None = None, retry_upsample: int | None = None) -> Analysis:
+    """Downscale ``image`` (Pillow, RGB) to at most ``max_side`` px, detect, and embed every face.
+
+    With ``retry_upsample``, an image where nothing is found is searched again at that upsampling
+    (small faces in a large photo cost the extra time only when needed)."""
+    work = image.convert("RGB") if image.mode != "RGB" else image
+    scale = 1.0
+    if max_side and max(work.size) > max_side:
+        work = work.copy()
+        work.thumbnail((max_side, max_side))
+        scale = image.size[0] / work.size[0]
+    arr = as_array(work)
+    detections = backend.detect(arr, upsample=upsample)
+    if not detections and retry_upsample is not None and retry_upsample != upsample:
+        detections = backend.detect(arr, upsample=retry_upsample)
+    return Analysis(work, scale, detections, backend.embed(arr, detections))
