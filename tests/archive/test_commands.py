@@ -1,0 +1,83 @@
+"""The import management commands: auto-detection, progress, clear messages."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from archive.models import Artwork, Job
+
+from .conftest import write_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_folder_command(tmp_path, capsys):
+    write_jpeg(tmp_path / "in" / "one.jpg", seed=1)
+    (tmp_path / "in" / "two.jpg").write_bytes(b"junk")
+    call_command("import", str(tmp_path / "in"))
+    out, err = capsys.readouterr()
+    assert "1 imported, 1 failed" in out
+    assert "two.jpg: not an image" in err
+    assert Job.objects.get().kind == "import"
+
+
+def test_kind_specific_commands(tmp_path):
+    write_jpeg(tmp_path / "in" / "one.jpg", seed=2)
+    call_command("import_folder", str(tmp_path / "in"), verbosity=0)
+    csv = tmp_path / "m.csv"
+    csv.write_text("id,title\nx,Title\n")
+    call_command("import_metadata", str(csv), "--mapping", "generic", verbosity=0)
+    assert Artwork.objects.filter(source__in=["folder", "metadata"]).count() == 2
+
+
+def test_missing_source_and_unknown_mapping_are_clear(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("import", str(tmp_path / "nowhere"))
+    with pytest.raises(CommandError, match="give a SOURCE"):
+        call_command("import")
+    csv = tmp_path / "odd.csv"
+    csv.write_text("colour,shape\nred,round\n")
+    with pytest.raises(CommandError, match="pass --mapping"):
+        call_command("import", str(csv))
+    with pytest.raises(CommandError, match="unknown mapping"):
+        call_command("import", str(csv), "--mapping", "nonesuch")
+
+
+def test_everything_failing_is_a_command_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(b"")
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import", str(tmp_path / "in"), verbosity=0)
+
+
+def test_aic_api_unreachable_gives_a_clear_message(settings):
+    settings.AIC_API_URL = "http://127.0.0.1:9/api/v1"  # nothing listens here, as without internet
+    with pytest.raises(CommandError) as info:
+        call_command("import", aic_api=5)
+    message = str(info.value)
+    assert "cannot reach the Art Institute of Chicago API" in message
+    assert "Give a SOURCE" in message
+
+
+def test_aic_api_default_source(settings, http_dir):
+    """The open-API path against a local stand-in serving the API's JSON shape and IIIF images."""
+    folder, base = http_dir
+    records = [
+        {"id": 27992, "title": "A Sunday on La Grande Jatte", "artist_display": "Georges Seurat\nFrench, 1859-1891",
+         "date_display": "1884-86", "date_start": 1884, "date_end": 1886, "medium_display": "Oil on canvas",
+         "image_id": "img-a", "is_public_domain": True, "credit_line": "Helen Birch Bartlett Memorial Collection"},
+        {"id": 28560, "title": "The Bedroom", "artist_display": "Vincent van Gogh", "date_display": "1889",
+         "medium_display": "Oil on canvas", "image_id": "img-b", "is_public_domain": True},
+    ]
+    (folder / "api" / "v1" / "artworks").mkdir(parents=True)
+    (folder / "api" / "v1" / "artworks" / "search").write_text(json.dumps({"data": records, "config": {"iiif_url": f"{base}/iiif/2"}}))
+    for i, image_id in enumerate(["img-a", "img-b"]):
+        write_jpeg(folder / "iiif" / "2" / image_id / "full" / "843," / "0" / "default.jpg", seed=10 + i)
+    settings.AIC_API_URL = f"{base}/api/v1"
+    call_command("import", aic_api=2, verbosity=0)
+    work = Artwork.objects.get(source="aic", source_id="27992")
+    assert work.status == "ok" and (work.year_start, work.year_end) == (1884, 1886)
+    assert work.creator.startswith("Georges Seurat") and work.rights.startswith("CC0")
+    assert Artwork.objects.filter(source="aic", status="ok").count() == 2

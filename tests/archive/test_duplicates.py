@@ -1,0 +1,88 @@
+"""Exact duplicates are linked, near-duplicates flagged through the HNSW index on phash_bits."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.db import connection
+from PIL import Image, ImageEnhance
+
+from archive.images import hamming
+from archive.models import Artwork, NearDuplicate
+
+from .conftest import jpeg_bytes, pattern_image, run_import, write_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+def test_exact_duplicate_is_linked_not_stored_twice(tmp_path):
+    folder = tmp_path / "in"
+    original = write_jpeg(folder / "a.jpg", seed=1)
+    (folder / "b_copy.jpg").write_bytes(original.read_bytes())
+    (folder / "sub").mkdir()
+    (folder / "sub" / "c_copy.jpg").write_bytes(original.read_bytes())
+    write_jpeg(folder / "other.jpg", seed=2)
+    job, stats, errors = run_import(folder)
+    assert errors == [] and stats.duplicates == 2
+    a = Artwork.objects.get(source_id=str(folder / "a.jpg"))
+    copies = Artwork.objects.filter(duplicate_of=a)
+    assert a.status == "ok" and a.duplicate_of is None
+    assert {c.source_id for c in copies} == {str(folder / "b_copy.jpg"), str(folder / "sub" / "c_copy.jpg")}
+    assert set(copies.values_list("status", flat=True)) == {"duplicate"}
+    assert all(c.has_image and c.thumbnail_url == a.thumbnail_url for c in copies)
+
+    # Re-importing keeps the same links; a later import of the same bytes under a new record links too.
+    run_import(folder)
+    assert Artwork.objects.filter(duplicate_of=a).count() == 2
+    csv = tmp_path / "meta.csv"
+    csv.write_text(f"id,title,file\nm1,Same picture,{original}\n")
+    run_import(csv)
+    assert Artwork.objects.get(source="metadata", source_id="m1").duplicate_of_id == a.id
+
+
+def test_near_duplicates_are_flagged_for_review(tmp_path, settings):
+    settings.NEAR_DUPLICATE_DISTANCE = 6
+    folder = tmp_path / "in"
+    base = pattern_image(7, (640, 480))
+    folder.mkdir()
+    (folder / "master.jpg").write_bytes(jpeg_bytes(base, quality=95))
+    # The same picture re-encoded smaller, slightly brighter: different bytes, close hashes.
+    variant = ImageEnhance.Brightness(base.resize((400, 300))).enhance(1.05)
+    (folder / "variant.jpg").write_bytes(jpeg_bytes(variant, quality=60))
+    buf = io.BytesIO()
+    base.save(buf, "PNG")
+    (folder / "as_png.png").write_bytes(buf.getvalue())
+    for seed in (100, 101, 102):
+        write_jpeg(folder / f"unrelated{seed}.jpg", seed=seed)
+    job, stats, errors = run_import(folder)
+    assert errors == []
+    by_name = {a.source_id.rsplit("/", 1)[-1]: a for a in Artwork.objects.filter(source="folder")}
+    master, variant_row, png = by_name["master.jpg"], by_name["variant.jpg"], by_name["as_png.png"]
+    assert hamming(master.phash, variant_row.phash) <= 6
+    pairs = {(n.artwork_id, n.other_id): n for n in NearDuplicate.objects.all()}
+    expected = {
+        (max(master.id, variant_row.id), min(master.id, variant_row.id)),
+        (max(master.id, png.id), min(master.id, png.id)),
+        (max(png.id, variant_row.id), min(png.id, variant_row.id)),
+    }
+    assert set(pairs) == expected
+    for pair in pairs.values():
+        assert pair.review == "pending"
+        assert pair.distance == hamming(pair.artwork.phash, pair.other.phash) <= 6
+    # Unrelated images are not flagged, and re-importing adds no new pairs.
+    run_import(folder)
+    assert NearDuplicate.objects.count() == 3
+
+
+def test_phash_query_can_use_the_hnsw_index():
+    """The near-duplicate lookup is an ORDER BY phash_bits <-> q LIMIT k query the HNSW index serves."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = on")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        q = "[" + ",".join(["0"] * 64) + "]"
+        cursor.execute(
+            "EXPLAIN SELECT id FROM archive_artwork ORDER BY phash_bits::vector(64) <-> %s::vector LIMIT 10", [q]
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "artwork_phash_hnsw" in plan, plan
