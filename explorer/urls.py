@@ -2,6 +2,7 @@
 (The faces and map engineers each add one ``include`` line below; keep them.)"""
 from django.urls import include, path
 
+from . import api_faces
 from .views import curator, jobs, pages
 
 app_name = "explorer"
@@ -22,6 +23,8 @@ urlpatterns = [
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job"),
     path("jobs/<int:pk>/<str:action>/", jobs.job_action, name="job_action"),
+    path("api/v1/doppelganger/", api_faces.DoppelgangerView.as_view(), name="api-doppelganger"),
     path("api/v1/", include(("explorer.api.urls", "api"))),
     path("map/", include("explorer.map.urls")),
+    path("doppelganger/", include("explorer.doppelganger.urls")),
 ]

@@ -16,7 +16,7 @@ AIC_PORTRAITS = ["88372", "88374", "80463", "14594", "42949", "81576", "80450", 
 AIC_LANDSCAPE = "897"  # Constant Troyon, Pasture in Normandy: no face
 # The people whose photos are stored as artworks, and the other photo of each used as the query.
 STORED = {"person01": "img1.jpg", "person02": "img12.jpg"}
-QUERY = {"person01": "img2.jpg", "person02": "img3.jpg"}
+QUERY = {"person01": "img2.jpg", "person02": "img54.jpg"}
 
 
 def deepface_dir(shared_data: Path) -> Path:
@@ -58,7 +58,7 @@ def build_archive(shared_data: Path, *, paintings=AIC_PORTRAITS, landscape: bool
     ids = list(paintings) + ([AIC_LANDSCAPE] if landscape else [])
     for aic_id in ids:
         art = meta[aic_id]
-        made["paintings"][aic_id] = add_artwork(aic_dir / "images" / f"{aic_id}.jpg", source="aic", source_id=aic_id,
+        made["paintings"][aic_id] = add_artwork(aic_dir / "images" / f"{aic_id}.jpg", source="faces-test-aic", source_id=aic_id,
                                                 title=art["title"], creator=art["artist"], date=art["date"])
     all_ids = [a.pk for a in made["people"].values()] + [a.pk for a in made["paintings"].values()]
     made["result"] = process(all_ids, {})

@@ -125,7 +125,7 @@ def test_rerun_replaces_faces_and_keeps_not_a_face(shared_data):
 
 
 def test_faceless_painting_is_recorded_as_searched(aic_dir):
-    art = add_artwork(aic_dir / "images" / f"{AIC_LANDSCAPE}.jpg", source="aic", source_id=AIC_LANDSCAPE, title="landscape")
+    art = add_artwork(aic_dir / "images" / f"{AIC_LANDSCAPE}.jpg", source="faces-aic", source_id=AIC_LANDSCAPE, title="landscape")
     assert stage.process([art.pk], {}).done == [art.pk]
     assert not Face.objects.filter(artwork=art).exists()
     assert FaceScan.objects.get(artwork=art).faces == 0
@@ -150,7 +150,7 @@ def test_faces_command_runs_the_stage_through_the_job_machinery(shared_data, aic
     from workers.celery import app
 
     arts = [add_artwork(deepface_dir(shared_data) / "img4.jpg", source="t", source_id="img4", title="p1"),
-            add_artwork(aic_dir / "images" / "88372.jpg", source="aic", source_id="88372", title="Mengs")]
+            add_artwork(aic_dir / "images" / "88372.jpg", source="faces-aic", source_id="88372", title="Mengs")]
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:

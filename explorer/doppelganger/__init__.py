@@ -1,0 +1,1 @@
+"""The public "find your doppelganger" page: a visitor's face against the faces painted in the collection."""

@@ -1,0 +1,227 @@
+"""Find the painted faces nearest to a visitor's face. Plain functions shared by the page and the API.
+
+Privacy: the photo arrives as bytes in memory and leaves as nothing but the answer. It is decoded
+here, downscaled, searched for faces and embedded; the visitor's face crop goes back inline as a
+``data:`` URL. Nothing is written to disk, the database, the cache or the logs, and EXIF metadata
+is ignored except the orientation tag (applied, then dropped with the rest).
+"""
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from archive import vectors
+from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, similarity_percent
+
+# The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
+# working size without upsampling finds it quickly; a photo where nothing is found is searched
+# once more with 1x upsampling for smaller faces.
+QUERY_MAX_SIDE = 800
+QUERY_UPSAMPLE = 0
+QUERY_RETRY_UPSAMPLE = 1
+MAX_FACES = 8  # faces offered for choice in one photo (largest first)
+MATCHES = 6
+OVERFETCH = 8  # nearest faces fetched per match shown, before keeping one face per artwork
+CROP_SIZE = 224
+PREVIEW_SIDE = 640
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
+
+
+def max_upload_pixels() -> int:
+    return int(getattr(settings, "DOPPELGANGER_MAX_PIXELS", 40_000_000))
+
+
+class SelfieRejected(Exception):
+    """The photo cannot be used. ``message`` is shown to the visitor; ``code`` is for the API."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def too_large_message() -> str:
+    return f"That photo is too large. Please use one under {max_upload_bytes() // (1024 * 1024)} MB."
+
+
+def decode_photo(data: bytes) -> Image.Image:
+    """Decode an uploaded photo in memory: size and pixel limits, EXIF orientation applied, RGB."""
+    if not data:
+        raise SelfieRejected("empty", "The file is empty. Please choose a photo.")
+    if len(data) > max_upload_bytes():
+        raise SelfieRejected("too_large", too_large_message(), status=413)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > max_upload_pixels():
+                raise SelfieRejected(
+                    "too_many_pixels",
+                    f"That photo has too many pixels ({width}x{height}). Please use one under "
+                    f"{max_upload_pixels() // 1_000_000} megapixels.",
+                    status=413,
+                )
+            if im.format == "JPEG":
+                im.draft("RGB", (QUERY_MAX_SIDE * 2, QUERY_MAX_SIDE * 2))
+            previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+            try:
+                im.load()
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+            im = ImageOps.exif_transpose(im)
+    except SelfieRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise SelfieRejected("not_an_image", "That file is not a photo we can read. Please use a JPEG, PNG or WebP image.", 415) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise SelfieRejected("not_an_image", "That photo could not be read (it may be damaged or cut short).", 415) from None
+    if im.mode != "RGB":
+        if im.mode in ("RGBA", "LA", "PA", "P"):
+            rgba = im.convert("RGBA")
+            im = Image.new("RGB", rgba.size, (255, 255, 255))
+            im.paste(rgba, mask=rgba.getchannel("A"))
+        else:
+            im = im.convert("RGB")
+    return im
+
+
+def data_url(image: Image.Image | np.ndarray, *, quality: int = 85) -> str:
+    im = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@dataclass
+class FoundFace:
+    index: int
+    box: tuple[int, int, int, int]  # in the uploaded photo's pixels (after orientation)
+    box_percent: tuple[float, float, float, float]  # left, top, width, height as % of the photo
+    score: float
+
+
+@dataclass
+class Match:
+    face_id: int
+    artwork_id: int
+    distance: float
+    percent: int
+    title: str
+    creator: str
+    display_date: str
+    crop_url: str
+    image_url: str
+    box: tuple[int, int, int, int]
+
+    @property
+    def artwork_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("explorer:artwork", args=[self.artwork_id])
+
+
+@dataclass
+class Lookup:
+    width: int
+    height: int
+    faces: list[FoundFace] = field(default_factory=list)
+    chosen: int | None = None
+    visitor_crop: str = ""  # data: URL, never stored
+    preview: str = ""  # the downscaled photo as a data: URL, for choosing among several faces
+    matches: list[Match] = field(default_factory=list)
+
+    @property
+    def several(self) -> bool:
+        return len(self.faces) > 1
+
+
+def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: str = MODEL_ID) -> list[Match]:
+    """The ``limit`` nearest painted faces, one per artwork, curator-rejected faces excluded."""
+    from archive.models import Artwork
+
+    rows = vectors.nearest(
+        vectors.FACES,
+        model,
+        vector,
+        dim=DIM,
+        metric="l2",
+        limit=limit * OVERFETCH,
+        where="not_a_face = false",
+        ef_search=max(40, limit * OVERFETCH),
+        columns=("artwork_id", "crop", "x", "y", "w", "h"),
+    )
+    best: dict[int, tuple] = {}
+    for face_id, distance, artwork_id, crop, x, y, w, h in rows:
+        if artwork_id not in best:
+            best[artwork_id] = (face_id, float(distance), crop, (x, y, w, h))
+        if len(best) == limit:
+            break
+    artworks = Artwork.objects.in_bulk(list(best))
+    matches = []
+    for artwork_id, (face_id, distance, crop, box) in best.items():
+        artwork = artworks.get(artwork_id)
+        if artwork is None:
+            continue
+        matches.append(
+            Match(
+                face_id=face_id,
+                artwork_id=artwork_id,
+                distance=distance,
+                percent=similarity_percent(distance),
+                title=artwork.title or "Untitled",
+                creator=artwork.creator,
+                display_date=artwork.display_date,
+                crop_url=settings.MEDIA_URL + crop if crop else artwork.thumbnail_url,
+                image_url=artwork.thumbnail_url,
+                box=box,
+            )
+        )
+    return matches
+
+
+def lookup(data: bytes, face_index: int | None = None, *, limit: int = MATCHES) -> Lookup:
+    """Everything the page and the API show for one uploaded photo."""
+    photo = decode_photo(data)
+    backend = get_backend()
+    found = analyse(backend, photo, max_side=QUERY_MAX_SIDE, upsample=QUERY_UPSAMPLE, retry_upsample=QUERY_RETRY_UPSAMPLE)
+    detections: list[Detection] = found.detections[:MAX_FACES]
+    width, height = photo.size
+    result = Lookup(width=width, height=height)
+    for i, det in enumerate(detections):
+        x, y, w, h = det.scaled(found.scale).box
+        result.faces.append(
+            FoundFace(
+                index=i,
+                box=(x, y, w, h),
+                box_percent=tuple(round(v, 2) for v in (100 * x / width, 100 * y / height, 100 * w / width, 100 * h / height)),
+                score=round(det.score, 3),
+            )
+        )
+    if not detections:
+        raise SelfieRejected(
+            "no_face",
+            "We could not find a face in that photo. Try a well-lit photo looking at the camera, with your face not too small.",
+            422,
+        )
+    if face_index is not None and not 0 <= face_index < len(detections):
+        raise SelfieRejected("bad_face_index", f"There is no face number {face_index + 1} in that photo; it has {len(detections)}.", 400)
+    if len(detections) > 1:
+        preview = found.image.copy()
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        result.preview = data_url(preview, quality=80)
+    result.chosen = 0 if face_index is None else face_index  # detections are sorted largest first
+    chip = backend.chips(found.image, [detections[result.chosen]], size=CROP_SIZE)[0]
+    result.visitor_crop = data_url(chip)
+    result.matches = nearest_artwork_faces(found.vectors[result.chosen], limit=limit)
+    return result
