@@ -30,6 +30,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workers.vocabulary import slugify
+
 HERE = Path(__file__).resolve().parent
 CURATED = HERE / "curated"
 MAPPINGS = HERE / "mappings"
@@ -99,6 +101,14 @@ class Vocabulary:
         too_long = [e.name for e in self.entries.values() if len("; ".join(e.sources)) > MAX_SOURCE_LENGTH]
         if too_long:
             raise ValueError(f"source lists longer than {MAX_SOURCE_LENGTH} characters: {too_long[:5]}")
+        # Slugs must follow from the name alone, so that a label keeps its slug (and its Label row)
+        # whatever else is added to the vocabulary: two names with one slug is a build error.
+        by_slug: dict[str, str] = {}
+        for entry in self.entries.values():
+            slug = slugify(entry.name)
+            if slug in by_slug:
+                raise ValueError(f"{entry.name!r} and {by_slug[slug]!r} share the slug {slug!r}: rename one")
+            by_slug[slug] = entry.name
         ordered = sorted(self.entries.values(), key=lambda e: (e.group, normalise(e.name), e.name))
         return [
             {"name": e.name, "group": e.group, "source": "; ".join(e.sources), "prompt": e.prompt,
@@ -282,7 +292,7 @@ def add_imagenet(vocab: Vocabulary) -> None:
         name, group, prompt = overrides.get(index, ("", "", ""))
         if name == "-":
             continue
-        name = name or imagenet_case(classname)
+        name = name or imagenet_case(classname.split(" / ")[0])  # "swim trunks / shorts" -> "swim trunks"
         group = group or ("animals" if index < 398 else "objects")
         vocab.add(name, group, IMAGENET_SOURCE, prompt, f"ImageNet-1k class {index}: {classname}")
 
