@@ -47,9 +47,12 @@ class LabelEmbedding(models.Model):
 class ArtworkLabel(models.Model):
     """One of an artwork's top-k machine labels under one model."""
 
-    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="labels")
-    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="artwork_labels")
-    model = models.ForeignKey("archive.EmbeddingModel", on_delete=models.CASCADE, related_name="+")
+    # ~20 rows per artwork (20M for 1M artworks): no single-column FK indexes. Lookups by artwork
+    # use the unique index (artwork, model, label), by label the rank index (label, model, -score);
+    # "which artworks are labelled under a model" uses the small partial index on rank-1 rows.
+    artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="labels", db_index=False)
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="artwork_labels", db_index=False)
+    model = models.ForeignKey("archive.EmbeddingModel", on_delete=models.CASCADE, related_name="+", db_index=False)
     score = models.FloatField()
     rank = models.PositiveSmallIntegerField()
 
@@ -57,7 +60,10 @@ class ArtworkLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["artwork", "model", "label"], name="artwork_label_unique"),
         ]
-        indexes = [models.Index(fields=["label", "model", "-score"], name="artwork_label_rank_idx")]
+        indexes = [
+            models.Index(fields=["label", "model", "-score"], name="artwork_label_rank_idx"),
+            models.Index(fields=["model", "artwork"], condition=models.Q(rank=1), name="artwork_label_top1_idx"),
+        ]
 
 
 class LabelDecision(models.Model):
