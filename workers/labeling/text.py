@@ -81,7 +81,9 @@ def ensure_label_embeddings(model, labels: Iterable[Label] | None = None, *, emb
             ["label_id", "model_id", "vector", "prompts_fingerprint", "created_at", "score_mean", "score_std", "default_threshold", "stats_count"],
             rows,
             conflict=["label_id", "model_id"],
-            update=["vector", "prompts_fingerprint", "created_at", "score_mean", "score_std", "default_threshold", "stats_count"],
+            # Score statistics of a re-embedded label are kept (approximate) until the next
+            # prepare/apply_label recomputes them, rather than leaving it with no threshold.
+            update=["vector", "prompts_fingerprint", "created_at"],
         )
         written += len(pending)
         bar.update(len(pending))
