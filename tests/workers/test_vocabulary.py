@@ -197,6 +197,16 @@ def test_build_on_the_real_tate_file_reproduces_the_committed_csv(tate_dir):
     assert len(list(csv.DictReader(rebuilt.splitlines()))) == len(load_labels())
 
 
+def test_the_documented_group_counts_match_the_csv(labels):
+    doc = (VOCABULARY_DIR.parents[1] / "docs" / "vocabulary.md").read_text(encoding="utf-8")
+    table = doc.split("## Groups", 1)[1].split("\n\n", 2)[1]
+    documented = {m[1]: int(m[2]) for m in re.finditer(r"^\| (\w+) \| (\d+) \|", table, re.M)}
+    actual: dict[str, int] = {}
+    for label in labels:
+        actual[label.group] = actual.get(label.group, 0) + 1
+    assert documented == actual, "docs/vocabulary.md group table is out of date"
+
+
 @pytest.mark.django_db
 def test_every_label_fits_the_archive_label_table(labels):
     from archive.models import Label
