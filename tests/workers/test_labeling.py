@@ -169,6 +169,17 @@ def test_stage_labels_every_artwork_top_k_and_reruns_do_not_duplicate(archive):
 
 
 @pytest.mark.django_db
+def test_statistics_sample(archive):
+    from workers.labeling.stats import sample_embeddings
+
+    model = archive["model"]
+    sample = sample_embeddings(model.pk, size=10)
+    assert sample.shape == (10, model.dim)
+    assert np.allclose(np.linalg.norm(sample, axis=1), 1.0, atol=1e-5)
+    assert sample_embeddings(model.pk, size=1000).shape == (len(archive["artworks"]), model.dim)
+
+
+@pytest.mark.django_db
 def test_chunk_size_smaller_than_batch_gives_identical_rows(archive):
     model = archive["model"]
     params, ids, _ = _label_all(archive)
@@ -294,3 +305,23 @@ def test_model_switch_keeps_the_old_models_rows(archive):
     STAGE.reset(params)
     assert _rows(old) == old_rows and _rows(new) == []
     ArtworkEmbedding.objects.filter(model=new).delete()
+
+
+@pytest.mark.django_db
+def test_load_vocabulary_command_on_the_real_vocabulary(archive):
+    try:
+        from workers.vocabulary import load_labels  # noqa: F401
+    except ImportError:
+        pytest.skip("workers.vocabulary.load_labels (the vocabulary data) is not installed yet")
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("load_vocabulary", stdout=out, verbosity=0)
+    assert "created" in out.getvalue()
+    count = Label.objects.count()
+    assert count >= 1000
+    out = StringIO()
+    call_command("load_vocabulary", stdout=out, verbosity=0)
+    assert "0 created, 0 updated" in out.getvalue() and Label.objects.count() == count

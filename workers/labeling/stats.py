@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 
 from archive.models import LabelEmbedding
 
 from .scoring import normalise_rows
-from .store import embedding_ids, load_embeddings, load_label_vectors
+from .store import load_embeddings, load_label_vectors
 
 LABEL_CHUNK = 1024  # labels per matrix product when computing statistics
 
@@ -29,13 +30,33 @@ def sample_size() -> int:
 
 
 def sample_embeddings(model_id: int, size: int | None = None, seed: int = 0) -> np.ndarray:
-    ids = embedding_ids(model_id)
-    size = sample_size() if size is None else size
-    if len(ids) > size:
-        ids = np.sort(np.random.default_rng(seed).choice(ids, size=size, replace=False))
+    """Up to ``size`` random artwork embeddings of a model (normalised), all of them if fewer."""
+    ids = sample_ids(model_id, sample_size() if size is None else size, seed)
     parts = [load_embeddings(model_id, ids[i : i + 2000])[1] for i in range(0, len(ids), 2000)]
     parts = [p for p in parts if len(p)]
     return normalise_rows(np.concatenate(parts)) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def sample_ids(model_id: int, size: int, seed: int = 0) -> np.ndarray:
+    """Random artwork ids with an embedding under the model, without shipping every id to Python."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM archive_artworkembedding WHERE model_id = %s", [model_id])
+        total = cursor.fetchone()[0]
+        ids = np.zeros(0, dtype=np.int64)
+        if total > max(10 * size, 100_000):
+            # a Bernoulli sample larger than asked for (short by chance: practically never), trimmed below
+            cursor.execute("SELECT setseed(%s)", [((seed % 1000) / 1000.0)])
+            cursor.execute(
+                "SELECT artwork_id FROM archive_artworkembedding WHERE model_id = %s AND random() < %s",
+                [model_id, min(1.0, 1.2 * size / total)],
+            )
+            ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+        if len(ids) < min(size, total):
+            cursor.execute("SELECT artwork_id FROM archive_artworkembedding WHERE model_id = %s", [model_id])
+            ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+    if len(ids) > size:
+        ids = np.random.default_rng(seed).choice(ids, size=size, replace=False)
+    return np.sort(ids)
 
 
 def summarise(scores: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

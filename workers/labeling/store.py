@@ -87,12 +87,6 @@ def iter_embeddings(model_id: int, chunk_size: int = 4096, after: int = 0) -> It
         after = int(ids[-1])
 
 
-def embedding_ids(model_id: int) -> np.ndarray:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT artwork_id FROM archive_artworkembedding WHERE model_id = %s ORDER BY artwork_id", [model_id])
-        return np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.int64)
-
-
 def load_label_vectors(model_id: int, *, published_only: bool = True, label_ids: Iterable[int] | None = None):
     """``(label_ids, matrix)`` of the cached label text embeddings of one model, by label id."""
     sql = (

@@ -45,13 +45,6 @@ def threshold_for(label: Label, embedding: LabelEmbedding | None) -> float | Non
     return embedding.default_threshold if embedding is not None else None
 
 
-def thresholds(labels: list[Label], model) -> dict[int, float | None]:
-    embeddings = {}
-    if model is not None:
-        embeddings = {le.label_id: le for le in LabelEmbedding.objects.filter(model=model, label__in=labels).only("label_id", "default_threshold", "score_mean", "score_std")}
-    return {label.pk: threshold_for(label, embeddings.get(label.pk)) for label in labels}
-
-
 def visible_labels_for(artwork_ids, model=None, *, include_unpublished: bool = False) -> dict[int, list[ShownLabel]]:
     """``{artwork_id: [ShownLabel, ...]}`` for many artworks in a few queries: curator-added and
     accepted labels first, then machine labels by score."""
