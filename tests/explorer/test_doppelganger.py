@@ -12,7 +12,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.test import Client, override_settings
-from PIL import Image
+from PIL import Image, ImageOps
 
 from archive.models import Face
 from tests.explorer.test_doppelganger_support import AIC_LANDSCAPE, QUERY, build_archive, deepface_dir
@@ -73,6 +73,12 @@ def test_another_photo_of_the_person_is_the_top_match(client, face_archive, phot
     assert response.status_code == 200, response.content
     body = response.json()
     assert len(body["faces"]) == 1 and body["chosen"] == 0
+    # Sizes and boxes are in the uploaded photo's own pixels (after EXIF orientation), although
+    # the photo was decoded at reduced scale.
+    with Image.open(photos / QUERY[person]) as im:
+        assert (body["width"], body["height"]) == ImageOps.exif_transpose(im).size
+    x, y, w, h = body["faces"][0]["box"]
+    assert 0 <= x < x + w <= body["width"] and 0 <= y < y + h <= body["height"] and w > body["width"] / 10
     top = body["matches"][0]
     assert top["artwork"]["id"] == stored.pk
     assert top["distance"] < 0.6 and top["similarity"] > 50

@@ -263,8 +263,10 @@ class Analysis:
     vectors: np.ndarray
 
 
-def analyse(backend: FaceBackend, image, *, max_side: int | None = None, upsample: int | None = None, retry_upsample: int | None = None) -> Analysis:
-    """Downscale ``image`` (Pillow, RGB) to at most ``max_side`` px, detect, and embed every face.
+def analyse(backend: FaceBackend, image, *, max_side: int | None = None, upsample: int | None = None,
+            retry_upsample: int | None = None, embed: bool = True) -> Analysis:
+    """Downscale ``image`` (Pillow, RGB) to at most ``max_side`` px, detect, and embed every face
+    (``embed=False``: leave ``vectors`` empty, e.g. to embed only the face a visitor picks).
 
     With ``retry_upsample``, an image where nothing is found is searched again at that upsampling
     (small faces in a large photo cost the extra time only when needed)."""
@@ -278,4 +280,5 @@ def analyse(backend: FaceBackend, image, *, max_side: int | None = None, upsampl
     detections = backend.detect(arr, upsample=upsample)
     if not detections and retry_upsample is not None and retry_upsample != upsample:
         detections = backend.detect(arr, upsample=retry_upsample)
-    return Analysis(work, scale, detections, backend.embed(arr, detections))
+    vectors = backend.embed(arr, detections) if embed else np.zeros((0, backend.dim), dtype=np.float32)
+    return Analysis(work, scale, detections, vectors)

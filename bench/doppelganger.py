@@ -1,0 +1,283 @@
+"""Doppelganger look-up time at 100k stored faces, on CPU.
+
+Builds a dedicated database ``bench_doppelganger`` on the same PostgreSQL server (dropped at the
+end unless --keep) holding real faces (the stage run on real AIC portraits) plus synthetic faces
+up to --faces (128-d vectors drawn from a Gaussian fitted to real dlib descriptors, written with
+``archive.vectors.copy_rows``), with the model's HNSW index. Then every real face photo of
+``faces/photos-deepface`` is sent to POST /api/v1/doppelganger/ through Django's test client (in
+process: multipart parsing, decode, detect, embed, kNN, JSON; no network), and the parts are timed
+separately as well. Also reports the HNSW recall of the over-fetched neighbours against an exact
+scan.
+
+Usage: .venv/bin/python bench/doppelganger.py [--faces 100000] [--keep]
+The BENCH figure is the p95 over photos of the best of 3 requests per photo (the machine is
+shared; the first-pass wall times and the server's CPU time are printed beside it).
+Ends with: BENCH doppelganger p95_ms=<value> target=300 PASS|FAIL
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DB_NAME = "bench_doppelganger"
+TARGET_P95_MS = 300
+REPEATS = 3
+PORTRAITS = ["88372", "88374", "80463", "14594", "42949", "81576", "80450", "16151", "59960", "79789", "86441",
+             "59874", "75974", "80540", "59907", "36678", "20556", "16622", "80535", "15698"]
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from museum.embedded_pg import database_url
+
+    return database_url(ROOT)
+
+
+def with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def admin_execute(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values) * 1000.0, q))
+
+
+def real_faces() -> list[int]:
+    """Ingest the portraits and run the real faces stage on them; returns the artwork ids."""
+    from django.conf import settings
+
+    from archive.images import ImageLimits, ingest_location
+    from archive.models import Artwork
+    from workers.faces import process
+
+    folder = SHARED / "artworks" / "aic-artwall"
+    meta = {}
+    for coll in (folder / "collections").glob("*/collection.json"):
+        for art in json.loads(coll.read_text())["artworks"]:
+            meta[str(art["id"])] = art
+    ids = []
+    for aic_id in PORTRAITS:
+        img = ingest_location(str(folder / "images" / f"{aic_id}.jpg"), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT),
+                              ImageLimits.from_settings())
+        art = Artwork.objects.create(source="aic", source_id=aic_id, title=meta[aic_id]["title"], creator=meta[aic_id]["artist"],
+                                     display_date=meta[aic_id]["date"], sha256=img.sha256, width=img.width, height=img.height,
+                                     status=Artwork.Status.OK)
+        ids.append(art.pk)
+    result = process(ids, {})
+    if result.errors:
+        print(f"  stage errors: {result.errors}")
+    return ids
+
+
+def photo_descriptors(paths) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    from explorer.doppelganger import service
+    from workers.ml.faces import analyse, get_backend
+
+    backend = get_backend()
+    out = []
+    for path in paths:
+        with Image.open(path) as im:
+            found = analyse(backend, ImageOps.exif_transpose(im).convert("RGB"), max_side=service.QUERY_MAX_SIDE,
+                            upsample=service.QUERY_UPSAMPLE, retry_upsample=service.QUERY_RETRY_UPSAMPLE)
+        out.extend(found.vectors)
+    return np.asarray(out, dtype=np.float32)
+
+
+def synthetic_faces(count: int, mean: np.ndarray, std: np.ndarray, per_artwork: int = 2) -> None:
+    """``count`` Face rows on ``count / per_artwork`` catalogue-only artworks, written with COPY."""
+    from django.utils import timezone
+
+    from archive import vectors
+    from archive.models import Artwork
+    from workers.ml.faces import MODEL_ID
+
+    now = timezone.now()
+    n_art = (count + per_artwork - 1) // per_artwork
+    fields = [f for f in Artwork._meta.concrete_fields if not f.primary_key and not f.generated]
+
+    def art_row(i):
+        values = {"source": "synthetic", "source_id": str(i), "title": f"Synthetic portrait {i}", "status": "no_image",
+                  "created_at": now, "updated_at": now}
+        row = []
+        for f in fields:
+            v = values.get(f.attname, None if f.null else f.get_default())
+            row.append(json.dumps(v) if isinstance(v, (dict, list)) else v)
+        return row
+
+    vectors.copy_rows("archive_artwork", [f.column for f in fields], (art_row(i) for i in range(n_art)))
+    art_ids = np.asarray(Artwork.objects.filter(source="synthetic").order_by("id").values_list("id", flat=True))
+    rng = np.random.default_rng(42)
+
+    def face_rows():
+        for i in range(count):
+            vec = (mean + std * rng.standard_normal(mean.shape[0])).astype(np.float32)
+            yield [int(art_ids[i // per_artwork]), MODEL_ID, 10, 10, 50, 50, "[]", 1.0, "", vec, False, now]
+
+    vectors.copy_rows("archive_face", ["artwork_id", "model", "x", "y", "w", "h", "landmarks", "score", "crop", "vector",
+                                       "not_a_face", "created_at"], face_rows())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faces", type=int, default=100_000, help="faces stored in all (real + synthetic)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database and media afterwards")
+    args = parser.parse_args()
+
+    base_url = server_url()
+    admin_execute(base_url, f"DROP DATABASE IF EXISTS {DB_NAME}")
+    admin_execute(base_url, f"CREATE DATABASE {DB_NAME}")
+    work = Path(tempfile.mkdtemp(prefix="bench_doppelganger_"))
+    os.environ["DATABASE_URL"] = with_db(base_url, DB_NAME)
+    os.environ["MEDIA_ROOT"] = str(work / "media")
+    os.environ["DOPPELGANGER_RATE"] = "100000/minute"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection, connections
+        from django.test import Client
+
+        from archive import vectors
+        from archive.models import Face
+        from explorer.doppelganger import service
+        from workers.faces import ensure_index
+        from workers.ml.faces import DIM, MODEL_ID, analyse, get_backend
+
+        call_command("migrate", verbosity=0, interactive=False)
+        print(f"machine: {os.cpu_count()} CPU cores; database {DB_NAME}; query path {service.QUERY_MAX_SIDE}px, "
+              f"upsample {service.QUERY_UPSAMPLE} (retry {service.QUERY_RETRY_UPSAMPLE})")
+
+        with open(SHARED / "faces" / "photos-deepface" / "identities.csv", newline="") as handle:
+            photos = [SHARED / "faces" / "photos-deepface" / r["file"] for r in csv.DictReader(handle)]
+
+        t0 = time.perf_counter()
+        real_faces()
+        n_real = Face.objects.count()
+        print(f"real faces from {len(PORTRAITS)} AIC portraits: {n_real} ({time.perf_counter() - t0:.1f}s)")
+        fit = photo_descriptors(photos)
+        fit = np.concatenate([fit, np.stack([vectors.from_value(v) for v in Face.objects.values_list("vector", flat=True)])])
+        mean, std = fit.mean(axis=0), fit.std(axis=0)
+        # Bulk load without the index (inserting row by row into HNSW is far slower), then build it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {vectors.index_name(vectors.FACES, MODEL_ID)}")
+        t0 = time.perf_counter()
+        synthetic_faces(max(0, args.faces - n_real), mean, std)
+        print(f"synthetic faces: {args.faces - n_real} written with COPY in {time.perf_counter() - t0:.1f}s")
+        t0 = time.perf_counter()
+        ensure_index(MODEL_ID)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE archive_face")
+        total = Face.objects.filter(model=MODEL_ID).count()
+        print(f"HNSW index on {total} faces built in {time.perf_counter() - t0:.1f}s")
+
+        # The request as a whole: multipart upload to the JSON API, in process.
+        client = Client()
+        blobs = [(p.name, p.read_bytes()) for p in photos]
+        for name, data in blobs[:3]:  # warm-up: model load, first queries
+            upload = io.BytesIO(data)
+            upload.name = name
+            client.post("/api/v1/doppelganger/", {"image": upload})
+        # Each photo is sent REPEATS times: the first pass is the plain figure; the best of the
+        # passes per photo estimates the time on an unloaded machine (this one is shared).
+        request_s, best_s, cpu_s, statuses = [], [], [], {}
+        load_before = os.getloadavg()[0]
+        for name, data in blobs:
+            times = []
+            for rep in range(REPEATS):
+                upload = io.BytesIO(data)
+                upload.name = name
+                start, cpu = time.perf_counter(), time.process_time()
+                response = client.post("/api/v1/doppelganger/", {"image": upload})
+                times.append(time.perf_counter() - start)
+                if rep == 0:
+                    cpu_s.append(time.process_time() - cpu)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            request_s.append(times[0])
+            best_s.append(min(times))
+        load_after = os.getloadavg()[0]
+        # The parts, on the same photos.
+        backend = get_backend()
+        decode_s, face_s, knn_s, recall = [], [], [], []
+        all_vecs = None
+        ids_all = None
+        for name, data in blobs:
+            a = time.perf_counter()
+            photo, _ = service.decode_photo(data)
+            b = time.perf_counter()
+            found = analyse(backend, photo, max_side=service.QUERY_MAX_SIDE, upsample=service.QUERY_UPSAMPLE,
+                            retry_upsample=service.QUERY_RETRY_UPSAMPLE)
+            c = time.perf_counter()
+            if not found.detections:
+                continue
+            service.nearest_artwork_faces(found.vectors[0])
+            d = time.perf_counter()
+            decode_s.append(b - a)
+            face_s.append(c - b)
+            knn_s.append(d - c)
+            # Recall of the over-fetched HNSW neighbours against an exact scan.
+            k = service.MATCHES * service.OVERFETCH
+            approx = {r[0] for r in vectors.nearest(vectors.FACES, MODEL_ID, found.vectors[0], dim=DIM, metric="l2", limit=k,
+                                                     where="not_a_face = false", ef_search=max(service.EF_SEARCH, k))}
+            if all_vecs is None:
+                rows = list(Face.objects.filter(model=MODEL_ID, not_a_face=False).values_list("id", "vector"))
+                ids_all = np.asarray([r[0] for r in rows])
+                all_vecs = np.stack([vectors.from_value(r[1]) for r in rows])
+            dist = np.linalg.norm(all_vecs - found.vectors[0], axis=1)
+            exact = set(ids_all[np.argsort(dist)[:k]].tolist())
+            recall.append(len(approx & exact) / k)
+
+        print(f"\nrequests: {len(request_s)} photos ({statuses}), {total} faces stored")
+        print(f"  load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores")
+        print(f"  POST /api/v1/doppelganger/  p50 {pct(request_s, 50):7.1f} ms   p95 {pct(request_s, 95):7.1f} ms   max {pct(request_s, 100):7.1f} ms  (first pass, wall)")
+        print(f"  same, best of {REPEATS} per photo  p50 {pct(best_s, 50):7.1f} ms   p95 {pct(best_s, 95):7.1f} ms")
+        print(f"  same, CPU time of the server process  p50 {pct(cpu_s, 50):7.1f} ms   p95 {pct(cpu_s, 95):7.1f} ms")
+        print(f"  decode (in memory)           p50 {pct(decode_s, 50):7.1f} ms   p95 {pct(decode_s, 95):7.1f} ms")
+        print(f"  detect + embed (HOG, dlib)   p50 {pct(face_s, 50):7.1f} ms   p95 {pct(face_s, 95):7.1f} ms")
+        print(f"  kNN + one per artwork        p50 {pct(knn_s, 50):7.1f} ms   p95 {pct(knn_s, 95):7.1f} ms")
+        print(f"  HNSW recall@{service.MATCHES * service.OVERFETCH} vs exact scan: {np.mean(recall):.3f}")
+        p95 = pct(best_s, 95)
+        connections.close_all()
+    finally:
+        if not args.keep:
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except Exception:  # noqa: BLE001 - Django may not be set up
+                pass
+            admin_execute(base_url, f"DROP DATABASE IF EXISTS {DB_NAME}")
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"BENCH doppelganger p95_ms={p95:.0f} target={TARGET_P95_MS} {'PASS' if p95 <= TARGET_P95_MS else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
