@@ -325,3 +325,28 @@ def test_load_vocabulary_command_on_the_real_vocabulary(archive):
     out = StringIO()
     call_command("load_vocabulary", stdout=out, verbosity=0)
     assert "0 created, 0 updated" in out.getvalue() and Label.objects.count() == count
+    # --embed computes the published labels' text embeddings (a few here, to stay fast)
+    keep = list(Label.objects.exclude(source="test").order_by("pk").values_list("pk", flat=True)[:5])
+    Label.objects.exclude(pk__in=keep).update(published=False)
+    LabelEmbedding.objects.filter(model=archive["model"]).delete()
+    out = StringIO()
+    call_command("load_vocabulary", "--embed", "--model", "test-tiny", stdout=out, verbosity=0)
+    assert "test-tiny: 5 computed (untrained" in out.getvalue()
+    assert set(LabelEmbedding.objects.filter(model=archive["model"]).values_list("label_id", flat=True)) == set(keep)
+
+
+@pytest.mark.django_db
+def test_label_job_through_the_job_machinery(archive):
+    from archive.models import Job
+    from workers import jobs
+
+    model = archive["model"]
+    job = jobs.launch("label", {"model": "test-tiny", "top_k": K}, mode="reset", batch_size=8, enqueue=False)
+    assert job.params["model_id"] == model.pk and job.total == len(archive["artworks"])
+    for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+        jobs.run_batch(batch_id, worker="test")
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == len(archive["artworks"]) and job.failed == 0
+    assert ArtworkLabel.objects.filter(model=model).count() == len(archive["artworks"]) * K
+    again = jobs.launch("label", {"model": "test-tiny", "top_k": K}, mode="missing", enqueue=False)
+    assert again.total == 0  # every embedded artwork already has labels under this model

@@ -2,6 +2,9 @@
 
     manage.py load_vocabulary            # create new labels, refresh names/groups/descriptions
     manage.py load_vocabulary --force    # also reset curator-owned prompt/threshold/published
+    manage.py load_vocabulary --embed [--model KEY]
+        # also embed the published labels' prompt ensembles now (cached per model; committed in
+        # batches, so an interrupted run keeps its work), instead of in the first label job
 """
 from django.core.management.base import BaseCommand
 
@@ -15,12 +18,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Also overwrite prompt, threshold and published of existing labels"
         )
+        parser.add_argument("--embed", action="store_true", help="Also compute the label text embeddings for the model")
+        parser.add_argument("--model", help="model key for --embed (default: the active model, else the configured one)")
 
-    def handle(self, *args, force=False, **options):
-        counts = load_vocabulary(force=force, progress=options.get("verbosity", 1) > 0)
+    def handle(self, *args, force=False, embed=False, model=None, **options):
+        progress = options.get("verbosity", 1) > 0
+        counts = load_vocabulary(force=force, progress=progress)
         self.stdout.write(
             self.style.SUCCESS(
                 "labels: {created} created, {updated} updated, {unchanged} unchanged, "
                 "{skipped} curator-created left alone".format(**counts)
             )
         )
+        if embed:
+            from workers.labeling.models import model_for_work
+            from workers.labeling.text import ensure_label_embeddings
+
+            row = model_for_work(model)
+            n = ensure_label_embeddings(row, progress=progress)
+            note = " (untrained model: labels are not meaningful)" if row.untrained else ""
+            self.stdout.write(self.style.SUCCESS(f"label text embeddings for {row.key}: {n} computed{note}"))
