@@ -339,6 +339,21 @@ async function onHover(pick) {
   }
 }
 
+// Clicks are handled on the DOM (not by deck's tap gesture, which gives up when a slow software-GL
+// frame delays pointerup): a press and release within a few pixels is a click.
+function setupClicks() {
+  const el = $("map");
+  let down = null;
+  el.addEventListener("pointerdown", (e) => {
+    down = [e.clientX, e.clientY];
+  });
+  el.addEventListener("click", (e) => {
+    if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4 || e.shiftKey) return;
+    const r = el.getBoundingClientRect();
+    onClick(deck.pickObject({ x: e.clientX - r.left, y: e.clientY - r.top, radius: 4 }));
+  });
+}
+
 function onClick(pick) {
   const i = indexFromPick(pick);
   if (i < 0 || state.selecting) return;
@@ -507,7 +522,6 @@ const deck = new Deck({
     afterViewChange();
   },
   onHover,
-  onClick,
 });
 
 window.__map = { ready: false, state, setView: (x, y, zoom) => setView({ target: [x, y, 0], zoom }), lastClick: null };
@@ -569,6 +583,7 @@ async function main() {
   const save = $("map-selection-save");
   if (save) save.addEventListener("click", saveSelection);
   setupSelection();
+  setupClicks();
   window.__map.ready = true;
   window.__map.count = state.points.n;
   window.__map.world = (i) => [state.points.positions[2 * i], state.points.positions[2 * i + 1]];
