@@ -192,10 +192,16 @@ def test_chunk_size_smaller_than_batch_gives_identical_rows(archive):
 def test_items_without_embedding_are_item_errors(archive):
     params = STAGE.prepare({"model": "test-tiny", "top_k": K})
     stub = Artwork.objects.create(source="test-labels", source_id="no-embedding", status=Artwork.Status.OK)
+    zero = Artwork.objects.create(source="test-labels", source_id="zero-embedding", status=Artwork.Status.OK)
+    copy_rows("archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
+              [(zero.pk, archive["model"].pk, np.zeros(archive["model"].dim, dtype=np.float32), timezone.now())])
     good = archive["artworks"][0].pk
-    result = STAGE.process([good, stub.pk], params)
+    result = STAGE.process([good, stub.pk, zero.pk], params)
     assert result.done == [good]
-    assert [e.artwork_id for e in result.errors] == [stub.pk] and "no embedding" in result.errors[0].reason
+    reasons = {e.artwork_id: e.reason for e in result.errors}
+    assert set(reasons) == {stub.pk, zero.pk}
+    assert "no embedding" in reasons[stub.pk] and "zero" in reasons[zero.pk]
+    assert not ArtworkLabel.objects.filter(artwork_id__in=[stub.pk, zero.pk]).exists()
 
 
 @pytest.mark.django_db
