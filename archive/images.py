@@ -144,7 +144,10 @@ def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image
     frames = getattr(im, "n_frames", 1)
     mode = im.mode
     if fmt == "JPEG":
-        im.draft("RGB", (want, want))
+        # The smallest DCT scale that keeps the long side >= want (draft needs both sides >= the box).
+        long_side = max(width, height)
+        if long_side > want:
+            im.draft("RGB", (max(1, width * want // long_side), max(1, height * want // long_side)))
     elif pixels > limits.max_decode_pixels:
         raise ImageRejected(
             f"{fmt} image of {width}x{height} pixels is too large to decode "
@@ -257,21 +260,41 @@ def write_derivatives(
     """Write one JPEG per size (long side, never upscaled), each made from the next larger one.
     Returns the smallest derivative. Files that already exist (same content) are not rewritten.
 
-    ``original_jpeg``: the original file's bytes when it is a plain RGB/greyscale JPEG that needs
-    no rotation; a derivative at the original's own size is then that file, not a re-encoding.
+    ``original_jpeg``: the original file's bytes when it is a plain RGB/greyscale JPEG, upright, no
+    larger than the largest size: that derivative is then the original file itself (no re-encoding
+    loss, no work), and ``im`` may be decoded at the next size down.
     """
+    ordered = sorted(sizes, reverse=True)
     current = im
-    for size in sorted(sizes, reverse=True):
+    for index, size in enumerate(ordered):
+        path = derivative_path(sha256, size, media_root)
+        if index == 0 and original_jpeg is not None:
+            if not path.exists():
+                _write_bytes_atomic(path, original_jpeg)
+            continue
         if max(current.size) > size:
             current = current.copy()
-            current.thumbnail((size, size))
-        path = derivative_path(sha256, size, media_root)
+            # The first resample is from the decoded image (bicubic, antialiased); the next ones are
+            # from a derivative about twice as large: a 2x box reduction and a short bicubic step.
+            current.thumbnail((size, size), reducing_gap=2.0 if current is im else 1.0)
         if not path.exists():
-            if original_jpeg is not None and current is im:
-                _write_bytes_atomic(path, original_jpeg)
-            else:
-                _write_atomic(path, current)
+            _write_atomic(path, current)
     return current
+
+
+def _reusable_original(data: bytes, sizes: tuple[int, ...]) -> bool:
+    """Whether the original bytes can serve as the largest derivative (see write_derivatives)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return (
+                im.format == "JPEG"
+                and im.mode in ("RGB", "L")
+                and max(im.size) <= max(sizes)
+                and getattr(im, "n_frames", 1) == 1
+                and im.getexif().get(0x0112, 1) == 1
+            )
+    except Exception:
+        return False
 
 
 def ingest_bytes(
@@ -279,14 +302,13 @@ def ingest_bytes(
 ) -> IngestedImage:
     """Hash, decode, normalise and write the derivatives of one image's bytes."""
     sha = sha256 or hashlib.sha256(data).hexdigest()
-    im, (width, height), fmt, frames, source_mode = open_image(data, limits, want=max(sizes))
-    reuse = (
-        data
-        if fmt == "JPEG" and source_mode in ("RGB", "L") and im.size == (width, height) and max(im.size) <= max(sizes)
-        and _no_rotation(data)
-        else None
-    )
-    smallest = write_derivatives(im, sha, sizes, media_root, original_jpeg=reuse)
+    ordered = sorted(sizes, reverse=True)
+    reuse = len(ordered) > 1 and _reusable_original(data, sizes)
+    # When the original is the largest derivative, decode only as large as the next one needs
+    # (JPEG DCT scaling: a 1024px original decodes straight to 512px).
+    want = ordered[1] if reuse else ordered[0]
+    im, (width, height), fmt, frames, source_mode = open_image(data, limits, want=want)
+    smallest = write_derivatives(im, sha, sizes, media_root, original_jpeg=data if reuse else None)
     return IngestedImage(
         sha256=sha,
         phash=phash_int(smallest),
@@ -296,14 +318,6 @@ def ingest_bytes(
         mode=source_mode,
         frames=frames,
     )
-
-
-def _no_rotation(data: bytes) -> bool:
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.getexif().get(0x0112, 1) == 1
-    except Exception:
-        return False
 
 
 def ingest_location(location: str, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:

@@ -21,6 +21,7 @@ Rules the write applies:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -30,13 +31,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models
 from django.utils import timezone
 
 from archive import images
 from archive.dates import parse_date
 from archive.models import Artwork, Job, JobError, NearDuplicate
-from archive.vectors import VectorSpace, nearest
+from archive.vectors import VectorSpace, copy_rows, nearest, to_literal
 from workers import jobs
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,12 @@ class Stats:
     duplicates: int = 0
     near_duplicates: int = 0
     image_failed_rows: int = 0
+    seconds: dict = field(default_factory=dict)  # where the main thread spent its time
+
+    def timed(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - since
+        return now
 
 
 # --- image work (runs in the thread pool: no database access here) --------------------------------
@@ -282,8 +289,10 @@ def run(
     pending = None
     try:
         for batch in _batches(stream, cfg):
+            t = time.perf_counter()
             _wait_if_paused(job)
             existing = _existing(batch)
+            t = stats.timed("lookup existing", t)
             futures: list[Future | None] = []
             for item in batch:
                 if isinstance(item, Record) and item.images:
@@ -335,6 +344,11 @@ def _write_batch(job, batch, futures, existing, cfg: ImportSettings, stats: Stat
     failed_new: dict[tuple[str, str], tuple[Record, ImageOutcome]] = {}
     failed_existing: list[tuple[Record, ImageOutcome, int]] = []
 
+    t = time.perf_counter()
+    for future in futures:
+        if future is not None:
+            future.result()
+    t = stats.timed("waiting for images", t)
     for item, future in zip(batch, futures):
         if isinstance(item, RecordError):
             errors.append(_error(item.item, item.reason, detail=item.detail, payload=item.payload))
@@ -358,6 +372,7 @@ def _write_batch(job, batch, futures, existing, cfg: ImportSettings, stats: Stat
 
     now = timezone.now()
     written = _upsert(with_image, meta_only, failed_new, now, errors, stats)
+    t = stats.timed("upsert", t)
 
     for item, outcome, artwork_id in failed_existing:
         errors.append(
@@ -371,14 +386,16 @@ def _write_batch(job, batch, futures, existing, cfg: ImportSettings, stats: Stat
             _error(outcome.location or item.label, outcome.reason, detail=outcome.detail, payload=item.payload(), artwork_id=artwork_id)
         )
 
-    image_rows = {written[k]: (k, o) for k, (_, o) in with_image.items() if k in written}
+    image_rows = {written[k]: (k, o) for k, (_, o) in with_image.items() if written.get(k) is not None}
     if image_rows:
         _link_exact_duplicates(image_rows, stats)
         changed = [
             aid for aid, (key, outcome) in image_rows.items()
             if key not in existing or existing[key][1] != outcome.sha256 or existing[key][2] not in ("ok", "duplicate")
         ]
+        t = stats.timed("exact duplicates", t)
         _flag_near_duplicates(changed, cfg, stats)
+        t = stats.timed("near duplicates", t)
 
     for key in written:
         if key in existing:
@@ -389,20 +406,49 @@ def _write_batch(job, batch, futures, existing, cfg: ImportSettings, stats: Stat
     if errors:
         jobs.record_errors(job, errors)
     stats.done += done
+    t = stats.timed("errors", t)
     stats.failed += len(errors)
     jobs.record_progress(job, done=done, failed=len(errors))
     if progress:
         progress(done, len(errors))
+    stats.timed("progress", t)
 
 
-def _build(record: Record, values: dict, now) -> Artwork:
-    return Artwork(source=record.source, source_id=record.source_id, created_at=now, updated_at=now, **values)
+_COLUMNS = [
+    f for f in Artwork._meta.concrete_fields if not f.primary_key and not isinstance(f, models.GeneratedField)
+]
+_COLUMN_NAMES = [f.column for f in _COLUMNS]
+_COLUMN_OF = {f.name: f.column for f in _COLUMNS}
+_DEFAULTS = {f.name: f.get_default() for f in _COLUMNS}
 
 
-def _upsert(with_image, meta_only, failed_new, now, errors: list[JobError], stats: Stats) -> dict[tuple[str, str], int]:
-    """Bulk upsert the three groups; returns {(source, source_id): id} of the rows written."""
-    groups = []
-    image_objs = []
+def _row(record: Record, values: dict, now) -> tuple:
+    """One COPY row for archive_artwork: every column, defaults where the record says nothing."""
+    values = {**_DEFAULTS, **values, "source": record.source, "source_id": record.source_id, "created_at": now, "updated_at": now}
+    out = []
+    for f in _COLUMNS:
+        value = values.get(f.name)
+        if f.name == "duplicate_of":
+            value = value.pk if isinstance(value, Artwork) else value
+        elif f.name == "metadata":
+            value = json.dumps(value, ensure_ascii=False)
+        elif f.name == "phash_bits" and value is not None:
+            value = to_literal(value)
+        out.append(value)
+    return tuple(out)
+
+
+def _copy(rows: list[tuple], update_fields: list[str]) -> None:
+    copy_rows(
+        Artwork._meta.db_table, _COLUMN_NAMES, rows,
+        conflict=["source", "source_id"], update=[_COLUMN_OF[name] for name in update_fields],
+    )
+
+
+def _upsert(with_image, meta_only, failed_new, now, errors: list[JobError], stats: Stats) -> dict[tuple[str, str], int | None]:
+    """Upsert the three groups with COPY; returns {(source, source_id): id} of the rows written
+    (ids only for rows that need them: those with an image and new image_failed rows)."""
+    image_rows = []
     for key, (record, outcome) in with_image.items():
         values = artwork_values(record)
         values.update(
@@ -410,42 +456,43 @@ def _upsert(with_image, meta_only, failed_new, now, errors: list[JobError], stat
             phash_bits=images.phash_bits(outcome.phash), width=outcome.width, height=outcome.height,
             status=Artwork.Status.OK, image_error="", duplicate_of=None,
         )
-        image_objs.append((record, _build(record, values, now)))
-    groups.append((image_objs, META_FIELDS + IMAGE_FIELDS + ["updated_at"]))
-
-    meta_objs = []
-    for key, record in meta_only.items():
-        meta_objs.append((record, _build(record, artwork_values(record), now)))
+        image_rows.append((record, _row(record, values, now)))
+    meta_rows = [(record, _row(record, artwork_values(record), now)) for record in meta_only.values()]
     for key, (record, outcome) in failed_new.items():
         values = artwork_values(record)
         values.update(status=Artwork.Status.IMAGE_FAILED, image_error=outcome.reason[:2000], original_location=outcome.location)
-        meta_objs.append((record, _build(record, values, now)))
-    groups.append((meta_objs, META_FIELDS + ["updated_at"]))
+        meta_rows.append((record, _row(record, values, now)))
 
-    written: dict[tuple[str, str], int] = {}
-    for objs, update_fields in groups:
-        if not objs:
+    written: dict[tuple[str, str], int | None] = {}
+    for group, update_fields in (
+        (image_rows, META_FIELDS + IMAGE_FIELDS + ["updated_at"]),
+        (meta_rows, META_FIELDS + ["updated_at"]),
+    ):
+        if not group:
             continue
         try:
-            with transaction.atomic():
-                Artwork.objects.bulk_create(
-                    [o for _, o in objs], update_conflicts=True, unique_fields=["source", "source_id"], update_fields=update_fields
-                )
-            for record, obj in objs:
-                written[(record.source, record.source_id)] = obj.pk
+            _copy([row for _, row in group], update_fields)
+            ok = [record for record, _ in group]
         except DatabaseError:
             # One bad value must not lose the batch: write row by row and report the rows that fail.
-            for record, obj in objs:
+            ok = []
+            for record, row in group:
                 try:
-                    with transaction.atomic():
-                        Artwork.objects.bulk_create(
-                            [obj], update_conflicts=True, unique_fields=["source", "source_id"], update_fields=update_fields
-                        )
-                    written[(record.source, record.source_id)] = obj.pk
+                    _copy([row], update_fields)
+                    ok.append(record)
                 except DatabaseError as exc:
                     reason, detail = jobs.describe_exception(exc)
                     errors.append(_error(record.label, f"the database refused this record: {reason}", detail=detail, payload=record.payload()))
                     failed_new.pop((record.source, record.source_id), None)
+        for record in ok:
+            written[(record.source, record.source_id)] = None
+    need_ids = [k for k in written if k in with_image or k in failed_new]
+    by_source: dict[str, list[str]] = {}
+    for source, source_id in need_ids:
+        by_source.setdefault(source, []).append(source_id)
+    for source, ids in by_source.items():
+        for pk, source_id in Artwork.objects.filter(source=source, source_id__in=ids).values_list("id", "source_id"):
+            written[(source, source_id)] = pk
     return written
 
 

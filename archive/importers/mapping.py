@@ -146,8 +146,11 @@ def _empty(value: Any) -> bool:
 def get_path(data: Any, path: str, document: Any = None) -> Any:
     if path.startswith("$doc."):
         data, path = document, path[5:]
-    if isinstance(data, dict) and path in data:  # plain keys, including ones with dots or spaces
-        return data[path]
+    if isinstance(data, dict):
+        if path in data:  # plain keys, including ones with dots or spaces
+            return data[path]
+        if "." not in path and "[" not in path:
+            return None
     current: list[Any] = [data]
     mapped = False
     for index, key in _TOKEN.findall(path):
@@ -289,6 +292,45 @@ def apply(mapping: Mapping, record: Any, *, base_dir: Path | None = None, with_i
     fields["metadata"] = metadata
     locations = image_locations(mapping, record, base_dir=base_dir, with_images=with_images, document=document)
     return (source or mapping.source), source_id, fields, locations
+
+
+def prune(mapping: Mapping, keys: set[str]) -> Mapping:
+    """The mapping with ``first`` alternatives that name absent plain keys removed (for sources whose
+    records all have the same fields, such as a CSV's columns): same results, much less work."""
+
+    def simplify(spec):
+        if isinstance(spec, list):
+            spec = {"first": spec}
+        if isinstance(spec, dict) and "first" in spec:
+            kept = [simplify(o) for o in spec["first"] if not (isinstance(o, str) and _plain(o) and o not in keys)]
+            if not kept:
+                return {"value": spec.get("default")}
+            if len(kept) == 1 and "default" not in spec:
+                return kept[0]
+            return {**spec, "first": kept}
+        if isinstance(spec, str) and _plain(spec) and spec not in keys:
+            return {"value": None}
+        return spec
+
+    image = dict(mapping.image)
+    for part in ("paths", "urls"):
+        if part in image:
+            image[part] = [_as_spec(simplify(p)) if isinstance(p, (dict, list)) else p for p in image[part]]
+    return Mapping(
+        name=mapping.name, source=mapping.source, id=mapping.id,
+        fields={k: simplify(v) for k, v in mapping.fields.items()},
+        metadata={k: simplify(v) for k, v in mapping.metadata.items()},
+        image=image, records=mapping.records, detect=mapping.detect, title=mapping.title, path=mapping.path,
+    )
+
+
+def _as_spec(spec):
+    """Keep a value spec a dict: in image.paths a bare string is a template, not a field name."""
+    return {"path": spec} if isinstance(spec, str) else spec
+
+
+def _plain(path: str) -> bool:
+    return not path.startswith("$") and "." not in path and "[" not in path
 
 
 def _describe(spec: Any) -> str:

@@ -133,6 +133,7 @@ class MetadataSource(Source):
         else:
             raw = self._raw()
         name = self.path.name
+        mapping = None
         for item in raw:
             if isinstance(item, readers.Problem):
                 if positions is not None and item.position not in positions and item.position is not None:
@@ -143,9 +144,12 @@ class MetadataSource(Source):
             if positions is not None and position not in positions:
                 continue
             where = f"{name} {'row' if self.fmt in ('csv', 'tsv') else 'line' if self.fmt == 'jsonl' else 'record'} {position}"
+            if mapping is None:
+                # CSV rows all have the header's columns: drop the mapping's alternatives that cannot match.
+                mapping = mappings.prune(self.mapping, set(row)) if self.fmt in ("csv", "tsv") else self.mapping
             try:
                 source, source_id, fields, images = mappings.apply(
-                    self.mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source
+                    mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source
                 )
             except mappings.RecordProblem as exc:
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))

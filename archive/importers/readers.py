@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -56,8 +57,12 @@ def _describe_read_error(exc: BaseException, after: str) -> str:
     return f"cannot read the file after {after}: {exc}"
 
 
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
 def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """Undecodable bytes survive as lone surrogates (errors='surrogateescape')."""
+    return not text.isascii() and _BAD_BYTES.search(text) is not None
 
 
 def iter_csv(path: Path, *, encoding: str = "utf-8", delimiter: str = ",") -> Iterator[tuple[int, dict] | Problem]:
