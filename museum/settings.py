@@ -154,8 +154,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_POOL_LIMIT = env_int("CELERY_BROKER_POOL_LIMIT", 10)
-# The SQLAlchemy transport polls its tables; 1 s keeps latency low at negligible cost.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL", "1"))}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Jobs -------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ def round_trip(queue: str = "embed", timeout: float = 30.0, broker_url: str | No
                 if message.payload.get("token") == token:
                     return time.monotonic() - start
         finally:
+            replies.close()  # cancel the consumer before the queue goes (AMQP cancels it otherwise)
             try:
-                replies.queue.delete()
+                replies.queue(conn.channel()).delete()
             except Exception:  # noqa: BLE001 - transports without queue deletion
                 pass
-            replies.close()

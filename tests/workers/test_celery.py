@@ -1,0 +1,259 @@
+"""Real Celery worker processes (``celery -A workers.celery worker``) against the real brokers on
+this machine: Redis (private db 7), RabbitMQ, and the default server-less broker (kombu's
+SQLAlchemy transport on the same PostgreSQL). The workers use the test database, so these tests
+commit their rows (``transaction=True``)."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from archive.images import ImageLimits, derivative_path, ingest_location
+from archive.models import Artwork, ArtworkEmbedding, Job, JobBatch, JobError
+from workers import jobs
+from workers.celery import app
+from workers.checks import round_trip
+from workers.process import kill_worker, log_tail, start_workers, stop_workers
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def service_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(host: str, port: int, what: str) -> None:
+    if not service_up(host, port):
+        pytest.skip(f"{what} is not running on {host}:{port}")
+
+
+def test_database_url() -> str:
+    """A libpq URL for the database this test session uses (the pytest-django test DB)."""
+    d = connection.settings_dict
+    options = d.get("OPTIONS") or {}
+    host, port = d.get("HOST") or options.get("host") or "", d.get("PORT") or options.get("port") or ""
+    auth = f"{d.get('USER') or ''}:{d.get('PASSWORD') or ''}"
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{d['NAME']}?host={host}" + (f"&port={port}" if port else "")
+    return f"postgresql://{auth}@{host}{':' + str(port) if port else ''}/{d['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+def worker_env(broker: str, **extra) -> dict[str, str]:
+    return {
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CLIP_MODEL": "test-tiny",
+        "JOB_LEASE_SECONDS": "3",
+        "JOB_RECOVER_SECONDS": "1",
+        "JOB_STALE_SECONDS": "4",
+        "EMBED_DECODE_THREADS": "2",
+        **{k: str(v) for k, v in extra.items()},
+    }
+
+
+@pytest.fixture
+def broker():
+    """Point this process's task sending at a broker URL for the test, then restore."""
+    previous = app.conf.broker_url
+    used = []
+
+    def use(url: str) -> str:
+        app.conf.broker_url = url
+        used.append(url)
+        return url
+
+    yield use
+    app.conf.broker_url = previous
+    # kombu's SQLAlchemy transport keeps an engine per URL; close it so the test DB can be dropped.
+    from kombu.transport.sqlalchemy import Channel
+
+    for engine, _ in list(Channel._engines.values()):
+        engine.dispose()
+    Channel._engines.clear()
+
+
+@pytest.fixture
+def redis_broker(broker):
+    require("127.0.0.1", 6379, "Redis")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield broker(REDIS_URL)
+    client.flushdb()
+
+
+@pytest.fixture
+def workers():
+    started = []
+
+    def start(broker_url: str, **kwargs):
+        env = worker_env(broker_url, **kwargs.pop("env", {}))
+        procs = start_workers(["embed", "label"], 1, env=env, **kwargs)
+        started.extend(procs)
+        return procs
+
+    yield start
+    stop_workers(started)
+
+
+def ingest(folder: Path, count: int) -> list[Artwork]:
+    limits = ImageLimits.from_settings()
+    rows = []
+    for path in sorted(folder.glob("*.jpg"))[:count]:
+        image = ingest_location(str(path), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT), limits)
+        rows.append(Artwork(source="celery-test", source_id=path.stem, title=path.stem, sha256=image.sha256,
+                            phash=image.phash, width=image.width, height=image.height, status=Artwork.Status.OK))
+    return Artwork.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def garbage_derivative():
+    saved = {}
+
+    def damage(artwork: Artwork) -> None:
+        path = derivative_path(artwork.sha256, 256)
+        saved.setdefault(path, path.read_bytes())
+        path.write_bytes(b"\xff\xd8 garbage, not a JPEG")
+
+    def restore() -> None:
+        for path, data in saved.items():
+            path.write_bytes(data)
+        saved.clear()
+
+    damage.restore = restore
+    yield damage
+    restore()
+
+
+def wait_final(job: Job, procs, timeout: float = 120.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_final:
+            return job
+        time.sleep(0.2)
+    logs = "\n---\n".join(log_tail(p) for p in procs)
+    pytest.fail(f"job did not finish in {timeout:.0f}s: {jobs.progress_line(job)}\nworker logs:\n{logs}")
+
+
+def assert_complete(job: Job, artworks: list[Artwork], failed: set[int] = frozenset()) -> None:
+    model_id = job.params["model_id"]
+    stored = list(ArtworkEmbedding.objects.filter(model_id=model_id).values_list("artwork_id", flat=True))
+    assert len(stored) == len(set(stored)), "duplicate embedding rows"
+    assert set(stored) == {a.pk for a in artworks} - set(failed)
+    assert job.state == Job.State.DONE, job.message
+    assert (job.done, job.failed) == (len(artworks) - len(failed), len(failed))
+    assert not job.batches.exclude(state=JobBatch.State.DONE).exists()
+
+
+def kill_mid_job(job: Job, proc) -> int | None:
+    """SIGKILL the worker (no warm shutdown) while it holds a batch, or failing that mid-job.
+    Returns the batch it held, if caught."""
+    deadline, caught = time.monotonic() + 90, None
+    while time.monotonic() < deadline:
+        running = JobBatch.objects.filter(job=job, state=JobBatch.State.RUNNING).values_list("pk", flat=True).first()
+        if running:
+            caught = running
+            break
+        if Job.objects.get(pk=job.pk).done >= 12:
+            break
+        time.sleep(0.005)
+    kill_worker(proc)
+    proc.wait(timeout=10)
+    return caught
+
+
+def test_redis_worker_end_to_end(aic_dir, redis_broker, workers, garbage_derivative):
+    """Embed 40 real images on a real worker process; SIGKILL it mid-job; a new worker finishes the
+    job with no missing and no duplicate rows; a corrupt image is recorded and the rest of its batch
+    stored; then a label job, pause/resume and cancel on the same worker."""
+    from archive.models import ArtworkLabel
+
+    artworks = ingest(aic_dir / "images", 40)
+    bad = artworks[17]
+    garbage_derivative(bad)
+    first = workers(REDIS_URL)
+    job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=4)
+    assert job.total == 40 and job.batches.count() == 10
+    caught = kill_mid_job(job, first[0])
+    job.refresh_from_db()
+    assert not job.is_final, "the job finished before the worker could be killed; make it bigger"
+    second = workers(REDIS_URL)  # recovers the held batch (lease expiry) and the lost message (stale job)
+    job = wait_final(job, first + second)
+    assert_complete(job, artworks, failed={bad.pk})
+    error = JobError.objects.get(job=job)
+    assert error.artwork_id == bad.pk and "unreadable" in error.reason
+    assert str(derivative_path(bad.sha256, 256)) in error.reason
+    if caught:
+        assert JobBatch.objects.get(pk=caught).attempts >= 2  # leased by the dead worker, redone by the new one
+    assert job.params["untrained"] is True
+    model_id = job.params["model_id"]
+
+    # The label stage runs on the same machinery (its own queue); a small real vocabulary slice.
+    from workers.labeling import load_vocabulary
+    from workers.vocabulary import load_labels
+
+    load_vocabulary(list(load_labels())[:60])
+    labels = jobs.launch("label", {"model": "test-tiny"})
+    assert labels.state != Job.State.FAILED, labels.message
+    labels = wait_final(labels, second)
+    assert labels.state == Job.State.DONE and labels.done == 39 and labels.failed == 0, labels.message
+    top = list(ArtworkLabel.objects.filter(model_id=model_id, rank=1).values_list("artwork_id", flat=True))
+    assert sorted(top) == sorted(a.pk for a in artworks if a.pk != bad.pk)
+
+    # Pause: the worker drains the queue but takes no batch of a paused job; resume finishes it.
+    garbage_derivative.restore()
+    job = jobs.launch("embed", {"model": "test-tiny"}, mode="all", batch_size=2)
+    jobs.pause_job(job)
+    round_trip("embed", timeout=60)  # every earlier message on the queue has been consumed
+    job.refresh_from_db()
+    assert job.state == Job.State.PAUSED and job.processed < 40
+    paused_at = job.processed
+    time.sleep(1.0)
+    job.refresh_from_db()
+    assert job.processed == paused_at and job.batches.filter(state=JobBatch.State.PENDING).exists()
+    assert jobs.resume_job(job) == job.batches.exclude(state=JobBatch.State.DONE).count()
+    job = wait_final(job, second)
+    assert_complete(job, artworks)
+
+    # Cancel: a cancelled job takes no more batches and stays cancelled.
+    other = jobs.launch("embed", {"model": "test-tiny"}, mode="all", batch_size=2)
+    jobs.cancel_job(other)
+    round_trip("embed", timeout=60)
+    other.refresh_from_db()
+    assert other.state == Job.State.CANCELLED and other.processed < 40
+    assert jobs.resume_job(other) == 0
+    assert ArtworkEmbedding.objects.filter(model_id=model_id).count() == 40
+
+
+def test_rabbitmq_round_trip(broker, workers):
+    require("127.0.0.1", 5672, "RabbitMQ")
+    workers(broker(AMQP_URL))
+    assert round_trip("label", timeout=30) > 0
+
+
+def test_default_serverless_broker_runs_a_job(aic_dir, broker, workers):
+    """The default broker needs no server: kombu's SQLAlchemy transport on the same PostgreSQL."""
+    url = "sqla+" + test_database_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    assert settings.CELERY_BROKER_URL.startswith("sqla+postgresql+psycopg://") or "CELERY_BROKER_URL" in __import__("os").environ
+    artworks = ingest(aic_dir / "images", 10)
+    procs = workers(broker(url))
+    job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=4)
+    job = wait_final(job, procs, timeout=90)
+    assert_complete(job, artworks)
