@@ -47,6 +47,7 @@ from django.db import connection  # noqa: E402
 
 from archive.vectors import copy_arrays  # noqa: E402
 from workers.labeling.scoring import LabelScorer, normalise_rows, rows_for  # noqa: E402
+from workers.labeling.store import write_top_k  # noqa: E402
 
 DB = "bench_label"
 TABLE = "archive_artworklabel"
@@ -151,9 +152,12 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, default=4096, help="rows per matrix product / top-k")
     parser.add_argument("--method", choices=["torch", "numpy"], default="torch", help="top-k: torch.topk or numpy.argpartition")
     parser.add_argument("--keep-indexes", action="store_true", help="load with the indexes in place")
+    parser.add_argument("--upsert", action="store_true", help="write like the label stage (delete + COPY into a temp table + "
+                        "INSERT ... ON CONFLICT); implies --keep-indexes")
     parser.add_argument("--no-write", action="store_true", help="score only, write nothing")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB} database in place")
     args = parser.parse_args()
+    args.keep_indexes = args.keep_indexes or args.upsert
 
     n_labels, label_note = (args.labels, f"{args.labels} random label vectors") if args.labels else vocabulary_size()
     rng = np.random.default_rng(42)
@@ -176,7 +180,7 @@ def main() -> int:
               f"({time.perf_counter() - t:.1f}s, not timed)", flush=True)
 
     peak = Peak()
-    timings = {"generate": 0.0, "score": 0.0, "rows": 0.0, "copy": 0.0}
+    timings = {"generate": 0.0, "score": 0.0, "copy": 0.0}
     written = 0
     # The COPY of chunk i runs in a writer thread while chunk i+1 is scored (PostgreSQL parses the
     # COPY in its own process, so the two overlap on 2 cores).
@@ -190,7 +194,13 @@ def main() -> int:
                 cursor.execute("SET synchronous_commit = off")
             while (item := pending.get()) is not None:
                 t = time.perf_counter()
-                written += copy_arrays(TABLE, item)
+                if args.upsert:
+                    written += write_top_k(1, *item)  # the label stage's path: delete + COPY upsert
+                else:
+                    ids, idx, vals = item[0], item[2], item[3]
+                    columns = rows_for(ids, label_ids, idx, vals)
+                    columns["model_id"] = np.ones(len(columns["rank"]), dtype=np.int64)
+                    written += copy_arrays(TABLE, columns)
                 timings["copy"] += time.perf_counter() - t
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             failure.append(exc)
@@ -218,14 +228,9 @@ def main() -> int:
         t = time.perf_counter()
         results = list(scorer.score_chunks([item]))
         timings["score"] += time.perf_counter() - t
-        t = time.perf_counter()
-        for ids, idx, vals in results:
-            columns = rows_for(ids, label_ids, idx, vals)
-            columns["model_id"] = np.ones(len(columns["rank"]), dtype=np.int64)
-            timings["rows"] += time.perf_counter() - t
-            if not args.no_write:
-                pending.put(columns)
-            t = time.perf_counter()
+        if not args.no_write:
+            for ids, idx, vals in results:
+                pending.put((ids, label_ids, idx, vals))
         scored += len(item[0])
         if failure:
             break
@@ -264,9 +269,10 @@ def main() -> int:
 
     scored_per_s = args.n / max(timings["score"], 1e-9)
     print(f"\nscored {args.n:,} artworks x {n_labels:,} labels: matmul+top-k {timings['score']:.1f}s "
-          f"({scored_per_s:,.0f} artworks/s), generation {timings['generate']:.1f}s, row building {timings['rows']:.1f}s")
+          f"({scored_per_s:,.0f} artworks/s); generating the synthetic embeddings {timings['generate']:.1f}s")
     if not args.no_write:
-        print(f"wrote {rows:,} rows ({size} with indexes): COPY {timings['copy']:.1f}s in the writer thread "
+        how = "delete + COPY upsert (stage path)" if args.upsert else "binary COPY"
+        print(f"wrote {rows:,} rows ({size} with indexes): {how} {timings['copy']:.1f}s in the writer thread "
               f"({rows / max(timings['copy'], 1e-9):,.0f} rows/s), overlapped with scoring")
         print(f"load (score + COPY, overlapped) {load_s:.1f}s; index/constraint rebuild {index_s:.1f}s")
     print(f"end to end {total_s:.1f}s; peak RSS of this process {rss_mb:.0f} MB (the PostgreSQL server's memory is not included)")
