@@ -73,21 +73,16 @@ def build_manifest(layout: Layout) -> dict:
         **{k: files[k] for k in ("count", "bounds", "world", "columns", "chunks", "atlas", "classifications", "year_none", "cls_other")},
         "regions": {"names_from": layout.params.get("region_names_from", "none"),
                     "levels": [{"level": k, "regions": v} for k, v in sorted(levels.items())]},
-        "labels": label_list(layout),
+        "labels": label_list(layout, files.get("labels", [])),
     }
 
 
-def label_list(layout: Layout) -> list[dict]:
-    """Published labels with machine labels under the layout's model, most used first."""
-    if not layout.model_id:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al JOIN archive_label l ON l.id = al.label_id "
-            "WHERE al.model_id = %s AND l.published GROUP BY l.slug, l.name, l.group ORDER BY count(*) DESC, l.name LIMIT 2000",
-            [layout.model_id],
-        )
-        return [{"slug": s, "name": n, "group": g, "count": c} for s, n, g, c in cursor.fetchall()]
+def label_list(layout: Layout, exported: list[dict]) -> list[dict]:
+    """Labels for the filter: those counted on the map at export time, then published labels made
+    since (no count yet; the search endpoint finds their artworks all the same)."""
+    known = {item["slug"] for item in exported}
+    newer = Label.objects.filter(published=True).exclude(slug__in=known).order_by("name").values_list("slug", "name", "group")[:2000]
+    return list(exported) + [{"slug": s, "name": n, "group": g, "count": None} for s, n, g in newer]
 
 
 @require_GET

@@ -346,7 +346,7 @@ def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
     reuse = None
     if previous and not rebuilt:
         reuse = (export.version_dir(layout.slug, previous), previous_rows(layout.slug, previous))
-    files = export.export_points(table, layout.slug, version, reuse=reuse)
+    files = export.export_points(table, layout.slug, version, reuse=reuse, extra={"labels": label_counts(layout)})
     with transaction.atomic():
         for region in Region.objects.filter(layout=layout):
             assigned = table.c0 if region.level == 0 else table.c1
@@ -360,6 +360,21 @@ def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
     layout.refresh_from_db()
     export.prune_versions(layout.slug, keep=[version, previous])
     return files
+
+
+def label_counts(layout: Layout) -> list[dict]:
+    """Published labels on this map's artworks (machine labels of its model), most frequent first.
+    Counted once per export so the manifest endpoint never aggregates label rows."""
+    if not layout.model_id:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al JOIN archive_label l ON l.id = al.label_id "
+            "WHERE al.model_id = %s AND l.published AND al.artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) "
+            "GROUP BY l.slug, l.name, l.group ORDER BY count(*) DESC, l.name LIMIT 5000",
+            [layout.model_id, layout.pk],
+        )
+        return [{"slug": s, "name": n, "group": g, "count": c} for s, n, g, c in cursor.fetchall()]
 
 
 def previous_rows(slug: str, version: int) -> int:

@@ -29,7 +29,7 @@ from PIL import Image
 
 CHUNK_ROWS = 131_072
 CELL = 64
-SHEET = 2048
+SHEET = 1024
 PER_ROW = SHEET // CELL
 PER_SHEET = PER_ROW * PER_ROW
 WORLD = 1024.0  # the browser's world coordinates span [0, WORLD] on the longer axis
@@ -134,7 +134,7 @@ def _cell_image(path: str) -> Image.Image | None:
         return None
 
 
-def write_sheet(paths: list[str], target: Path, quality: int = 80) -> bool:
+def write_sheet(paths: list[str], target: Path, quality: int = 75) -> bool:
     """One sprite sheet from up to PER_SHEET image paths; False (nothing written) if none loads."""
     sheet = None
     for i, path in enumerate(paths):
@@ -156,7 +156,7 @@ def write_sheet(paths: list[str], target: Path, quality: int = 80) -> bool:
 
 
 def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[Path, int] | None = None,
-                  media_root=None, atlases: bool = True, progress=None, threads: int = 2) -> dict:
+                  media_root=None, atlases: bool = True, progress=None, threads: int = 2, extra: dict | None = None) -> dict:
     """Write one immutable version of a layout's files; returns the ``files.json`` content.
 
     ``reuse=(previous version dir, rows unchanged)`` hard-links atlas sheets whose rows did not
@@ -228,6 +228,7 @@ def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[Pa
         "classifications": cls_names,
         "year_none": YEAR_NONE,
         "cls_other": CLS_OTHER,
+        **(extra or {}),
     }
     (tmp / "files.json").write_text(json.dumps(files, separators=(",", ":")))
     if final.exists():

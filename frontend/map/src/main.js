@@ -546,7 +546,7 @@ async function main() {
   for (const l of m.labels) {
     const o = document.createElement("option");
     o.value = l.slug;
-    o.textContent = `${l.name} (${l.count.toLocaleString()})`;
+    o.textContent = l.count == null ? l.name : `${l.name} (${l.count.toLocaleString()})`;
     select.append(o);
   }
   state.points = await loadPoints(m, (loaded) => status(`Loading ${loaded.toLocaleString()} / ${m.count.toLocaleString()} points…`));
