@@ -223,11 +223,23 @@ def maybe_activate(model: EmbeddingModel | int, *, require_labels: bool | None =
 
 
 def finish(job: Job) -> None:
+    """Build the model's HNSW index if the load deferred it; then, if asked, activate the model
+    once it is ready. When another model is active the new one first needs its labels, so a label
+    job for it is started here; the label job's end activates it (see ``activate_if_requested``)."""
     params = job.params
     if not _index_exists(params["model_id"]):
         ensure_hnsw_index(ARTWORK_EMBEDDINGS, params["model_id"], params["dim"])
-    if params.get("activate_when_complete"):
-        maybe_activate(params["model_id"])
+    if not params.get("activate_when_complete"):
+        return
+    model = EmbeddingModel.objects.get(pk=params["model_id"])
+    if maybe_activate(model) or not coverage_complete(model) or labels_done(model):
+        return
+    from workers.jobs import launch
+
+    running = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=model.pk).exclude(state__in=Job.FINAL_STATES)
+    if not running.exists():
+        label_job = launch("label", {"model": model.key}, mode="missing")
+        log.info("model %s embedded; label job %s started, the model is activated when it is done", model.key, label_job.pk)
 
 
 STAGE = Stage(

@@ -469,6 +469,12 @@ def maybe_finish(job: Job) -> bool:
         if hook is not None:
             with transaction.atomic():
                 hook(job)
+        if job.kind == Job.Kind.LABEL and job.params.get("model_id"):
+            # A model embedded with --activate-when-complete switches once its labels exist.
+            from workers.embedding import activate_if_requested
+
+            with transaction.atomic():
+                activate_if_requested(job.params["model_id"])
     except Exception as exc:  # noqa: BLE001 - the job's items are done; report the hook's failure
         log.exception("finish hook of job %s failed", job.pk)
         Job.objects.filter(pk=job.pk).update(message=f"{job.message}; after-job step failed: {describe_exception(exc)[0]}")

@@ -1,0 +1,165 @@
+"""The embed stage on real images: vectors in pgvector (one row per artwork and model), the
+per-model HNSW index, untrained flag, the pipelined decode, and switching models without loss."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from archive.images import ImageLimits, derivative_path, ingest_location, load_derivative
+from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job, JobError, Label, LabelDecision
+from archive.vectors import ARTWORK_EMBEDDINGS, from_value, index_name, nearest
+from workers import embedding, jobs
+from workers.ml.registry import activate, active_model, get_embedder
+
+
+def ingest_artworks(folder: Path, count: int) -> list[Artwork]:
+    limits = ImageLimits.from_settings()
+    rows = []
+    for path in sorted(folder.glob("*.jpg"))[:count]:
+        image = ingest_location(str(path), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT), limits)
+        rows.append(Artwork(source="embed-test", source_id=path.stem, title=path.stem, sha256=image.sha256,
+                            phash=image.phash, width=image.width, height=image.height, status=Artwork.Status.OK))
+    return Artwork.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def artworks(culturecraft_dir):
+    return ingest_artworks(culturecraft_dir / "images" if (culturecraft_dir / "images").exists() else culturecraft_dir, 10)
+
+
+def run_all(job: Job) -> Job:
+    for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.django_db
+def test_vectors_match_the_model_and_are_queryable(artworks):
+    job = run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
+    assert job.state == Job.State.DONE and job.done == 10
+    model = EmbeddingModel.objects.get(pk=job.params["model_id"])
+    assert model.key == "test-tiny" and model.untrained and model.dim == 64 and model.preprocess_fingerprint
+    assert model.state == EmbeddingModel.State.ACTIVE  # first model: activated when complete
+    embedder = get_embedder("test-tiny")
+    first = artworks[0]
+    expected = embedder.embed_images([load_derivative(first.sha256, 256)])[0]
+    stored = from_value(ArtworkEmbedding.objects.get(artwork=first, model=model).vector)
+    assert stored.shape == (64,) and np.allclose(stored, expected, atol=1e-4)
+    assert abs(np.linalg.norm(stored) - 1) < 1e-4
+    # The per-model partial HNSW index exists and kNN finds the artwork itself first.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(ARTWORK_EMBEDDINGS, model.pk)])
+        (indexdef,) = cursor.fetchone()
+    assert "hnsw" in indexdef and f"model_id = {model.pk}" in indexdef
+    hits = nearest(ARTWORK_EMBEDDINGS, model.pk, stored, dim=64, limit=3, columns=["artwork_id"])
+    assert hits[0][2] == first.pk and hits[0][1] < 1e-4
+
+
+@pytest.mark.django_db
+def test_missing_derivative_is_an_item_error(artworks):
+    missing = artworks[4]
+    path = derivative_path(missing.sha256, 256)
+    saved = path.read_bytes()
+    path.unlink()
+    try:
+        result = embedding.process([a.pk for a in artworks] + [987654321], {"model_key": "test-tiny", "model_id": embedding.register(get_embedder("test-tiny")).pk})
+    finally:
+        path.write_bytes(saved)
+    reasons = {e.artwork_id: e.reason for e in result.errors}
+    assert set(reasons) == {missing.pk, 987654321}
+    assert "missing" in reasons[missing.pk] and str(path) in reasons[missing.pk]
+    assert reasons[987654321] == "artwork no longer exists"
+    assert sorted(result.done) == sorted(a.pk for a in artworks if a.pk != missing.pk)
+
+
+@pytest.mark.django_db
+def test_micro_batches_pipeline_gives_same_vectors(artworks, settings):
+    embedder = get_embedder("test-tiny")
+    items = [(a.pk, a.sha256) for a in artworks]
+    settings.EMBED_MICRO_BATCH = 3
+    ids_small, small, _ = embedding.embed_artworks(embedder, items)
+    settings.EMBED_MICRO_BATCH = 64
+    ids_big, big, _ = embedding.embed_artworks(embedder, items)
+    assert ids_small == ids_big == [a.pk for a in artworks]
+    assert np.allclose(small, big, atol=1e-5)
+
+
+@pytest.mark.django_db(transaction=True)  # a second model's index is created after rows exist
+def test_switching_models_keeps_the_old_one_usable_until_the_new_one_is_ready(artworks):
+    old_job = run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
+    old = EmbeddingModel.objects.get(pk=old_job.params["model_id"])
+    assert active_model() == old
+    label = Label.objects.create(name="a curator label", slug="a-curator-label", group="test")
+    LabelDecision.objects.create(artwork=artworks[0], label=label, decision=LabelDecision.Decision.ACCEPTED)
+
+    # Embed the new model in the background: only part of it first.
+    new_job = jobs.launch("embed", {"model": "test-tiny-b/random", "activate_when_complete": True}, batch_size=4, enqueue=False)
+    new = EmbeddingModel.objects.get(pk=new_job.params["model_id"])
+    assert new.untrained and new.dim == 32 and new.state == EmbeddingModel.State.EMBEDDING
+    jobs.run_batch(new_job.batches.get(seq=0).pk)
+    assert not embedding.coverage_complete(new) and not embedding.maybe_activate(new)
+    assert active_model() == old and ArtworkEmbedding.objects.filter(model=old).count() == 10
+    from workers.celery import app
+
+    app.conf.task_always_eager = True  # the label job the embed job starts runs here, not on a broker
+    try:
+        run_all(new_job)
+    finally:
+        app.conf.task_always_eager = False
+    assert new_job.state == Job.State.DONE and embedding.coverage_complete(new)
+    # Its end started a label job for the new model (only the curator label exists here); that
+    # job's end switched the active model.
+    label_job = Job.objects.get(kind=Job.Kind.LABEL)
+    assert label_job.params["model_id"] == new.pk and label_job.state == Job.State.DONE, label_job.message
+    new.refresh_from_db()
+    old.refresh_from_db()
+    assert new.state == EmbeddingModel.State.ACTIVE and old.state == EmbeddingModel.State.RETIRED
+    assert ArtworkEmbedding.objects.filter(model=old).count() == 10  # kept, not deleted
+    assert LabelDecision.objects.filter(artwork=artworks[0], label=label).exists()  # model-independent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_embed_wait_jobs_show_and_retry(artworks, settings, capsys):
+    """The commands end to end, tasks run eagerly in this process (no broker)."""
+    from workers.celery import app
+
+    path = derivative_path(artworks[2].sha256, 256)
+    saved = path.read_bytes()
+    path.write_bytes(b"garbage")
+    app.conf.task_always_eager = True
+    try:
+        call_command("embed", "--model", "test-tiny", "--wait", "--batch-size", "4")
+        job = Job.objects.get(kind="embed")
+        assert (job.state, job.done, job.failed) == (Job.State.DONE, 9, 1)
+        out = capsys.readouterr().out
+        assert f"job {job.pk} embed done: 9/10 done, 1 failed" in out and "UNTRAINED" in out
+        call_command("jobs", "show", str(job.pk))
+        out = capsys.readouterr().out
+        assert f"artwork {artworks[2].pk}: image derivative unreadable" in out
+        path.write_bytes(saved)
+        call_command("jobs", "retry", str(job.pk))
+        retry = Job.objects.exclude(pk=job.pk).get(kind="embed")
+        assert (retry.state, retry.done, retry.failed) == (Job.State.DONE, 1, 0)
+        assert JobError.objects.get(job=job).retried_in_id == retry.pk
+        call_command("jobs", "list")
+        assert f"job {retry.pk} embed done" in capsys.readouterr().out
+        call_command("embed", "--model", "test-tiny")  # nothing missing: done at once
+        assert "0 items" in capsys.readouterr().out
+    finally:
+        app.conf.task_always_eager = False
+        path.write_bytes(saved)
+
+
+@pytest.mark.django_db
+def test_cli_refuses_missing_weights_with_instructions(artworks, tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as info:
+        call_command("embed", "--model", f"ViT-B-32/{tmp_path / 'nope.safetensors'}")
+    assert "CLIP_PRETRAINED=" in str(info.value) and "test-tiny" in str(info.value)
