@@ -189,6 +189,12 @@ def main() -> int:
         print(f"BENCH ingest_rss peak_mb={peak_mb:.0f} target={RSS_TARGET_MB} {'PASS' if rss_ok else 'FAIL'}")
         print(f"BENCH ingest ratio={ratio:.2f} target={RATIO_TARGET} {'PASS' if ratio >= RATIO_TARGET else 'FAIL'}")
         return 0
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(f"BENCH ingest ratio=0 target={RATIO_TARGET} FAIL")
+        return 1
     finally:
         try:
             from django.db import connections

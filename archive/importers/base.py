@@ -531,7 +531,7 @@ def _flag_near_duplicates(artwork_ids: list[int], cfg: ImportSettings, stats: St
         if phash is None:
             continue
         neighbours = nearest(
-            PHASH_SPACE, "ok", images.phash_bits(phash), dim=64, limit=10, metric="l2",
+            PHASH_SPACE, "ok", images.phash_bits(phash), dim=64, limit=10, metric="l2", ef_search=80,
             where="id <> %s AND sha256 <> %s", params=[aid, sha], columns=("phash",),
         )
         for other_id, _l2, other_phash in neighbours:

@@ -362,11 +362,13 @@ def _kind(document: dict) -> str:
 
 def _collection_refs(document: dict) -> list[str]:
     refs = []
-    if version(document) == 3:
-        entries = document.get("items")
-    else:
-        entries = (document.get("manifests") or []) + (document.get("collections") or []) if isinstance(document.get("manifests", []), list) and isinstance(document.get("collections", []), list) else document.get("members")
-    for entry in entries if isinstance(entries, list) else []:
+    keys = ("items",) if version(document) == 3 else ("manifests", "collections", "members")
+    entries = []
+    for key in keys:
+        value = document.get(key)
+        if isinstance(value, list):
+            entries.extend(value)
+    for entry in entries:
         ref = _id(entry)
         if ref:
             refs.append(ref)

@@ -122,6 +122,14 @@ def test_unreadable_file(tmp_path):
     assert stats.failed == 1 and "cannot read" in errors[0].reason
 
 
+def test_broken_symlink_in_folder(tmp_path):
+    folder = folder_with(tmp_path, "x", None)
+    (folder / "moved.jpg").symlink_to(tmp_path / "no-longer-here.jpg")
+    job, stats, errors = run_import(folder)
+    assert stats.done == 1 and len(errors) == 1
+    assert "file not found" in errors[0].reason and errors[0].item.endswith("moved.jpg")
+
+
 def test_missing_image_path_in_metadata(tmp_path):
     csv = tmp_path / "works.csv"
     write_jpeg(tmp_path / "present.jpg", seed=8)

@@ -198,3 +198,28 @@ def test_single_bad_manifest_file_is_a_job_error(tmp_path):
     job, stats, errors = run_import(path)
     assert stats.done == 0 and len(errors) == 1
     assert "'canvases' must be a list, found int" in errors[0].reason
+
+
+def test_v2_collection_of_local_manifest_files(tmp_path):
+    """A v2 collection on disk whose manifests are relative paths, with images as local files."""
+    write_jpeg(tmp_path / "img" / "a.jpg", seed=6)
+    write_jpeg(tmp_path / "img" / "b.jpg", seed=7)
+    for name in ("a", "b"):
+        manifest = manifest_v2("https://example.org/iiif", name, [])
+        manifest["sequences"][0]["canvases"] = [
+            {"@id": f"https://example.org/iiif/{name}/canvas/1", "@type": "sc:Canvas",
+             "images": [{"resource": {"@id": f"img/{name}.jpg", "@type": "dctypes:Image"}}]}
+        ]
+        (tmp_path / f"{name}.json").write_text(json.dumps(manifest))
+    collection = {
+        "@context": "http://iiif.io/api/presentation/2/context.json",
+        "@id": "https://example.org/iiif/collection",
+        "@type": "sc:Collection",
+        "manifests": [{"@id": "a.json", "@type": "sc:Manifest"}, {"@id": "b.json", "@type": "sc:Manifest"}],
+    }
+    (tmp_path / "collection.json").write_text(json.dumps(collection))
+    job, stats, errors = run_import(tmp_path / "collection.json")
+    assert errors == [] and stats.done == 2
+    rows = Artwork.objects.filter(source="iiif", status="ok")
+    assert set(rows.values_list("source_id", flat=True)) == {"https://example.org/iiif/a.json", "https://example.org/iiif/b.json"}
+    assert all(r.original_location == str(tmp_path / "img" / f"{r.source_id[-6]}.jpg") for r in rows)
