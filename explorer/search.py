@@ -10,6 +10,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, Q
 from PIL import Image, ImageOps
 
+from archive import vectors
 from archive.models import Artwork, EmbeddingModel
 
 from .models_state import active_model
@@ -105,6 +106,7 @@ class SearchResult:
     notices: list[str] = field(default_factory=list)
     used_meaning: bool = False
     used_metadata: bool = False
+    copies: dict = field(default_factory=dict)  # artwork id -> near-copy score (search by image)
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -187,6 +189,22 @@ def search(q: str = "", filters: Filters | None = None, *, offset: int = 0, limi
 # --- search by image -------------------------------------------------------------------------
 
 QUERY_SIZE = 256  # the workers embed the 256 px derivative; match it
+# Perceptual hashes of artworks (64 bits as a 64-d 0/1 vector, HNSW index artwork_phash_hnsw).
+PHASH_SPACE = vectors.VectorSpace(table="archive_artwork", model_column="status", vector_column="phash_bits")
+
+
+def phash_neighbours(image: Image.Image, limit: int = 10) -> list[int]:
+    """Artworks whose perceptual hash is nearest to the image's or its mirror's (ingest hashes the
+    128 px derivative, so the query is hashed at that size too)."""
+    from archive.images import phash_bits, phash_int
+
+    small = image.copy()
+    small.thumbnail((128, 128))
+    out: list[int] = []
+    for im in (small, ImageOps.mirror(small)):
+        rows = vectors.nearest(PHASH_SPACE, Artwork.Status.OK.value, phash_bits(phash_int(im)), dim=64, limit=limit, metric="l2")
+        out += [int(r[0]) for r in rows if int(r[0]) not in out]
+    return out
 
 
 def prepare_query_image(data) -> Image.Image:
@@ -210,9 +228,16 @@ def prepare_query_image(data) -> Image.Image:
     return im
 
 
-def search_by_image(image: Image.Image, *, limit: int = 24) -> SearchResult:
-    """Artworks that look like ``image``. Test-time augmentation: the image and its mirror are both
-    embedded and each artwork keeps its best similarity, so flipped copies find their source."""
+def search_by_image(image: Image.Image, *, limit: int = 24, verify: int = 40) -> SearchResult:
+    """Artworks that look like ``image``.
+
+    Test-time augmentation: the image and its mirror are both embedded and each artwork keeps its
+    best similarity. The ``verify`` best candidates are then checked for being near-copies of the
+    query (crop, mirror, recolouring: :mod:`explorer.copy_detect`); verified copies rank first."""
+    from archive.images import load_derivative
+
+    from .copy_detect import COPY_THRESHOLD, copy_score
+
     model = active_model()
     notices: list[str] = []
     result = SearchResult([], 0, model=model, notices=notices)
@@ -227,10 +252,33 @@ def search_by_image(image: Image.Image, *, limit: int = 24) -> SearchResult:
         return result
     best: dict[int, float] = {}
     for query in np.asarray(queries):
-        for artwork_id, similarity in nearest_artworks(model, query, limit=limit * 2):
+        for artwork_id, similarity in nearest_artworks(model, query, limit=max(limit, verify)):
             best[artwork_id] = max(best.get(artwork_id, -2.0), similarity)
-    ranked = sorted(best.items(), key=lambda kv: -kv[1])[:limit]
-    found = base_queryset().in_bulk([a for a, _ in ranked])
-    result.artworks = [(found[a], s) for a, s in ranked if a in found]
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    # Candidates for the copy check: the best by embedding, plus the nearest perceptual hashes
+    # (grayscale by construction, so recoloured copies are caught whatever the model).
+    candidates = [a for a, _ in ranked[:verify]]
+    for artwork_id in phash_neighbours(image):
+        if artwork_id not in candidates:
+            candidates.append(artwork_id)
+    found = base_queryset().in_bulk(set(candidates) | {a for a, _ in ranked})
+    copies: dict[int, float] = {}
+    for artwork_id in candidates:
+        artwork = found.get(artwork_id)
+        if artwork is None or not artwork.has_image:
+            continue
+        try:
+            candidate = load_derivative(artwork.sha256, 128)
+        except OSError:
+            continue
+        score = copy_score(image, candidate)
+        if score >= COPY_THRESHOLD:
+            copies[artwork_id] = score
+    for artwork_id in copies:
+        best.setdefault(artwork_id, -1.0)
+    ranked = list(best.items())
+    ordered = sorted(ranked, key=lambda kv: (kv[0] not in copies, -copies.get(kv[0], 0.0), -kv[1]))[:limit]
+    result.artworks = [(found[a], s) for a, s in ordered if a in found]
+    result.copies = copies
     result.total = len(result.artworks)
     return result

@@ -66,6 +66,7 @@ class ArtworkViewSet(viewsets.ReadOnlyModelViewSet):
     """Artworks, filterable; the detail includes labels (curator decisions applied), faces and similar artworks."""
 
     serializer_class = s.ArtworkSummarySerializer
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         qs = search_mod.base_queryset().order_by("id")
@@ -108,6 +109,7 @@ class LabelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.LabelSerializer
     lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     permission_classes = [CuratorOrReadOnly]
 
     def get_queryset(self):
@@ -266,6 +268,7 @@ class CollectionViewSet(viewsets.ModelViewSet):
 
     serializer_class = s.CollectionSerializer
     lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     permission_classes = [CuratorOrReadOnly]
 
     def get_queryset(self):
@@ -314,6 +317,7 @@ class JobViewSet(viewsets.ViewSet):
 
     permission_classes = [IsOperator]
     serializer_class = s.JobSerializer
+    lookup_value_regex = r"[0-9]+"
 
     @extend_schema(parameters=[OpenApiParameter("state", str), OpenApiParameter("kind", str),
                                OpenApiParameter("limit", int, description="1-200")],

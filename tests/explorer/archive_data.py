@@ -80,7 +80,7 @@ def build_archive(aic_dir: Path, cc_dir: Path) -> dict:
                 institution="Art Institute of Chicago", rights="CC0", rights_url="https://creativecommons.org/publicdomain/zero/1.0/",
                 source_url=f"https://www.artic.edu/artworks/{rec['id']}",
                 iiif_image_service=f"https://www.artic.edu/iiif/2/{rec['image_id']}",
-                original_location=rec["_image"], sha256=img.sha256, phash=img.phash, width=img.width, height=img.height,
+                original_location=rec["_image"], sha256=img.sha256, phash=img.phash, phash_bits=img.phash_bits, width=img.width, height=img.height,
                 status=Artwork.Status.OK,
             ),
         )
@@ -94,7 +94,7 @@ def build_archive(aic_dir: Path, cc_dir: Path) -> dict:
                 title=rec["title"], creator=rec.get("creator", ""), display_date=rec.get("year", ""),
                 year_start=year, year_end=year, classification="detail", institution=rec["source"].upper(),
                 rights="Public domain", source_url=rec.get("url", ""), original_location=rec["_image"],
-                sha256=img.sha256, phash=img.phash, width=img.width, height=img.height, status=Artwork.Status.OK,
+                sha256=img.sha256, phash=img.phash, phash_bits=img.phash_bits, width=img.width, height=img.height, status=Artwork.Status.OK,
             ),
         )
         artworks.append(artwork)
@@ -131,3 +131,18 @@ def build_archive(aic_dir: Path, cc_dir: Path) -> dict:
 
     cache.clear()
     return {"artworks": artworks, "labels": labels, "model": model, "embedder": embedder, "matrix": matrix}
+
+
+def remove_archive(data: dict) -> None:
+    """Delete what build_archive committed, so other test modules start from an empty archive."""
+    from archive.models import Artwork, Collection, EmbeddingModel, Job, Label, LabelDecision
+
+    ids = [a.pk for a in data["artworks"]]
+    LabelDecision.objects.filter(artwork_id__in=ids).delete()
+    Collection.objects.filter(items__artwork_id__in=ids).delete()
+    Artwork.objects.filter(pk__in=ids).delete()
+    Label.objects.filter(slug__in=[l.slug for l in data["labels"]]).delete()
+    EmbeddingModel.objects.filter(pk=data["model"].pk).delete()
+    from django.core.cache import cache
+
+    cache.clear()

@@ -2,12 +2,14 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
-from .archive_data import build_archive
+from .archive_data import build_archive, remove_archive
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def archive(django_db_setup, django_db_blocker, aic_dir, culturecraft_dir, tmp_path_factory):
-    """The small real archive, built once per session (committed, shared by the explorer tests)."""
+    """The small real archive, built once per test module (committed, shared by its tests) and
+    removed afterwards so other modules start from an empty archive. Images are decoded once per
+    session (cached)."""
     from django.conf import settings
 
     root = tmp_path_factory.getbasetemp() / "media"
@@ -19,7 +21,9 @@ def archive(django_db_setup, django_db_blocker, aic_dir, culturecraft_dir, tmp_p
             data = build_archive(aic_dir, culturecraft_dir)
     finally:
         settings.MEDIA_ROOT = old
-    return data
+    yield data
+    with django_db_blocker.unblock():
+        remove_archive(data)
 
 
 @pytest.fixture(autouse=True)

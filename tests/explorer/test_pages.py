@@ -147,10 +147,9 @@ def test_artwork_labels_respect_curator_decisions(client, archive, curator):
 def test_threshold_hides_low_scores(client, archive):
     from archive.models import ArtworkLabel
 
-    label = archive["labels"][3]
+    label = max(archive["labels"], key=lambda l: ArtworkLabel.objects.filter(label=l).count())
     rows = list(ArtworkLabel.objects.filter(label=label, model=archive["model"]).order_by("-score"))
-    if len(rows) < 2:
-        pytest.skip("label has too few rows")
+    assert len(rows) >= 2
     cut = rows[len(rows) // 2].score
     Label.objects.filter(pk=label.pk).update(threshold=cut)
     html = client.get(f"/labels/{label.slug}/").content.decode()
