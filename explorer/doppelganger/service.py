@@ -17,7 +17,7 @@ from django.conf import settings
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from archive import vectors
-from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, setting, similarity_percent
+from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, similarity_percent
 
 # The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
 # working size without upsampling finds it quickly; a photo where nothing is found is searched
@@ -34,13 +34,11 @@ PREVIEW_SIDE = 640
 
 
 def max_upload_bytes() -> int:
-    """Largest photo accepted (setting or environment DOPPELGANGER_MAX_BYTES; default 8 MB)."""
-    return int(setting("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
+    return int(getattr(settings, "DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
 
 
 def max_upload_pixels() -> int:
-    """Most pixels a photo may declare (setting or environment DOPPELGANGER_MAX_PIXELS; default 40 million)."""
-    return int(setting("DOPPELGANGER_MAX_PIXELS", 40_000_000))
+    return int(getattr(settings, "DOPPELGANGER_MAX_PIXELS", 40_000_000))
 
 
 class SelfieRejected(Exception):
