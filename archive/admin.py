@@ -95,6 +95,15 @@ class NearDuplicateAdmin(ArchiveAdmin):
     list_filter = ("review", "distance")
     search_fields = ("artwork__title", "other__title")
     list_editable = ("review",)
+    actions = ["mark_same", "mark_different"]
+
+    @admin.action(description="Mark as the same work")
+    def mark_same(self, request, queryset):
+        queryset.update(review=m.NearDuplicate.Review.SAME)
+
+    @admin.action(description="Mark as different works")
+    def mark_different(self, request, queryset):
+        queryset.update(review=m.NearDuplicate.Review.DIFFERENT)
 
 
 class JobErrorInline(admin.TabularInline):
@@ -119,7 +128,7 @@ class JobAdmin(ArchiveAdmin):
 @admin.register(m.JobBatch)
 class JobBatchAdmin(ArchiveAdmin):
     list_display = ("id", "job", "seq", "state", "attempts", "done", "failed", "worker", "lease_expires_at", "updated_at")
-    list_filter = ("state",)
+    list_filter = ("state", "job__kind")
     search_fields = ("worker",)
 
 
@@ -139,7 +148,12 @@ class EmbeddingModelAdmin(ArchiveAdmin):
 
 @admin.register(m.ArtworkEmbedding)
 class ArtworkEmbeddingAdmin(ArchiveAdmin):
-    list_display = ("id", "artwork", "model", "created_at")
+    list_display = ("id", "artwork", "model", "dims", "created_at")
+
+    @admin.display(description="Dims")
+    def dims(self, obj):
+        return 0 if obj.vector is None else len(obj.vector)
+
     list_filter = ("model",)
     search_fields = ("artwork__title",)
 
@@ -189,14 +203,16 @@ class LayoutAdmin(ArchiveAdmin):
 
 @admin.register(m.LayoutPoint)
 class LayoutPointAdmin(ArchiveAdmin):
-    list_display = ("id", "layout", "artwork", "face")
-    list_filter = ("layout",)
+    list_display = ("id", "layout", "artwork", "face", "x", "y", "cluster", "placed_incrementally")
+    list_filter = ("layout", "placed_incrementally")
+    search_fields = ("artwork__title",)
 
 
 @admin.register(m.Region)
 class RegionAdmin(ArchiveAdmin):
-    list_display = ("id", "layout", "__str__")
-    list_filter = ("layout",)
+    list_display = ("id", "layout", "level", "cluster", "name", "size")
+    list_filter = ("layout", "level")
+    search_fields = ("name",)
 
 
 @admin.register(m.Collection)

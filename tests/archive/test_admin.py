@@ -38,6 +38,8 @@ def test_admin_pages_render(admin_client, data):
         add = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
         assert add.status_code == 200, opts.model_name
         admin_obj = admin.site._registry[model]
+        assert admin_obj.list_display != ("__str__",), opts.model_name
+        assert admin_obj.search_fields or admin_obj.list_filter, opts.model_name
         fks = [f.name for f in opts.concrete_fields if f.is_relation]
         assert set(fks) <= set(admin_obj.raw_id_fields), (opts.model_name, fks)
     change = admin_client.get(reverse("admin:archive_artwork_change", args=[data.pk]))
@@ -46,3 +48,14 @@ def test_admin_pages_render(admin_client, data):
     page = admin_client.get(reverse("admin:archive_artworkembedding_change", args=[emb.pk]))
     assert page.status_code == 200 and b"4 dims" in page.content
     assert b'name="vector"' not in page.content
+
+
+def test_near_duplicate_review_actions(admin_client, data):
+    pair = NearDuplicate.objects.get()
+    response = admin_client.post(
+        reverse("admin:archive_nearduplicate_changelist"),
+        {"action": "mark_different", "_selected_action": [pair.pk]},
+    )
+    assert response.status_code == 302
+    pair.refresh_from_db()
+    assert pair.review == "different"
