@@ -28,6 +28,7 @@ class FolderSource(Source):
         self.root = Path(location).resolve()
         self.source = source
         self.mapping_name = mapping or "generic"
+        mappings.load(self.mapping_name)  # fail now, with the list of mappings, if the name is wrong
         self.sidecar_path = Path(sidecar).resolve() if sidecar else self._find_sidecar()
         self._sidecar: dict[str, dict] | None = None
         self.sidecar_problem = ""

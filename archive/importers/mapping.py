@@ -336,4 +336,8 @@ def _plain(path: str) -> bool:
 def _describe(spec: Any) -> str:
     if isinstance(spec, str):
         return f"field '{spec}'"
+    if isinstance(spec, dict) and all(isinstance(o, str) for o in spec.get("first", [None])):
+        return "fields " + " / ".join(f"'{o}'" for o in spec["first"])
+    if isinstance(spec, dict) and "template" in spec:
+        return f"template '{spec['template']}'"
     return json.dumps(spec)[:120]

@@ -86,7 +86,7 @@ def iter_csv(path: Path, *, encoding: str = "utf-8", delimiter: str = ",") -> It
         except (csv.Error, *_READ_ERRORS) as exc:
             yield Problem(None, "file", f"cannot read the CSV header: {exc}")
             return
-        header = [h.strip() for h in header]
+        header = [h.replace("\x00", "").strip() for h in header]
         if _has_bad_bytes("".join(header)):
             yield Problem(None, "file", f"the header row is not valid {encoding} text; pass --encoding (e.g. cp1252)")
             return
