@@ -81,3 +81,20 @@ def test_aic_api_default_source(settings, http_dir):
     assert work.status == "ok" and (work.year_start, work.year_end) == (1884, 1886)
     assert work.creator.startswith("Georges Seurat") and work.rights.startswith("CC0")
     assert Artwork.objects.filter(source="aic", status="ok").count() == 2
+
+
+def test_async_import_runs_the_ingest_task(tmp_path, capsys):
+    """--async queues archive.import_job; run eagerly here (no broker) to check the task path end to end."""
+    from workers.celery import app
+
+    write_jpeg(tmp_path / "in" / "one.jpg", seed=5)
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        call_command("import", str(tmp_path / "in"), "--async")
+    finally:
+        app.conf.task_always_eager = previous
+    assert "Queued import job" in capsys.readouterr().out
+    job = Job.objects.get()
+    assert job.state == Job.State.DONE and job.done == 1
+    assert app.tasks["archive.import_job"].queue == "ingest"
