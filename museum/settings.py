@@ -119,8 +119,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Third-party libraries (open_clip, umap, ...) log chatty INFO lines on the root logger; the
+    # project's own loggers follow LOG_LEVEL.
+    "root": {"handlers": ["console"], "level": os.environ.get("LIBRARY_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        **{
+            name: {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": False}
+            for name in ("archive", "workers", "explorer", "museum", "django")
+        },
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # --- Images and ingest ------------------------------------------------------------------------
