@@ -30,14 +30,15 @@ _ERA = r"(?:\s*(?P<era{n}>b\.?\s?c\.?(?:e\.?)?|a\.?\s?d\.?|c\.?e\.?))?"
 _ORD = r"(?:st|nd|rd|th)"
 _QUALIFIER = r"(?:(?P<q{n}>early|mid|middle|late|first half of|second half of|first quarter of|last quarter of|end of|beginning of)[\s-]+(?:the\s+)?)?"
 
+_CENT = r"\s*(?:century|cent\.?|c\.?)(?![a-z])"
 _CENTURY = re.compile(
-    _QUALIFIER.format(n=1) + r"(?P<c1>\d{1,2})" + _ORD + r"(?:\s+century)?"
+    _QUALIFIER.format(n=1) + r"(?P<c1>\d{1,2})" + _ORD + r"(?:" + _CENT + r")?"
     + r"(?:" + _DASH + _QUALIFIER.format(n=2) + r"(?P<c2>\d{1,2})" + _ORD + r")?"
-    + r"\s+century" + _ERA.format(n=1),
+    + _CENT + _ERA.format(n=1),
     re.IGNORECASE,
 )
 _CENTURY_SINGLE = re.compile(
-    _QUALIFIER.format(n=1) + r"(?P<c1>\d{1,2})" + _ORD + r"[\s-]+century" + _ERA.format(n=1), re.IGNORECASE
+    _QUALIFIER.format(n=1) + r"(?P<c1>\d{1,2})" + _ORD + r"(?:[\s-]+century|\s*cent\.?(?![a-z])|\s*c\.?(?![a-z]))" + _ERA.format(n=1), re.IGNORECASE
 )
 _DECADE = re.compile(r"(?<!\d)(?P<d>\d{3}0)'?s(?:" + _DASH + r"(?P<d2>\d{2,4})'?s)?(?![a-z])", re.IGNORECASE)
 _RANGE = re.compile(
@@ -109,7 +110,7 @@ def parse_date(text: str | int | None) -> DateRange:
     text = str(text).strip()
     if not text or _UNKNOWN.match(text):
         return UNKNOWN
-    approximate = bool(_APPROX.search(text))
+    approximate = bool(_APPROX.search(re.sub(r"(?i)(\d(?:st|nd|rd|th))\s*c\.?(?![a-z])", r"\1 century", text)))
     iso = _ISO.match(text)
     if iso:
         year = int(iso.group("y"))

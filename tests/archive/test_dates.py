@@ -19,6 +19,9 @@ from archive.dates import parse_date, year_range
         ("early 16th century", (1500, 1532)),
         ("mid-19th century", (1833, 1866)),
         ("12th–13th century", (1100, 1299)),
+        ("late 18th C", (1767, 1799)),
+        ("18th cent.", (1700, 1799)),
+        ("17th-18th C", (1600, 1799)),
         ("first half of the 19th century", (1800, 1849)),
         ("5th century BC", (-500, -401)),
         ("1890s", (1890, 1899)),
@@ -51,6 +54,7 @@ def test_approximate_flag():
     assert parse_date("c. 1895").approximate
     assert parse_date("?1837").approximate
     assert not parse_date("1895").approximate
+    assert not parse_date("18th c.").approximate
 
 
 def test_every_tate_date_parses_without_error(tate_dir):
