@@ -76,7 +76,7 @@ def label_detail(request, slug: str):
         raise Http404("No such label")
     model = active_model()
     try:
-        page = browse.label_page(label, model_id=model.pk if model else None, cursor=request.GET.get("cursor"))
+        page = browse.label_page(label, model_id=model.pk if model else None, cursor=request.GET.get("cursor"), limit=browse.PAGE_SIZE)
     except browse.BadCursor as exc:
         return HttpResponseBadRequest(str(exc))
     context = {"label": label, "page": page, "model": model, "untrained_notice": untrained_notice(model),
