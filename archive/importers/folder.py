@@ -24,8 +24,14 @@ KEY_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "
 class FolderSource(Source):
     kind = "folder"
 
-    def __init__(self, location: str, *, sidecar: str | None = None, source: str | None = None, mapping: str | None = None):
+    def __init__(
+        self, location: str, *, sidecar: str | None = None, source: str | None = None, mapping: str | None = None,
+        root: str | None = None,
+    ):
         self.root = Path(location).resolve()
+        # Ids with --source-name are relative to the folder first imported, also when a retry
+        # re-reads only one of its subfolders.
+        self.id_root = Path(root).resolve() if root else self.root
         self.source = source
         self.mapping_name = mapping or "generic"
         mappings.load(self.mapping_name)  # fail now, with the list of mappings, if the name is wrong
@@ -39,6 +45,7 @@ class FolderSource(Source):
             "sidecar": str(self.sidecar_path) if self.sidecar_path else None,
             "source": self.source,
             "mapping": self.mapping_name,
+            "root": str(self.id_root) if self.id_root != self.root else None,
         }
 
     def describe(self) -> str:
@@ -115,7 +122,10 @@ class FolderSource(Source):
             except OSError as exc:
                 yield RecordError(
                     str(folder), f"cannot read this folder: {exc.strerror or exc}",
-                    payload={"kind": "reread", "importer": "folder", "params": {**self.params(), "location": str(folder)}, "position": None},
+                    payload={
+                        "kind": "reread", "importer": "folder", "position": None,
+                        "params": {**self.params(), "location": str(folder), "root": str(self.id_root)},
+                    },
                 )
                 continue
             subfolders = []
@@ -136,8 +146,12 @@ class FolderSource(Source):
         return sum(1 for item in self._walk() if isinstance(item, Path))
 
     def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
-        if self.sidecar_path and not self.sidecar() and self.sidecar_problem:
-            yield RecordError(str(self.sidecar_path), self.sidecar_problem, payload=self.reread_payload(None))
+        if self.sidecar_path:
+            self.sidecar()
+            if self.sidecar_problem:
+                # The files are still imported (without the rows that could not be read); a retry
+                # re-imports the folder once the sidecar is fixed.
+                yield RecordError(str(self.sidecar_path), self.sidecar_problem, payload=self.reread_payload(None))
         mapping = mappings.load(self.mapping_name) if self.sidecar_path else None
         for item in self._walk():
             if isinstance(item, RecordError):
@@ -145,7 +159,7 @@ class FolderSource(Source):
                 continue
             path = item
             if self.source:
-                source, source_id = self.source, path.relative_to(self.root).as_posix()
+                source, source_id = self.source, path.relative_to(self.id_root).as_posix()
             else:
                 source, source_id = "folder", str(path)
             fields: dict = {"title": path.stem, "metadata": {"file_name": path.name}}

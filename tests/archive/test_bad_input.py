@@ -351,3 +351,15 @@ def test_small_batches_and_one_worker_give_the_same_result(tmp_path):
     job, stats, errors = run_import(folder, cfg=settings_for_tests(workers=1, batch_size=2))
     assert stats.done == 7 and stats.failed == 1
     assert Job.objects.get(pk=job.pk).total == 8
+
+
+def test_sidecar_with_bad_rows_still_imports_the_files(tmp_path):
+    folder = tmp_path / "in"
+    write_jpeg(folder / "a.jpg", seed=50)
+    write_jpeg(folder / "b.jpg", seed=51)
+    (folder / "metadata.csv").write_text("file,title\na.jpg,Catalogued A\nb.jpg,Too,many,columns\n")
+    job, stats, errors = run_import(folder)
+    assert stats.done == 2 and len(errors) == 1
+    assert "sidecar metadata.csv" in errors[0].reason and "has 4 columns" in errors[0].reason
+    assert Artwork.objects.get(source_id=str(folder / "a.jpg")).title == "Catalogued A"
+    assert Artwork.objects.get(source_id=str(folder / "b.jpg")).title == "b"
