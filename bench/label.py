@@ -179,6 +179,8 @@ def main() -> int:
               f"{'indexes kept' if args.keep_indexes else f'{len(recreate)} indexes/constraints dropped for the load'} "
               f"({time.perf_counter() - t:.1f}s, not timed)", flush=True)
 
+    load_start = os.getloadavg()[0]
+    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
     peak = Peak()
     timings = {"generate": 0.0, "score": 0.0, "copy": 0.0}
     written = 0
@@ -275,6 +277,10 @@ def main() -> int:
         print(f"wrote {rows:,} rows ({size} with indexes): {how} {timings['copy']:.1f}s in the writer thread "
               f"({rows / max(timings['copy'], 1e-9):,.0f} rows/s), overlapped with scoring")
         print(f"load (score + COPY, overlapped) {load_s:.1f}s; index/constraint rebuild {index_s:.1f}s")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime
+    print(f"CPU time of this process while timed {cpu_s:.0f}s (2 cores: {total_s * 2:.0f} core-seconds of wall time); "
+          f"load average at start {load_start:.1f}, at end {os.getloadavg()[0]:.1f} (machine shared with other work)")
     print(f"end to end {total_s:.1f}s; peak RSS of this process {rss_mb:.0f} MB (the PostgreSQL server's memory is not included)")
 
     if not args.no_write and not args.keep_db:
