@@ -168,6 +168,11 @@ def ingest_image(locations: list[str], known: tuple | None, cfg: ImportSettings)
             return ImageOutcome(False, location, reason=str(exc))
         except MemoryError:
             return ImageOutcome(False, location, reason="not enough memory to decode this image")
+        except OSError as exc:  # decoding errors are ImageRejected; this is the derivatives' disk
+            return ImageOutcome(
+                False, location, reason=f"cannot write the derivatives under {cfg.media_root}: {exc.strerror or exc}",
+                detail=jobs.describe_exception(exc)[1],
+            )
         except Exception as exc:  # a decoder bug must not abort the import
             reason, detail = jobs.describe_exception(exc)
             return ImageOutcome(False, location, reason=f"unexpected error while decoding: {reason}", detail=detail)

@@ -28,7 +28,7 @@ def folder_with(tmp_path: Path, name: str, data: bytes | None = None, *, good: i
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)
     for i in range(good):
-        write_jpeg(folder / f"good{i}.jpg", seed=1000 + i + hash(name) % 1000)
+        write_jpeg(folder / f"good{i}.jpg", seed=1000 + i + zlib.crc32(name.encode()) % 1000)
     if data is not None:
         (folder / name).write_bytes(data)
     return folder
@@ -363,3 +363,12 @@ def test_sidecar_with_bad_rows_still_imports_the_files(tmp_path):
     assert "sidecar metadata.csv" in errors[0].reason and "has 4 columns" in errors[0].reason
     assert Artwork.objects.get(source_id=str(folder / "a.jpg")).title == "Catalogued A"
     assert Artwork.objects.get(source_id=str(folder / "b.jpg")).title == "b"
+
+
+def test_unwritable_media_root_is_a_clear_error_and_the_import_goes_on(tmp_path):
+    folder = folder_with(tmp_path, "x", None, good=2)
+    blocked = tmp_path / "media-is-a-file"
+    blocked.write_text("not a folder")
+    job, stats, errors = run_import(folder, cfg=settings_for_tests(media_root=blocked))
+    assert job.state == Job.State.DONE and stats.failed == 2 and stats.done == 0
+    assert all("cannot write the derivatives" in e.reason for e in errors)
