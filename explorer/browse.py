@@ -116,6 +116,23 @@ def label_counts(model_id: int | None) -> dict[int, int]:
     return counts
 
 
+def label_count(label: Label, model_id: int | None) -> int:
+    """Artworks shown under one label (the label page's headline): an index range count."""
+    n = LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED]).count()
+    if model_id is None:
+        return n
+    threshold = thresholds([label], model_id)[label.pk]
+    sql = (
+        "SELECT count(*) FROM archive_artworklabel al WHERE al.label_id = %s AND al.model_id = %s"
+        + (" AND al.score >= %s" if threshold is not None else "")
+        + " AND NOT EXISTS (SELECT 1 FROM archive_labeldecision d WHERE d.label_id = al.label_id AND d.artwork_id = al.artwork_id)"
+    )
+    params = [label.pk, model_id] + ([threshold] if threshold is not None else [])
+    with connection.cursor() as c:
+        c.execute(sql, params)
+        return n + c.fetchone()[0]
+
+
 def forget_counts() -> None:
     model = active_model()
     cache.delete(f"explorer:label_counts:{model.pk if model else None}")

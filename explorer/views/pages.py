@@ -83,7 +83,7 @@ def label_detail(request, slug: str):
                "first": not request.GET.get("cursor")}
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
-    context["count"] = browse.label_counts(model.pk if model else None).get(label.pk, 0)
+    context["count"] = browse.label_count(label, model.pk if model else None)
     return render(request, "explorer/label_detail.html", context)
 
 
