@@ -40,22 +40,19 @@ def setup() -> None:
     django.setup()
 
 
-def load_rgb(path: Path):
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        return ImageOps.exif_transpose(im).convert("RGB")
-
-
 def embed_photos(paths: list[Path], *, max_side: int, upsample: int, retry: int | None):
-    """Largest face's descriptor per photo (None where no face is found)."""
+    """Largest face's descriptor per photo (None where no face is found), decoded exactly as the
+    doppelganger page decodes an upload."""
+    from explorer.doppelganger.service import decode_photo
     from workers.ml.faces import analyse, get_backend
 
     backend = get_backend()
     vectors, seconds = [], []
     for path in paths:
+        data = path.read_bytes()
         start = time.perf_counter()
-        result = analyse(backend, load_rgb(path), max_side=max_side, upsample=upsample, retry_upsample=retry)
+        photo, _ = decode_photo(data)
+        result = analyse(backend, photo, max_side=max_side, upsample=upsample, retry_upsample=retry)
         seconds.append(time.perf_counter() - start)
         vectors.append(result.vectors[0] if len(result.detections) else None)
     return vectors, seconds

@@ -17,7 +17,7 @@ from django.conf import settings
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from archive import vectors
-from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, similarity_percent
+from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, setting, similarity_percent
 
 # The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
 # working size without upsampling finds it quickly; a photo where nothing is found is searched
@@ -28,17 +28,19 @@ QUERY_RETRY_UPSAMPLE = 1
 MAX_FACES = 8  # faces offered for choice in one photo (largest first)
 MATCHES = 6
 OVERFETCH = 8  # nearest faces fetched per match shown, before keeping one face per artwork
-EF_SEARCH = 100  # HNSW candidate list (pgvector's default 40 gives ~0.8 recall@48 at 100k faces)
+EF_SEARCH = 200  # HNSW candidate list; pgvector's default 40 loses many neighbours at 100k faces (docs/perf/doppelganger.md)
 CROP_SIZE = 224
 PREVIEW_SIDE = 640
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
+    """Largest photo accepted (setting or environment DOPPELGANGER_MAX_BYTES; default 8 MB)."""
+    return int(setting("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
 
 
 def max_upload_pixels() -> int:
-    return int(getattr(settings, "DOPPELGANGER_MAX_PIXELS", 40_000_000))
+    """Most pixels a photo may declare (setting or environment DOPPELGANGER_MAX_PIXELS; default 40 million)."""
+    return int(setting("DOPPELGANGER_MAX_PIXELS", 40_000_000))
 
 
 class SelfieRejected(Exception):

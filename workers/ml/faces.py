@@ -47,7 +47,8 @@ class FaceModelsMissing(RuntimeError):
     """The dlib model files are not on this machine; the message says how to provide them."""
 
 
-def _setting(name: str, default):
+def setting(name: str, default):
+    """A Django setting, else the environment variable of the same name, else ``default``."""
     try:
         from django.conf import settings
 
@@ -64,15 +65,15 @@ def _setting(name: str, default):
 def face_settings() -> dict:
     """The configured detection settings: detector, derivative size and upsampling."""
     return {
-        "detector": str(_setting("FACE_DETECTOR", DEFAULT_DETECTOR)),
-        "size": int(_setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
-        "upsample": int(_setting("FACE_UPSAMPLE", DEFAULT_UPSAMPLE)),
+        "detector": str(setting("FACE_DETECTOR", DEFAULT_DETECTOR)),
+        "size": int(setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
+        "upsample": int(setting("FACE_UPSAMPLE", DEFAULT_UPSAMPLE)),
     }
 
 
 def models_dir() -> Path:
     """The folder holding the ``.dat`` model files, found without importing face_recognition_models."""
-    configured = _setting("FACE_MODELS_DIR", "")
+    configured = setting("FACE_MODELS_DIR", "")
     if configured:
         path = Path(configured)
     else:
