@@ -74,15 +74,39 @@ def test_near_duplicates_are_flagged_for_review(tmp_path, settings):
     assert NearDuplicate.objects.count() == 3
 
 
-def test_phash_query_can_use_the_hnsw_index():
-    """The near-duplicate lookup is an ORDER BY phash_bits <-> q LIMIT k query the HNSW index serves."""
+def test_near_duplicate_query_uses_the_hnsw_index():
+    """The importer's own near-duplicate query (archive.vectors.nearest over phash_bits, status 'ok')
+    is answered by the HNSW index once the table is large, not by sorting every row."""
+    import numpy as np
+
+    from archive.images import phash_bits
+    from archive.importers.base import PHASH_SPACE
+    from archive.vectors import copy_rows, to_literal
+
+    rng = np.random.default_rng(0)
+    with connection.cursor() as cursor:  # bulk-build the index after the rows (rolled back after the test)
+        cursor.execute("DROP INDEX artwork_phash_hnsw")
+    values = rng.integers(-(2**63), 2**63 - 1, size=5_000, dtype=np.int64)
+    copy_rows(
+        "archive_artwork",
+        ["source", "source_id", "title", "creator", "display_date", "medium", "classification", "institution", "rights",
+         "rights_url", "credit_line", "source_url", "iiif_manifest_url", "iiif_image_service", "metadata",
+         "original_location", "sha256", "phash", "phash_bits", "status", "image_error", "created_at", "updated_at"],
+        (
+            ["bench", str(i), "", "", "", "", "", "", "", "", "", "", "", "", "{}", "", f"{i:064x}", int(v),
+             to_literal(phash_bits(int(v))), "ok", "", "2026-01-01", "2026-01-01"]
+            for i, v in enumerate(values)
+        ),
+    )
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = on")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        q = "[" + ",".join(["0"] * 64) + "]"
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("CREATE INDEX artwork_phash_hnsw ON archive_artwork USING hnsw (phash_bits vector_l2_ops)")
+        cursor.execute("ANALYZE archive_artwork")
+        q = to_literal(phash_bits(int(values[0])))
         cursor.execute(
-            "EXPLAIN SELECT id FROM archive_artwork ORDER BY phash_bits::vector(64) <-> %s::vector LIMIT 10", [q]
+            f"EXPLAIN SELECT id FROM {PHASH_SPACE.table} WHERE status = 'ok' AND (id <> %s AND sha256 <> %s) "
+            "ORDER BY phash_bits::vector(64) <-> %s::vector LIMIT 10",
+            [1, "x", q],
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "artwork_phash_hnsw" in plan, plan
