@@ -153,6 +153,7 @@ def run_job(
     progress: Callable[[int, int], None] | None = None,
     on_total: Callable[[int | None], None] | None = None,
     cfg: ImportSettings | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> Stats:
     """Run an import Job: open its source (unless given), count, stream, upsert."""
     from workers import jobs
@@ -176,7 +177,7 @@ def run_job(
     stream = source.records()
     if limit:
         stream = itertools.islice(stream, limit)
-    return base.run(job, stream, cfg=cfg, total=total or 0, progress=progress)
+    return base.run(job, stream, cfg=cfg, total=total or 0, progress=progress, tick=tick)
 
 
 def import_location(location: str, *, limit: int | None = None, cfg: ImportSettings | None = None, **options) -> tuple[Job, Stats]:

@@ -285,8 +285,12 @@ def run(
     total: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     finish: bool = True,
+    tick: Callable[[], None] | None = None,
 ) -> Stats:
-    """Import a stream of records into the archive, recording progress and errors on ``job``."""
+    """Import a stream of records into the archive, recording progress and errors on ``job``.
+
+    ``progress(done, failed)`` is called after each batch is written; ``tick()`` (from a decoding
+    thread) as each image is done, for a progress bar that moves between batches."""
     cfg = cfg or ImportSettings.from_settings()
     jobs.start_job(job, total=total)
     stats = Stats()
@@ -303,7 +307,10 @@ def run(
                 if isinstance(item, Record) and item.images:
                     row = existing.get((item.source, item.source_id))
                     known = (row[1], row[3], row[4], row[5]) if row and row[2] in ("ok", "duplicate") else None
-                    futures.append(pool.submit(ingest_image, list(item.images), known, cfg))
+                    future = pool.submit(ingest_image, list(item.images), known, cfg)
+                    if tick is not None:
+                        future.add_done_callback(lambda _f: tick())
+                    futures.append(future)
                 else:
                     futures.append(None)
             if pending is not None:

@@ -74,20 +74,28 @@ class Command(BaseCommand):
         cfg = ImportSettings.from_settings(workers=options.get("workers"), batch_size=options.get("batch_size"))
         bar = tqdm(unit="item", desc="import", dynamic_ncols=True, disable=options.get("verbosity", 1) == 0)
         failed = 0
+        counted = 0  # images already shown by tick() and not yet by a batch
 
         def on_total(total):
             bar.total = total or None
             bar.refresh()
 
-        def progress(done, fail):
-            nonlocal failed
+        def tick():  # an image is done (called from a decoding thread)
+            nonlocal counted
+            counted += 1
+            bar.update(1)
+
+        def progress(done, fail):  # a batch is written: show its records that tick() did not
+            nonlocal failed, counted
             failed += fail
-            bar.update(done + fail)
+            shown = min(counted, done + fail)
+            counted -= shown
+            bar.update(done + fail - shown)
             if failed:
                 bar.set_postfix(failed=failed)
 
         try:
-            stats = run_job(job, source=source, progress=progress, on_total=on_total, cfg=cfg)
+            stats = run_job(job, source=source, progress=progress, on_total=on_total, cfg=cfg, tick=tick)
         finally:
             bar.close()
         job.refresh_from_db()
