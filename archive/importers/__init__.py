@@ -124,8 +124,8 @@ def open_source(
                 if document is None and is_url:
                     raise SourceError(f"cannot read {location} as JSON; give --kind and check the URL")
                 if document is None:
-                    # Unreadable JSON: report it as the item's error (a manifest, unless a mapping was given).
-                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name) if mapping else IIIFSource(location, canvases=canvases, source=source_name)
+                    # Unreadable JSON (manifest or metadata, no telling): the import reports why as its error.
+                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name)
                 if is_iiif(document) and not mapping:
                     source = IIIFSource(location, canvases=canvases, source=source_name)
                     source._document = document

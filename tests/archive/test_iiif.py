@@ -223,3 +223,11 @@ def test_v2_collection_of_local_manifest_files(tmp_path):
     rows = Artwork.objects.filter(source="iiif", status="ok")
     assert set(rows.values_list("source_id", flat=True)) == {"https://example.org/iiif/a.json", "https://example.org/iiif/b.json"}
     assert all(r.original_location == str(tmp_path / "img" / f"{r.source_id[-6]}.jpg") for r in rows)
+
+
+def test_unreadable_json_file_is_reported_not_raised(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text('{"@context": "http://iiif.io/api/presentation/3/context.json", "type": "Manifest", "items": [')
+    job, stats, errors = run_import(path)
+    assert job.state == "done" and stats.done == 0
+    assert len(errors) == 1 and errors[0].reason.startswith("not valid JSON") and errors[0].payload
