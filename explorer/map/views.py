@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from archive.models import Artwork, Collection, CollectionItem, Label, Layout, Region
+from archive.models import Artwork, Collection, CollectionItem, Job, Label, Layout, Region
 from workers.layouts import export
 
 MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
@@ -43,7 +43,8 @@ def map_page(request):
             "authenticated": request.user.is_authenticated,
             "loginUrl": f"{settings.LOGIN_URL}?next={request.path}",
         }
-    return render(request, "explorer/map.html", {"layouts": layouts, "current": current, "config": config})
+    building = Job.objects.filter(kind=Job.Kind.LAYOUT, state__in=[Job.State.QUEUED, Job.State.RUNNING]).order_by("-created_at").first()
+    return render(request, "explorer/map.html", {"layouts": layouts, "current": current, "config": config, "building": building})
 
 
 def build_manifest(layout: Layout) -> dict:

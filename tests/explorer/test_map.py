@@ -77,6 +77,13 @@ def test_map_page(client, small_map):
 def test_map_page_without_layouts(client, db):
     r = client.get("/map/")
     assert r.status_code == 200 and b"No map has been built yet" in r.content
+    from workers import jobs
+
+    job = build.request("tsne", {})
+    jobs.start_job(job, total=6)
+    jobs.record_progress(job, done=2, message="reduced to 50 dimensions")
+    r = client.get("/map/")
+    assert b"A map is being built (TSNE" in r.content and b"step 2 of 6" in r.content
 
 
 def test_search_by_label_and_text(client, small_map):

@@ -261,3 +261,73 @@ def test_export_round_trip_synthetic(tmp_path):
     assert files["classifications"] == ["painting", "print"]
     # The y range is twice the x range: quantisation keeps the aspect ratio.
     assert int(one["y"].max()) > 60000 and int(one["x"].max()) < 40000
+
+
+def test_subsets_select_their_vectors(archive60):
+    from archive.models import Collection, CollectionItem, LabelDecision
+    from workers.layouts.reduce import load_vectors
+
+    model, artworks = archive60
+    embed(model, artworks[:30])
+    horse = Label.objects.create(name="horse", slug="horse", group="animals")
+    ArtworkLabel.objects.bulk_create([ArtworkLabel(artwork=a, label=horse, model=model, score=0.3, rank=1) for a in artworks[:10]])
+    LabelDecision.objects.create(artwork=artworks[3], label=horse, decision="rejected")
+    LabelDecision.objects.create(artwork=artworks[20], label=horse, decision="added")
+    got = load_vectors({"label": "horse"}, model.pk)
+    assert sorted(got.keys.tolist()) == sorted([a.pk for a in artworks[:10] if a != artworks[3]] + [artworks[20].pk])
+    assert got.X.shape == (10, model.dim) and got.X.dtype == np.float32
+    c = Collection.objects.create(title="Few", slug="few")
+    CollectionItem.objects.bulk_create([CollectionItem(collection=c, artwork=a) for a in artworks[25:35]])
+    got = load_vectors({"collection": "few"}, model.pk)
+    assert sorted(got.keys.tolist()) == sorted(a.pk for a in artworks[25:30])  # 30..34 have no vectors
+    # Vectors come back exactly as stored.
+    stored = ArtworkEmbedding_vector(artworks[25].pk, model.pk)
+    assert np.allclose(got.X[got.keys.tolist().index(artworks[25].pk)], stored)
+
+
+def ArtworkEmbedding_vector(artwork_id, model_id):
+    from archive.models import ArtworkEmbedding
+
+    return np.asarray(ArtworkEmbedding.objects.get(artwork_id=artwork_id, model_id=model_id).vector, dtype=np.float32)
+
+
+def test_face_map(archive60):
+    """A map of painted faces: points are faces (several per artwork possible), clicks go to the artwork."""
+    from archive.models import Face
+
+    model, artworks = archive60
+    rng = np.random.default_rng(5)
+    faces = []
+    for a in artworks[:24]:
+        for _ in range(1 + a.pk % 2):
+            faces.append(Face(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10, vector=rng.normal(size=128).tolist()))
+    Face.objects.bulk_create(faces)
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout is not None and layout.state == Layout.State.READY, Job.objects.latest("id").message
+    assert layout.slug == "tsne-faces" and layout.model_id is None and layout.point_count == len(faces)
+    points = LayoutPoint.objects.filter(layout=layout)
+    assert sorted(points.values_list("face_id", flat=True)) == sorted(f.pk for f in Face.objects.all())
+    files, cols = parse_export(layout)
+    assert sorted(set(cols["id"].tolist())) == sorted(a.pk for a in artworks[:24])
+    assert files["atlas"]["sheets"] == [0]  # thumbnails from the artworks' derivatives (no crops stored)
+    # A new face is placed by the kept model; the others stay put.
+    before = dict(points.values_list("face_id", "x"))
+    Face.objects.create(artwork=artworks[30], model="dlib-resnet-v1", x=0, y=0, w=10, h=10, vector=rng.normal(size=128).tolist())
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    after = dict(LayoutPoint.objects.filter(layout=layout).values_list("face_id", "x"))
+    assert len(after) == len(before) + 1 and all(after[k] == v for k, v in before.items())
+
+
+def test_build_map_without_wait_queues_on_the_maps_queue(archive60):
+    from workers.celery import app
+
+    model, artworks = archive60
+    embed(model, artworks[:12])
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the task runs inline, as a "maps" worker would run it
+    try:
+        call_command("build_map", "--method", "tsne")
+    finally:
+        app.conf.task_always_eager = old
+    job = Job.objects.filter(kind=Job.Kind.LAYOUT).latest("id")
+    assert job.state == Job.State.DONE and Layout.objects.get(slug="tsne").point_count == 12

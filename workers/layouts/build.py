@@ -259,9 +259,12 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
     faces = bool(layout.subset.get("faces"))
     existing, _ = place.existing_points(layout, faces=faces)
     vs = load_vectors(layout.subset, layout.model_id, exclude_keys=existing)
-    _step(job, f"{len(vs)} new points to place")
     if not len(vs):
+        if job is not None:
+            jobs.set_total(job, 1)
+        _step(job, "no new points to place")
         return 0
+    _step(job, f"{len(vs)} new points to place")
     payload = fitting.load_model(model_path(layout.slug)) if layout.params.get("placement") == "model" else None
     if payload is not None:
         coords = place.place_with_model(payload, vs.X)

@@ -15,7 +15,8 @@ import numpy as np
 
 UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1}
 TSNE_DEFAULTS = {"perplexity": 30.0, "n_iter": 500, "early_exaggeration_iter": 250}
-FFT_ABOVE = 5_000  # points; below this Barnes-Hut is as fast and exact enough
+FFT_ABOVE = 5_000
+SPECTRAL_MAX = 20_000  # points; below this Barnes-Hut is as fast and exact enough
 
 
 def effective_params(method: str, n: int, params: dict | None = None) -> dict:
@@ -49,7 +50,9 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
             min_dist=p["min_dist"],
             metric="euclidean",
             random_state=seed,
-            init="spectral" if n > 50 else "random",
+            # Spectral initialisation solves an eigenproblem of the whole kNN graph: fine for small maps,
+            # but over half of a 100k-point fit here. Above SPECTRAL_MAX points UMAP starts from PCA.
+            init="spectral" if 50 < n <= SPECTRAL_MAX else ("pca" if n > SPECTRAL_MAX else "random"),
             low_memory=True,
         )
         coords = model.fit_transform(Y)

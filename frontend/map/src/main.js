@@ -509,6 +509,9 @@ async function saveSelection() {
 
 // --- start --------------------------------------------------------------------------------------------
 
+// The tooltip lives inside the map element so picking coordinates (relative to the canvas) place it.
+$("map").append($("map-tooltip"));
+
 const deck = new Deck({
   parent: $("map"),
   views: new OrthographicView({ id: "map", flipY: true }),
