@@ -117,12 +117,13 @@ def open_source(
         if kind is None:
             name = location.split("?")[0].lower()
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
+                load_error = ""
                 try:
                     document = load(location)
-                except ValueError:
-                    document = None
+                except ValueError as exc:
+                    document, load_error = None, str(exc)
                 if document is None and is_url:
-                    raise SourceError(f"cannot read {location} as JSON; give --kind and check the URL")
+                    raise SourceError(f"cannot read {location}: {load_error}")
                 if document is None:
                     # Unreadable JSON (manifest or metadata, no telling): the import reports why as its error.
                     return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name)

@@ -98,3 +98,9 @@ def test_async_import_runs_the_ingest_task(tmp_path, capsys):
     job = Job.objects.get()
     assert job.state == Job.State.DONE and job.done == 1
     assert app.tasks["archive.import_job"].queue == "ingest"
+
+
+def test_unreachable_url_is_a_clear_error(http_dir):
+    folder, base = http_dir
+    with pytest.raises(CommandError, match="HTTP 404"):
+        call_command("import", f"{base}/nothing-here.json")
