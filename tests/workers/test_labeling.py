@@ -22,10 +22,11 @@ from workers.labeling import (
     visible_labels_for,
 )
 from workers.labeling.store import load_embeddings, load_label_vectors
-from workers.ml.registry import activate, get_embedder, register
+from workers.ml.registry import activate, get_embedder
 
 N_IMAGES = 30
 K = 5
+MODEL_KEY = "test-tiny-labels"
 
 VOCAB = [
     {"name": "dog", "slug": "dog", "group": "animals", "source": "test", "prompt": "", "description": ""},
@@ -65,6 +66,7 @@ def archive(django_db_setup, django_db_blocker, aic_dir, tmp_path_factory):
     media_root = tmp_path_factory.mktemp("label_media")
     paths = sorted((aic_dir / "images").glob("*.jpg"))[:N_IMAGES]
     with django_db_blocker.unblock():
+        _cleanup()  # leftovers of an interrupted run with --reuse-db
         artworks = []
         for path in paths:
             img = ingest_location(str(path), (256,), media_root, ImageLimits())
@@ -75,13 +77,22 @@ def archive(django_db_setup, django_db_blocker, aic_dir, tmp_path_factory):
                 )
             )
         embedder = get_embedder("test-tiny")
-        model = register(embedder)
+        # A model row of our own (the test-tiny weights under another key), so rows other test
+        # modules keep for "test-tiny" in a shared test database never mix with these.
+        model = EmbeddingModel.objects.create(
+            key=MODEL_KEY, arch="test-tiny", pretrained="random", dim=embedder.dim, untrained=True
+        )
+        assert get_embedder(MODEL_KEY) is embedder
         _embed(model, artworks, media_root, embedder)
         load_vocabulary(VOCAB)
         yield {"artworks": artworks, "model": model, "media_root": media_root, "embedder": embedder}
-        Artwork.objects.filter(source="test-labels").delete()
-        Label.objects.filter(source__in=["test", "curator test"]).delete()
-        EmbeddingModel.objects.filter(key__in=["test-tiny", "test-tiny-b"]).delete()
+        _cleanup()
+
+
+def _cleanup():
+    Artwork.objects.filter(source="test-labels").delete()
+    Label.objects.filter(source__in=["test", "curator test"]).delete()
+    EmbeddingModel.objects.filter(key__in=[MODEL_KEY, MODEL_KEY + "-b"]).delete()
 
 
 def _rows(model):
@@ -96,7 +107,7 @@ def _same(a, b):
 
 
 def _label_all(archive, **kw):
-    params = STAGE.prepare({"model": "test-tiny", "top_k": K})
+    params = STAGE.prepare({"model": MODEL_KEY, "top_k": K})
     ids = list(STAGE.candidates(params))
     result = STAGE.process(ids, params)
     return params, ids, result
@@ -190,7 +201,7 @@ def test_chunk_size_smaller_than_batch_gives_identical_rows(archive):
 
 @pytest.mark.django_db
 def test_items_without_embedding_are_item_errors(archive):
-    params = STAGE.prepare({"model": "test-tiny", "top_k": K})
+    params = STAGE.prepare({"model": MODEL_KEY, "top_k": K})
     stub = Artwork.objects.create(source="test-labels", source_id="no-embedding", status=Artwork.Status.OK)
     zero = Artwork.objects.create(source="test-labels", source_id="zero-embedding", status=Artwork.Status.OK)
     copy_rows("archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
@@ -225,7 +236,7 @@ def test_thresholds_and_curator_decisions(archive, settings):
     assert visible_labels(art) == []
     settings.LABEL_THRESHOLD = None
     # derived per-label thresholds (a percentile over the archive) apply otherwise
-    STAGE.prepare({"model": "test-tiny", "top_k": K})
+    STAGE.prepare({"model": MODEL_KEY, "top_k": K})
     Label.objects.filter(pk=top.pk).update(threshold=None)
     derived = dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "default_threshold"))
     expected = [r.label_id for r in rows if r.score >= derived[r.label_id]]
@@ -244,7 +255,7 @@ def test_thresholds_and_curator_decisions(archive, settings):
     LabelDecision.objects.create(artwork=art, label=top, decision="rejected")
     assert top.pk not in [s.label.pk for s in visible_labels(art)]
     # decisions survive re-labelling
-    STAGE.process([art.pk], STAGE.prepare({"model": "test-tiny", "top_k": K}))
+    STAGE.process([art.pk], STAGE.prepare({"model": MODEL_KEY, "top_k": K}))
     shown = visible_labels_for([art.pk])[art.pk]
     assert top.pk not in [s.label.pk for s in shown] and unranked.pk in [s.label.pk for s in shown]
     # the label page: curator-added first, rejected never
@@ -292,11 +303,11 @@ def test_model_switch_keeps_the_old_models_rows(archive):
     activate(old)
     _label_all(archive)
     old_rows = _rows(old)
-    new = EmbeddingModel.objects.create(key="test-tiny-b", arch="test-tiny", pretrained="random", dim=old.dim, untrained=True)
+    new = EmbeddingModel.objects.create(key=MODEL_KEY + "-b", arch="test-tiny", pretrained="random", dim=old.dim, untrained=True)
     _embed(new, archive["artworks"], archive["media_root"], archive["embedder"], noise=0.3)
     art = archive["artworks"][3]
     old_shown = [s.label.pk for s in visible_labels(art)]
-    params = STAGE.prepare({"model": "test-tiny-b", "top_k": K})
+    params = STAGE.prepare({"model": MODEL_KEY + "-b", "top_k": K})
     assert params["model_id"] == new.pk
     ids = list(STAGE.candidates(params))
     STAGE.reset(params)
@@ -336,8 +347,8 @@ def test_load_vocabulary_command_on_the_real_vocabulary(archive):
     Label.objects.exclude(pk__in=keep).update(published=False)
     LabelEmbedding.objects.filter(model=archive["model"]).delete()
     out = StringIO()
-    call_command("load_vocabulary", "--embed", "--model", "test-tiny", stdout=out, verbosity=0)
-    assert "test-tiny: 5 computed (untrained" in out.getvalue()
+    call_command("load_vocabulary", "--embed", "--model", MODEL_KEY, stdout=out, verbosity=0)
+    assert f"{MODEL_KEY}: 5 computed (untrained" in out.getvalue()
     assert set(LabelEmbedding.objects.filter(model=archive["model"]).values_list("label_id", flat=True)) == set(keep)
 
 
@@ -347,12 +358,12 @@ def test_label_job_through_the_job_machinery(archive):
     from workers import jobs
 
     model = archive["model"]
-    job = jobs.launch("label", {"model": "test-tiny", "top_k": K}, mode="reset", batch_size=8, enqueue=False)
+    job = jobs.launch("label", {"model": MODEL_KEY, "top_k": K}, mode="reset", batch_size=8, enqueue=False)
     assert job.params["model_id"] == model.pk and job.total == len(archive["artworks"])
     for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
         jobs.run_batch(batch_id, worker="test")
     job.refresh_from_db()
     assert job.state == Job.State.DONE and job.done == len(archive["artworks"]) and job.failed == 0
     assert ArtworkLabel.objects.filter(model=model).count() == len(archive["artworks"]) * K
-    again = jobs.launch("label", {"model": "test-tiny", "top_k": K}, mode="missing", enqueue=False)
+    again = jobs.launch("label", {"model": MODEL_KEY, "top_k": K}, mode="missing", enqueue=False)
     assert again.total == 0  # every embedded artwork already has labels under this model
