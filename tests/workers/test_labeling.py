@@ -295,6 +295,22 @@ def test_curator_label_scored_on_demand_and_applied(archive):
     # applying again changes nothing
     apply_label(label, model=model, k=K)
     assert _same(_rows(model), after)
+    # after a prompt edit, re-applying replaces the label's rows with the new scores
+    label.prompt = "a portrait of a woman in a red dress"
+    label.save()
+    apply_label(label, model=model, k=K)
+    vec2 = load_label_vectors(model.pk, published_only=False, label_ids=[label.pk])[1][0]
+    new_scores = dict(zip(ids.tolist(), (emb @ vec2).tolist()))
+    final = _rows(model)
+    for artwork_id in ids.tolist():
+        mine = [(a, l, r, s) for a, l, r, s in final if a == artwork_id]
+        others = [s for a, l, r, s in after if a == artwork_id and l != label.pk]
+        assert sorted(r for _, _, r, _ in mine) == list(range(1, len(mine) + 1)) and len(mine) in (K - 1, K)
+        has = [s for _, l, _, s in mine if l == label.pk]
+        expected_in = len(others) < K or new_scores[artwork_id] > min(others)
+        assert bool(has) == expected_in
+        if has:
+            assert abs(has[0] - new_scores[artwork_id]) < 1e-4
 
 
 @pytest.mark.django_db

@@ -68,9 +68,9 @@ def apply_label(label: Label, model=None, *, k: int | None = None, chunk_size: i
         with connection.cursor() as cursor:
             # How full, and how good at the bottom, each artwork's top-k is without this label.
             cursor.execute(
-                f"SELECT artwork_id, count(*), min(score), bool_or(label_id = %s) FROM {TABLE} "
-                "WHERE model_id = %s AND artwork_id = ANY(%s) GROUP BY artwork_id",
-                [label.pk, model.pk, id_list],
+                f"SELECT artwork_id, count(*) FILTER (WHERE label_id <> %s), min(score) FILTER (WHERE label_id <> %s), "
+                f"bool_or(label_id = %s) FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) GROUP BY artwork_id",
+                [label.pk, label.pk, label.pk, model.pk, id_list],
             )
             state = {a: (n, lowest, had) for a, n, lowest, had in cursor.fetchall()}
         if not state:
@@ -79,8 +79,7 @@ def apply_label(label: Label, model=None, *, k: int | None = None, chunk_size: i
         for artwork_id, score in zip(id_list, scores.tolist()):
             if artwork_id not in state:
                 continue  # not labelled under this model yet: the label stage will score it
-            n, lowest, had = state[artwork_id]
-            others = n - 1 if had else n
+            others, lowest, had = state[artwork_id]
             if had:
                 affected.append(artwork_id)
             if others < k or score > lowest:
