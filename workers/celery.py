@@ -12,16 +12,22 @@ import os
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+# Before torch loads: idle OpenMP threads must not spin on the cores the decode threads use.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 QUEUES = ("ingest", "embed", "label", "faces", "maps")
 
 app = Celery("museum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in QUEUES]
+# Each queue gets its own direct exchange and routing key: a Queue without them would inherit the
+# default exchange and routing key, and a message for one stage would be copied to every queue.
+app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES]
 app.conf.task_default_queue = "ingest"
+app.conf.task_default_exchange = "ingest"
+app.conf.task_default_routing_key = "ingest"
 app.conf.task_ignore_result = True
 app.conf.broker_connection_retry_on_startup = True
 app.autodiscover_tasks()

@@ -110,14 +110,12 @@ def describe_image_error(exc: BaseException, sha256: str) -> str:
 
 
 def _load(embedder, sha256: str):
-    return embedder.preprocess(load_derivative(sha256, DERIVATIVE_SIZE))
+    return embedder.prepare_image(load_derivative(sha256, DERIVATIVE_SIZE))
 
 
 def embed_artworks(embedder, items: Sequence[tuple[int, str]]) -> tuple[list[int], np.ndarray, list[ItemError]]:
     """Embed (artwork id, sha256) pairs. Decoding of micro-batch k+1 overlaps the model on k.
     Returns the ids that worked, their vectors (rows in the same order) and the failures."""
-    import torch
-
     pool = decode_pool()
     size = micro_batch_size(embedder)
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -139,7 +137,7 @@ def embed_artworks(embedder, items: Sequence[tuple[int, str]]) -> tuple[list[int
             except Exception as exc:  # noqa: BLE001 - one bad image never aborts the batch
                 errors.append(ItemError(artwork_id, describe_image_error(exc, sha)))
         if tensors:
-            vectors.append(embedder.embed_batch(torch.stack(tensors)))
+            vectors.append(embedder.embed_batch(embedder.batch_from_prepared(tensors)))
             ok_ids.extend(ids)
         pending = following
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), dtype=np.float32)

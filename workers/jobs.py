@@ -158,7 +158,7 @@ def resume_job(job: Job) -> int:
         .order_by("seq")
         .values_list("pk", flat=True)
     )
-    JobBatch.objects.filter(pk__in=ids, state=JobBatch.State.RUNNING).update(
+    JobBatch.objects.filter(pk__in=ids, state=JobBatch.State.RUNNING, lease_expires_at__lte=now).update(
         state=JobBatch.State.PENDING, lease_expires_at=None, worker=""
     )
     sent = enqueue_batches(job, ids)
@@ -193,8 +193,17 @@ def _difference(left: Iterable[int], right: Iterable[int]) -> Iterator[int]:
             yield value
 
 
+def _unique(ids: Iterable[int]) -> Iterator[int]:
+    previous = None
+    for value in ids:
+        if value != previous:
+            yield value
+            previous = value
+
+
 def select_ids(stage, params: dict, mode: str) -> Iterator[int]:
-    candidates = _ids(stage.candidates(params))
+    """The artwork ids a job over ``stage`` covers, ascending, each once."""
+    candidates = _unique(_ids(stage.candidates(params)))
     if mode == "missing":
         return _difference(candidates, _ids(stage.completed(params)))
     return candidates
@@ -303,19 +312,22 @@ def launch(
     params["mode"] = mode
     Job.objects.filter(pk=job.pk).update(params=params)
     job.params = params
-    if mode == "reset":
-        stage.reset(params)
-    if ids is not None:
-        selected: Iterable[int] = sorted({int(i) for i in ids})
-    else:
-        selected = select_ids(stage, params, "all" if mode == "reset" else mode)
-    batches, items = write_batches(job, selected, int(batch_size or _batch_size(stage)))
-    Job.objects.filter(pk=job.pk).update(total=items, heartbeat_at=timezone.now())
-    job.total = items
+    # One transaction: the batches appear all at once (or not at all), the id streams use plain
+    # server-side cursors, and the tasks are sent when it commits.
+    with transaction.atomic():
+        if mode == "reset":
+            stage.reset(params)
+        if ids is not None:
+            selected: Iterable[int] = sorted({int(i) for i in ids})
+        else:
+            selected = select_ids(stage, params, "all" if mode == "reset" else mode)
+        batches, items = write_batches(job, selected, int(batch_size or _batch_size(stage)))
+        Job.objects.filter(pk=job.pk).update(total=items, heartbeat_at=timezone.now())
+        job.total = items
+        if batches and enqueue:
+            enqueue_batches(job, JobBatch.objects.filter(job=job).order_by("seq").values_list("pk", flat=True))
     if batches == 0:
         return finish_job(job, message="Nothing to do: every item already has this stage's output.")
-    if enqueue:
-        enqueue_batches(job, JobBatch.objects.filter(job=job).order_by("seq").values_list("pk", flat=True).iterator())
     job.refresh_from_db()
     return job
 

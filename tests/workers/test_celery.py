@@ -248,6 +248,7 @@ def test_rabbitmq_round_trip(broker, workers):
     assert round_trip("label", timeout=30) > 0
 
 
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")  # kombu on SQLAlchemy 2.1
 def test_default_serverless_broker_runs_a_job(aic_dir, broker, workers):
     """The default broker needs no server: kombu's SQLAlchemy transport on the same PostgreSQL."""
     url = "sqla+" + test_database_url().replace("postgresql://", "postgresql+psycopg://", 1)
@@ -257,3 +258,21 @@ def test_default_serverless_broker_runs_a_job(aic_dir, broker, workers):
     job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=4)
     job = wait_final(job, procs, timeout=90)
     assert_complete(job, artworks)
+
+
+def test_each_stage_queue_gets_only_its_own_messages(redis_broker):
+    """A message sent to one stage's queue lands in that queue only (no copies through a shared
+    default exchange/routing key)."""
+    import redis
+
+    from workers.tasks import ping
+
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()
+        with conn.Producer() as producer:
+            ping.apply_async(args=("nowhere", "token"), queue="embed", producer=producer)
+    client = redis.Redis.from_url(REDIS_URL)
+    lengths = {q: client.llen(q) for q in ("ingest", "embed", "label", "faces", "maps")}
+    assert lengths == {"ingest": 0, "embed": 1, "label": 0, "faces": 0, "maps": 0}
