@@ -163,3 +163,14 @@ def test_cli_refuses_missing_weights_with_instructions(artworks, tmp_path):
     with pytest.raises(CommandError) as info:
         call_command("embed", "--model", f"ViT-B-32/{tmp_path / 'nope.safetensors'}")
     assert "CLIP_PRETRAINED=" in str(info.value) and "test-tiny" in str(info.value)
+
+
+@pytest.mark.django_db
+def test_split_preprocessing_matches_open_clip_transform(artworks):
+    """Threads run only the PIL part; the batched tensor part gives open_clip's exact numbers."""
+    import torch
+
+    embedder = get_embedder("test-tiny")
+    images = [load_derivative(a.sha256, 256) for a in artworks[:5]] + [load_derivative(artworks[0].sha256, 256).convert("L")]
+    reference = torch.stack([embedder.preprocess(im) for im in images])
+    assert torch.allclose(embedder.preprocess_images(images), reference, atol=1e-6)
