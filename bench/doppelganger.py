@@ -172,7 +172,7 @@ def main() -> int:
 
         django.setup()
         from django.core.management import call_command
-        from django.db import connection, connections
+        from django.db import connection, connections, transaction
         from django.test import Client
 
         from archive import vectors
@@ -284,6 +284,15 @@ def main() -> int:
                 r6.append(len(set(arts) & set(ex_arts)) / shown)
                 top1.append(bool(arts) and arts[0] == ex_arts[0])
             sweep.append((ef, np.mean(r48), np.mean(r6), np.mean(top1), pct(spent, 50), pct(spent, 95)))
+        exact_s = []  # the same query without the index (sequential scan), for comparison
+        for q in queries[:20]:
+            a = time.perf_counter()
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_indexscan = off")
+                cursor.execute(f"SELECT id FROM archive_face WHERE model = %s AND not_a_face = false "
+                               f"ORDER BY vector::vector({DIM}) <-> %s::vector LIMIT %s", [MODEL_ID, vectors.to_literal(q), k])
+                cursor.fetchall()
+            exact_s.append(time.perf_counter() - a)
 
         print(f"\nrequests: {len(request_s)} photos ({statuses}), {total} faces stored")
         print(f"  load average (1 min) {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores")
@@ -310,6 +319,7 @@ def main() -> int:
         print(f"  {'ef_search':>9} {'recall@48':>9} {'artworks@6':>10} {'same top-1':>10} {'p50 ms':>7} {'p95 ms':>7}")
         for ef, r48, r6, t1, p50, p95_ in sweep:
             print(f"  {ef:>9} {r48:>9.3f} {r6:>10.3f} {t1:>10.3f} {p50:>7.1f} {p95_:>7.1f}")
+        print(f"  {'exact':>9} {1:>9.3f} {1:>10.3f} {1:>10.3f} {pct(exact_s, 50):>7.1f} {pct(exact_s, 95):>7.1f}  (sequential scan, no index)")
         p95 = pct(best_s, 95)
         connections.close_all()
     finally:

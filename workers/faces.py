@@ -33,6 +33,8 @@ FACE_DIR = "faces"
 CROP_SIZE = 224
 CROP_QUALITY = 88
 REJECT_IOU = 0.5
+# A better-connected HNSW graph than pgvector's default 64 (recall measured in docs/perf/doppelganger.md).
+EF_CONSTRUCTION = 128
 
 
 def prepare(params: dict) -> dict:
@@ -55,7 +57,7 @@ def prepare(params: dict) -> dict:
 def ensure_index(model: str = MODEL_ID) -> None:
     try:
         with transaction.atomic():
-            vectors.ensure_hnsw_index(vectors.FACES, model, DIM, metric="l2")
+            vectors.ensure_hnsw_index(vectors.FACES, model, DIM, metric="l2", ef_construction=EF_CONSTRUCTION)
     except DatabaseError:  # two workers creating it at once: the other one won
         log.info("face index for %s is being created by another worker", model)
 

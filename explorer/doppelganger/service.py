@@ -28,7 +28,7 @@ QUERY_RETRY_UPSAMPLE = 1
 MAX_FACES = 8  # faces offered for choice in one photo (largest first)
 MATCHES = 6
 OVERFETCH = 8  # nearest faces fetched per match shown, before keeping one face per artwork
-EF_SEARCH = 200  # HNSW candidate list; pgvector's default 40 loses many neighbours at 100k faces (docs/perf/doppelganger.md)
+EF_SEARCH = 400  # HNSW candidate list; pgvector's default 40 loses many neighbours at 100k faces (docs/perf/doppelganger.md)
 CROP_SIZE = 224
 PREVIEW_SIDE = 640
 
