@@ -85,6 +85,8 @@ def tate_records(limit: int = 70000) -> list[tuple[str, str, str]]:
 def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) -> dict:
     from django.db import connection
 
+    from django.utils.text import slugify
+
     from archive import vectors
     from archive.models import EmbeddingModel, Label
     from workers.ml.registry import activate
@@ -135,7 +137,7 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
     rng = random.Random(seed)
     names = rng.sample(words, min(n_labels, len(words))) if len(words) >= n_labels else [f"label {i}" for i in range(n_labels)]
     Label.objects.bulk_create(
-        [Label(name=name, slug=f"{name}-{i}", group=groups[i % len(groups)], prompt=name) for i, name in enumerate(names)]
+        [Label(name=name, slug=f"{slugify(name) or 'label'}-{i}", group=groups[i % len(groups)], prompt=name) for i, name in enumerate(names)]
     )
     label_min = Label.objects.order_by("id").values_list("id", flat=True).first()
 
@@ -265,12 +267,10 @@ def time_calls(fn, items, warmup: int = 10) -> list[float]:
 
 def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float, bool]]:
     from django.test import Client
-    from django.test.utils import setup_test_environment
 
     from archive.models import Artwork, EmbeddingModel, Label
     from explorer import browse, search, similar
 
-    setup_test_environment()  # lets the test Client run against this database
     rng = random.Random(seed)
     model = EmbeddingModel.objects.get(key="bench-512")
     results = []

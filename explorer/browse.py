@@ -11,7 +11,7 @@ from django.db import connection
 
 from archive.models import Artwork, ArtworkLabel, Label, LabelDecision, LabelEmbedding
 
-from .models_state import active_model
+from .models_state import active_model, display_artworks
 
 PAGE_SIZE = 48
 COUNTS_CACHE_SECONDS = 300
@@ -116,21 +116,35 @@ def label_counts(model_id: int | None) -> dict[int, int]:
     return counts
 
 
-def label_count(label: Label, model_id: int | None) -> int:
-    """Artworks shown under one label (the label page's headline): an index range count."""
-    n = LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED]).count()
+_UNSET = object()
+
+
+def label_count(label: Label, model_id: int | None, threshold=_UNSET) -> int:
+    """Artworks shown under one label (the label page's headline).
+
+    Machine rows above the threshold are counted from the ``(label, model, -score)`` index alone
+    (an index-only scan: no heap visits, ~20k rows per label at 20M rows); the few artworks curators
+    decided on are then corrected for with a small join."""
+    curated = LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED]).count()
     if model_id is None:
-        return n
-    threshold = thresholds([label], model_id)[label.pk]
-    sql = (
-        "SELECT count(*) FROM archive_artworklabel al WHERE al.label_id = %s AND al.model_id = %s"
-        + (" AND al.score >= %s" if threshold is not None else "")
-        + " AND NOT EXISTS (SELECT 1 FROM archive_labeldecision d WHERE d.label_id = al.label_id AND d.artwork_id = al.artwork_id)"
-    )
-    params = [label.pk, model_id] + ([threshold] if threshold is not None else [])
+        return curated
+    if threshold is _UNSET:
+        threshold = thresholds([label], model_id)[label.pk]
+    above = " AND al.score >= %s" if threshold is not None else ""
+    extra = [threshold] if threshold is not None else []
     with connection.cursor() as c:
-        c.execute(sql, params)
-        return n + c.fetchone()[0]
+        c.execute(
+            "SELECT count(*) FROM archive_artworklabel al WHERE al.label_id = %s AND al.model_id = %s" + above,
+            [label.pk, model_id, *extra],
+        )
+        machine = c.fetchone()[0]
+        c.execute(
+            "SELECT count(*) FROM archive_labeldecision d JOIN archive_artworklabel al ON al.artwork_id = d.artwork_id"
+            " AND al.label_id = d.label_id AND al.model_id = %s WHERE d.label_id = %s" + above,
+            [model_id, label.pk, *extra],
+        )
+        decided = c.fetchone()[0]
+    return machine - decided + curated
 
 
 def forget_counts() -> None:
@@ -144,7 +158,9 @@ class LabelPage:
     next_cursor: str | None
 
 
-def label_page(label: Label, *, model_id: int | None, cursor: str | None = None, limit: int = PAGE_SIZE) -> LabelPage:
+def label_page(
+    label: Label, *, model_id: int | None, cursor: str | None = None, limit: int = PAGE_SIZE, threshold=_UNSET
+) -> LabelPage:
     """One page of a label's artworks, best score first, keyset-paginated on (score, row id).
 
     The first page starts with the artworks curators added or confirmed by hand; machine-labelled
@@ -154,14 +170,17 @@ def label_page(label: Label, *, model_id: int | None, cursor: str | None = None,
     limit = max(1, min(int(limit), 200))
     items: list = []
     if after is None:
-        curated = (
-            Artwork.objects.filter(label_decisions__label=label, label_decisions__decision__in=[ADDED, ACCEPTED])
-            .order_by("-label_decisions__created_at")[:200]
+        curated_ids = list(
+            LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED])
+            .order_by("-created_at").values_list("artwork_id", flat=True)[:200]
         )
-        items.extend((artwork, None, True) for artwork in curated)
+        if curated_ids:
+            found = display_artworks(curated_ids)
+            items.extend((found[a], None, True) for a in curated_ids if a in found)
     if model_id is None:
         return LabelPage(items, None)
-    threshold = thresholds([label], model_id)[label.pk]
+    if threshold is _UNSET:
+        threshold = thresholds([label], model_id)[label.pk]
     sql = [
         "SELECT al.id, al.artwork_id, al.score FROM archive_artworklabel al",
         "WHERE al.label_id = %s AND al.model_id = %s",
@@ -184,7 +203,7 @@ def label_page(label: Label, *, model_id: int | None, cursor: str | None = None,
         rows = c.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    artworks = Artwork.objects.in_bulk([r[1] for r in rows])
+    artworks = display_artworks(r[1] for r in rows)
     items.extend((artworks[r[1]], r[2], False) for r in rows if r[1] in artworks)
     next_cursor = encode_cursor(rows[-1][2], rows[-1][0]) if more and rows else None
     return LabelPage(items, next_cursor)

@@ -16,3 +16,14 @@ def untrained_notice(model: EmbeddingModel | None) -> str:
             "similarities and labels are not meaningful."
         )
     return ""
+
+
+# Columns a page never shows: the full-text vector, raw metadata, hash bits (large or useless).
+HIDDEN_COLUMNS = ("search_document", "metadata", "phash_bits")
+
+
+def display_artworks(ids) -> dict:
+    """``{id: Artwork}`` for ids, without the columns pages never show."""
+    from archive.models import Artwork
+
+    return Artwork.objects.defer(*HIDDEN_COLUMNS).in_bulk(list(ids))

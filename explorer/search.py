@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from archive import vectors
 from archive.models import Artwork, EmbeddingModel
 
-from .models_state import active_model
+from .models_state import HIDDEN_COLUMNS, active_model, display_artworks
 from .similar import nearest_artworks
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,18 @@ def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str]) -> list[i
     return [a for a, _ in nearest_artworks(model, query, limit=CANDIDATES, ef_search=CANDIDATES)]
 
 
+FTS_MATCH_CAP = 5000  # matches ranked per query; bounds the cost of very common words
+
+
 def metadata_ranking(q: str, qs) -> list[int]:
+    """Artwork ids matching ``q`` in the catalogue text, best ``ts_rank`` first.
+
+    The GIN index finds the matches; at most FTS_MATCH_CAP of them are ranked (a word found in
+    100,000 titles would otherwise cost a rank computation per title)."""
     query = SearchQuery(q, search_type="websearch", config="english")
+    matches = qs.filter(search_document=query).values("id")[:FTS_MATCH_CAP]
     return list(
-        qs.filter(search_document=query)
+        Artwork.objects.filter(id__in=matches)
         .annotate(rank=SearchRank(F("search_document"), query))
         .order_by("-rank", "id")
         .values_list("id", flat=True)[:CANDIDATES]
@@ -181,7 +189,7 @@ def search(q: str = "", filters: Filters | None = None, *, offset: int = 0, limi
     fused = rrf(rankings)
     result.total = len(fused)
     window = fused[offset : offset + limit]
-    found = Artwork.objects.in_bulk([a for a, _ in window])
+    found = display_artworks(a for a, _ in window)
     result.artworks = [(found[a], s) for a, s in window if a in found]
     return result
 
@@ -261,7 +269,7 @@ def search_by_image(image: Image.Image, *, limit: int = 24, verify: int = 40) ->
     for artwork_id in phash_neighbours(image):
         if artwork_id not in candidates:
             candidates.append(artwork_id)
-    found = base_queryset().in_bulk(set(candidates) | {a for a, _ in ranked})
+    found = base_queryset().defer(*HIDDEN_COLUMNS).in_bulk(set(candidates) | {a for a, _ in ranked})
     copies: dict[int, float] = {}
     for artwork_id in candidates:
         artwork = found.get(artwork_id)

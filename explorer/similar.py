@@ -8,6 +8,8 @@ from django.db import connection
 from archive import vectors
 from archive.models import Artwork, EmbeddingModel
 
+from .models_state import display_artworks
+
 # HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
 EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 100)
 
@@ -47,5 +49,5 @@ def similar_to(artwork: Artwork, model: EmbeddingModel | None, *, limit: int = 1
     if query is None:
         return []
     hits = nearest_artworks(model, query, limit=limit, exclude={artwork.pk})
-    found = Artwork.objects.in_bulk([a for a, _ in hits])
+    found = display_artworks(a for a, _ in hits)
     return [(found[a], s) for a, s in hits if a in found]

@@ -75,15 +75,17 @@ def label_detail(request, slug: str):
     if not label.published and not is_curator(request.user):
         raise Http404("No such label")
     model = active_model()
+    model_id = model.pk if model else None
+    threshold = browse.thresholds([label], model_id)[label.pk] if model_id else None
     try:
-        page = browse.label_page(label, model_id=model.pk if model else None, cursor=request.GET.get("cursor"), limit=browse.PAGE_SIZE)
+        page = browse.label_page(label, model_id=model_id, cursor=request.GET.get("cursor"), limit=browse.PAGE_SIZE, threshold=threshold)
     except browse.BadCursor as exc:
         return HttpResponseBadRequest(str(exc))
     context = {"label": label, "page": page, "model": model, "untrained_notice": untrained_notice(model),
                "first": not request.GET.get("cursor")}
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
-    context["count"] = browse.label_count(label, model.pk if model else None)
+    context["count"] = browse.label_count(label, model_id, threshold=threshold)
     return render(request, "explorer/label_detail.html", context)
 
 
