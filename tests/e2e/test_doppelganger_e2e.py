@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from tests.e2e.conftest import wait_for
 from tests.explorer.test_doppelganger_support import AIC_PORTRAITS, QUERY, add_artwork, build_archive, deepface_dir
@@ -81,3 +84,20 @@ def test_screenshot_with_public_domain_portraits(live_server, live_media, transa
     browser.set_window_size(390, 844)
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, json.dumps({"overflow": overflow})
+    browser.set_window_size(1280, 900)
+
+    # The faces panel of the first match's artwork page, as a curator sees it.
+    first = browser.find_element("css selector", ".dg-match .dg-title").get_attribute("href")
+    user = User.objects.create_user("e2e-curator", password="e2e-curator-pw-123")
+    user.groups.add(Group.objects.get_or_create(name="curator")[0])
+    client = Client()
+    client.force_login(user)
+    browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value})
+    browser.get(first)
+    panel = browser.find_element("id", "faces")
+    assert panel.find_elements("css selector", ".face-box") and panel.find_elements("css selector", "button.danger")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", panel)
+    wait_for(browser, "[...document.querySelectorAll('#faces img')].every(i => i.complete && i.naturalWidth > 0)")
+    screenshot("doppelganger_faces_panel")
+    panel.find_element("css selector", "button.danger").click()  # "Not a face": back on the page, marked
+    wait_for(browser, "document.querySelector('#faces .badge') !== null && document.querySelector('#faces .face-box.rejected') !== null")
