@@ -159,6 +159,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench database and media afterwards")
     args = parser.parse_args()
 
+    p95 = float("inf")  # reported as FAIL if the run breaks before measuring
     base_url = server_url()
     admin_execute(base_url, f"DROP DATABASE IF EXISTS {DB_NAME}")
     admin_execute(base_url, f"CREATE DATABASE {DB_NAME}")

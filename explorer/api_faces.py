@@ -104,6 +104,9 @@ class DoppelgangerView(APIView):
         except DatabaseError:
             log.exception("doppelganger look-up: database unavailable")
             return _error("unavailable", "The collection cannot be searched right now; please try again later.", 503)
+        except Exception:  # noqa: BLE001 - a bug must not leak as a 500 page; the traceback is logged (never the photo)
+            log.exception("doppelganger look-up failed")
+            return _error("unavailable", "Something went wrong while matching your photo; please try again later.", 503)
         return Response({
             "width": result.width,
             "height": result.height,
