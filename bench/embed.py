@@ -11,7 +11,8 @@ possible with real decode work.
 
 For each model (random weights are fine for speed; ``test-tiny`` is the tiny test model):
 - bare images/s: tensors already decoded and preprocessed, fed straight into the model in
-  micro-batches of the same size the pipeline uses (``embed_batch``), nothing written;
+  micro-batches of the same size the pipeline uses (``embed_batch``), nothing written; measured
+  before and after the pipeline run (half the images each) and averaged, as the machine is shared;
 - pipeline images/s: ``workers.jobs.launch("embed", ...)`` over the same number of artworks on a
   real Celery worker process (one solo worker, all cores): selection, batch rows, Celery messages,
   leases, decode + preprocess in threads pipelined with the model, COPY upsert into pgvector,
@@ -200,21 +201,26 @@ def run(args, db_url: str, media: Path, broker: str) -> int:
         key = model_key(name, args.pretrained)
         embedder = get_embedder(key, device=device)
         micro = embedding.micro_batch_size(embedder)
-        # Bare: preprocessed tensors straight into the model, same micro-batch size.
+        # Bare: preprocessed tensors straight into the model, same micro-batch size. Measured
+        # before and after the pipeline (half the images each) and averaged: the machine is shared.
         tensors = [embedder.preprocess(load_derivative(shas[i % len(shas)], 256)) for i in range(min(images, 1024))]
         batches = [torch.stack(tensors[i : i + micro]) for i in range(0, len(tensors), micro)]
+        del tensors
         embedder.embed_batch(batches[0])  # warm-up
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        done, start = 0, time.perf_counter()
-        while done < images:
-            for batch in batches:
-                embedder.embed_batch(batch)
-                done += len(batch)
-                if done >= images:
-                    break
-        bare = done / (time.perf_counter() - start)
-        del tensors, batches
+
+        def bare_rate(count: int) -> float:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            done, start = 0, time.perf_counter()
+            while done < count:
+                for batch in batches:
+                    embedder.embed_batch(batch)
+                    done += len(batch)
+                    if done >= count:
+                        break
+            return done / (time.perf_counter() - start)
+
+        bare_before = bare_rate(max(images // 2, micro))
         # Pipeline: a real worker process, warmed up by a one-batch job.
         procs = start_workers(["embed"], 1, env={**worker_env, "ML_DEVICE": device}, logfile=media / f"worker-{name}.log")
         try:
@@ -223,9 +229,13 @@ def run(args, db_url: str, media: Path, broker: str) -> int:
             rss = peak_rss_mb(procs[0].pid)
         finally:
             stop_workers(procs)
+        bare_after = bare_rate(max(images // 2, micro))
+        bare = (bare_before + bare_after) / 2
+        del batches
         pipeline = images / elapsed
         ratio = pipeline / bare
-        print(f"model {key} (dim {embedder.dim}, micro-batch {micro}): bare {bare:.1f} img/s, pipeline {pipeline:.1f} img/s "
+        print(f"model {key} (dim {embedder.dim}, micro-batch {micro}): bare {bare:.1f} img/s "
+              f"(before {bare_before:.1f}, after {bare_after:.1f}), pipeline {pipeline:.1f} img/s "
               f"({images} artworks, {job.batches.count()} tasks, {elapsed:.1f}s), pipeline/bare {ratio:.2f}, "
               f"worker peak RSS {rss:.0f} MB", flush=True)
 

@@ -218,3 +218,15 @@ def test_unknown_stage_and_mode_are_refused():
 def test_difference_streams_sorted_ids():
     assert list(jobs._difference(iter([1, 2, 3, 5, 8, 9]), iter([0, 2, 4, 5, 9, 10]))) == [1, 3, 8]
     assert list(jobs._difference(iter([1, 2]), iter([]))) == [1, 2]
+
+
+def test_ids_stream_from_any_queryset_shape(artworks):
+    from archive.models import ArtworkEmbedding  # noqa: F401 - shape check only
+
+    expected = sorted(a.pk for a in artworks)
+    assert list(jobs._ids(Artwork.objects.order_by("-title"))) == expected
+    assert list(jobs._ids(Artwork.objects.values_list("pk", flat=True).order_by("-pk"))) == expected
+    doubled = Artwork.objects.filter(pk__in=expected).values_list("pk", flat=True).union(
+        Artwork.objects.values_list("pk", flat=True), all=True
+    )
+    assert list(jobs._unique(sorted(doubled))) == expected
