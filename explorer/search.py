@@ -19,7 +19,7 @@ from .similar import nearest_artworks
 log = logging.getLogger(__name__)
 
 RRF_K = 60
-CANDIDATES = 200  # per ranking
+CANDIDATES = 100  # per ranking (RRF input)
 MAX_QUERY_CHARS = 500
 
 
@@ -139,7 +139,7 @@ def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str]) -> list[i
     return [a for a, _ in nearest_artworks(model, query, limit=CANDIDATES, ef_search=CANDIDATES)]
 
 
-FTS_MATCH_CAP = 5000  # matches ranked per query; bounds the cost of very common words
+FTS_MATCH_CAP = 1000  # matches ranked per query; bounds the cost of very common words
 
 
 def metadata_ranking(q: str, qs) -> list[int]:

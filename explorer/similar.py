@@ -11,7 +11,7 @@ from archive.models import Artwork, EmbeddingModel
 from .models_state import display_artworks
 
 # HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
-EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 100)
+EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
