@@ -4,8 +4,10 @@ SQLAlchemy transport on the same PostgreSQL). The workers use the test database,
 commit their rows (``transaction=True``)."""
 from __future__ import annotations
 
+import os
 import socket
 import time
+from urllib.parse import urlsplit
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,9 @@ from workers.celery import app
 from workers.checks import round_trip
 from workers.process import kill_worker, log_tail, start_workers, stop_workers
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+# Overridable so that two test runs on one machine use separate Redis databases.
+REDIS_URL = os.environ.get("MUSEUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+AMQP_URL = os.environ.get("MUSEUM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -33,7 +36,10 @@ def service_up(host: str, port: int) -> bool:
         return False
 
 
-def require(host: str, port: int, what: str) -> None:
+def require(url: str, what: str) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or {"redis": 6379, "amqp": 5672}.get(parts.scheme, 0)
     if not service_up(host, port):
         pytest.skip(f"{what} is not running on {host}:{port}")
 
@@ -89,7 +95,7 @@ def broker():
 
 @pytest.fixture
 def redis_broker(broker):
-    require("127.0.0.1", 6379, "Redis")
+    require(REDIS_URL, "Redis")
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -243,7 +249,7 @@ def test_redis_worker_end_to_end(aic_dir, redis_broker, workers, garbage_derivat
 
 
 def test_rabbitmq_round_trip(broker, workers):
-    require("127.0.0.1", 5672, "RabbitMQ")
+    require(AMQP_URL, "RabbitMQ")
     workers(broker(AMQP_URL))
     assert round_trip("label", timeout=30) > 0
 
