@@ -68,6 +68,13 @@ def ensure_hnsw_index(
     return name
 
 
+def index_exists(space: VectorSpace, model_value: int | str) -> bool:
+    """Whether the model's HNSW index is in the catalogue (a plain look-up: no lock on the table)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index_name(space, model_value)])
+        return bool(cursor.fetchone()[0])
+
+
 def _quote(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

@@ -24,7 +24,7 @@ from archive import vectors
 from archive.images import derivative_path
 from archive.models import Artwork, Face
 from archive.models.faces import FaceScan
-from workers.ml.faces import DIM, MODEL_ID, face_settings, get_backend, iou
+from workers.ml.faces import face_model, face_settings, get_backend, iou, model_dim
 from workers.stages import BatchResult, ItemError, Stage
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def prepare(params: dict) -> dict:
     """Fill in the model and detection settings, check the model files load, and make the index."""
     conf = face_settings()
     resolved = {
-        "model": params.get("model") or MODEL_ID,
+        "model": params.get("model") or face_model(),
         "detector": params.get("detector") or conf["detector"],
         "size": int(params.get("size") or conf["size"]),
         "upsample": int(conf["upsample"] if params.get("upsample") in (None, "") else params["upsample"]),
@@ -54,12 +54,19 @@ def prepare(params: dict) -> dict:
     return resolved
 
 
-def ensure_index(model: str = MODEL_ID) -> None:
+def ensure_index(model: str | None = None) -> None:
+    """Make the model's partial HNSW index unless the catalogue already has it.
+
+    The look-up in ``pg_class`` takes no lock; ``CREATE INDEX IF NOT EXISTS`` would take a SHARE
+    lock on the faces table (blocking every other worker's writes) even when the index exists."""
+    model = model or face_model()
+    if vectors.index_exists(vectors.FACES, model):
+        return
     try:
         with transaction.atomic():
-            vectors.ensure_hnsw_index(vectors.FACES, model, DIM, metric="l2", ef_construction=EF_CONSTRUCTION)
-    except DatabaseError:  # two workers creating it at once: the other one won
-        log.info("face index for %s is being created by another worker", model)
+            vectors.ensure_hnsw_index(vectors.FACES, model, model_dim(model), metric="l2", ef_construction=EF_CONSTRUCTION)
+    except DatabaseError as exc:  # two workers creating it at once: the other one won
+        log.info("face index for %s is being created by another worker (%s)", model, exc)
 
 
 def candidates(params: dict):
@@ -69,12 +76,12 @@ def candidates(params: dict):
 
 def completed(params: dict):
     """Artworks this model has already searched, with or without faces found."""
-    return FaceScan.objects.filter(model=params.get("model") or MODEL_ID).values_list("artwork_id", flat=True)
+    return FaceScan.objects.filter(model=params.get("model") or face_model()).values_list("artwork_id", flat=True)
 
 
 def reset(params: dict) -> None:
     """Forget this model's faces (curator-rejected rows are kept, so their marks re-apply)."""
-    model = params.get("model") or MODEL_ID
+    model = params.get("model") or face_model()
     faces = Face.objects.filter(model=model, not_a_face=False)
     crops = list(faces.exclude(crop="").values_list("crop", flat=True))
     faces.delete()
@@ -88,17 +95,17 @@ def crop_relpath(sha256: str, model: str, box: tuple[int, int, int, int]) -> str
     return f"{FACE_DIR}/{sha256[:2]}/{sha256[2:4]}/{sha256}_{slug}_{x}_{y}_{w}_{h}.jpg"
 
 
-def _write_jpeg(path: Path, array) -> None:
+def _stage_jpeg(path: Path, array) -> Path:
+    """Write a crop to a temporary file beside ``path``; :func:`_publish` gives it its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(array).save(handle, "JPEG", quality=CROP_QUALITY)
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
+    return Path(tmp)
 
 
 def _unlink(relpaths) -> None:
@@ -110,8 +117,68 @@ def _unlink(relpaths) -> None:
             pass
 
 
+def _store(artwork: Artwork, params: dict, backend, originals, descriptors, staged: list[tuple[Path, Path]]) -> tuple[int, set[str]]:
+    """Replace the artwork's Face rows (keeping curators' rejections) and its FaceScan in one
+    transaction; the staged crops get their names as its last step. Returns the row count and the
+    crops of the rows it replaced."""
+    model = params["model"]
+    root = Path(settings.MEDIA_ROOT)
+    created: list[Path] = []
+    try:
+        with transaction.atomic():
+            existing = list(Face.objects.select_for_update().filter(artwork=artwork, model=model))
+            rejected = [f for f in existing if f.not_a_face]
+            matched_rejects = set()
+            rows = []
+            for det, vector, (_, final) in zip(originals, descriptors, staged):
+                hit = next((f for f in rejected if iou(det.box, (f.x, f.y, f.w, f.h)) >= REJECT_IOU), None)
+                if hit is not None:
+                    matched_rejects.add(hit.pk)
+                x, y, w, h = det.box
+                landmarks = [[round(px, 1), round(py, 1)] for px, py in det.landmarks]
+                rows.append(Face(artwork=artwork, model=model, x=x, y=y, w=w, h=h, landmarks=landmarks, score=det.score,
+                                 crop=final.relative_to(root).as_posix(), vector=vector.tolist(), not_a_face=hit is not None))
+            stale = [f for f in existing if not f.not_a_face or f.pk in matched_rejects]
+            Face.objects.filter(pk__in=[f.pk for f in stale]).delete()
+            Face.objects.bulk_create(rows)
+            FaceScan.objects.update_or_create(
+                artwork=artwork,
+                model=model,
+                defaults={"detector": backend.detector, "derivative_size": params["size"], "upsample": backend.upsample,
+                          "faces": len(rows)},
+            )
+            created = _publish(staged)
+    except BaseException:
+        for path in created:  # named, but the commit failed
+            path.unlink(missing_ok=True)
+        raise
+    kept = {f.crop for f in existing if f not in stale} | {row.crop for row in rows}
+    return len(rows), {f.crop for f in stale if f.crop} - kept
+
+
+def _publish(staged: list[tuple[Path, Path]]) -> list[Path]:
+    """Rename staged crops to their final names and return those that did not exist before; if
+    one fails, those are removed again (a crop that existed before shows the same box of the same
+    image, so it stays)."""
+    created = []
+    try:
+        for tmp, final in staged:
+            existed = final.exists()
+            os.replace(tmp, final)
+            if not existed:
+                created.append(final)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    return created
+
+
 def process_artwork(artwork: Artwork, params: dict) -> int:
-    """Detect, embed and store one artwork's faces; returns how many were found."""
+    """Detect, embed and store one artwork's faces; returns how many were found.
+
+    Crops are written to temporary files first and named only inside the database transaction,
+    so a failure (a database error, a crop that cannot be written) leaves neither rows nor files."""
     model, size = params["model"], params["size"]
     path = derivative_path(artwork.sha256, size)
     if not path.exists():
@@ -121,41 +188,25 @@ def process_artwork(artwork: Artwork, params: dict) -> int:
     backend = get_backend(model, detector=params["detector"], upsample=params["upsample"])
     detections = backend.detect(image)
     descriptors = backend.embed(image, detections)
+    if descriptors.shape != (len(detections), backend.dim):
+        raise ValueError(f"face model {model} returned vectors of shape {descriptors.shape}, expected ({len(detections)}, {backend.dim})")
     chips = backend.chips(image, detections, size=CROP_SIZE)
     # Derivatives are never upscaled, so a small original's "1024" derivative is the original's size.
     factor = (artwork.width / image.size[0]) if artwork.width else 1.0
     originals = [det.scaled(factor) for det in detections]
 
-    new_crops = []
-    for det, chip in zip(originals, chips):
-        rel = crop_relpath(artwork.sha256, model, det.box)
-        _write_jpeg(Path(settings.MEDIA_ROOT) / rel, chip)
-        new_crops.append(rel)
-
-    with transaction.atomic():
-        existing = list(Face.objects.select_for_update().filter(artwork=artwork, model=model))
-        rejected = [f for f in existing if f.not_a_face]
-        matched_rejects = set()
-        rows = []
-        for det, vector, crop in zip(originals, descriptors, new_crops):
-            hit = next((f for f in rejected if iou(det.box, (f.x, f.y, f.w, f.h)) >= REJECT_IOU), None)
-            if hit is not None:
-                matched_rejects.add(hit.pk)
-            x, y, w, h = det.box
-            landmarks = [[round(px, 1), round(py, 1)] for px, py in det.landmarks]
-            rows.append(Face(artwork=artwork, model=model, x=x, y=y, w=w, h=h, landmarks=landmarks,
-                             score=det.score, crop=crop, vector=vector.tolist(), not_a_face=hit is not None))
-        stale = [f for f in existing if not f.not_a_face or f.pk in matched_rejects]
-        Face.objects.filter(pk__in=[f.pk for f in stale]).delete()
-        Face.objects.bulk_create(rows)
-        FaceScan.objects.update_or_create(
-            artwork=artwork,
-            model=model,
-            defaults={"detector": params["detector"], "derivative_size": size, "upsample": params["upsample"], "faces": len(rows)},
-        )
-    kept = {f.crop for f in existing if f.pk not in {s.pk for s in stale}} | set(new_crops)
-    _unlink({f.crop for f in stale if f.crop} - kept)
-    return len(rows)
+    root = Path(settings.MEDIA_ROOT)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for det, chip in zip(originals, chips):
+            final = root / crop_relpath(artwork.sha256, model, det.box)
+            staged.append((_stage_jpeg(final, chip), final))
+        count, unused = _store(artwork, params, backend, originals, descriptors, staged)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)  # only left where the transaction did not get to name it
+    _unlink(unused)
+    return count
 
 
 def process(ids: list[int], params: dict) -> BatchResult:

@@ -168,3 +168,90 @@ def test_faces_command_runs_the_stage_through_the_job_machinery(shared_data, aic
 
     again = jobs.launch("faces", {}, enqueue=False)
     assert again.state == Job.State.DONE and again.total == 0
+
+
+def test_batches_do_not_lock_the_table_to_check_the_index(shared_data):
+    """The index is looked up in the catalogue; CREATE INDEX (a SHARE lock on the faces table, even
+    with IF NOT EXISTS) runs only when it is missing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    artwork = add_artwork(deepface_dir(shared_data) / "img4.jpg", source="t", source_id="img4-index", title="p1")
+    stage.ensure_index()
+    assert vectors.index_exists(vectors.FACES, ml.MODEL_ID)
+    with CaptureQueriesContext(connection) as queries:
+        assert stage.process([artwork.pk], {}).done == [artwork.pk]
+    assert not [q["sql"] for q in queries if "CREATE INDEX" in q["sql"].upper()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {vectors.index_name(vectors.FACES, ml.MODEL_ID)}")
+        # Check this test transaction's deferred foreign keys now: PostgreSQL refuses CREATE INDEX
+        # on a table with pending trigger events (a job's own transaction never has any).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not vectors.index_exists(vectors.FACES, ml.MODEL_ID)
+    stage.process([artwork.pk], {})
+    assert vectors.index_exists(vectors.FACES, ml.MODEL_ID)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_transaction_leaves_no_crops(shared_data, tmp_path):
+    """The artwork is deleted while its faces are being found: storing them fails at commit (the
+    foreign key is checked then) and neither rows nor crop files are left behind."""
+    from django.db import IntegrityError
+
+    # A real group photo, mirrored so that no other test has stored crops of the same image.
+    mirrored = tmp_path / "couple-mirrored.jpg"
+    ImageOps.mirror(photo(shared_data, "couple.jpg")).save(mirrored, quality=91)
+    artwork = add_artwork(mirrored, source="t", source_id="couple-gone", title="gone")
+    params = stage.prepare({})
+    Artwork.objects.filter(pk=artwork.pk).delete()
+    faces_dir = Path(settings.MEDIA_ROOT) / "faces" / artwork.sha256[:2] / artwork.sha256[2:4]
+    assert not faces_dir.exists() or not list(faces_dir.glob(f"{artwork.sha256}_*"))
+    with pytest.raises(IntegrityError):
+        stage.process_artwork(artwork, params)
+    left = list(faces_dir.glob("*")) if faces_dir.exists() else []
+    assert not [p for p in left if p.name.startswith(artwork.sha256) or p.name.endswith(".tmp")], left
+    assert not Face.objects.filter(artwork_id=artwork.pk).exists()
+    assert not FaceScan.objects.filter(artwork_id=artwork.pk).exists()
+
+
+def test_backends_are_registered_by_model_id_with_their_dimension(settings):
+    with pytest.raises(ml.FaceModelUnknown, match="512-d"):
+        ml.register("wide-model", ml.DlibFaceBackend, dim=512)
+    assert "wide-model" not in ml.registered()
+    with pytest.raises(ml.FaceModelUnknown, match="already registered"):
+        ml.register(ml.MODEL_ID, ml.DlibFaceBackend, dim=128)
+    settings.FACE_MODEL = "no-such-model"
+    with pytest.raises(ml.FaceModelUnknown, match="unknown face model 'no-such-model'; registered: dlib-resnet-v1"):
+        stage.prepare({})
+    # A backend that says it is another model than it was registered as is refused.
+    ml.register("misnamed", lambda detector, upsample: ml.DlibFaceBackend(detector=detector, upsample=upsample), dim=128)
+    try:
+        with pytest.raises(ml.FaceModelUnknown, match="refusing"):
+            ml.get_backend("misnamed")
+    finally:
+        ml.unregister("misnamed")
+
+
+def test_a_second_backend_stores_vectors_under_its_own_model_id(shared_data):
+    """The same dlib embedder with the detector run without upsampling, registered as its own
+    model: a job for it writes rows, scans and an index of that model beside the default's."""
+    other = "dlib-resnet-v1-up0-stage"
+    ml.register(other, lambda detector, upsample: ml.DlibFaceBackend(detector=detector, upsample=0, model_id=other), dim=128)
+    try:
+        params = stage.prepare({"model": other})
+        assert params["model"] == other and vectors.index_exists(vectors.FACES, other)
+        artwork = add_artwork(deepface_dir(shared_data) / "img5.jpg", source="t", source_id="img5-models", title="p1")
+        assert stage.process([artwork.pk], {}).done == [artwork.pk]
+        assert stage.process([artwork.pk], params).done == [artwork.pk]
+        rows = {f.model: f for f in Face.objects.filter(artwork=artwork)}
+        assert set(rows) == {ml.MODEL_ID, other}
+        assert set(FaceScan.objects.filter(artwork=artwork).values_list("model", "upsample")) == {(ml.MODEL_ID, 1), (other, 0)}
+        assert ml.l2(vectors.from_value(rows[ml.MODEL_ID].vector), vectors.from_value(rows[other].vector)) < 0.3
+        assert artwork.pk in set(stage.completed({"model": other}))
+        # Each model's kNN sees only its own rows.
+        hits = vectors.nearest(vectors.FACES, other, vectors.from_value(rows[ml.MODEL_ID].vector), dim=128, metric="l2", limit=10)
+        assert {h[0] for h in hits} == {rows[other].pk}
+        stage.reset({"model": other})
+        assert set(Face.objects.filter(artwork=artwork).values_list("model", flat=True)) == {ml.MODEL_ID}
+    finally:
+        ml.unregister(other)

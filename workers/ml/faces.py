@@ -11,7 +11,10 @@ environments may lack, so the package is never imported here: its ``models/`` fo
 ``importlib.util.find_spec(...).submodule_search_locations``, which locates a package without
 running its ``__init__``. ``FACE_MODELS_DIR`` (setting or environment) overrides the location.
 
-Backends are loaded lazily, once per process, through :func:`get_backend`.
+Backends are registered by model id (:func:`register`; ``FACE_MODEL`` picks the one the stage
+and the doppelganger page use) and loaded lazily, once per process, through :func:`get_backend`.
+Every backend's vectors are stored in ``Face.vector`` beside their model id; only ``FACE_DIM``-wide
+backends are accepted (see :func:`register`).
 """
 from __future__ import annotations
 
@@ -21,12 +24,15 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-MODEL_ID = "dlib-resnet-v1"
+MODEL_ID = "dlib-resnet-v1"  # the default face model (FACE_MODEL)
 DIM = 128
+# The width of every stored face vector: the faces' HNSW indexes, the API and the docs promise
+# 128-d vectors, so a backend of another width is refused at registration.
+FACE_DIM = 128
 # dlib's documented same-person threshold on the Euclidean distance of two descriptors.
 MATCH_THRESHOLD = 0.6
 DETECTORS = ("hog", "cnn")
@@ -62,8 +68,13 @@ def setting(name: str, default):
     return type(default)(value) if isinstance(default, int) else value
 
 
+def face_model() -> str:
+    """The face model the stage stores and the doppelganger page matches against (``FACE_MODEL``)."""
+    return str(setting("FACE_MODEL", MODEL_ID))
+
+
 def face_settings() -> dict:
-    """The configured detection settings: detector, derivative size and upsampling."""
+    """The configured detection settings of the stage: detector, derivative size and upsampling."""
     return {
         "detector": str(setting("FACE_DETECTOR", DEFAULT_DETECTOR)),
         "size": int(setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
@@ -144,7 +155,8 @@ class FaceBackend:
 
     model_id: str
     dim: int
-    detector: str
+    detector: str  # what a FaceScan records: the detector and upsampling this backend runs
+    upsample: int
 
     def detect(self, image, *, upsample: int | None = None) -> list[Detection]:
         raise NotImplementedError
@@ -161,12 +173,13 @@ class FaceBackend:
 class DlibFaceBackend(FaceBackend):
     """dlib: HOG or CNN (MMOD) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
 
-    model_id = MODEL_ID
     dim = DIM
 
-    def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None):
+    def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None,
+                 *, model_id: str = MODEL_ID):
         import dlib
 
+        self.model_id = model_id
         if detector not in DETECTORS:
             raise ValueError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
         path = model_path or models_dir()
@@ -232,22 +245,91 @@ class DlibFaceBackend(FaceBackend):
             return [np.asarray(c) for c in self._dlib.get_face_chips(arr, self._shapes(detections), size=size, padding=padding)]
 
 
+class FaceModelUnknown(ValueError):
+    """No backend is registered under that model id, or it cannot store its vectors."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    model_id: str
+    dim: int
+    factory: Callable[..., FaceBackend]  # factory(detector=..., upsample=...) -> FaceBackend
+
+
+_registry: dict[str, Registered] = {}
 _cache: dict[tuple, FaceBackend] = {}
 _cache_lock = threading.Lock()
 
 
-def get_backend(model_id: str = MODEL_ID, *, detector: str | None = None, upsample: int | None = None) -> FaceBackend:
-    """The face backend for ``model_id``, loaded once per process (per detector and upsampling)."""
-    if model_id != MODEL_ID:
-        raise ValueError(f"unknown face model {model_id!r}; known: {MODEL_ID}")
+def register(model_id: str, factory: Callable[..., FaceBackend], *, dim: int, replace: bool = False) -> None:
+    """Make a face backend available as ``model_id`` (what ``FACE_MODEL`` and a job's ``model`` name).
+
+    ``factory(detector=..., upsample=...)`` builds the backend; it is called once per process per
+    detector and upsampling. ``dim`` is the width of its vectors: only ``FACE_DIM`` is accepted,
+    since every model's vectors are stored, indexed and served as 128-d."""
+    if not model_id or len(model_id) > 100:
+        raise FaceModelUnknown(f"a face model id must be 1 to 100 characters, got {model_id!r}")
+    if int(dim) != FACE_DIM:
+        raise FaceModelUnknown(
+            f"face model {model_id!r} makes {dim}-d vectors, but face vectors are stored and indexed as {FACE_DIM}-d "
+            f"(Face.vector, its HNSW index and the API); it cannot be registered"
+        )
+    with _cache_lock:
+        if model_id in _registry and not replace:
+            raise FaceModelUnknown(f"face model {model_id!r} is already registered")
+        _registry[model_id] = Registered(model_id, int(dim), factory)
+        for key in [k for k in _cache if k[0] == model_id]:
+            del _cache[key]
+
+
+def unregister(model_id: str) -> None:
+    """Forget a registered model and its loaded backends (the default model cannot be removed)."""
+    if model_id == MODEL_ID:
+        raise FaceModelUnknown(f"the default face model {MODEL_ID!r} cannot be unregistered")
+    with _cache_lock:
+        _registry.pop(model_id, None)
+        for key in [k for k in _cache if k[0] == model_id]:
+            del _cache[key]
+
+
+def registered() -> list[str]:
+    return sorted(_registry)
+
+
+def model_dim(model_id: str) -> int:
+    """The width of a registered model's vectors (without loading it)."""
+    return _lookup(model_id).dim
+
+
+def _lookup(model_id: str) -> Registered:
+    try:
+        return _registry[model_id]
+    except KeyError:
+        raise FaceModelUnknown(f"unknown face model {model_id!r}; registered: {', '.join(registered())}") from None
+
+
+def get_backend(model_id: str | None = None, *, detector: str | None = None, upsample: int | None = None) -> FaceBackend:
+    """The face backend for ``model_id`` (default ``FACE_MODEL``), loaded once per process per
+    detector, upsampling and model folder; ``detector`` and ``upsample`` default to the stage's
+    settings (``FACE_DETECTOR``, ``FACE_UPSAMPLE``)."""
+    entry = _lookup(model_id or face_model())
     conf = face_settings()
-    key = (model_id, detector or conf["detector"], conf["upsample"] if upsample is None else int(upsample))
+    key = (entry.model_id, detector or conf["detector"], conf["upsample"] if upsample is None else int(upsample),
+           str(setting("FACE_MODELS_DIR", "")))
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:
-            backend = DlibFaceBackend(detector=key[1], upsample=key[2])
+            backend = entry.factory(detector=key[1], upsample=key[2])
+            if backend.model_id != entry.model_id or backend.dim != entry.dim:
+                raise FaceModelUnknown(
+                    f"the backend registered as {entry.model_id!r} ({entry.dim}-d) built one that says "
+                    f"{backend.model_id!r} ({backend.dim}-d); refusing to store its vectors"
+                )
             _cache[key] = backend
     return backend
+
+
+register(MODEL_ID, DlibFaceBackend, dim=DIM)
 
 
 def l2(a: np.ndarray, b: np.ndarray) -> float:
