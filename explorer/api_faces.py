@@ -5,9 +5,6 @@ memory only, exactly as on the page (see :mod:`explorer.doppelganger.service`).
 """
 from __future__ import annotations
 
-import logging
-
-from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
@@ -16,10 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .doppelganger import ratelimit, service, uploads
+from .doppelganger import failures, ratelimit, service, uploads
 from .doppelganger.forms import LookupForm
-
-log = logging.getLogger(__name__)
 
 class ErrorSerializer(drf.Serializer):
     error = drf.CharField(help_text="a stable code: rate_limited, too_large, not_an_image, no_face, ...")
@@ -75,9 +70,17 @@ class DoppelgangerView(APIView):
         request={"multipart/form-data": inline_serializer("DoppelgangerUpload", {
             "image": drf.ImageField(), "face": drf.IntegerField(required=False, min_value=0)})},
         responses={200: DoppelgangerResultSerializer, 400: ErrorSerializer, 413: ErrorSerializer, 415: ErrorSerializer,
-                   422: OpenApiResponse(ErrorSerializer, description="no face found"), 429: ErrorSerializer},
+                   422: OpenApiResponse(ErrorSerializer, description="no face found"), 429: ErrorSerializer,
+                   503: OpenApiResponse(ErrorSerializer, description="the collection cannot be searched right now")},
     )
     def post(self, request):
+        try:
+            return self._post(request)
+        except Exception as exc:  # noqa: BLE001 - every failure is a JSON answer, never a 500 page
+            failed = failures.as_rejection(exc)
+            return _error(failed.code, failed.message, failed.status)
+
+    def _post(self, request):
         wait = ratelimit.hit(request)
         if wait is not None:
             return _error("rate_limited", ratelimit.message(wait), 429, **{"Retry-After": str(wait)})
@@ -97,16 +100,7 @@ class DoppelgangerView(APIView):
         upload = form.upload()
         if upload is None:
             return _error("no_image", "Upload a photo in the multipart field 'image'.", 400)
-        try:
-            result = service.lookup(upload.read(), form.cleaned_data.get("face"))
-        except service.SelfieRejected as exc:
-            return _error(exc.code, exc.message, exc.status)
-        except DatabaseError:
-            log.exception("doppelganger look-up: database unavailable")
-            return _error("unavailable", "The collection cannot be searched right now; please try again later.", 503)
-        except Exception:  # noqa: BLE001 - a bug must not leak as a 500 page; the traceback is logged (never the photo)
-            log.exception("doppelganger look-up failed")
-            return _error("unavailable", "Something went wrong while matching your photo; please try again later.", 503)
+        result = service.lookup(upload.read(), form.cleaned_data.get("face"))  # refusals and failures: see post()
         return Response({
             "width": result.width,
             "height": result.height,

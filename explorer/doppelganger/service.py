@@ -17,18 +17,28 @@ from django.conf import settings
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from archive import vectors
-from workers.ml.faces import DIM, MODEL_ID, Detection, analyse, get_backend, setting, similarity_percent
+from workers.ml.faces import Detection, FaceBackend, analyse, face_model, get_backend, model_dim, setting, similarity_percent
 
 # The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
 # working size without upsampling finds it quickly; a photo where nothing is found is searched
-# once more with 1x upsampling for smaller faces.
+# once more with 1x upsampling for smaller faces. Its detector is its own setting
+# (DOPPELGANGER_DETECTOR, default HOG), so choosing the slow CNN detector for the stage never
+# slows down the public page.
 QUERY_MAX_SIDE = 800
 QUERY_UPSAMPLE = 0
 QUERY_RETRY_UPSAMPLE = 1
+QUERY_DETECTOR = "hog"
 MAX_FACES = 8  # faces offered for choice in one photo (largest first)
 MATCHES = 6
 OVERFETCH = 8  # nearest faces fetched per match shown, before keeping one face per artwork
 EF_SEARCH = 400  # HNSW candidate list; pgvector's default 40 loses many neighbours at 100k faces (docs/perf/doppelganger.md)
+# When a few artworks (crowd scenes) hold most of the nearest faces, the fetch is repeated with 4x
+# more candidates until enough artworks are found, up to pgvector's largest ef_search.
+MAX_CANDIDATES = 1000
+# What the page promises. Pillow would otherwise also open EPS (through Ghostscript, which writes
+# temporary files), TIFF, PSD and a dozen other formats. Pillow's JPEG opener also opens MPO (a
+# JPEG with extra frames, as some cameras write) and returns it as format "MPO".
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
 CROP_SIZE = 224
 PREVIEW_SIDE = 640
 
@@ -36,6 +46,12 @@ PREVIEW_SIDE = 640
 def max_upload_bytes() -> int:
     """Largest photo accepted (setting or environment DOPPELGANGER_MAX_BYTES; default 8 MB)."""
     return int(setting("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024))
+
+
+def query_backend() -> FaceBackend:
+    """The backend the page and the API use: the stored faces' model (FACE_MODEL) with the query
+    path's own detector (DOPPELGANGER_DETECTOR, default HOG), whatever the stage's FACE_DETECTOR is."""
+    return get_backend(face_model(), detector=str(setting("DOPPELGANGER_DETECTOR", QUERY_DETECTOR)), upsample=QUERY_UPSAMPLE)
 
 
 def max_upload_pixels() -> int:
@@ -69,7 +85,7 @@ def decode_photo(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
             width, height = im.size
             if width * height > max_upload_pixels():
                 raise SelfieRejected(
@@ -78,7 +94,7 @@ def decode_photo(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
                     f"{max_upload_pixels() // 1_000_000} megapixels.",
                     status=413,
                 )
-            if im.format == "JPEG":
+            if im.format in ("JPEG", "MPO"):
                 im.draft("RGB", (QUERY_MAX_SIDE, QUERY_MAX_SIDE))  # DCT scaling: decode no larger than needed
             previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
             try:
@@ -130,7 +146,8 @@ class Match:
     display_date: str
     crop_url: str
     image_url: str
-    box: tuple[int, int, int, int]
+    box: tuple[int, int, int, int]  # in the artwork's original pixels
+    box_percent: tuple[float, float, float, float] | None = None  # left, top, width, height as % of the artwork
 
     @property
     def artwork_url(self) -> str:
@@ -154,27 +171,13 @@ class Lookup:
         return len(self.faces) > 1
 
 
-def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: str = MODEL_ID) -> list[Match]:
-    """The ``limit`` nearest painted faces, one per artwork, curator-rejected faces excluded."""
+def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: str | None = None) -> list[Match]:
+    """The ``limit`` nearest painted faces of ``model`` (default FACE_MODEL), one per artwork,
+    curator-rejected faces excluded. Only faces of that model are compared."""
     from archive.models import Artwork
 
-    rows = vectors.nearest(
-        vectors.FACES,
-        model,
-        vector,
-        dim=DIM,
-        metric="l2",
-        limit=limit * OVERFETCH,
-        where="not_a_face = false",
-        ef_search=max(EF_SEARCH, limit * OVERFETCH),
-        columns=("artwork_id", "crop", "x", "y", "w", "h"),
-    )
-    best: dict[int, tuple] = {}
-    for face_id, distance, artwork_id, crop, x, y, w, h in rows:
-        if artwork_id not in best:
-            best[artwork_id] = (face_id, float(distance), crop, (x, y, w, h))
-        if len(best) == limit:
-            break
+    model = model or face_model()
+    best = nearest_per_artwork(vector, limit=limit, model=model)
     artworks = Artwork.objects.in_bulk(list(best))
     matches = []
     for artwork_id, (face_id, distance, crop, box) in best.items():
@@ -193,15 +196,53 @@ def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: st
                 crop_url=settings.MEDIA_URL + crop if crop else artwork.thumbnail_url,
                 image_url=artwork.thumbnail_url,
                 box=box,
+                box_percent=percent_box(box, artwork.width, artwork.height),
             )
         )
     return matches
 
 
+def percent_box(box, width: int | None, height: int | None) -> tuple[float, float, float, float] | None:
+    """A box in an image's pixels as percentages of its size (for CSS overlays), clipped to the image."""
+    if not width or not height:
+        return None
+    x, y, w, h = box
+    left, top = max(0.0, 100 * x / width), max(0.0, 100 * y / height)
+    return (round(left, 2), round(top, 2), round(min(100 - left, 100 * w / width), 2), round(min(100 - top, 100 * h / height), 2))
+
+
+def nearest_per_artwork(vector: np.ndarray, *, limit: int, model: str) -> dict[int, tuple]:
+    """``{artwork_id: (face_id, distance, crop, box)}`` for the ``limit`` nearest artworks (by their
+    nearest face), nearest first. Fetches ``limit * OVERFETCH`` faces, and 4x more each time while
+    fewer than ``limit`` artworks are among them, up to ``MAX_CANDIDATES`` faces."""
+    k = min(limit * OVERFETCH, MAX_CANDIDATES)
+    while True:
+        rows = vectors.nearest(
+            vectors.FACES,
+            model,
+            vector,
+            dim=model_dim(model),
+            metric="l2",
+            limit=k,
+            where="not_a_face = false",
+            ef_search=max(EF_SEARCH, k),
+            columns=("artwork_id", "crop", "x", "y", "w", "h"),
+        )
+        best: dict[int, tuple] = {}
+        for face_id, distance, artwork_id, crop, x, y, w, h in rows:
+            if artwork_id not in best:
+                best[artwork_id] = (face_id, float(distance), crop, (x, y, w, h))
+                if len(best) == limit:
+                    return best
+        if len(rows) < k or k >= MAX_CANDIDATES:  # every face of this model seen, or the bound reached
+            return best
+        k = min(k * 4, MAX_CANDIDATES)
+
+
 def lookup(data: bytes, face_index: int | None = None, *, limit: int = MATCHES) -> Lookup:
     """Everything the page and the API show for one uploaded photo."""
     photo, (width, height) = decode_photo(data)
-    backend = get_backend()
+    backend = query_backend()
     found = analyse(backend, photo, max_side=QUERY_MAX_SIDE, upsample=QUERY_UPSAMPLE, retry_upsample=QUERY_RETRY_UPSAMPLE,
                     embed=False)
     detections: list[Detection] = found.detections[:MAX_FACES]
@@ -233,5 +274,5 @@ def lookup(data: bytes, face_index: int | None = None, *, limit: int = MATCHES) 
     chosen = detections[result.chosen]
     vector = backend.embed(found.image, [chosen])[0]  # only the face being matched
     result.visitor_crop = data_url(backend.chips(found.image, [chosen], size=CROP_SIZE)[0])
-    result.matches = nearest_artwork_faces(vector, limit=limit)
+    result.matches = nearest_artwork_faces(vector, limit=limit, model=backend.model_id)
     return result

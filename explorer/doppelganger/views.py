@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from archive.models import Face
 
 from ..permissions import curator_required
-from . import ratelimit, service, uploads
+from . import failures, ratelimit, service, uploads
 from .forms import LookupForm, NotAFaceForm
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ RESULTS = "explorer/doppelganger_results.html"
 
 def _context(**extra) -> dict:
     return {
+        "max_bytes": service.max_upload_bytes(),
         "max_mb": service.max_upload_bytes() // (1024 * 1024),
         "max_megapixels": service.max_upload_pixels() // 1_000_000,
         "threshold": 0.6,
@@ -33,9 +34,12 @@ def _context(**extra) -> dict:
 
 
 def _respond(request, status: int = 200, **extra):
-    """The full page, or only the results fragment for the page's own script."""
-    template = RESULTS if request.headers.get("X-Requested-With") == "fetch" else PAGE
-    response = render(request, template, _context(**extra), status=status)
+    """The full page, or only the results fragment for the page's own script (marked with the
+    ``X-Doppelganger: results`` header, so the script can tell it from any other answer)."""
+    fragment = request.headers.get("X-Requested-With") == "fetch"
+    response = render(request, RESULTS if fragment else PAGE, _context(**extra), status=status)
+    if fragment:
+        response["X-Doppelganger"] = "results"
     if status == 429 and "retry_after" in extra:
         response["Retry-After"] = str(extra["retry_after"])
     return response
@@ -47,13 +51,17 @@ def _respond(request, status: int = 200, **extra):
 def page(request):
     if request.method != "POST":
         return _respond(request)
-    wait = ratelimit.hit(request)
-    if wait is not None:
-        return _respond(request, 429, error=ratelimit.message(wait), retry_after=wait)
-    if uploads.body_too_large(request):
-        return _respond(request, 413, error=service.too_large_message())
-    handler = uploads.install(request)
-    return _lookup(request, handler)
+    try:
+        wait = ratelimit.hit(request)
+        if wait is not None:
+            return _respond(request, 429, error=ratelimit.message(wait), retry_after=wait)
+        if uploads.body_too_large(request):
+            return _respond(request, 413, error=service.too_large_message())
+        handler = uploads.install(request)
+        return _lookup(request, handler)
+    except Exception as exc:  # noqa: BLE001 - never a 500 (or DEBUG's page of local variables, the photo among them)
+        failed = failures.as_rejection(exc)
+        return _respond(request, failed.status, error=failed.message)
 
 
 @csrf_protect

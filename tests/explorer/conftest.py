@@ -3,6 +3,8 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
 from .archive_data import build_archive, remove_archive
+from .test_doppelganger_support import build_archive as build_face_archive
+from .test_doppelganger_support import deepface_dir
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,45 @@ def curator_client(client, curator):
 def operator_client(client, operator):
     client.force_login(operator)
     return client
+
+
+@pytest.fixture(scope="module")
+def face_archive(django_db_setup, django_db_blocker, shared_data, tmp_path_factory):
+    """The faces archive (one photo of each of the 13 people as an "artwork" beside real AIC
+    portraits, faces found by the real stage), built once per module and committed; removed afterwards."""
+    from django.test import override_settings
+
+    root = tmp_path_factory.getbasetemp() / "media"
+    root.mkdir(exist_ok=True)
+    with override_settings(MEDIA_ROOT=root), django_db_blocker.unblock():
+        data = build_face_archive(shared_data)
+        assert not data["result"].errors
+        yield data
+        from archive.models import Artwork
+
+        Artwork.objects.filter(pk__in=data["ids"]).delete()
+
+
+@pytest.fixture
+def photos(shared_data):
+    return deepface_dir(shared_data)
+
+
+@pytest.fixture
+def project_logs(caplog):
+    """``caplog`` that also sees the project's and Django's loggers, which do not propagate to the
+    root logger (settings.LOGGING), at every level. Read ``caplog.text`` (tracebacks included)."""
+    import logging
+
+    names = ("archive", "workers", "explorer", "museum", "django")
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.addHandler(caplog.handler)
+        logger.setLevel(logging.DEBUG)
+    caplog.handler.setLevel(logging.DEBUG)
+    yield caplog
+    for logger, level in saved:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(level)

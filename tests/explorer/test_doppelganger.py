@@ -4,40 +4,20 @@ photos of the same people."""
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
-from django.apps import apps
-from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 from PIL import Image, ImageOps
 
 from archive.models import Face
-from tests.explorer.test_doppelganger_support import AIC_LANDSCAPE, QUERY, build_archive, deepface_dir
+from explorer.doppelganger import service
+from tests.explorer.test_doppelganger_support import AIC_LANDSCAPE, QUERY, identities
 
 PAGE = "/doppelganger/"
 API = "/api/v1/doppelganger/"
-
-
-@pytest.fixture(scope="module")
-def face_archive(django_db_setup, django_db_blocker, shared_data, tmp_path_factory):
-    """Built once for this module and committed; removed afterwards."""
-    root = tmp_path_factory.getbasetemp() / "media"
-    root.mkdir(exist_ok=True)
-    with override_settings(MEDIA_ROOT=root), django_db_blocker.unblock():
-        data = build_archive(shared_data)
-        assert not data["result"].errors
-        yield data
-        from archive.models import Artwork
-
-        Artwork.objects.filter(pk__in=data["ids"]).delete()
-
-
-@pytest.fixture
-def photos(shared_data) -> Path:
-    return deepface_dir(shared_data)
 
 
 def upload(path: Path, name: str | None = None):
@@ -64,6 +44,12 @@ def test_page_is_public_with_form_and_consent(client):
     assert 'enctype="multipart/form-data"' in html and 'name="photo"' in html
     assert "never saved, logged or shared" in html
     assert "doppelganger.js" in html
+    # The file input offers the gallery as well as the camera on phones (no capture attribute:
+    # it would open the camera only); the page has its own camera button.
+    photo_input = re.search(r'<input id="dg-photo"[^>]*>', html).group(0)
+    assert "capture" not in photo_input and 'accept="image/jpeg,image/png,image/webp"' in photo_input
+    # The size limit the script checks before sending is in bytes, and matches the server's.
+    assert f'data-max-bytes="{service.max_upload_bytes()}"' in html and "up to 8 MB" in html
 
 
 @pytest.mark.parametrize("person", sorted(QUERY))
@@ -88,6 +74,24 @@ def test_another_photo_of_the_person_is_the_top_match(client, face_archive, phot
     assert [m["distance"] for m in body["matches"]] == sorted(m["distance"] for m in body["matches"])
 
 
+def test_every_person_is_found_by_their_other_photos(face_archive, photos, shared_data):
+    """All 13 people stored (one photo each, through the real faces stage) beside real portraits:
+    each of the other 48 photos is looked up as the page does it, and its top match is its person
+    (measured: no exception; see docs/faces.md)."""
+    stored = {person: art.pk for person, art in face_archive["people"].items()}
+    assert len(stored) == 13
+    misses, queries = {}, 0
+    for name, person in identities(shared_data).items():
+        if face_archive["people"][person].source_id == name:
+            continue  # the stored photo itself
+        queries += 1
+        top = service.lookup((photos / name).read_bytes()).matches[0]
+        if top.artwork_id != stored[person]:
+            misses[name] = f"{person}: top match {top.title!r} at distance {top.distance:.3f}"
+    assert queries == 48
+    assert not misses, misses
+
+
 def test_page_shows_side_by_side_matches(client, face_archive, photos):
     response = post_page(client, photos / QUERY["person01"])
     assert response.status_code == 200
@@ -97,6 +101,13 @@ def test_page_shows_side_by_side_matches(client, face_archive, photos):
     titles = re.findall(r'class="dg-title" href="([^"]+)"', html)
     assert titles[0] == f"/artworks/{stored.pk}/" and len(titles) == len(set(titles))
     assert "data:image/jpeg;base64," in html and "Photograph of person01" in html and "%</span>" in html
+    # Each match shows the whole artwork too (its thumbnail, the face marked on it) with its metadata.
+    first = html[html.index('class="dg-match"'):]
+    first = first[:first.index("</li>")]
+    assert f'src="{stored.thumbnail_url}"' in first and stored.thumbnail_url.endswith(".jpg")
+    assert 'class="dg-thumb-box"' in first and "Test photographer" in first and "2020" in first
+    percent = re.search(r'class="dg-pct">(\d+)%<', first).group(1)
+    assert 50 < int(percent) <= 100
     # The fragment the page script asks for is only the results.
     fragment = client.post(PAGE, {"photo": upload(photos / QUERY["person01"])}, HTTP_X_REQUESTED_WITH="fetch")
     assert fragment.status_code == 200 and "<html" not in fragment.content.decode()
@@ -203,35 +214,6 @@ def test_not_a_face_is_excluded_and_stays_excluded_after_a_rerun(client, face_ar
     assert stored.pk not in ids
 
 
-def _snapshot() -> dict:
-    counts = {m._meta.label: m.objects.count() for m in apps.get_models()}
-    files = sorted(str(p) for p in Path(settings.MEDIA_ROOT).rglob("*"))
-    return {"counts": counts, "files": files}
-
-
-def test_a_lookup_writes_nothing_and_never_spools_to_disk(client, settings, face_archive, photos, tmp_path):
-    # A photo over Django's 2.5 MB in-memory threshold: the default handlers would write it to
-    # FILE_UPLOAD_TEMP_DIR. Point that at a folder that does not exist: spooling would fail.
-    big = Image.new("RGB", (1600, 1600))
-    big.frombytes(os.urandom(1600 * 1600 * 3))
-    with Image.open(photos / QUERY["person01"]) as face_photo:
-        face_photo = face_photo.convert("RGB")
-        face_photo.thumbnail((1000, 1000))
-        big.paste(face_photo, (100, 100))
-    buf = io.BytesIO()
-    big.save(buf, "PNG")
-    assert buf.tell() > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
-    buf.seek(0)
-    buf.name = "big.png"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "does-not-exist")
-    before = _snapshot()
-    response = client.post(PAGE, {"photo": buf})
-    assert response.status_code == 200, response.content[:500]
-    assert face_archive["people"]["person01"].title in response.content.decode()
-    assert _snapshot() == before
-    assert not (tmp_path / "does-not-exist").exists()
-
-
 def test_curator_marks_not_a_face(client, face_archive, curator, visitor):
     stored = face_archive["people"]["person02"]
     face = Face.objects.get(artwork=stored)
@@ -268,3 +250,104 @@ def test_api_schema_documents_the_endpoint(client):
     response = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "/api/v1/doppelganger/" in response.content.decode()
+
+
+def test_the_query_path_keeps_its_own_detector(client, settings, face_archive, photos):
+    """The stage's FACE_DETECTOR (e.g. the CNN detector, ~100x slower on CPU) does not apply to
+    the public page: it has its own DOPPELGANGER_DETECTOR, HOG by default."""
+    expected = post_api(client, photos / QUERY["person02"]).json()
+    settings.FACE_DETECTOR = "cnn"
+    assert service.query_backend().detector == "hog"
+    answer = post_api(client, photos / QUERY["person02"]).json()
+    assert answer["faces"] == expected["faces"] and answer["matches"] == expected["matches"]
+    settings.DOPPELGANGER_DETECTOR = "cnn"
+    assert service.query_backend().detector == "cnn" and service.query_backend().model_id == "dlib-resnet-v1"
+
+
+def test_unavailable_matching_is_a_friendly_503_never_a_500(settings, face_archive, photos, tmp_path, project_logs):
+    """Model files gone: the page (even with DEBUG on) and the API answer 503 with a friendly
+    message; the traceback goes to the log, never to the visitor."""
+    settings.DEBUG = True
+    settings.FACE_MODELS_DIR = str(tmp_path)  # an empty folder: the dlib models cannot be loaded
+    client = Client(raise_request_exception=False)
+    page = post_page(client, photos / QUERY["person01"])
+    html = page.content.decode()
+    assert page.status_code == 503 and "went wrong while matching your photo" in html
+    assert "Traceback" not in html and "FaceModelsMissing" not in html and "<html" in html
+    fragment = client.post(PAGE, {"photo": upload(photos / QUERY["person01"])}, HTTP_X_REQUESTED_WITH="fetch")
+    assert fragment.status_code == 503 and fragment["X-Doppelganger"] == "results" and "dg-error" in fragment.content.decode()
+    data = (photos / QUERY["person01"]).read_bytes()
+    api = client.post(API, {"image": upload(photos / QUERY["person01"], "anna-private-selfie.jpg")})
+    assert api.status_code == 503 and api.json()["error"] == "unavailable"
+    assert "FaceModelsMissing" in project_logs.text and "doppelganger look-up failed" in project_logs.text
+    # The logged failure says nothing about the photo.
+    assert "anna-private-selfie" not in project_logs.text and data[5000:5040].hex() not in project_logs.text
+
+
+def test_a_database_failure_is_a_friendly_503(settings, face_archive, photos, project_logs):
+    """The faces table cannot be read (renamed inside this test's transaction, rolled back after)."""
+    from django.db import connection
+
+    settings.DEBUG = True
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE archive_face RENAME TO archive_face_away")
+    client = Client(raise_request_exception=False)
+    page = post_page(client, photos / QUERY["person01"])
+    assert page.status_code == 503 and "cannot be searched right now" in page.content.decode()
+    assert "Traceback" not in page.content.decode()
+    api = post_api(client, photos / QUERY["person01"])
+    assert api.status_code == 503 and api.json()["error"] == "unavailable"
+    assert "database unavailable" in project_logs.text and "archive_face" in project_logs.text
+
+
+def test_a_crowd_scene_does_not_crowd_out_other_artworks(client, face_archive, photos):
+    """One artwork holding more near faces than the first fetch (48) still leaves room for five
+    other artworks: the look-up fetches more candidates until it has enough artworks."""
+    from archive.models import Artwork
+    from workers.ml.faces import analyse
+
+    backend = service.query_backend()
+    photo, _ = service.decode_photo((photos / QUERY["person02"]).read_bytes())
+    query = analyse(backend, photo, max_side=service.QUERY_MAX_SIDE, upsample=0).vectors[0]
+    crowd = Artwork.objects.create(source="faces-test", source_id="crowd", title="A crowd of look-alikes")
+    rng = np.random.default_rng(7)
+    wanted = service.MATCHES * service.OVERFETCH + 30
+    Face.objects.bulk_create([
+        Face(artwork=crowd, model=backend.model_id, x=10 * i, y=10, w=20, h=20, vector=(query + rng.normal(0, 0.004, 128)).tolist())
+        for i in range(wanted)
+    ])
+    body = post_api(client, photos / QUERY["person02"]).json()
+    ids = [m["artwork"]["id"] for m in body["matches"]]
+    assert ids[0] == crowd.pk and len(ids) == len(set(ids)) == service.MATCHES
+    assert face_archive["people"]["person02"].pk in ids
+
+
+def test_matching_compares_only_faces_of_one_model(client, settings, face_archive, photos):
+    """A second backend registered under its own model id (the same dlib embedder with the
+    detector run without upsampling): its faces carry its id and only meet queries of that model."""
+    from workers import faces as stage
+    from workers.ml import faces as ml
+
+    other = "dlib-resnet-v1-up0"
+    ml.register(other, lambda detector, upsample: ml.DlibFaceBackend(detector=detector, upsample=0, model_id=other), dim=128)
+    try:
+        stored = face_archive["people"]["person01"]
+        settings.FACE_MODEL = other
+        assert stage.process([stored.pk], {}).done == [stored.pk]
+        faces = Face.objects.filter(artwork=stored)
+        assert sorted(faces.values_list("model", flat=True)) == sorted([ml.MODEL_ID, other])
+        assert all(f.crop.startswith("faces/") and f"_{other}_" in f.crop for f in faces.filter(model=other))
+        from archive import vectors
+
+        assert vectors.index_exists(vectors.FACES, other)
+        # Matching with the other model: only its one face can be found.
+        body = post_api(client, photos / QUERY["person01"]).json()
+        assert [m["artwork"]["id"] for m in body["matches"]] == [stored.pk]
+        assert body["matches"][0]["face_id"] == faces.get(model=other).pk
+        # The default model never sees the other model's faces.
+        settings.FACE_MODEL = ml.MODEL_ID
+        body = post_api(client, photos / QUERY["person01"]).json()
+        assert body["matches"][0]["face_id"] == faces.get(model=ml.MODEL_ID).pk
+        assert faces.get(model=other).pk not in [m["face_id"] for m in body["matches"]]
+    finally:
+        ml.unregister(other)

@@ -14,9 +14,10 @@ from archive.models import Artwork
 # A dozen AIC paintings: single-sitter portraits, plus one landscape without a face.
 AIC_PORTRAITS = ["88372", "88374", "80463", "14594", "42949", "81576", "80450", "16151", "59960", "79789", "86441"]
 AIC_LANDSCAPE = "897"  # Constant Troyon, Pasture in Normandy: no face
-# The people whose photos are stored as artworks, and the other photo of each used as the query.
-STORED = {"person01": "img1.jpg", "person02": "img12.jpg"}
+# Photos of two people used as queries by the page and browser tests.
 QUERY = {"person01": "img2.jpg", "person02": "img54.jpg"}
+# Two of the people stored as artworks (the e2e tests keep their archive small with these).
+TWO_PEOPLE = {"person01": "img1.jpg", "person02": "img12.jpg"}
 
 
 def deepface_dir(shared_data: Path) -> Path:
@@ -24,8 +25,18 @@ def deepface_dir(shared_data: Path) -> Path:
 
 
 def identities(shared_data: Path) -> dict[str, str]:
+    """``{file: person}`` for the 61 identity photos of 13 people, in the order of identities.csv."""
     with open(deepface_dir(shared_data) / "identities.csv", newline="") as handle:
         return {row["file"]: row["person"] for row in csv.DictReader(handle)}
+
+
+def stored_photos(shared_data: Path) -> dict[str, str]:
+    """The photo of each of the 13 people stored as an "artwork": the first listed for that person
+    (person01: img1.jpg, person02: img12.jpg, ...); every other photo of theirs is a query."""
+    stored: dict[str, str] = {}
+    for name, person in identities(shared_data).items():
+        stored.setdefault(person, name)
+    return stored
 
 
 def aic_metadata(aic_dir: Path) -> dict[str, dict]:
@@ -45,10 +56,12 @@ def add_artwork(path: Path, *, source: str, source_id: str, title: str, creator:
     )
 
 
-def build_archive(shared_data: Path, *, paintings=AIC_PORTRAITS, landscape: bool = True, people=STORED) -> dict:
-    """Artwork rows for the stored photos and the paintings, with their faces found by the real stage."""
+def build_archive(shared_data: Path, *, paintings=AIC_PORTRAITS, landscape: bool = True, people=None) -> dict:
+    """Artwork rows for the stored photos (default: one of each of the 13 people) and the paintings,
+    with their faces found by the real stage."""
     from workers.faces import process
 
+    people = stored_photos(shared_data) if people is None else people
     aic_dir = shared_data / "artworks" / "aic-artwall"
     meta = aic_metadata(aic_dir)
     made = {"people": {}, "paintings": {}}
