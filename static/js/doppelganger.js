@@ -19,6 +19,17 @@
   var captured = null; // a Blob from the camera
   var stream = null;
 
+  function showError(message) {
+    var box = document.createElement("div");
+    box.className = "dg-error";
+    box.setAttribute("role", "alert");
+    var p = document.createElement("p");
+    p.textContent = message;
+    box.appendChild(p);
+    results.innerHTML = "";
+    results.appendChild(box);
+  }
+
   function currentPhoto() {
     if (captured) return { blob: captured, name: "camera.jpg" };
     if (fileInput.files && fileInput.files[0]) return { blob: fileInput.files[0], name: fileInput.files[0].name };
@@ -28,7 +39,12 @@
   function send(faceIndex) {
     var photo = currentPhoto();
     if (!photo) {
-      results.innerHTML = '<div class="dg-error" role="alert"><p>Please choose a photo of your face (or take one with your camera).</p></div>';
+      showError("Please choose a photo of your face (or take one with your camera).");
+      return;
+    }
+    var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10) || 0; // the server's limit, in bytes
+    if (maxBytes && photo.blob.size > maxBytes) {
+      showError("That photo is too large. Please use one under " + form.getAttribute("data-max-mb") + " MB.");
       return;
     }
     var data = new FormData();
@@ -41,10 +57,27 @@
     status.innerHTML = '<span class="dg-busy" aria-hidden="true"></span> Looking for your face…';
     results.insertBefore(status, results.firstChild);
     fetch(form.action, { method: "POST", body: data, credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then(function (response) { return response.text(); })
+      .then(function (response) {
+        // The page's own answers (results, or a refusal with a friendly message) carry this header;
+        // anything else (a proxy's error page, a server error) must not be shown as it is.
+        var ours = response.headers.get("X-Doppelganger") === "results";
+        if (!ours) {
+          var error = new Error("unexpected answer " + response.status);
+          error.status = response.ok ? "unexpected" : response.status;
+          throw error;
+        }
+        return response.text(); // results (response.ok), or a refusal the page explains (4xx, 503)
+      })
       .then(function (html) { results.innerHTML = html; })
-      .catch(function () {
-        results.innerHTML = '<div class="dg-error" role="alert"><p>The photo could not be sent. Please check your connection and try again.</p></div>';
+      .catch(function (error) {
+        if (error && error.status) {
+          showError(error.status === 413
+            ? "That photo is too large to send. Please use a smaller one."
+            : "Sorry, matching is not available right now" + (error.status === "unexpected" ? "" : " (error " + error.status + ")") +
+              ". Please try again in a moment.");
+        } else {
+          showError("The photo could not be sent. Please check your connection and try again.");
+        }
       })
       .then(function () {
         results.classList.remove("loading");

@@ -7,14 +7,15 @@ photos under shared/data are for internal testing only and must not be published
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from tests.e2e.conftest import wait_for
-from tests.explorer.test_doppelganger_support import AIC_PORTRAITS, QUERY, add_artwork, build_archive, deepface_dir
+from tests.e2e.conftest import SCREENSHOTS, wait_for
+from tests.explorer.test_doppelganger_support import AIC_PORTRAITS, QUERY, TWO_PEOPLE, build_archive, deepface_dir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -33,7 +34,7 @@ def match_titles(browser) -> list[str]:
 
 
 def test_upload_shows_the_same_person_first(live_server, live_media, transactional_db, browser, shared_data, tmp_path):
-    made = build_archive(shared_data, paintings=AIC_PORTRAITS[:8], landscape=False)
+    made = build_archive(shared_data, paintings=AIC_PORTRAITS[:8], landscape=False, people=TWO_PEOPLE)
     browser.get(live_server.url + PAGE)
     assert "never saved, logged or shared" in browser.find_element("id", "dg-consent").text
     assert browser.find_element("id", "dg-camera-start").is_displayed()  # getUserMedia is offered
@@ -45,6 +46,10 @@ def test_upload_shows_the_same_person_first(live_server, live_media, transaction
     loaded = browser.execute_script(
         "return [...document.querySelectorAll('.dg-match:first-child img')].map(i => [i.src.slice(0, 11), i.naturalWidth])")
     assert loaded[0] == ["data:image/", 224] and loaded[1][1] == 224
+    # ... and the whole artwork (its 256 px thumbnail) beside them.
+    wait_for(browser, "[...document.querySelectorAll('.dg-match .dg-thumb img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert browser.execute_script(
+        "var i = document.querySelector('.dg-match:first-child .dg-thumb img'); return Math.max(i.naturalWidth, i.naturalHeight)") == 256
     browser.save_screenshot(str(tmp_path / "doppelganger-real-photo.png"))  # for review only, never published
 
     # A group photo: boxes to choose from; choosing another face re-sends the photo with its index.
@@ -69,6 +74,32 @@ def test_camera_capture_is_sent_and_answered(live_server, live_media, transactio
     assert browser.execute_script("return document.getElementById('dg-camera').hidden")  # camera stopped
 
 
+def test_failures_are_shown_as_friendly_messages(live_server, live_media, transactional_db, browser, shared_data, settings, tmp_path):
+    """The server cannot match (model files missing): its 503 message is shown. An answer that is
+    not the page's own (a 404 page here, a proxy's error page in real life) is never pasted into
+    the page: the script shows its own message. A photo over the limit is not even sent."""
+    build_archive(shared_data, paintings=AIC_PORTRAITS[:2], landscape=False, people={})
+    photo = deepface_dir(shared_data) / QUERY["person01"]
+    browser.get(live_server.url + PAGE)
+    settings.FACE_MODELS_DIR = str(tmp_path)  # empty: the dlib models cannot be loaded
+    choose(browser, photo)
+    wait_for(browser, "document.querySelector('.dg-error') && !document.querySelector('.dg-results.loading')")
+    assert "went wrong while matching your photo" in browser.find_element("css selector", ".dg-error").text
+
+    browser.get(live_server.url + PAGE)
+    browser.execute_script("document.getElementById('dg-form').action = '/doppelganger-no-such-page/'")
+    choose(browser, photo)
+    wait_for(browser, "document.querySelector('.dg-error') && !document.querySelector('.dg-results.loading')")
+    text = browser.find_element("id", "dg-results").text
+    assert "not available right now (error 404)" in text and "Not Found" not in text
+
+    browser.get(live_server.url + PAGE)
+    browser.execute_script("document.getElementById('dg-form').dataset.maxBytes = '1000'")
+    choose(browser, photo)
+    wait_for(browser, "document.querySelector('.dg-error')")
+    assert "too large" in browser.find_element("css selector", ".dg-error").text
+
+
 def test_screenshot_with_public_domain_portraits(live_server, live_media, transactional_db, browser, screenshot, shared_data, aic_dir):
     made = build_archive(shared_data, paintings=AIC_PORTRAITS + MORE_PORTRAITS, landscape=False, people={})
     assert not made["result"].errors
@@ -78,12 +109,20 @@ def test_screenshot_with_public_domain_portraits(live_server, live_media, transa
     titles = match_titles(browser)
     assert len(titles) == len(set(titles)) == 6
     browser.execute_script("document.activeElement.blur()")
+    thumbs = browser.execute_script("return [...document.querySelectorAll('.dg-match .dg-thumb img')].map(i => i.naturalWidth)")
+    assert len(thumbs) == 6 and all(w > 0 for w in thumbs)  # every match shows its artwork
     path = screenshot("doppelganger", full_page=True)
     assert path.stat().st_size > 50_000
     # Mobile width: the matches stack in one column, nothing overflows sideways.
     browser.set_window_size(390, 844)
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, json.dumps({"overflow": overflow})
+    columns = browser.execute_script(
+        "return new Set([...document.querySelectorAll('.dg-match')].map(m => Math.round(m.getBoundingClientRect().left))).size")
+    assert columns == 1
+    browser.execute_script("document.getElementById('dg-results').scrollIntoView()")
+    time.sleep(0.3)
+    browser.save_screenshot(str(SCREENSHOTS / "doppelganger_mobile.png"))  # a phone's view of the results
     browser.set_window_size(1280, 900)
 
     # The faces panel of the first match's artwork page, as a curator sees it.
