@@ -6,11 +6,13 @@
    - top-1 identification, leave-one-out: each photo's nearest other photo is the same person;
    - verification TAR at FAR = 0.1% over all pairs (threshold = the 0.1% quantile of impostor
      distances), and TAR/FAR at dlib's fixed threshold 0.6.
-2. Detection on the real paintings (``artworks/aic-artwall``, 267 images): faces found, images with a
-   face, share of the "Portrait ..." titles with a face, and seconds per image, for each derivative
-   size (512/1024) and upsampling (0/1), from derivatives made exactly as ingest makes them.
+2. Detection on the real artwork images, per set: ``artworks/aic-artwall`` (267 paintings, 843 px)
+   and ``artworks/culturecraft`` (320 detail crops of prints, photographs, objects, 1024 px):
+   faces found, images with a face, share of the "Portrait ..." titles with a face, and seconds
+   per image, for each derivative size (512/1024) and upsampling (0/1), from derivatives made
+   exactly as ingest makes them.
 
-Usage: .venv/bin/python bench/faces_eval.py [--configs 512:0,512:1,1024:0,1024:1] [--limit N]
+Usage: .venv/bin/python bench/faces_eval.py [--configs 512:0,512:1,1024:0,1024:1] [--limit N] [--sets aic-artwall,culturecraft]
 Ends with: BENCH faces_eval top1=<value> target=0.95 PASS|FAIL
 """
 from __future__ import annotations
@@ -43,10 +45,10 @@ def setup() -> None:
 def embed_photos(paths: list[Path], *, max_side: int, upsample: int, retry: int | None):
     """Largest face's descriptor per photo (None where no face is found), decoded exactly as the
     doppelganger page decodes an upload."""
-    from explorer.doppelganger.service import decode_photo
-    from workers.ml.faces import analyse, get_backend
+    from explorer.doppelganger.service import decode_photo, query_backend
+    from workers.ml.faces import analyse
 
-    backend = get_backend()
+    backend = query_backend()  # the page's detector (DOPPELGANGER_DETECTOR), not the stage's
     vectors, seconds = [], []
     for path in paths:
         data = path.read_bytes()
@@ -118,6 +120,17 @@ def aic_artworks(limit: int | None) -> list[tuple[Path, str]]:
     return out[:limit] if limit else out
 
 
+def culturecraft_artworks(limit: int | None) -> list[tuple[Path, str]]:
+    folder = DATA / "artworks" / "culturecraft"
+    with open(folder / "metadata.csv", newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda r: int(r["index"]))
+    out = [(folder / "images" / f"{r['index']}.jpg", r["title"]) for r in rows if (folder / "images" / f"{r['index']}.jpg").exists()]
+    return out[:limit] if limit else out
+
+
+ARTWORK_SETS = {"aic-artwall": aic_artworks, "culturecraft": culturecraft_artworks}
+
+
 def derivative(data: bytes, size: int):
     """The derivative ingest would write for ``size`` (decode, thumbnail, JPEG q85), in memory."""
     from PIL import Image
@@ -135,18 +148,18 @@ def derivative(data: bytes, size: int):
         return out.convert("RGB")
 
 
-def detection_sweep(artworks, configs) -> list[dict]:
+def detection_sweep(artworks, configs, label: str = "") -> list[dict]:
     from tqdm import tqdm
 
     from workers.ml.faces import as_array, get_backend
 
-    backend = get_backend()
+    backend = get_backend(detector="hog")
     raw = [(path.read_bytes(), title) for path, title in artworks]
     rows = []
     for size, upsample in configs:
         faces = with_face = portraits = portraits_found = 0
         seconds = 0.0
-        for data, title in tqdm(raw, desc=f"detect size={size} upsample={upsample}", leave=False):
+        for data, title in tqdm(raw, desc=f"{label} size={size} upsample={upsample}", leave=False):
             arr = as_array(derivative(data, size))
             start = time.perf_counter()
             found = backend.detect(arr, upsample=upsample)
@@ -174,7 +187,8 @@ def detection_sweep(artworks, configs) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="512:0,512:1,1024:0,1024:1", help="derivative size:upsample pairs for the detection sweep")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N paintings (sorted by id)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (sorted by id)")
+    parser.add_argument("--sets", default=",".join(ARTWORK_SETS), help="artwork sets for the detection sweep")
     parser.add_argument("--skip-detection", action="store_true")
     args = parser.parse_args()
     setup()
@@ -195,14 +209,15 @@ def main() -> None:
 
     if not args.skip_detection:
         configs = [tuple(int(x) for x in item.split(":")) for item in args.configs.split(",") if item]
-        rows = detection_sweep(aic_artworks(args.limit), configs)
-        print("\nDetection on aic-artwall paintings (HOG):")
-        print(f"  {'size':>5} {'upsample':>8} {'faces':>6} {'imgs w/ face':>12} {'portraits w/ face':>18} {'s/image':>8}")
-        for r in rows:
-            print(
-                f"  {r['size']:>5} {r['upsample']:>8} {r['faces']:>6} {r['images_with_face']:>6}/{r['images']:<5}"
-                f" {r['portraits_with_face']:>10}/{r['portraits']:<7} {r['seconds_per_image']:>8.3f}"
-            )
+        for name in [n for n in args.sets.split(",") if n]:
+            rows = detection_sweep(ARTWORK_SETS[name](args.limit), configs, name)
+            print(f"\nDetection on {name} ({rows[0]['images'] if rows else 0} images, HOG):")
+            print(f"  {'size':>5} {'upsample':>8} {'faces':>6} {'imgs w/ face':>12} {'portraits w/ face':>18} {'s/image':>8}")
+            for r in rows:
+                print(
+                    f"  {r['size']:>5} {r['upsample']:>8} {r['faces']:>6} {r['images_with_face']:>6}/{r['images']:<5}"
+                    f" {r['portraits_with_face']:>10}/{r['portraits']:<7} {r['seconds_per_image']:>8.3f}"
+                )
 
     top1 = results["photos-deepface"]["top1"]
     print(f"BENCH faces_eval top1={top1:.3f} target={TARGET_TOP1} {'PASS' if top1 >= TARGET_TOP1 else 'FAIL'}")
