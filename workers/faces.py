@@ -210,7 +210,7 @@ def process_artwork(artwork: Artwork, params: dict) -> int:
 
 
 def process(ids: list[int], params: dict) -> BatchResult:
-    params = params if "detector" in params and "size" in params else prepare(params)
+    params = params if all(k in params for k in ("model", "detector", "size", "upsample")) else prepare(params)
     ensure_index(params["model"])
     result = BatchResult()
     artworks = Artwork.objects.in_bulk(ids)
