@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from archive.images import ImageLimits, derivative_path, ingest_location, load_derivative
-from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job, JobError, Label, LabelDecision
+from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job, JobBatch, JobError, Label, LabelDecision
 from archive.vectors import ARTWORK_EMBEDDINGS, from_value, index_name, nearest
 from workers import embedding, jobs
 from workers.ml.registry import activate, active_model, get_embedder
@@ -92,36 +92,97 @@ def test_micro_batches_pipeline_gives_same_vectors(artworks, settings):
 
 @pytest.mark.django_db(transaction=True)  # a second model's index is created after rows exist
 def test_switching_models_keeps_the_old_one_usable_until_the_new_one_is_ready(artworks):
+    """A model switch: the old model stays active until the new one covers every artwork (one
+    permanently unreadable image does not block it) and has labels on every embedded artwork
+    (checked on the rows, not on job states); the reason it waits is on the job; curator
+    decisions stay and curator thresholds move to the new model's units."""
+    from archive.models import LabelEmbedding
+    from workers import switch
+    from workers.celery import app
+
     old_job = run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
     old = EmbeddingModel.objects.get(pk=old_job.params["model_id"])
     assert active_model() == old
-    label = Label.objects.create(name="a curator label", slug="a-curator-label", group="test")
-    LabelDecision.objects.create(artwork=artworks[0], label=label, decision=LabelDecision.Decision.ACCEPTED)
+    labels = [Label.objects.create(name=n, slug=n.replace(" ", "-"), group="test") for n in ("a boat", "a tree", "a face")]
+    run_all(jobs.launch("label", {"model": "test-tiny"}, enqueue=False))  # old model: labels and statistics
+    curated = labels[0]
+    stats_old = LabelEmbedding.objects.get(label=curated, model=old)
+    threshold = stats_old.score_mean + 0.5 * stats_old.score_std
+    Label.objects.filter(pk=curated.pk).update(threshold=threshold)
+    LabelDecision.objects.create(artwork=artworks[0], label=curated, decision=LabelDecision.Decision.ACCEPTED)
 
-    # Embed the new model in the background: only part of it first.
-    new_job = jobs.launch("embed", {"model": "test-tiny-b/random", "activate_when_complete": True}, batch_size=4, enqueue=False)
-    new = EmbeddingModel.objects.get(pk=new_job.params["model_id"])
-    assert new.untrained and new.dim == 32 and new.state == EmbeddingModel.State.EMBEDDING
-    jobs.run_batch(new_job.batches.get(seq=0).pk)
-    assert not embedding.coverage_complete(new) and not embedding.maybe_activate(new)
-    assert active_model() == old and ArtworkEmbedding.objects.filter(model=old).count() == 10
-    from workers.celery import app
-
+    unreadable = artworks[5]
+    path = derivative_path(unreadable.sha256, 256)
+    saved = path.read_bytes()
+    path.write_bytes(b"not an image any more")
     app.conf.task_always_eager = True  # the label job the embed job starts runs here, not on a broker
     try:
+        # Embed the new model in the background: only part of it first.
+        new_job = jobs.launch("embed", {"model": "test-tiny-b/random", "activate_when_complete": True}, batch_size=4, enqueue=False)
+        new = EmbeddingModel.objects.get(pk=new_job.params["model_id"])
+        assert new.untrained and new.dim == 32 and new.state == EmbeddingModel.State.EMBEDDING
+        jobs.run_batch(new_job.batches.get(seq=0).pk)
+        waiting = switch.maybe_activate(new)
+        assert not waiting and waiting.waiting_for == "embeddings" and "6 (e.g. artworks" in waiting.reason
+        assert active_model() == old and ArtworkEmbedding.objects.filter(model=old).count() == 10
+        # A label job that is DONE is no proof of labels: coverage is read from the rows.
+        Job.objects.create(kind=Job.Kind.LABEL, state=Job.State.DONE, params={"model_id": new.pk})
+        assert not switch.labels_complete(new)
         run_all(new_job)
     finally:
         app.conf.task_always_eager = False
-    assert new_job.state == Job.State.DONE and embedding.coverage_complete(new)
-    # Its end started a label job for the new model (only the curator label exists here); that
-    # job's end switched the active model.
-    label_job = Job.objects.get(kind=Job.Kind.LABEL)
-    assert label_job.params["model_id"] == new.pk and label_job.state == Job.State.DONE, label_job.message
+        path.write_bytes(saved)
+    assert (new_job.state, new_job.done, new_job.failed) == (Job.State.DONE, 9, 1)
+    assert switch.coverage_complete(new)  # the unreadable image is a recorded failure, not a gap
+    # Its end started a label job for the new model; that job's end switched the active model.
+    label_job = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=new.pk).exclude(total=0).get()
+    assert label_job.state == Job.State.DONE and label_job.done == 9, label_job.message
+    assert f"computed by job {label_job.pk}" in new_job.message
+    assert "test-tiny-b/random is now the active model" in label_job.message
+    assert "1 converted" in label_job.message
     new.refresh_from_db()
     old.refresh_from_db()
     assert new.state == EmbeddingModel.State.ACTIVE and old.state == EmbeddingModel.State.RETIRED
     assert ArtworkEmbedding.objects.filter(model=old).count() == 10  # kept, not deleted
-    assert LabelDecision.objects.filter(artwork=artworks[0], label=label).exists()  # model-independent
+    assert LabelDecision.objects.filter(artwork=artworks[0], label=curated).exists()  # model-independent
+    # The curator threshold keeps its meaning: the same z-score under the new model's statistics;
+    # its value in the old model's units is kept on the old model's row.
+    stats_new = LabelEmbedding.objects.get(label=curated, model=new)
+    curated.refresh_from_db()
+    assert curated.threshold == pytest.approx(stats_new.score_mean + 0.5 * stats_new.score_std, rel=1e-6)
+    assert LabelEmbedding.objects.get(label=curated, model=old).threshold == pytest.approx(threshold)
+    # Switching back restores it.
+    switch.maybe_activate(old)
+    curated.refresh_from_db()
+    assert curated.threshold == pytest.approx(threshold, rel=1e-6)
+
+
+@pytest.mark.django_db
+def test_activation_waits_and_says_why_on_the_label_job(artworks):
+    """The label job of a requested switch that does not cover every embedded artwork leaves the
+    model inactive and writes why on the job."""
+    from workers import switch
+
+    old = EmbeddingModel.objects.get(pk=run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False)).params["model_id"])
+    Label.objects.create(name="a boat", slug="a-boat", group="test")
+    with connection.cursor() as cursor:  # fire the test transaction's deferred FK checks, so an index can be built
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    new_job = jobs.launch("embed", {"model": "test-tiny-b/random", "activate_when_complete": True}, enqueue=False)
+    for batch_id in new_job.batches.values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    new = EmbeddingModel.objects.get(pk=new_job.params["model_id"])
+    label_job = Job.objects.get(kind=Job.Kind.LABEL, params__model_id=new.pk)  # started by the embed job's end
+    # Label all but two artworks (as if two batches were lost and the job closed by hand).
+    first = label_job.batches.get()
+    ids = first.item_ids
+    JobBatch.objects.filter(pk=first.pk).update(item_ids=ids[:-2])
+    jobs.run_batch(first.pk)
+    label_job.refresh_from_db()
+    assert label_job.state == Job.State.DONE
+    assert active_model() == old
+    assert "is not active yet" in label_job.message and "2 (e.g. artworks" in label_job.message
+    assert f"manage.py label --model {new.key}" in label_job.message
+    assert not switch.labels_complete(new)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,7 +199,7 @@ def test_cli_embed_wait_jobs_show_and_retry(artworks, settings, capsys):
         job = Job.objects.get(kind="embed")
         assert (job.state, job.done, job.failed) == (Job.State.DONE, 9, 1)
         out = capsys.readouterr().out
-        assert f"job {job.pk} embed done: 9/10 done, 1 failed" in out and "UNTRAINED" in out
+        assert f"job {job.pk} embed (untrained model) done: 9/10 done, 1 failed" in out and "UNTRAINED" in out
         call_command("jobs", "show", str(job.pk))
         out = capsys.readouterr().out
         assert f"artwork {artworks[2].pk}: image derivative unreadable" in out
@@ -148,7 +209,7 @@ def test_cli_embed_wait_jobs_show_and_retry(artworks, settings, capsys):
         assert (retry.state, retry.done, retry.failed) == (Job.State.DONE, 1, 0)
         assert JobError.objects.get(job=job).retried_in_id == retry.pk
         call_command("jobs", "list")
-        assert f"job {retry.pk} embed done" in capsys.readouterr().out
+        assert f"job {retry.pk} embed (untrained model) done" in capsys.readouterr().out  # flagged in the list
         call_command("embed", "--model", "test-tiny")  # nothing missing: done at once
         assert "0 items" in capsys.readouterr().out
     finally:

@@ -21,6 +21,7 @@ from workers.labeling import (
     visible_labels,
     visible_labels_for,
 )
+from workers.labeling.setup import ensure_texts
 from workers.labeling.store import load_embeddings, load_label_vectors
 from workers.ml.registry import activate, get_embedder
 
@@ -236,7 +237,7 @@ def test_thresholds_and_curator_decisions(archive, settings):
     assert visible_labels(art) == []
     settings.LABEL_THRESHOLD = None
     # derived per-label thresholds (a percentile over the archive) apply otherwise
-    STAGE.prepare({"model": MODEL_KEY, "top_k": K})
+    ensure_texts(model)  # what a label job's first batch does: texts and statistics
     Label.objects.filter(pk=top.pk).update(threshold=None)
     derived = dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "default_threshold"))
     expected = [r.label_id for r in rows if r.score >= derived[r.label_id]]
