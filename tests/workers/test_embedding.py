@@ -2,6 +2,7 @@
 per-model HNSW index, untrained flag, the pipelined decode, and switching models without loss."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +236,110 @@ def test_split_preprocessing_matches_open_clip_transform(artworks):
     images = [load_derivative(a.sha256, 256) for a in artworks[:5]] + [load_derivative(artworks[0].sha256, 256).convert("L")]
     reference = torch.stack([embedder.preprocess(im) for im in images])
     assert torch.allclose(embedder.preprocess_images(images), reference, atol=1e-6)
+
+
+@pytest.mark.django_db
+def test_preprocessing_is_described_checked_and_re_recorded_by_reset(artworks):
+    """The registry records what the image preprocessing does in plain values; a job that would
+    mix vectors made with other preprocessing is refused, with what changed and the command;
+    ``--mode reset`` re-embeds and records the new preprocessing."""
+    embedder = get_embedder("test-tiny")
+    assert embedder.preprocess_description == {
+        "size": [64, 64], "resize_mode": "shortest", "interpolation": "bicubic", "mode": "RGB",
+        "mean": [0.481455, 0.457827, 0.408211], "std": [0.26863, 0.261303, 0.275777], "fill_color": 0,
+    }
+    job = run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
+    model = EmbeddingModel.objects.get(pk=job.params["model_id"])
+    assert model.preprocess == {**embedder.preprocess_description, "input": "256px JPEG derivative"}
+    assert model.preprocess_fingerprint.startswith("pp1-") and job.params["preprocess"] == model.preprocess
+    # The embeddings were made with other preprocessing (e.g. an older configuration at 224 px).
+    older = {**model.preprocess, "size": [224, 224]}
+    EmbeddingModel.objects.filter(pk=model.pk).update(preprocess=older, preprocess_fingerprint="pp1-older")
+    refused = jobs.launch("embed", {"model": "test-tiny"}, mode="all", enqueue=False)
+    assert refused.state == Job.State.FAILED
+    assert "size: [224, 224] -> [64, 64]" in refused.message and "--mode reset" in refused.message
+    redo = jobs.launch("embed", {"model": "test-tiny"}, mode="reset", enqueue=False)
+    assert redo.state == Job.State.QUEUED and redo.total == 10, redo.message
+    model.refresh_from_db()
+    assert model.preprocess["size"] == [64, 64] and model.preprocess_fingerprint != "pp1-older"
+    run_all(redo)
+    assert redo.state == Job.State.DONE and ArtworkEmbedding.objects.filter(model=model).count() == 10
+    assert jobs.launch("embed", {"model": "test-tiny"}, mode="all", enqueue=False).state == Job.State.QUEUED
+    # A registry row from before descriptions existed adopts the current one.
+    EmbeddingModel.objects.filter(pk=model.pk).update(preprocess={}, preprocess_fingerprint="0123456789abcdef")
+    assert jobs.launch("embed", {"model": "test-tiny"}, enqueue=False).state == Job.State.DONE
+    model.refresh_from_db()
+    assert model.preprocess["size"] == [64, 64] and model.preprocess_fingerprint.startswith("pp1-")
+
+
+@pytest.mark.django_db
+def test_embeddings_are_written_with_binary_copy_bit_for_bit(artworks):
+    """float32 values that need 9 significant digits come back exactly (text formatting with 7
+    digits did not); rewriting keeps one row per (artwork, model); NaN is refused."""
+    from archive.vectors import binary_copy_payload
+    from workers.labeling.store import load_embeddings
+
+    model = embedding.register(get_embedder("test-tiny"))
+    ids = [a.pk for a in artworks]
+    rng = np.random.default_rng(7)
+    matrix = rng.standard_normal((len(ids), model.dim)).astype(np.float32) / 3
+    matrix[0, :4] = [np.float32(1) / 3, np.float32(2) / 3, np.nextafter(np.float32(0.1), np.float32(1)), np.float32(1e-30)]
+    assert embedding.store_embeddings(model.pk, ids, matrix) == len(ids)
+    got_ids, got = load_embeddings(model.pk, ids)
+    assert got_ids.tolist() == ids and got.dtype == np.float32 and np.array_equal(got, matrix)
+    assert np.array_equal(from_value(ArtworkEmbedding.objects.get(artwork_id=ids[0], model=model).vector), matrix[0])
+    embedding.store_embeddings(model.pk, ids[:3], matrix[:3] * 2)
+    assert ArtworkEmbedding.objects.filter(model=model).count() == len(ids)
+    assert np.array_equal(load_embeddings(model.pk, ids[:3])[1], matrix[:3] * 2)
+    bad = matrix[:1].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        binary_copy_payload(["vector"], [bad])
+
+
+def test_local_weights_with_the_same_file_name_get_different_keys(tmp_path):
+    from workers.ml.clip import ModelSpec
+
+    a, b = tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors"
+    key_a, key_b = ModelSpec("ViT-B-32", str(a)).key, ModelSpec("ViT-B-32", str(b)).key
+    assert key_a != key_b and key_a.startswith("ViT-B-32/model.safetensors@") and len(key_a.rsplit("@")[1]) == 8
+    assert ModelSpec("ViT-B-32", str(a)).key == key_a  # stable
+    relative = ModelSpec("ViT-B-32", os.path.relpath(a))
+    assert relative.pretrained == str(a) and relative.key == key_a  # made absolute
+    assert ModelSpec("ViT-B-32", "laion2b_s34b_b79k").key == "ViT-B-32/laion2b_s34b_b79k"
+    assert ModelSpec("test-tiny", "random").key == "test-tiny"
+
+
+@pytest.mark.django_db
+def test_registry_reuses_a_row_registered_under_an_older_key(tmp_path):
+    """A model registered before keys carried the path hash keeps its row (no second registration)."""
+    import open_clip
+    import torch
+
+    from workers.ml import registry
+    from workers.ml.clip import _add_local_configs
+
+    _add_local_configs()
+    weights = tmp_path / "tiny.pt"
+    torch.save(open_clip.create_model("test-tiny").state_dict(), weights)
+    legacy = EmbeddingModel.objects.create(key="test-tiny/tiny.pt", arch="test-tiny", pretrained=str(weights), dim=64)
+    embedder = get_embedder(f"test-tiny/{weights}")
+    assert embedder.key != legacy.key and registry.register(embedder) == legacy
+    assert EmbeddingModel.objects.filter(arch="test-tiny", pretrained=str(weights)).count() == 1
+    assert get_embedder(legacy.key) is embedder
+
+
+def test_text_tower_cut_to_the_real_token_length_gives_the_padded_vectors():
+    """open_clip pads every text to 77 tokens; cutting each group of texts to its longest gives
+    the same vectors (a causal tower read at the end-of-text token)."""
+    embedder = get_embedder("test-tiny")
+    texts = ["a dog.", "a painting of a dog.", "an engraving of the Madonna and Child with saints in a landscape.",
+             "x", "a photograph of a very " + "very " * 90 + "long sentence"]  # the last one fills all 77 tokens
+    texts = texts * 60  # several groups
+    cut = embedder.embed_texts(texts)
+    padded = embedder.embed_texts(texts, cut=False)
+    assert cut.shape == padded.shape == (len(texts), embedder.dim)
+    assert np.allclose(cut, padded, atol=2e-6)
+    assert np.allclose(np.linalg.norm(cut, axis=1), 1, atol=1e-5)
+    lengths = embedder._text_lengths(embedder.tokenizer(texts[:5])).tolist()
+    assert lengths[0] < lengths[1] < lengths[2] < lengths[4] == 77
