@@ -340,6 +340,12 @@ def test_connection_error_from_a_raw_cursor_gives_the_batch_back(aic_dir, settin
         try:
             with pytest.raises(psycopg.OperationalError):
                 jobs.run_batch(second)
+            # The Celery task retries it with back-off; after the last retry the job says so.
+            from workers.tasks import process_batch
+
+            outcome = process_batch.apply(args=(second,), retries=process_batch.max_retries)
+            assert outcome.failed() and isinstance(outcome.result, psycopg.OperationalError)
+            assert "gave up after 8 retries (LockNotAvailable" in Job.objects.get(pk=job.pk).message
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SET lock_timeout = 0")
