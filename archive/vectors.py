@@ -168,9 +168,11 @@ LABEL_EMBEDDINGS = VectorSpace(table="archive_labelembedding", model_column="mod
 
 # --- numeric bulk writes: binary COPY built with numpy ------------------------------------------
 # copy_rows() formats each row in Python, which is fine for thousands of rows. For millions of
-# plain numeric rows (e.g. 20 top-k label rows per artwork) copy_arrays() builds PostgreSQL's
-# binary COPY stream from numpy column arrays in one vectorised step: no per-row Python work and
-# no text parsing on the server.
+# plain numeric rows (e.g. 20 top-k label rows per artwork) and for vectors, copy_arrays() builds
+# PostgreSQL's binary COPY stream from numpy column arrays in one vectorised step: no per-row
+# Python work, no text formatting or parsing, and float32 values arrive bit for bit.
+# Binary forms: numbers big-endian; pgvector ``vector`` = int16 dim, int16 unused (0), dim
+# float32; ``timestamp with time zone`` = int64 microseconds since 2000-01-01 UTC.
 
 _BINARY_TYPES = {
     "bigint": ">i8",
@@ -180,39 +182,69 @@ _BINARY_TYPES = {
     "real": ">f4",
     "boolean": "?",
 }
+_PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _PGCOPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 
+_column_types: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def column_types(table: str) -> dict[str, str]:
-    """``{column: SQL data type}`` of a table in the current schema."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s",
-            [table],
-        )
-        return dict(cursor.fetchall())
+    """``{column: SQL data type}`` of a table in the current schema (an extension's type, such as
+    pgvector's, by its name: ``vector``). Cached per database and table for the process."""
+    key = (str(connection.settings_dict.get("NAME")), table)
+    if key not in _column_types:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END "
+                "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s",
+                [table],
+            )
+            types = dict(cursor.fetchall())
+        if not types:
+            return types  # no such table (yet): never cache that
+        _column_types[key] = types
+    return _column_types[key]
 
 
 def binary_copy_payload(types: Sequence[str], arrays: Sequence[np.ndarray]) -> bytes:
-    """PostgreSQL binary COPY stream (header, rows, trailer) for equal-length numeric columns.
+    """PostgreSQL binary COPY stream (header, rows, trailer) for equal-length columns.
 
-    ``types`` are SQL type names (keys of ``_BINARY_TYPES``); no NULLs.
+    ``types`` are SQL type names: keys of ``_BINARY_TYPES``, ``vector`` (a 2-d float array, one
+    row per vector, finite values) or ``timestamp with time zone`` (numpy datetime64 in UTC). No NULLs.
     """
     n = len(arrays[0]) if arrays else 0
-    fields: list[tuple[str, str]] = [("n", ">i2")]
-    for i, sql_type in enumerate(types):
-        try:
-            fields += [(f"l{i}", ">i4"), (f"v{i}", _BINARY_TYPES[sql_type])]
-        except KeyError:
-            raise ValueError(f"copy_arrays cannot send SQL type {sql_type!r}; use copy_rows") from None
-    rows = np.empty(n, dtype=np.dtype(fields))
-    rows["n"] = len(types)
-    for i, array in enumerate(arrays):
+    fields: list[tuple] = [("n", ">i2")]
+    values: list[np.ndarray] = []
+    for i, (sql_type, array) in enumerate(zip(types, arrays)):
+        array = np.asarray(array)
         if len(array) != n:
             raise ValueError("all columns must have the same length")
-        rows[f"l{i}"] = rows.dtype[f"v{i}"].itemsize
+        if sql_type == "vector":
+            if array.ndim != 2:
+                raise ValueError("a vector column takes a 2-d array (one row per vector)")
+            if not np.isfinite(array).all():
+                raise ValueError("vectors must be finite (pgvector stores no NaN or infinity)")
+            dim = array.shape[1]
+            fields += [(f"l{i}", ">i4"), (f"d{i}", ">i2"), (f"u{i}", ">i2"), (f"v{i}", ">f4", (dim,))]
+        elif sql_type == "timestamp with time zone":
+            fields += [(f"l{i}", ">i4"), (f"v{i}", ">i8")]
+            array = (array.astype("datetime64[us]") - _PG_EPOCH).astype(np.int64)
+        elif sql_type in _BINARY_TYPES:
+            fields += [(f"l{i}", ">i4"), (f"v{i}", _BINARY_TYPES[sql_type])]
+        else:
+            raise ValueError(f"copy_arrays cannot send SQL type {sql_type!r}; use copy_rows")
+        values.append(array)
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["n"] = len(types)
+    for i, (sql_type, array) in enumerate(zip(types, values)):
+        if sql_type == "vector":
+            rows[f"l{i}"] = 4 + 4 * array.shape[1]
+            rows[f"d{i}"] = array.shape[1]
+            rows[f"u{i}"] = 0
+        else:
+            rows[f"l{i}"] = rows.dtype[f"v{i}"].itemsize
         rows[f"v{i}"] = array
     return _PGCOPY_HEADER + rows.tobytes() + _PGCOPY_TRAILER
 
@@ -220,7 +252,7 @@ def binary_copy_payload(types: Sequence[str], arrays: Sequence[np.ndarray]) -> b
 def copy_arrays(
     table: str, arrays: dict[str, np.ndarray], *, conflict: Sequence[str] = (), update: Sequence[str] = ()
 ) -> int:
-    """Bulk-write numeric columns (``{column: 1-d array}``) with a binary COPY.
+    """Bulk-write columns (``{column: array}``: numbers and timestamps 1-d, vectors 2-d) with a binary COPY.
 
     Without ``conflict`` the rows are copied straight into ``table`` (fastest, for fresh loads).
     With ``conflict`` they go through a temporary table and INSERT ... ON CONFLICT, updating the

@@ -1,17 +1,16 @@
 """Labels a curator creates from a text prompt: create unpublished, score over the whole archive on
-demand, review the top-scored artworks, publish."""
+demand (a preview from the HNSW index), review the top-scored artworks, publish (a job scores it
+over the whole archive on a worker)."""
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils.text import slugify
 
-from archive.models import ArtworkLabel, Label
+from archive.models import Job, Label
 
 from .models_state import active_model
 from .similar import nearest_artworks
 
 REVIEW_SIZE = 60
-PUBLISH_LIMIT = 500
 
 
 def create_prompt_label(name: str, prompt: str, user, *, group: str = "curated") -> Label:
@@ -51,39 +50,21 @@ def score_label(label: Label, *, limit: int = REVIEW_SIZE) -> list[tuple[int, fl
     return nearest_artworks(model, query, limit=limit, ef_search=max(limit, 200))
 
 
-def publish(label: Label, scores: list[tuple[int, float]], *, threshold: float | None = None) -> int:
-    """Publish the label and store its scores under the active model, so its page lists them.
-
-    With the labeling engine installed, ``workers.labeling.apply_label`` enters the label into the
-    stored top-k of every artwork where it now ranks (and records its score statistics); without it,
-    the reviewed scores themselves are stored."""
-    model = active_model()
-    rows = [(a, s) for a, s in scores if threshold is None or s >= threshold][:PUBLISH_LIMIT]
-    try:
-        from workers.labeling import apply_label
-    except ImportError:
-        apply_label = None
-    if apply_label is not None and model is not None:
-        label.published = True
-        if threshold is not None:
-            label.threshold = threshold
-        label.save(update_fields=["published", "threshold"])
-        result = apply_label(label, model)
-        from .browse import forget_counts
-
-        forget_counts()
-        return int(result.get("inserted", len(rows))) if isinstance(result, dict) else len(rows)
-    with transaction.atomic():
-        if model is not None:
-            ArtworkLabel.objects.bulk_create(
-                [ArtworkLabel(artwork_id=a, label=label, model=model, score=s, rank=0) for a, s in rows],
-                update_conflicts=True, unique_fields=["artwork", "model", "label"], update_fields=["score"],
-            )
-        label.published = True
-        if threshold is not None:
-            label.threshold = threshold
-        label.save(update_fields=["published", "threshold"])
+def publish(label: Label, *, threshold: float | None = None, user=None) -> Job | None:
+    """Publish the label and launch the job that scores it over the whole archive (``score_label``
+    on the label queue: it enters the label into the stored top-k of every artwork where it ranks,
+    under every non-retired model with embeddings). Returns at once with the job, or None when no
+    model has embeddings yet (the label job scores published labels when the archive is embedded)."""
+    label.published = True
+    if threshold is not None:
+        label.threshold = threshold
+    label.save(update_fields=["published", "threshold"])
     from .browse import forget_counts
 
     forget_counts()
-    return len(rows)
+    from workers.jobs import launch
+    from workers.labeling.curator_job import scoring_models
+
+    if not scoring_models().exists():
+        return None
+    return launch("score_label", {"label_id": label.pk}, user=user if user is not None and user.is_authenticated else None)

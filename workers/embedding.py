@@ -1,12 +1,12 @@
 """The embed stage: CLIP image embeddings of every ingested artwork, per model, into pgvector.
 
 Per batch: decode and preprocess the 256px derivatives in a thread pool while the model embeds
-the previous micro-batch, then write all vectors with one COPY upsert keyed on (artwork, model).
-A missing or corrupt derivative is an :class:`ItemError`; the rest of the batch is stored.
-Weights that cannot be loaded refuse the job at ``prepare`` with the message saying how to
-provide them. Switching models is done without loss: a new model is embedded beside the active
-one and only activated (see :func:`maybe_activate`) once every artwork has its embedding and its
-label job is done.
+the previous micro-batch; each micro-batch's vectors are written with a binary COPY upsert keyed
+on (artwork, model), on a writer thread while the model goes on (inline when the caller holds a
+transaction, which another connection could not see). A missing or corrupt derivative is an
+:class:`ItemError`; the rest of the batch is stored. Weights that cannot be loaded refuse the job
+at ``prepare``, or stop it (:class:`StopJob`) on a worker that lacks them, with the message saying
+how to provide them. Switching models is done without loss (:mod:`workers.switch`).
 """
 from __future__ import annotations
 
@@ -14,18 +14,20 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from django.conf import settings
+from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from archive.images import derivative_path, load_derivative
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
-from archive.vectors import ARTWORK_EMBEDDINGS, copy_rows, ensure_hnsw_index, index_name
-from workers.ml.registry import activate, active_model, get_embedder, register
-from workers.stages import BatchResult, ItemError, Stage
+from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, ensure_hnsw_index, index_name
+from workers.ml.clip import WeightsMissing, preprocess_fingerprint
+from workers.ml.registry import active_model, get_embedder, register
+from workers.stages import BatchResult, ItemError, Stage, StopJob
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,48 @@ def completed(params: dict) -> QuerySet:
 
 
 def reset(params: dict) -> None:
+    """Delete the model's embeddings; the registry then records the preprocessing of the new ones."""
     ArtworkEmbedding.objects.filter(model_id=params["model_id"]).delete()
+    if params.get("preprocess"):
+        EmbeddingModel.objects.filter(pk=params["model_id"]).update(
+            preprocess=params["preprocess"], preprocess_fingerprint=preprocess_fingerprint(params["preprocess"])
+        )
 
 
 # --- Before fan-out -----------------------------------------------------------------------------
+# What the stored vectors were made from besides the model's own preprocessing.
+INPUT = {"input": f"{DERIVATIVE_SIZE}px JPEG derivative"}
+
+
+def preprocessing(embedder) -> dict:
+    return {**embedder.preprocess_description, **INPUT}
+
+
+def check_preprocessing(model: EmbeddingModel, embedder, mode: str) -> dict:
+    """The preprocessing the job's vectors will be made with. Refuses to mix vectors made with
+    other preprocessing into a model's rows unless the job starts over (``reset``); a registry
+    row without a description (older versions) adopts this one."""
+    now = preprocessing(embedder)
+    fingerprint = preprocess_fingerprint(now)
+    if model.preprocess and model.preprocess_fingerprint != fingerprint and mode != "reset":
+        changed = {k: (model.preprocess.get(k), now.get(k)) for k in sorted(set(model.preprocess) | set(now))
+                   if model.preprocess.get(k) != now.get(k)}
+        details = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise ValueError(
+            f"model {model.key}: the image preprocessing differs from the one its embeddings were made with "
+            f"({details}). Re-embed every artwork with: manage.py embed --model {model.key} --mode reset"
+        )
+    if not model.preprocess:
+        EmbeddingModel.objects.filter(pk=model.pk).update(preprocess=now, preprocess_fingerprint=fingerprint)
+    return now
+
+
 def prepare(params: dict) -> dict:
-    """Load the model once (WeightsMissing refuses the job with its how-to), register it, and
-    decide when to build its HNSW index."""
+    """Load the model once (WeightsMissing refuses the job with its how-to), register it, check
+    its preprocessing, and decide when to build its HNSW index."""
     embedder = get_embedder(params.get("model") or None)
     model = register(embedder)
-    if model.preprocess_fingerprint and model.preprocess_fingerprint != embedder.fingerprint:
-        raise ValueError(
-            f"model {model.key}: its image preprocessing changed since its embeddings were made "
-            f"({model.preprocess_fingerprint} -> {embedder.fingerprint}); re-embed with --mode reset"
-        )
+    params["preprocess"] = check_preprocessing(model, embedder, params.get("mode", "missing"))
     params.update(model_id=model.pk, model_key=model.key, dim=model.dim, untrained=model.untrained)
     if params.get("activate_when_complete") is None:
         params["activate_when_complete"] = active_model() is None
@@ -113,8 +143,11 @@ def _load(embedder, sha256: str):
     return embedder.prepare_image(load_derivative(sha256, DERIVATIVE_SIZE))
 
 
-def embed_artworks(embedder, items: Sequence[tuple[int, str]]) -> tuple[list[int], np.ndarray, list[ItemError]]:
-    """Embed (artwork id, sha256) pairs. Decoding of micro-batch k+1 overlaps the model on k.
+def embed_artworks(
+    embedder, items: Sequence[tuple[int, str]], on_vectors: Callable[[list[int], np.ndarray], None] | None = None
+) -> tuple[list[int], np.ndarray, list[ItemError]]:
+    """Embed (artwork id, sha256) pairs. Decoding of micro-batch k+1 overlaps the model on k;
+    ``on_vectors(ids, vectors)`` is called with each micro-batch's result (e.g. to write it).
     Returns the ids that worked, their vectors (rows in the same order) and the failures."""
     pool = decode_pool()
     size = micro_batch_size(embedder)
@@ -137,33 +170,96 @@ def embed_artworks(embedder, items: Sequence[tuple[int, str]]) -> tuple[list[int
             except Exception as exc:  # noqa: BLE001 - one bad image never aborts the batch
                 errors.append(ItemError(artwork_id, describe_image_error(exc, sha)))
         if tensors:
-            vectors.append(embedder.embed_batch(embedder.batch_from_prepared(tensors)))
+            out = embedder.embed_batch(embedder.batch_from_prepared(tensors))
+            finite = np.isfinite(out).all(axis=1)
+            if not finite.all():
+                errors.extend(ItemError(i, "the model produced a non-finite embedding (NaN or infinity)")
+                              for i, ok in zip(ids, finite) if not ok)
+                ids, out = [i for i, ok in zip(ids, finite) if ok], out[finite]
+            if on_vectors is not None and ids:
+                on_vectors(ids, out)
+            vectors.append(out)
             ok_ids.extend(ids)
         pending = following
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), dtype=np.float32)
     return ok_ids, matrix, errors
 
 
-def vector_literal(vector: np.ndarray) -> str:
-    """pgvector's text form; float32 precision is all a vector column keeps."""
-    return "[" + ",".join(map("{:.7g}".format, vector.tolist())) + "]"
-
-
 def store_embeddings(model_id: int, ids: Sequence[int], matrix: np.ndarray) -> int:
-    """Upsert one row per (artwork, model) with COPY."""
-    now = timezone.now()
-    rows = ((artwork_id, model_id, vector_literal(vec), now) for artwork_id, vec in zip(ids, matrix))
-    return copy_rows(
+    """Upsert one row per (artwork, model) with a binary COPY (float32 values exactly as given)."""
+    n = len(ids)
+    now = np.datetime64(timezone.now().replace(tzinfo=None), "us")  # Django's now() is UTC
+    return copy_arrays(
         ArtworkEmbedding._meta.db_table,
-        ["artwork_id", "model_id", "vector", "created_at"],
-        rows,
+        {
+            "artwork_id": np.asarray(ids, dtype=np.int64),
+            "model_id": np.full(n, model_id, dtype=np.int64),
+            "vector": np.asarray(matrix, dtype=np.float32).reshape(n, -1),
+            "created_at": np.full(n, now),
+        },
         conflict=["artwork_id", "model_id"],
         update=["vector", "created_at"],
     )
 
 
+_writer: ThreadPoolExecutor | None = None
+
+
+def _write_on_thread(model_id: int, ids: list[int], matrix: np.ndarray) -> int:
+    try:
+        return store_embeddings(model_id, ids, matrix)
+    except BaseException:
+        connections.close_all()  # this thread's connection may be broken: the next write reconnects
+        raise
+
+
+class Writer:
+    """Writes micro-batches of vectors while the model computes the next ones: on one writer
+    thread with its own database connection, or inline when this thread is inside a transaction
+    (rows it has not committed would be invisible to the writer's connection). :meth:`wait`
+    returns once everything is written and raises the first write error."""
+
+    def __init__(self, model_id: int):
+        global _writer
+        self.model_id = model_id
+        self.futures: list[Future] = []
+        self.inline = connection.in_atomic_block
+        if not self.inline:
+            with _pool_lock:
+                if _writer is None:
+                    _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-write")
+
+    def __call__(self, ids: list[int], matrix: np.ndarray) -> None:
+        if self.inline:
+            store_embeddings(self.model_id, ids, matrix)
+        else:
+            self.futures.append(_writer.submit(_write_on_thread, self.model_id, list(ids), matrix))
+
+    def wait(self) -> None:
+        error = None
+        for future in self.futures:
+            try:
+                future.result()
+            except BaseException as exc:  # noqa: BLE001 - wait for every write, raise the first error
+                error = error or exc
+        if self.futures:
+            # Like the heartbeat thread: no connection is left open between batches (an idle
+            # worker holds none, and a database restart between batches is never noticed late).
+            _writer.submit(connections.close_all).result()
+        if error is not None:
+            raise error
+
+
+def load_embedder(key: str):
+    """The embedder for a batch; missing weights on this worker stop the job (every batch would fail)."""
+    try:
+        return get_embedder(key)
+    except WeightsMissing as exc:
+        raise StopJob(str(exc)) from exc
+
+
 def process(ids: list[int], params: dict) -> BatchResult:
-    embedder = get_embedder(params["model_key"])
+    embedder = load_embedder(params["model_key"])
     shas = dict(Artwork.objects.filter(pk__in=ids).values_list("pk", "sha256"))
     result = BatchResult()
     items = []
@@ -175,69 +271,46 @@ def process(ids: list[int], params: dict) -> BatchResult:
             result.errors.append(ItemError(artwork_id, "artwork has no ingested image"))
         else:
             items.append((artwork_id, sha))
-    ok_ids, matrix, errors = embed_artworks(embedder, items)
+    writer = Writer(params["model_id"])
+    try:
+        ok_ids, _, errors = embed_artworks(embedder, items, on_vectors=writer)
+    except BaseException:
+        try:
+            writer.wait()  # never leave a write running behind a failed batch
+        except BaseException:  # noqa: BLE001 - the embedding error is the one to report
+            pass
+        raise
+    writer.wait()
     result.errors.extend(errors)
-    if ok_ids:
-        store_embeddings(params["model_id"], ok_ids, matrix)
     result.done = ok_ids
     return result
 
 
 # --- After the job ------------------------------------------------------------------------------
-def coverage_complete(model: EmbeddingModel) -> bool:
-    """True when every candidate artwork has an embedding of ``model``."""
-    from workers.jobs import select_ids
-
-    return next(iter(select_ids(STAGE, {"model_id": model.pk}, "missing")), None) is None
-
-
-def labels_done(model: EmbeddingModel) -> bool:
-    """True when a label job for ``model`` finished (params carry model_id or model_key)."""
-    from django.db.models import Q
-
-    return Job.objects.filter(
-        Q(params__model_id=model.pk) | Q(params__model_key=model.key), kind=Job.Kind.LABEL, state=Job.State.DONE
-    ).exists()
-
-
-def maybe_activate(model: EmbeddingModel | int, *, require_labels: bool | None = None) -> bool:
-    """Make ``model`` the active one if it is ready: every artwork embedded and (when another model
-    is active, so the explorer has labels to lose) its label job done. Curator decisions are
-    model-independent and stay. Returns True when ``model`` is active afterwards."""
-    if not isinstance(model, EmbeddingModel):
-        model = EmbeddingModel.objects.get(pk=model)
-    current = active_model()
-    if current is not None and current.pk == model.pk:
-        return True
-    if not coverage_complete(model):
-        return False
-    if require_labels is None:
-        require_labels = current is not None
-    if require_labels and not labels_done(model):
-        return False
-    activate(model)
-    log.info("activated embedding model %s", model.key)
-    return True
-
-
 def finish(job: Job) -> None:
     """Build the model's HNSW index if the load deferred it; then, if asked, activate the model
-    once it is ready. When another model is active the new one first needs its labels, so a label
-    job for it is started here; the label job's end activates it (see ``activate_if_requested``)."""
+    once it is ready (:mod:`workers.switch`). When another model is active the new one first needs
+    its labels, so a label job for it is started here; that job's end activates it. What happened
+    (or why the model is not active yet) is added to the job's message."""
+    from workers import switch
+    from workers.jobs import append_message, launch
+
     params = job.params
     if not _index_exists(params["model_id"]):
         ensure_hnsw_index(ARTWORK_EMBEDDINGS, params["model_id"], params["dim"])
     if not params.get("activate_when_complete"):
         return
     model = EmbeddingModel.objects.get(pk=params["model_id"])
-    if maybe_activate(model) or not coverage_complete(model) or labels_done(model):
+    outcome = switch.maybe_activate(model)
+    if outcome or outcome.waiting_for != "labels":
+        append_message(job, switch.describe_activation(model, outcome))
         return
-    from workers.jobs import launch
-
-    running = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=model.pk).exclude(state__in=Job.FINAL_STATES)
-    if not running.exists():
-        label_job = launch("label", {"model": model.key}, mode="missing")
-        log.info("model %s embedded; label job %s started, the model is activated when it is done", model.key, label_job.pk)
+    running = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=model.pk).exclude(state__in=Job.FINAL_STATES).first()
+    if running is None:
+        running = launch("label", {"model": model.key}, mode="missing")
+        log.info("model %s embedded; label job %s started, the model is activated when it is done", model.key, running.pk)
+    append_message(job, f"model {model.key}: every artwork is embedded; its labels are computed by job {running.pk}, "
+                        "and it becomes the active model when that job ends")
 
 
 STAGE = Stage(
@@ -251,13 +324,3 @@ STAGE = Stage(
     prepare=prepare,
     finish=finish,
 )
-
-
-def activate_if_requested(model: EmbeddingModel | int) -> bool:
-    """For the label stage's finish hook: activate ``model`` if an embed job asked for it
-    (``--activate-when-complete``) and it is now ready."""
-    model_id = model.pk if isinstance(model, EmbeddingModel) else int(model)
-    asked = Job.objects.filter(
-        kind=Job.Kind.EMBED, state=Job.State.DONE, params__model_id=model_id, params__activate_when_complete=True
-    ).exists()
-    return asked and maybe_activate(model_id)

@@ -21,6 +21,7 @@ import traceback
 from datetime import timedelta
 from typing import Any, Iterable, Iterator
 
+import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
@@ -64,10 +65,11 @@ def record_progress(job: Job, *, done: int = 0, failed: int = 0, message: str | 
     if message is not None:
         updates["message"] = message
     Job.objects.filter(pk=job.pk).update(**updates)
-    job.refresh_from_db(fields=["done", "failed", "state", "started_at", "total", "message", "heartbeat_at"])
+    job.refresh_from_db(
+        fields=["done", "failed", "state", "started_at", "total", "message", "heartbeat_at", "paused_at", "paused_seconds"]
+    )
     if job.started_at:
-        elapsed = max((now - job.started_at).total_seconds(), 1e-6)
-        job.rate = (job.done + job.failed) / elapsed
+        job.rate = (job.done + job.failed) / max(job.running_seconds(now), 1e-6)
         Job.objects.filter(pk=job.pk).update(rate=job.rate)
     return job
 
@@ -115,19 +117,20 @@ def check_cancelled(job: Job) -> None:
         raise JobCancelled(f"job {job.pk} was cancelled")
 
 
-def finish_job(job: Job, *, state: str = Job.State.DONE, message: str | None = None) -> Job:
-    """Mark the job finished unless an operator already cancelled it."""
+def finish_job(job: Job, *, state: str = Job.State.DONE, message: str | None = None, hook: bool = False) -> Job:
+    """Mark the job finished unless an operator already cancelled it. ``hook``: its stage's
+    finish hook is still to run (see :func:`run_finish_hook`)."""
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if locked.state != Job.State.CANCELLED:
             locked.state = state
+            locked.finish_pending = hook and state == Job.State.DONE
         locked.finished_at = timezone.now()
         if message is not None:
             locked.message = message
         if locked.started_at:
-            elapsed = max((locked.finished_at - locked.started_at).total_seconds(), 1e-6)
-            locked.rate = (locked.done + locked.failed) / elapsed
-        locked.save(update_fields=["state", "finished_at", "message", "rate"])
+            locked.rate = (locked.done + locked.failed) / max(locked.running_seconds(locked.finished_at), 1e-6)
+        locked.save(update_fields=["state", "finished_at", "message", "rate", "finish_pending"])
     job.refresh_from_db()
     return job
 
@@ -139,14 +142,23 @@ def cancel_job(job: Job) -> None:
 
 
 def pause_job(job: Job) -> None:
-    Job.objects.filter(pk=job.pk, state__in=[Job.State.RUNNING, Job.State.QUEUED]).update(state=Job.State.PAUSED)
+    Job.objects.filter(pk=job.pk, state__in=[Job.State.RUNNING, Job.State.QUEUED]).update(
+        state=Job.State.PAUSED, paused_at=timezone.now()
+    )
 
 
 def resume_job(job: Job) -> int:
     """Un-pause the job (if paused) and re-send every batch that is not done and not held by a live
     worker. Also the way to restart a job whose worker died or whose messages were lost. Returns
-    the number of batches sent."""
-    Job.objects.filter(pk=job.pk, state=Job.State.PAUSED).update(state=Job.State.RUNNING, heartbeat_at=timezone.now())
+    the number of batches sent. The pause is left out of the job's running time (its rate)."""
+    now = timezone.now()
+    with transaction.atomic():
+        paused = Job.objects.select_for_update().filter(pk=job.pk, state=Job.State.PAUSED).first()
+        if paused is not None:
+            away = (now - paused.paused_at).total_seconds() if paused.paused_at and paused.started_at else 0.0
+            Job.objects.filter(pk=job.pk).update(
+                state=Job.State.RUNNING, heartbeat_at=now, paused_at=None, paused_seconds=F("paused_seconds") + away
+            )
     job.refresh_from_db()
     if job.is_final:
         return 0
@@ -168,7 +180,13 @@ def resume_job(job: Job) -> int:
 
 # --- Fan-out ------------------------------------------------------------------------------------
 MODES = ("missing", "all", "reset")
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# Django turns psycopg's errors into its own only where they pass through its cursor wrapper
+# (execute, executemany, fetch*, connect, commit). COPY (``cursor.copy``) and the raw psycopg
+# cursors of the vector readers raise psycopg's classes directly. OperationalError covers a lost
+# connection, an admin shutdown, lock and statement timeouts, deadlocks and serialisation failures.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+)
 
 
 def _batch_size(stage) -> int:
@@ -327,7 +345,9 @@ def launch(
         if batches and enqueue:
             enqueue_batches(job, JobBatch.objects.filter(job=job).order_by("seq").values_list("pk", flat=True))
     if batches == 0:
-        return finish_job(job, message="Nothing to do: every item already has this stage's output.")
+        finish_job(job, message="Nothing to do: every item already has this stage's output.", hook=True)
+        run_finish_hook(job)
+        return job
     job.refresh_from_db()
     return job
 
@@ -411,8 +431,10 @@ def run_batch(batch_id: int, worker: str | None = None) -> str:
     """Lease one batch, run its stage on it and record the outcome. Idempotent: a batch that is
     done, held by a live worker, or whose job is paused/cancelled is skipped. Transient database
     errors propagate (after giving the lease back) so the task can retry; any other error fails
-    the batch's items with a readable reason. Returns what happened, for logs and tests."""
-    from workers.stages import BatchResult, ItemError, get_stage
+    the batch's items with a readable reason; :class:`~workers.stages.StopJob` (e.g. weights missing
+    on this worker) ends the whole job FAILED. The stage gets the job's params plus ``job_id``.
+    Returns what happened, for logs and tests."""
+    from workers.stages import BatchResult, ItemError, StopJob, get_stage
 
     worker = worker or worker_name()
     batch, why = lease_batch(batch_id, worker)
@@ -423,10 +445,19 @@ def run_batch(batch_id: int, worker: str | None = None) -> str:
     try:
         stage = get_stage(job.kind)
         with Heartbeat(batch, worker):
-            result = stage.process(ids, dict(job.params))
+            result = stage.process(ids, {**job.params, "job_id": job.pk})
     except TRANSIENT_ERRORS:
-        release_batch(batch, worker)
+        _drop_broken_connection()
+        try:
+            release_batch(batch, worker)
+        except Exception:  # noqa: BLE001 - the database is away: the lease runs out and recovery re-sends
+            log.warning("job %s: could not give batch %s back", job.pk, batch.pk, exc_info=True)
         raise
+    except StopJob as exc:
+        release_batch(batch, worker)
+        log.error("job %s stopped by batch %s on %s: %s", job.pk, batch.pk, worker, exc)
+        finish_job(job, state=Job.State.FAILED, message=f"{exc}\n(stopped by batch {batch.seq} on worker {worker})")
+        return f"stopped ({str(exc).splitlines()[0]})"
     except Exception as exc:  # noqa: BLE001 - a broken batch is recorded, not retried forever
         reason, detail = describe_exception(exc)
         log.exception("job %s batch %s failed", job.pk, batch.pk)
@@ -434,6 +465,14 @@ def run_batch(batch_id: int, worker: str | None = None) -> str:
     complete_batch(job, batch, worker, result)
     maybe_finish(job)
     return f"processed ({len(result.done)} done, {len(result.errors)} failed)"
+
+
+def _drop_broken_connection() -> None:
+    """Errors that bypass Django's cursor wrapper do not mark its connection as failed; close it
+    when it no longer works, so the next query (giving the lease back, the retry) reconnects."""
+    conn = connections["default"]
+    if conn.connection is not None and not conn.in_atomic_block and not conn.is_usable():
+        conn.close()
 
 
 def complete_batch(job: Job, batch: JobBatch, worker: str, result) -> bool:
@@ -464,9 +503,7 @@ def complete_batch(job: Job, batch: JobBatch, worker: str, result) -> bool:
 
 def maybe_finish(job: Job) -> bool:
     """Finish the job if no batch is left (exactly once: the job row is locked and its state
-    checked). Calls the stage's ``finish`` hook after the job is marked done."""
-    from workers.stages import get_stage
-
+    checked), then run the stage's ``finish`` hook."""
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if locked.is_final or locked.state == Job.State.PAUSED:
@@ -474,23 +511,63 @@ def maybe_finish(job: Job) -> bool:
         if JobBatch.objects.filter(job_id=job.pk).exclude(state=JobBatch.State.DONE).exists():
             return False
         message = f"{locked.done} done, {locked.failed} failed" if locked.failed else f"{locked.done} done"
-        finish_job(locked, message=message)
+        finish_job(locked, message=message, hook=True)
     job.refresh_from_db()
-    try:
-        hook = getattr(get_stage(job.kind), "finish", None)
-        if hook is not None:
-            with transaction.atomic():
-                hook(job)
-        if job.kind == Job.Kind.LABEL and job.params.get("model_id"):
-            # A model embedded with --activate-when-complete switches once its labels exist.
-            from workers.embedding import activate_if_requested
-
-            with transaction.atomic():
-                activate_if_requested(job.params["model_id"])
-    except Exception as exc:  # noqa: BLE001 - the job's items are done; report the hook's failure
-        log.exception("finish hook of job %s failed", job.pk)
-        Job.objects.filter(pk=job.pk).update(message=f"{job.message}; after-job step failed: {describe_exception(exc)[0]}")
+    run_finish_hook(job)
     return True
+
+
+FINISH_LOCK = 0x4A0B  # advisory lock class of finish hooks: (FINISH_LOCK, job id)
+
+
+def run_finish_hook(job: Job) -> bool:
+    """Run the ``finish`` hook of a DONE job whose hook is pending (e.g. build the HNSW index
+    deferred by a bulk load, switch models), once. A session advisory lock on the job keeps a
+    running hook (an index build can take long) from being started twice; if its worker dies, the
+    lock goes with the connection and :func:`recover` runs the hook. Returns True if it ran here."""
+    from workers.stages import get_stage
+
+    conn = connections["default"]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [FINISH_LOCK, job.pk % 2**31])
+        if not cursor.fetchone()[0]:
+            return False
+    try:
+        job.refresh_from_db()
+        if not job.finish_pending or job.state != Job.State.DONE:
+            return False
+        try:
+            hook = getattr(get_stage(job.kind), "finish", None)
+            if hook is not None:
+                with transaction.atomic():
+                    hook(job)
+        except TRANSIENT_ERRORS:
+            log.warning("finish hook of job %s: database unavailable; recovery runs it again", job.pk, exc_info=True)
+            return False
+        except Exception as exc:  # noqa: BLE001 - the job's items are done; report the hook's failure
+            log.exception("finish hook of job %s failed", job.pk)
+            append_message(job, f"after-job step failed: {describe_exception(exc)[0]}")
+        Job.objects.filter(pk=job.pk).update(finish_pending=False)
+        job.finish_pending = False
+        return True
+    finally:
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [FINISH_LOCK, job.pk % 2**31])
+        except TRANSIENT_ERRORS:
+            pass  # the connection is gone, and the session's lock with it
+
+
+def append_message(job: Job, text: str) -> None:
+    """Add a line to the job's message (what an operator reads in ``jobs show`` and the dashboard)."""
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    Job.objects.filter(pk=job.pk, message="").update(message=text)
+    Job.objects.filter(pk=job.pk).exclude(message="").exclude(message__endswith=text).update(
+        message=Concat(F("message"), Value("\n" + text))
+    )
+    job.refresh_from_db(fields=["message"])
 
 
 # --- Recovery -----------------------------------------------------------------------------------
@@ -499,7 +576,9 @@ def recover(*, stale_seconds: int | None = None) -> int:
 
     * a RUNNING batch whose lease expired (its worker died) is claimed back to PENDING and re-sent;
     * PENDING batches of a job that made no progress for ``JOB_STALE_SECONDS`` (lost messages,
-      or a broker that was down at launch) are re-sent.
+      or a broker that was down at launch) are re-sent;
+    * a DONE job whose finish hook is still pending (its worker died after marking it done) gets
+      the hook run here (:func:`run_finish_hook`), e.g. the deferred HNSW index is built.
     Claims are single UPDATEs, so two workers recovering at once do not both re-send a batch.
     Returns the number of batches sent."""
     now = timezone.now()
@@ -529,6 +608,10 @@ def recover(*, stale_seconds: int | None = None) -> int:
     for job in Job.objects.filter(state__in=live).exclude(batches__state__in=[JobBatch.State.PENDING, JobBatch.State.RUNNING]):
         if job.batches.exists():
             maybe_finish(job)
+    # Jobs marked DONE whose finish hook never ran (the worker died in between): run it now.
+    for job in Job.objects.filter(state=Job.State.DONE, finish_pending=True).order_by("pk"):
+        if run_finish_hook(job):
+            log.info("job %s: ran its pending finish step", job.pk)
     return sent
 
 
@@ -548,10 +631,12 @@ def retry_failed(job: Job, user=None) -> Job:
 
 
 def progress_line(job: Job) -> str:
-    """One line for logs and the CLI: state, counts, rate and ETA."""
+    """One line for logs and the CLI: state, counts, rate and ETA, and a warning when the job's
+    model has random weights (its results are not meaningful)."""
     eta = job.eta_seconds
     eta_text = f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None else ""
+    untrained = " (untrained model)" if (job.params or {}).get("untrained") else ""
     return (
-        f"job {job.pk} {job.kind} {job.state}: {job.done}/{job.total} done, {job.failed} failed, "
+        f"job {job.pk} {job.kind}{untrained} {job.state}: {job.done}/{job.total} done, {job.failed} failed, "
         f"{job.rate:.1f} items/s{eta_text}"
     )

@@ -7,8 +7,9 @@ stage's ``process`` function does the work for one batch and says which items su
 which failed (with a readable reason). ``process`` must be idempotent on (artwork, model):
 running it twice on the same ids never duplicates rows. One bad item is an :class:`ItemError`,
 never an exception; an exception from ``process`` fails the whole batch (database/broker
-connection errors are retried with back-off instead). ``process`` runs in a worker process: load
-models lazily, once per process.
+connection errors are retried with back-off instead), and :class:`StopJob` fails the whole job.
+``process`` gets the job's params plus ``job_id``. It runs in a worker process: load models
+lazily, once per process.
 """
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from django.db.models import QuerySet
+
+
+class StopJob(Exception):
+    """Raised by ``process`` when no batch of the job can succeed, whatever its items (e.g. the
+    model's weights are not on this worker): the job ends FAILED with this message, and its other
+    batches are not attempted. Say what to do in the message."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Stage:
 STAGE_MODULES = {
     "embed": "workers.embedding",
     "label": "workers.labeling",
+    "score_label": "workers.labeling.curator_job",
     "faces": "workers.faces",
 }
 

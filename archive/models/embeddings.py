@@ -19,6 +19,7 @@ class EmbeddingModel(models.Model):
     pretrained = models.CharField(max_length=1024, blank=True, help_text="Pretrained tag or weights path")
     dim = models.PositiveIntegerField()
     preprocess_fingerprint = models.CharField(max_length=64, blank=True)
+    preprocess = models.JSONField(default=dict, blank=True, help_text="Image preprocessing the embeddings were made with")
     untrained = models.BooleanField(default=False, help_text="Random weights: results are not meaningful")
     state = models.CharField(max_length=10, choices=State.choices, default=State.EMBEDDING)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -32,6 +32,12 @@ class Job(models.Model):
     done = models.BigIntegerField(default=0)
     failed = models.BigIntegerField(default=0)
     rate = models.FloatField(default=0.0, help_text="Items per second over the running time")
+    # Time spent paused is not running time: it is left out of the rate (and so of the ETA).
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="When the current pause began")
+    paused_seconds = models.FloatField(default=0.0, help_text="Seconds spent paused before the current pause")
+    # Set with the DONE state, cleared once the stage's finish hook (index build, model switch) has
+    # run: recovery runs the hook of a job whose worker died in between.
+    finish_pending = models.BooleanField(default=False)
     message = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -65,10 +71,17 @@ class Job(models.Model):
 
     @property
     def elapsed_seconds(self) -> float:
+        return self.running_seconds()
+
+    def running_seconds(self, at=None) -> float:
+        """Seconds from the start to ``at`` (default: the end, else now), paused time left out."""
         if not self.started_at:
             return 0.0
-        end = self.finished_at or timezone.now()
-        return (end - self.started_at).total_seconds()
+        end = at or self.finished_at or timezone.now()
+        paused = self.paused_seconds or 0.0
+        if self.paused_at is not None and end > self.paused_at:
+            paused += (end - self.paused_at).total_seconds()
+        return max((end - self.started_at).total_seconds() - paused, 0.0)
 
 
 class JobBatch(models.Model):

@@ -12,7 +12,9 @@ class Label(models.Model):
     prompt = models.TextField(blank=True, help_text="Text used instead of the name when scoring")
     description = models.TextField(blank=True)
     source = models.CharField(max_length=255, blank=True, help_text="Where the term comes from")
-    threshold = models.FloatField(null=True, blank=True, help_text="Score at or above which the label is shown")
+    threshold = models.FloatField(
+        null=True, blank=True, help_text="Score at or above which the label is shown (cosine units of the active model)"
+    )
     published = models.BooleanField(default=True, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -39,6 +41,9 @@ class LabelEmbedding(models.Model):
     score_std = models.FloatField(null=True, blank=True)
     default_threshold = models.FloatField(null=True, blank=True, help_text="Derived threshold (a high percentile of the scores)")
     stats_count = models.PositiveIntegerField(null=True, blank=True, help_text="Artworks the statistics were computed over")
+    # The curator's threshold (Label.threshold) in this model's cosine units, kept when another
+    # model becomes active so that switching back restores it exactly.
+    threshold = models.FloatField(null=True, blank=True, help_text="Curator threshold under this model")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["label", "model"], name="label_embedding_unique")]

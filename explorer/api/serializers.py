@@ -141,6 +141,22 @@ class JobSerializer(serializers.Serializer):
     error_count = serializers.IntegerField()
 
 
+class PublishedLabelSerializer(LabelSerializer):
+    """A label just published, with the job scoring it over the archive (null: nothing embedded yet)."""
+
+    job = serializers.SerializerMethodField()
+
+    class Meta(LabelSerializer.Meta):
+        fields = LabelSerializer.Meta.fields + ["job"]
+
+    @extend_schema_field(JobSerializer(allow_null=True))
+    def get_job(self, obj):
+        from ..jobs import describe
+
+        job = self.context.get("job")
+        return describe(job) if job is not None else None
+
+
 class JobLaunchSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["import", "embed", "label", "faces", "layout"])
     mode = serializers.ChoiceField(choices=["missing", "all", "reset"], default="missing")

@@ -178,22 +178,21 @@ class LabelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         found = Artwork.objects.in_bulk([a for a, _ in scores])
         return Response([{"artwork": s.ArtworkSummarySerializer(found[a]).data, "score": sc} for a, sc in scores if a in found])
 
-    @extend_schema(request=s.PublishSerializer, responses=s.LabelSerializer)
+    @extend_schema(request=s.PublishSerializer, responses=s.PublishedLabelSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsCurator])
     def publish(self, request, slug=None):
+        """Publish the label (the excluded artworks are rejected for it) and start the job that
+        scores it over the whole archive; answers at once with the label and that job."""
         label = self.get_object()
         form = s.PublishSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            scores = prompt_labels.score_label(label, limit=prompt_labels.PUBLISH_LIMIT)
-        except LookupError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
         excluded = set(form.validated_data["exclude"])
-        prompt_labels.publish(label, [(a, sc) for a, sc in scores if a not in excluded], threshold=form.validated_data.get("threshold"))
+        job = prompt_labels.publish(label, threshold=form.validated_data.get("threshold"), user=request.user)
         for artwork in Artwork.objects.filter(pk__in=excluded):
             browse.decide(artwork, label, "rejected", request.user)
         label.refresh_from_db()
-        return Response(s.LabelSerializer(label, context=self.get_serializer_context()).data)
+        context = {**self.get_serializer_context(), "job": job}
+        return Response(s.PublishedLabelSerializer(label, context=context).data)
 
 
 class DecisionView(APIView):

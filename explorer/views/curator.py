@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from archive.models import Artwork, Collection, Label
@@ -57,10 +58,6 @@ def prompt_label_review(request, slug: str):
     label = get_object_or_404(Label, slug=slug)
     model = active_model()
     error = ""
-    try:
-        scores = prompt_labels.score_label(label)
-    except Exception as exc:  # no model, weights missing: explain, never 500
-        scores, error = [], f"Could not score this label: {exc}"
     if request.method == "POST":
         if request.POST.get("action") == "publish":
             raw = request.POST.get("threshold", "").strip()
@@ -69,16 +66,25 @@ def prompt_label_review(request, slug: str):
             except ValueError:
                 return HttpResponseBadRequest("threshold must be a number")
             excluded = set(collecting.parse_ids(request.POST.getlist("exclude")))
-            kept = [(a, s) for a, s in scores if a not in excluded]
-            n = prompt_labels.publish(label, kept, threshold=threshold)
+            job = prompt_labels.publish(label, threshold=threshold, user=request.user)
             for artwork in Artwork.objects.filter(pk__in=excluded):
                 browse.decide(artwork, label, "rejected", request.user)
-            messages.success(request, f"Published “{label.name}” with {n} artworks.")
+            if job is None:
+                messages.success(request, f"Published “{label.name}”. Nothing is embedded yet: the label job scores it later.")
+            else:
+                messages.success(request, format_html(
+                    "Published “{}”. <a href=\"{}\">Job #{}</a> scores it over the whole archive; this page fills in as it runs.",
+                    label.name, reverse("explorer:job", args=[job.pk]), job.pk,
+                ))
             return redirect("explorer:label", slug=label.slug)
         if request.POST.get("action") == "delete" and not label.published:
             label.delete()
             messages.success(request, "Draft label deleted.")
             return redirect("explorer:prompt_label_new")
+    try:
+        scores = prompt_labels.score_label(label)
+    except Exception as exc:  # no model, weights missing: explain, never 500
+        scores, error = [], f"Could not score this label: {exc}"
     found = Artwork.objects.in_bulk([a for a, _ in scores])
     return render(
         request,

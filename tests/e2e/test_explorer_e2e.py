@@ -97,8 +97,13 @@ def test_visitor_walk(browser, screenshot, live_server, small_archive):
     assert "Page not found" in browser.page_source
 
 
-def test_curator_walk(browser, screenshot, live_server, small_archive):
+def test_curator_walk(browser, screenshot, live_server, small_archive, monkeypatch):
     from django.contrib.auth.models import Group, User
+
+    from workers.celery import app
+
+    # Publishing starts a score_label job; run its tasks inside the server instead of on a broker.
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
 
     from archive.models import ArtworkLabel, Collection, Job, JobError, Label, LabelDecision
 
@@ -139,6 +144,10 @@ def test_curator_walk(browser, screenshot, live_server, small_archive):
     label = Label.objects.get(name="Quiet interiors")
     assert label.published and label.created_by == user
     assert LabelDecision.objects.get(label=label, artwork_id=dropped).decision == "rejected"
+    scored = Job.objects.get(kind="score_label", params__label_id=label.pk)
+    assert scored.state == "done" and scored.done == 60, scored.message
+    assert ArtworkLabel.objects.filter(label=label).exists()
+    assert browser.find_elements(By.CSS_SELECTOR, f'.message a[href="/jobs/{scored.pk}/"]')
 
     # Save a collection from a label page.
     from django.db.models import Count

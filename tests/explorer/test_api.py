@@ -143,6 +143,8 @@ def test_curator_prompt_label_api(curator_client, archive):
     assert len(scores) == 10
     r = curator_client.post(f"/api/v1/labels/{slug}/publish/", {"exclude": [scores[0]["artwork"]["id"]]}, content_type="application/json")
     assert r.status_code == 200 and r.json()["published"] is True
+    job = r.json()["job"]  # scoring over the archive runs as a job; the answer does not wait for it
+    assert job["kind"] == "score_label" and job["state"] == "queued" and job["params"]["label"] == slug
     assert Client().get(f"/api/v1/labels/{slug}/").status_code == 200
     assert Client().get(f"/api/v1/labels/{slug}/scores/").status_code == 403
 

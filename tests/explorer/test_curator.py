@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from archive.models import Collection, Job, JobError, Label, LabelDecision
+from archive.models import ArtworkLabel, Collection, Job, JobError, Label, LabelDecision
 
 pytestmark = pytest.mark.django_db
 
@@ -95,8 +95,22 @@ def test_prompt_label_review_and_publish(curator_client, archive, curator):
     label.refresh_from_db()
     assert label.published
     assert LabelDecision.objects.get(label=label, artwork_id=excluded).decision == "rejected"
+    # The request only started the job that scores the label over the archive (on a label worker).
+    job = Job.objects.get(kind="score_label", params__label_id=label.pk)
+    assert job.state == "queued" and job.total == len(archive["artworks"]) and job.created_by == curator
+    assert not ArtworkLabel.objects.filter(label=label).exists()
+    page = curator_client.get(r["Location"]).content.decode()
+    assert f'href="/jobs/{job.pk}/">Job #{job.pk}</a> scores it over the whole archive' in page
+    from workers import jobs
+
+    for batch_id in job.batches.values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    assert job.state == "done" and job.done == len(archive["artworks"]), job.message
+    assert ArtworkLabel.objects.filter(label=label, model=archive["model"]).count() == len(archive["artworks"])
     html = Client().get(f"/labels/{label.slug}/").content.decode()
     assert f'href="/artworks/{excluded}/"' not in html
+    assert re.findall(r'href="/artworks/(\d+)/"', html)
     assert curator_client.post("/curate/labels/new/", {"name": ""}).status_code == 400
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from urllib.parse import urlsplit
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from archive.images import ImageLimits, derivative_path, ingest_location
 from archive.models import Artwork, ArtworkEmbedding, Job, JobBatch, JobError
@@ -168,21 +170,41 @@ def assert_complete(job: Job, artworks: list[Artwork], failed: set[int] = frozen
     assert not job.batches.exclude(state=JobBatch.State.DONE).exists()
 
 
-def kill_mid_job(job: Job, proc) -> int | None:
-    """SIGKILL the worker (no warm shutdown) while it holds a batch, or failing that mid-job.
-    Returns the batch it held, if caught."""
-    deadline, caught = time.monotonic() + 90, None
-    while time.monotonic() < deadline:
-        running = JobBatch.objects.filter(job=job, state=JobBatch.State.RUNNING).values_list("pk", flat=True).first()
-        if running:
-            caught = running
-            break
-        if Job.objects.get(pk=job.pk).done >= 12:
-            break
-        time.sleep(0.005)
-    kill_worker(proc)
-    proc.wait(timeout=10)
-    return caught
+@contextmanager
+def embedding_writes_blocked():
+    """Hold a SHARE lock on the embeddings table from another connection: reads go on, but a
+    worker's write of its batch waits, so the batch stays leased for as long as we hold it."""
+    import psycopg
+
+    with psycopg.connect(test_database_url()) as conn:
+        conn.execute("LOCK TABLE archive_artworkembedding IN SHARE MODE")
+        yield
+        conn.rollback()
+
+
+def blocked_writers() -> int:
+    """Backends waiting for a lock on the embeddings table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'archive_artworkembedding'::regclass"
+        )
+        return cursor.fetchone()[0]
+
+
+def kill_while_leased(job: Job, proc) -> int:
+    """SIGKILL the worker (no warm shutdown) while it holds one of the job's batches: its write
+    is held back until the worker is dead. Returns that batch's id."""
+    with embedding_writes_blocked():
+        deadline = time.monotonic() + 90
+        while not blocked_writers():
+            if time.monotonic() > deadline:
+                pytest.fail(f"the worker never reached its write:\n{log_tail(proc)}")
+            time.sleep(0.05)
+        held = JobBatch.objects.get(job=job, state=JobBatch.State.RUNNING)
+        assert held.lease_expires_at > timezone.now() and held.worker
+        kill_worker(proc)
+        proc.wait(timeout=10)
+    return held.pk
 
 
 def test_redis_worker_end_to_end(aic_dir, redis_broker, workers, garbage_derivative):
@@ -197,31 +219,35 @@ def test_redis_worker_end_to_end(aic_dir, redis_broker, workers, garbage_derivat
     first = workers(REDIS_URL)
     job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=4)
     assert job.total == 40 and job.batches.count() == 10
-    caught = kill_mid_job(job, first[0])
+    held = kill_while_leased(job, first[0])
     job.refresh_from_db()
-    assert not job.is_final, "the job finished before the worker could be killed; make it bigger"
+    assert not job.is_final
     second = workers(REDIS_URL)  # recovers the held batch (lease expiry) and the lost message (stale job)
     job = wait_final(job, first + second)
     assert_complete(job, artworks, failed={bad.pk})
     error = JobError.objects.get(job=job)
     assert error.artwork_id == bad.pk and "unreadable" in error.reason
     assert str(derivative_path(bad.sha256, 256)) in error.reason
-    if caught:
-        assert JobBatch.objects.get(pk=caught).attempts >= 2  # leased by the dead worker, redone by the new one
+    assert JobBatch.objects.get(pk=held).attempts >= 2  # leased by the dead worker, redone by the new one
     assert job.params["untrained"] is True
     model_id = job.params["model_id"]
 
     # The label stage runs on the same machinery (its own queue); a small real vocabulary slice.
+    # Launching embeds no prompt: the worker's first label batch does.
+    from archive.models import LabelEmbedding
     from workers.labeling import load_vocabulary
     from workers.vocabulary import load_labels
 
     load_vocabulary(list(load_labels())[:60])
-    labels = jobs.launch("label", {"model": "test-tiny"})
+    labels = jobs.launch("label", {"model": "test-tiny"}, batch_size=10)
     assert labels.state != Job.State.FAILED, labels.message
+    assert not LabelEmbedding.objects.filter(model_id=model_id).exists()
     labels = wait_final(labels, second)
     assert labels.state == Job.State.DONE and labels.done == 39 and labels.failed == 0, labels.message
+    assert labels.params["texts_ready"] is True and LabelEmbedding.objects.filter(model_id=model_id).count() == 60
     top = list(ArtworkLabel.objects.filter(model_id=model_id, rank=1).values_list("artwork_id", flat=True))
     assert sorted(top) == sorted(a.pk for a in artworks if a.pk != bad.pk)
+    assert ArtworkLabel.objects.filter(model_id=model_id).count() == 39 * 20  # top 20 each, no duplicates
 
     # Pause: the worker drains the queue but takes no batch of a paused job; resume finishes it.
     garbage_derivative.restore()
@@ -248,10 +274,15 @@ def test_redis_worker_end_to_end(aic_dir, redis_broker, workers, garbage_derivat
     assert ArtworkEmbedding.objects.filter(model_id=model_id).count() == 40
 
 
-def test_rabbitmq_round_trip(broker, workers):
+def test_rabbitmq_worker_runs_an_embed_job(aic_dir, broker, workers):
+    """A small embed job end to end on a real worker through RabbitMQ."""
     require(AMQP_URL, "RabbitMQ")
-    workers(broker(AMQP_URL))
+    artworks = ingest(aic_dir / "images", 6)
+    procs = workers(broker(AMQP_URL))
     assert round_trip("label", timeout=30) > 0
+    job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=2)
+    job = wait_final(job, procs, timeout=90)
+    assert_complete(job, artworks)
 
 
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")  # kombu on SQLAlchemy 2.1

@@ -230,3 +230,140 @@ def test_ids_stream_from_any_queryset_shape(artworks):
         Artwork.objects.values_list("pk", flat=True), all=True
     )
     assert list(jobs._unique(sorted(doubled))) == expected
+
+
+def test_progress_line_flags_an_untrained_model_and_rate_leaves_out_paused_time(artworks, tiny):
+    job = jobs.launch("embed", tiny, batch_size=4, enqueue=False)
+    batches = list(job.batches.order_by("seq").values_list("pk", flat=True))
+    jobs.run_batch(batches[0])
+    job.refresh_from_db()
+    assert job.params["untrained"] is True
+    assert jobs.progress_line(job).startswith(f"job {job.pk} embed (untrained model) running: 4/12 done")
+    # It ran 100 s, then sat paused for an hour (timestamps moved back: no waiting in tests).
+    jobs.pause_job(job)
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(started_at=now - timedelta(seconds=3700), paused_at=now - timedelta(seconds=3600))
+    job.refresh_from_db()
+    assert job.running_seconds(now) == pytest.approx(100, abs=1)
+    jobs.resume_job(job)
+    job.refresh_from_db()
+    assert job.paused_at is None and job.paused_seconds == pytest.approx(3600, abs=5)
+    jobs.run_batch(batches[1])
+    job.refresh_from_db()
+    assert job.rate == pytest.approx(8 / 100, rel=0.1)  # not 8 / 3700: the pause is not running time
+    assert job.eta_seconds == pytest.approx(4 / job.rate)
+    jobs.run_batch(batches[2])
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.rate == pytest.approx(12 / 100, rel=0.1)
+    plain = Job(kind="embed", params={"model_key": "ViT-B-32/laion2b_s34b_b79k"}, state="queued")
+    assert "untrained" not in jobs.progress_line(plain)
+
+
+def test_weights_missing_on_a_worker_stop_the_job(artworks, tmp_path):
+    """The weights were there when the job was launched, not on the worker that runs it: the
+    job ends FAILED with the how-to, its other batches are not attempted, no item is failed."""
+    import open_clip
+    import torch
+
+    from workers.ml import registry
+    from workers.ml.clip import _add_local_configs
+
+    _add_local_configs()
+    weights = tmp_path / "tiny-weights.pt"
+    torch.save(open_clip.create_model("test-tiny").state_dict(), weights)
+    job = jobs.launch("embed", {"model": f"test-tiny/{weights}"}, batch_size=4, enqueue=False)
+    assert job.state == Job.State.QUEUED, job.message
+    weights.unlink()
+    registry.unload(job.params["model_key"])  # a fresh worker process: nothing loaded yet
+    first, *others = job.batches.order_by("seq").values_list("pk", flat=True)
+    assert jobs.run_batch(first).startswith("stopped (CLIP weights for 'test-tiny'")
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED
+    assert "CLIP_PRETRAINED=/path/to/" in job.message and "stopped by batch 0" in job.message
+    assert [jobs.run_batch(b) for b in others] == ["skipped (failed)"] * len(others)
+    assert job.failed == 0 and not JobError.objects.filter(job=job).exists()
+    assert not ArtworkEmbedding.objects.exists()
+    assert JobBatch.objects.get(pk=first).state == JobBatch.State.PENDING
+
+
+def test_recovery_runs_the_finish_step_a_dead_worker_left(artworks, tiny, monkeypatch):
+    """A worker that died between marking the job DONE and running its finish step (here: the
+    HNSW index build deferred after a bulk load) leaves the step pending; recovery runs it."""
+    from archive.vectors import ARTWORK_EMBEDDINGS, index_name
+    from django.db import connection
+    from workers import embedding
+
+    monkeypatch.setattr(embedding, "INDEX_AFTER_LOAD", 0)  # this small job defers its index
+    with connection.cursor() as cursor:  # FK checks at once, so an index can be built in the test's transaction
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    job = jobs.launch("embed", tiny, enqueue=False)
+    assert job.params["index_after_load"] is True
+    name = index_name(ARTWORK_EMBEDDINGS, job.params["model_id"])
+    assert not embedding._index_exists(job.params["model_id"])
+    run_all(job)
+    assert job.state == Job.State.DONE and not job.finish_pending and embedding._index_exists(job.params["model_id"])
+    # What a worker killed right after the DONE commit leaves behind:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {name}")
+    Job.objects.filter(pk=job.pk).update(finish_pending=True)
+    jobs.recover(stale_seconds=3600)
+    job.refresh_from_db()
+    assert not job.finish_pending and embedding._index_exists(job.params["model_id"])
+    assert not jobs.run_finish_hook(job)  # once only
+
+
+VOCAB = [{"name": n, "slug": n.replace(" ", "-"), "group": "test", "source": "test"} for n in ("a boat", "a tree", "a face", "a horse")]
+
+
+@pytest.mark.django_db(transaction=True)  # another connection holds a table lock
+def test_connection_error_from_a_raw_cursor_gives_the_batch_back(aic_dir, settings):
+    """A psycopg error that bypasses Django's cursor wrapper (here a lock timeout on the label
+    stage's raw binary cursor) is transient: the batch is given back and re-raised for the task's
+    retry, never recorded as failed items. The retry then completes it."""
+    import psycopg
+    from django.db import connection
+
+    from workers.labeling import load_vocabulary
+
+    settings.CLIP_MODEL = "test-tiny"
+    artworks = ingest_artworks(aic_dir / "images", 8, source="raw-cursor-test")
+    run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
+    load_vocabulary(VOCAB)
+    job = jobs.launch("label", {"model": "test-tiny", "top_k": 2}, batch_size=4, enqueue=False)
+    first, second = job.batches.order_by("seq").values_list("pk", flat=True)
+    jobs.run_batch(first)  # the label texts are made ready by the first batch
+    with psycopg.connect(_libpq_url(), autocommit=False) as other:
+        other.execute("SET lock_timeout = '10s'")
+        other.execute("LOCK TABLE archive_artworkembedding IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        try:
+            with pytest.raises(psycopg.OperationalError):
+                jobs.run_batch(second)
+            # The Celery task retries it with back-off; after the last retry the job says so.
+            from workers.tasks import process_batch
+
+            outcome = process_batch.apply(args=(second,), retries=process_batch.max_retries)
+            assert outcome.failed() and isinstance(outcome.result, psycopg.OperationalError)
+            assert "gave up after 8 retries (LockNotAvailable" in Job.objects.get(pk=job.pk).message
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+        other.rollback()
+    batch = JobBatch.objects.get(pk=second)
+    assert batch.state == JobBatch.State.PENDING and batch.worker == ""
+    job.refresh_from_db()
+    assert (job.state, job.done, job.failed) == (Job.State.RUNNING, 4, 0)
+    assert not JobError.objects.filter(job=job).exists()
+    jobs.run_batch(second)  # the retry
+    job.refresh_from_db()
+    assert (job.state, job.done, job.failed) == (Job.State.DONE, 8, 0)
+    from archive.models import ArtworkLabel
+
+    assert ArtworkLabel.objects.filter(rank=1, artwork__in=artworks).count() == len(artworks)
+
+
+def _libpq_url() -> str:
+    from tests.workers.test_celery import test_database_url
+
+    return test_database_url()

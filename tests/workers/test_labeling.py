@@ -21,6 +21,7 @@ from workers.labeling import (
     visible_labels,
     visible_labels_for,
 )
+from workers.labeling.setup import ensure_texts
 from workers.labeling.store import load_embeddings, load_label_vectors
 from workers.ml.registry import activate, get_embedder
 
@@ -236,7 +237,7 @@ def test_thresholds_and_curator_decisions(archive, settings):
     assert visible_labels(art) == []
     settings.LABEL_THRESHOLD = None
     # derived per-label thresholds (a percentile over the archive) apply otherwise
-    STAGE.prepare({"model": MODEL_KEY, "top_k": K})
+    ensure_texts(model)  # what a label job's first batch does: texts and statistics
     Label.objects.filter(pk=top.pk).update(threshold=None)
     derived = dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "default_threshold"))
     expected = [r.label_id for r in rows if r.score >= derived[r.label_id]]
@@ -383,3 +384,77 @@ def test_label_job_through_the_job_machinery(archive):
     assert ArtworkLabel.objects.filter(model=model).count() == len(archive["artworks"]) * K
     again = jobs.launch("label", {"model": MODEL_KEY, "top_k": K}, mode="missing", enqueue=False)
     assert again.total == 0  # every embedded artwork already has labels under this model
+
+
+@pytest.mark.django_db
+def test_label_launch_returns_at_once_and_the_job_prepares_the_texts(archive):
+    """Launching embeds no prompt (a web request or the CLI returns at once); the job's first
+    batch does it on the worker, once per job, and a later job reuses the cached embeddings."""
+    from archive.models import Job
+    from workers import jobs
+
+    model = archive["model"]
+    LabelEmbedding.objects.filter(model=model).delete()
+    job = jobs.launch("label", {"model": MODEL_KEY, "top_k": K}, mode="reset", batch_size=8, enqueue=False)
+    assert job.state == Job.State.QUEUED and job.total == len(archive["artworks"])
+    assert not LabelEmbedding.objects.filter(model=model).exists() and "texts_ready" not in job.params
+    batches = list(job.batches.order_by("seq").values_list("pk", flat=True))
+    jobs.run_batch(batches[0])
+    job.refresh_from_db()
+    published = Label.objects.filter(published=True).count()
+    assert job.params["texts_ready"] is True
+    assert job.message == f"label texts ready ({published} labels embedded for this job)"
+    assert LabelEmbedding.objects.filter(model=model, stats_count__isnull=False).count() == published
+    first_made = dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "created_at"))
+    for batch_id in batches[1:]:
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == len(archive["artworks"])
+    again = jobs.launch("label", {"model": MODEL_KEY, "top_k": K}, mode="all", batch_size=8, enqueue=False)
+    assert "texts_ready" not in again.params
+    jobs.run_batch(again.batches.order_by("seq").first().pk)
+    again.refresh_from_db()
+    assert again.message == "label texts ready (0 labels embedded for this job)"
+    assert dict(LabelEmbedding.objects.filter(model=model).values_list("label_id", "created_at")) == first_made
+
+
+@pytest.mark.django_db
+def test_published_curator_label_is_scored_by_a_job(archive):
+    """``score_label``: the work of ``apply_label`` as a job over every non-retired model with
+    embeddings, batch by batch, with the label's statistics stored at the end."""
+    from archive.models import Job
+    from workers import jobs
+
+    model = archive["model"]
+    _label_all(archive)
+    before = _rows(model)
+    retired = EmbeddingModel.objects.create(key=MODEL_KEY + "-b", arch="test-tiny", pretrained="random", dim=model.dim,
+                                            untrained=True, state=EmbeddingModel.State.RETIRED)
+    _embed(retired, archive["artworks"][:3], archive["media_root"], archive["embedder"])
+    label = Label.objects.create(name="a ship at sea", slug="ship-at-sea", group="curated", prompt="a ship in a storm at sea",
+                                 source="curator test", published=True)
+    job = jobs.launch("score_label", {"label_id": label.pk, "top_k": K}, batch_size=7, enqueue=False)
+    assert job.state == Job.State.QUEUED, job.message
+    assert model.pk in job.params["model_ids"] and retired.pk not in job.params["model_ids"]
+    assert job.params["untrained"] is True and job.total >= len(archive["artworks"])
+    for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.failed == 0, job.message
+    ids, emb = load_embeddings(model.pk, [a.pk for a in archive["artworks"]])
+    vec = load_label_vectors(model.pk, published_only=False, label_ids=[label.pk])[1][0]
+    scores = dict(zip(ids.tolist(), (emb @ vec).tolist()))
+    after = _rows(model)
+    assert len(after) == len(before)  # each entry pushed one row out of a full top-k
+    for artwork_id in ids.tolist():
+        others = [s for a, l, r, s in before if a == artwork_id]
+        mine = [(r, s) for a, l, r, s in after if a == artwork_id and l == label.pk]
+        assert bool(mine) == (scores[artwork_id] > min(others))
+        if mine:
+            assert mine[0][0] == 1 + sum(s > scores[artwork_id] for s in others)
+        assert sorted(r for a, l, r, s in after if a == artwork_id) == list(range(1, K + 1))
+    stats = LabelEmbedding.objects.get(model=model, label=label)
+    assert stats.stats_count == len(ids) and stats.default_threshold is not None
+    assert not ArtworkLabel.objects.filter(model=retired).exists()
+    refused = jobs.launch("score_label", {"label_id": 987654321}, enqueue=False)
+    assert refused.state == Job.State.FAILED and "existing label" in refused.message

@@ -1,9 +1,11 @@
 """Zero-shot labelling: prompt ensembles, top-k scoring of the archive, thresholds, curator labels.
 
 Modules: :mod:`.prompts` (templates), :mod:`.text` (cached label text embeddings),
-:mod:`.scoring` (pure top-k array code), :mod:`.store` (database reads/writes), :mod:`.stats`
-(calibration, derived thresholds), :mod:`.visible` (what is shown), :mod:`.curator` (labels
-scored on demand), :mod:`.stage` (the job stage), :mod:`.vocabulary` (vocabulary upsert).
+:mod:`.setup` (label texts made ready inside a label job), :mod:`.scoring` (pure top-k array
+code), :mod:`.store` (database reads/writes), :mod:`.stats` (calibration, derived thresholds),
+:mod:`.thresholds` (curator thresholds across a model switch), :mod:`.visible` (what is shown),
+:mod:`.curator` (labels scored on demand), :mod:`.curator_job` (the ``score_label`` job stage),
+:mod:`.stage` (the label job stage), :mod:`.vocabulary` (vocabulary upsert).
 See docs/labels.md.
 """
 from .curator import apply_label, score_label

@@ -1,10 +1,12 @@
 """The label stage: top-k zero-shot labels of every embedded artwork, per model.
 
-``prepare`` resolves the model (``params["model"]``: a registry key; default the active model,
-else the configured default), loads the vocabulary if the Label table is empty, embeds missing or
-edited label prompts, and refreshes the per-label score statistics. ``process`` labels one batch:
-it reads the batch's embeddings, scores them against every published label in chunks and replaces
-the batch's rows for that model in one transaction. Nothing here touches another model's rows.
+``prepare`` only resolves the model (``params["model"]``: a registry key; default the active
+model, else the configured default), so launching returns at once. ``process`` first makes sure
+the label texts are ready (:mod:`.setup`: vocabulary, text embeddings, score statistics; done by
+the job's first batch on a worker), then labels one batch: it reads the batch's embeddings,
+scores them against every published label in chunks and replaces the batch's rows for that
+model in one transaction. Nothing here touches another model's rows. ``finish`` activates the
+model when an embed job asked for it (:func:`workers.switch.activate_if_requested`).
 """
 from __future__ import annotations
 
@@ -13,14 +15,13 @@ import threading
 import numpy as np
 from django.conf import settings
 
-from archive.models import ArtworkEmbedding, ArtworkLabel, EmbeddingModel, Label
+from archive.models import ArtworkEmbedding, ArtworkLabel, EmbeddingModel
 from workers.stages import BatchResult, ItemError, Stage
 
 from .models import model_for_work
 from .scoring import DEFAULT_MAX_ROWS, LabelScorer
-from .stats import compute_label_stats
+from .setup import ensure_texts
 from .store import delete_rows, label_vectors_version, load_embeddings, load_label_vectors, write_top_k
-from .text import ensure_label_embeddings
 
 
 def top_k(params: dict | None = None) -> int:
@@ -33,14 +34,10 @@ def _model_id(params: dict) -> int:
     return model_for_work(params.get("model")).pk
 
 
-def prepare(params: dict, *, progress: bool = True) -> dict:
+def prepare(params: dict) -> dict:
+    """Resolve the model (cheap: the texts are made ready inside the job, see :mod:`.setup`)."""
     model = model_for_work(params.get("model"))
-    if not Label.objects.exists():
-        from .vocabulary import load_vocabulary
-
-        load_vocabulary(progress=progress)
-    ensure_label_embeddings(model, progress=progress)
-    compute_label_stats(model)
+    params = {k: v for k, v in params.items() if k != "texts_ready"}  # a retry makes them ready again
     return {**params, "model": model.key, "model_id": model.pk, "top_k": top_k(params), "untrained": model.untrained}
 
 
@@ -103,7 +100,20 @@ def label_artworks(artwork_ids: list[int], model=None, *, k: int | None = None, 
 
 
 def process(artwork_ids: list[int], params: dict) -> BatchResult:
-    return label_artworks(list(artwork_ids), EmbeddingModel.objects.get(pk=_model_id(params)), k=top_k(params))
+    model = EmbeddingModel.objects.get(pk=_model_id(params))
+    ensure_texts(model, params.get("job_id"))
+    return label_artworks(list(artwork_ids), model, k=top_k(params))
+
+
+def finish(job) -> None:
+    """Activate the job's model if an embed job asked for it and its coverage is now complete;
+    say on the job why not otherwise."""
+    from workers.jobs import append_message
+    from workers.switch import activate_if_requested, describe_activation
+
+    outcome = activate_if_requested(job.params["model_id"])
+    if outcome is not None:
+        append_message(job, describe_activation(EmbeddingModel.objects.get(pk=job.params["model_id"]), outcome))
 
 
 STAGE = Stage(
@@ -115,4 +125,5 @@ STAGE = Stage(
     reset=reset,
     process=process,
     prepare=prepare,
+    finish=finish,
 )

@@ -106,3 +106,16 @@ def calibrated(score: float | None, mean: float | None, std: float | None) -> fl
     if score is None or mean is None or not std:
         return None
     return (score - mean) / std
+
+
+def store_sampled_stats(model, label) -> int:
+    """Statistics of one label over a sample of the archive (as :func:`compute_label_stats` makes
+    them for the vocabulary). Returns the sample size (0: no embeddings)."""
+    sample = sample_embeddings(model.pk)
+    if len(sample) == 0:
+        return 0
+    _, matrix = load_label_vectors(model.pk, published_only=False, label_ids=[label.pk])
+    if len(matrix) == 0:
+        return 0
+    store_exact_stats(model, label, sample @ normalise_rows(matrix)[0])
+    return len(sample)

@@ -6,7 +6,7 @@ sentences, so only new or edited labels are embedded again.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from django.utils import timezone
@@ -46,9 +46,18 @@ def stale_labels(model, labels: Iterable[Label]) -> list[tuple[Label, list[str],
     return stale
 
 
-def ensure_label_embeddings(model, labels: Iterable[Label] | None = None, *, embedder=None, progress: bool = False) -> int:
+def ensure_label_embeddings(
+    model,
+    labels: Iterable[Label] | None = None,
+    *,
+    embedder=None,
+    progress: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Embed the prompt ensembles of ``labels`` (default: every published label) that have no
-    current embedding for ``model``. Returns how many labels were (re-)embedded."""
+    current embedding for ``model``; each batch of ~TEXT_BATCH sentences is committed as it is
+    written, so an interrupted run resumes where it stopped. ``on_progress(done, total)`` is
+    called after each batch. Returns how many labels were (re-)embedded."""
     if labels is None:
         labels = Label.objects.filter(published=True).only("id", "name", "prompt", "group")
     stale = stale_labels(model, labels)
@@ -88,6 +97,8 @@ def ensure_label_embeddings(model, labels: Iterable[Label] | None = None, *, emb
         written += len(pending)
         bar.update(len(pending))
         pending.clear()
+        if on_progress is not None:
+            on_progress(written, len(stale))
 
     count = 0
     for item in stale:

@@ -35,17 +35,30 @@ class WeightsMissing(RuntimeError):
     """The requested pretrained weights are not on this machine. The message says how to provide them."""
 
 
+def is_weights_path(pretrained: str) -> bool:
+    """A local weights file rather than an open_clip pretrained tag."""
+    return os.sep in pretrained or (os.altsep or os.sep) in pretrained
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     arch: str
-    pretrained: str  # a tag known to open_clip, a local file path, or "random"
+    pretrained: str  # a tag known to open_clip, a local file path (made absolute), or "random"
+
+    def __post_init__(self):
+        if is_weights_path(self.pretrained):
+            object.__setattr__(self, "pretrained", os.path.abspath(os.path.expanduser(self.pretrained)))
 
     @property
     def key(self) -> str:
+        """Registry key: ``ARCH/TAG``, or for a local file ``ARCH/FILENAME@HASH`` where HASH is a
+        short hash of the absolute path (two files named alike never share a key)."""
         if self.pretrained == RANDOM and self.arch == "test-tiny":
             return "test-tiny"
-        tag = Path(self.pretrained).name if os.sep in self.pretrained else self.pretrained
-        return f"{self.arch}/{tag}"
+        if is_weights_path(self.pretrained):
+            digest = hashlib.sha256(self.pretrained.encode()).hexdigest()[:8]
+            return f"{self.arch}/{Path(self.pretrained).name}@{digest}"
+        return f"{self.arch}/{self.pretrained}"
 
     @property
     def untrained(self) -> bool:
@@ -99,7 +112,7 @@ class ClipEmbedder:
         self.spec = spec
         self.device = pick_device(device)
         pretrained = None if spec.untrained else spec.pretrained
-        if pretrained and os.sep in pretrained and not Path(pretrained).is_file():
+        if pretrained and is_weights_path(pretrained) and not Path(pretrained).is_file():
             raise WeightsMissing(weights_missing_message(spec, FileNotFoundError(pretrained)))
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -129,11 +142,32 @@ class ClipEmbedder:
         return self.spec.untrained
 
     @property
+    def preprocess_description(self) -> dict:
+        """What the image preprocessing does, in plain values (input size, resize mode,
+        interpolation, colour mode, normalisation), from open_clip's ``preprocess_cfg``; for models
+        without one, read off the transforms. Independent of class names and reprs, so a library
+        upgrade that keeps the numbers keeps the description."""
+        cfg = dict(getattr(self.model.visual, "preprocess_cfg", None) or {})
+        if not cfg:
+            cfg = _describe_transforms(self.preprocess)
+        described = {}
+        for name in ("size", "resize_mode", "interpolation", "mode", "mean", "std", "fill_color"):
+            value = cfg.get(name)
+            if isinstance(value, (tuple, list)):
+                value = [round(float(v), 6) if isinstance(v, float) else v for v in value]
+            elif isinstance(value, float):
+                value = round(value, 6)
+            elif value is not None and not isinstance(value, (int, str, bool)):
+                value = str(getattr(value, "value", value))
+            described[name] = value
+        if isinstance(described["size"], int):
+            described["size"] = [described["size"], described["size"]]
+        return described
+
+    @property
     def fingerprint(self) -> str:
-        """Hash of the image preprocessing, so embeddings made with different preprocessing differ."""
-        cfg = getattr(self.model.visual, "preprocess_cfg", None) or {}
-        text = json.dumps({"arch": self.spec.arch, "pre": repr(self.preprocess), "cfg": cfg}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Short hash of :attr:`preprocess_description`: embeddings made with other preprocessing differ."""
+        return preprocess_fingerprint(self.preprocess_description)
 
     # -- embedding ---------------------------------------------------------------------------
     def _autocast(self):
@@ -195,9 +229,78 @@ class ClipEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.embed_batch(self.preprocess_images(images))
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+    # -- text --------------------------------------------------------------------------------
+    # open_clip pads every text to the context length (77 tokens) and runs the whole padded
+    # sequence. CLIP's text tower is causal and is read at the end-of-text token, so the outputs
+    # there do not depend on the padding after it: a batch cut to its longest text gives the same
+    # vectors (tested), in a fraction of the time for short prompts. Texts are sorted by length
+    # and embedded in groups of TEXT_GROUP so that each group is cut as short as it can be.
+    TEXT_GROUP = 128
+
+    def _text_lengths(self, tokens) -> "torch.Tensor | None":  # noqa: F821
+        """Tokens up to and including each text's end-of-text token, or None when this model's text
+        tower cannot be cut (not a causal open_clip CLIP text tower read at one token)."""
+        import open_clip
+
+        model = self.model
+        if not isinstance(model, open_clip.CLIP) or getattr(model, "attn_mask", None) is None:
+            return None
+        if tokens.shape[1] != model.positional_embedding.shape[0]:
+            return None
+        if model.text_pool_type == "argmax":
+            return tokens.argmax(dim=-1) + 1
+        if model.text_pool_type == "eos" and getattr(model, "text_eos_id", None) is not None:
+            return (tokens == model.text_eos_id).int().argmax(dim=-1) + 1
+        return None
+
+    def _encode_text_cut(self, tokens):
+        """``model.encode_text`` on tokens cut to length L (positions and causal mask cut alike)."""
+        from open_clip.transformer import text_global_pool
+
+        model = self.model
+        length = tokens.shape[1]
+        cast_dtype = model.transformer.get_cast_dtype()
+        x = model.token_embedding(tokens).to(cast_dtype)
+        x = x + model.positional_embedding[:length].to(cast_dtype)
+        x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+        x = model.ln_final(x)
+        x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+        if model.text_projection is not None:
+            x = model.text_projection(x) if isinstance(model.text_projection, self._torch.nn.Linear) else x @ model.text_projection
+        return x
+
+    def embed_texts(self, texts: Sequence[str], *, cut: bool = True) -> np.ndarray:
+        """L2-normalised text embeddings. ``cut=False`` runs open_clip's padded path (the reference)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        tokens = self.tokenizer(list(texts)).to(self.device)
+        tokens = self.tokenizer(list(texts))
+        lengths = self._text_lengths(tokens) if cut else None
         with self._lock, self._torch.inference_mode(), self._autocast():
-            return self._finish(self.model.encode_text(tokens))
+            if lengths is None:
+                return self._finish(self.model.encode_text(tokens.to(self.device)))
+            out = np.empty((len(texts), self.dim), dtype=np.float32)
+            order = self._torch.argsort(lengths)
+            for start in range(0, len(order), self.TEXT_GROUP):
+                group = order[start : start + self.TEXT_GROUP]
+                length = int(lengths[group].max())
+                cut_tokens = tokens[group, :length].to(self.device)
+                out[group.numpy()] = self._finish(self._encode_text_cut(cut_tokens))
+            return out
+
+
+def preprocess_fingerprint(description: dict) -> str:
+    text = json.dumps(description, sort_keys=True, default=str)
+    return "pp1-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _describe_transforms(preprocess) -> dict:
+    """Preprocessing values read off torchvision transforms (models without ``preprocess_cfg``)."""
+    described: dict = {}
+    for step in getattr(preprocess, "transforms", []):
+        for name in ("size", "interpolation", "mean", "std", "mode"):
+            value = getattr(step, name, None)
+            if value is not None and name not in described:
+                described[name] = value
+        if "Crop" in type(step).__name__:
+            described.setdefault("resize_mode", "shortest")
+    return described

@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from .clip import RANDOM, ClipEmbedder, ModelSpec, WeightsMissing
 
-__all__ = ["WeightsMissing", "spec_for", "default_spec", "get_embedder", "register", "active_model", "activate"]
+__all__ = [
+    "WeightsMissing", "spec_for", "default_spec", "get_embedder", "unload", "register", "active_model", "activate",
+]
 
 _cache: dict[str, ClipEmbedder] = {}
 _lock = threading.Lock()
@@ -55,17 +57,34 @@ def get_embedder(key: str | None = None, device: str | None = None) -> ClipEmbed
     return embedder
 
 
+def unload(key: str | None = None) -> None:
+    """Forget the loaded model(s) of this process (all, or the one for ``key``); the next
+    :func:`get_embedder` loads again from the weights."""
+    with _lock:
+        if key is None:
+            _cache.clear()
+        else:
+            _cache.pop(spec_for(key).key, None)
+
+
 def register(embedder: ClipEmbedder):
-    """The registry row for a loaded embedder (created on first use)."""
+    """The registry row for a loaded embedder (created on first use). A row made for the same
+    architecture and weights under an older key is reused, so a key-format change never registers
+    a model twice. The image preprocessing is recorded by the embed stage (:mod:`workers.embedding`),
+    which checks it on every job and updates it when a model is re-embedded from scratch."""
     from archive.models import EmbeddingModel
 
+    row = EmbeddingModel.objects.filter(key=embedder.key).first()
+    if row is None and embedder.spec.pretrained != RANDOM:
+        row = EmbeddingModel.objects.filter(arch=embedder.spec.arch, pretrained=embedder.spec.pretrained).order_by("pk").first()
+    if row is not None:
+        return row
     row, _ = EmbeddingModel.objects.get_or_create(
         key=embedder.key,
         defaults={
             "arch": embedder.spec.arch,
             "pretrained": embedder.spec.pretrained,
             "dim": embedder.dim,
-            "preprocess_fingerprint": embedder.fingerprint,
             "untrained": embedder.untrained,
         },
     )

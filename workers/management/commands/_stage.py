@@ -26,6 +26,8 @@ def follow(job: Job, stdout, *, poll: float = 0.5, stall_hint_after: float = 30.
             postfix = {"failed": job.failed, "state": job.state}
             if job.eta_seconds is not None:
                 postfix["eta"] = f"{job.eta_seconds:.0f}s"
+            if job.message and not job.is_final:  # e.g. a label job's "embedding label prompts: 1,200/4,500"
+                postfix["note"] = job.message.splitlines()[0][:70]
             bar.set_postfix(postfix, refresh=False)
             bar.refresh()
             if job.is_final:
