@@ -154,7 +154,8 @@ class MetadataSource(Source):
             except mappings.RecordProblem as exc:
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
-            yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where)
+            yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
+                         position=position)
 
 
 class MultiSource(Source):

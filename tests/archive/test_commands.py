@@ -83,21 +83,25 @@ def test_aic_api_default_source(settings, http_dir):
     assert Artwork.objects.filter(source="aic", status="ok").count() == 2
 
 
-def test_async_import_runs_the_ingest_task(tmp_path, capsys):
-    """--async queues archive.import_job; run eagerly here (no broker) to check the task path end to end."""
+def test_async_import_sends_the_plan_to_the_ingest_queue(tmp_path, capsys, django_capture_on_commit_callbacks):
+    """--async sends the job's plan to the ingest queue; run eagerly here (no broker): the plan
+    writes a batch of records and sends it, and that batch imports the image."""
     from workers.celery import app
 
     write_jpeg(tmp_path / "in" / "one.jpg", seed=5)
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
-        call_command("import", str(tmp_path / "in"), "--async")
+        with django_capture_on_commit_callbacks(execute=True) as sent:
+            call_command("import", str(tmp_path / "in"), "--async")
     finally:
         app.conf.task_always_eager = previous
     assert "Queued import job" in capsys.readouterr().out
+    assert len(sent) >= 1
     job = Job.objects.get()
-    assert job.state == Job.State.DONE and job.done == 1
-    assert app.tasks["archive.import_job"].queue == "ingest"
+    assert job.state == Job.State.DONE and job.done == 1, job.message
+    assert list(job.batches.order_by("seq").values_list("seq", "state", "size")) == [(0, "done", 0), (1, "done", 1)]
+    assert job.batches.get(seq=1).records is None  # cleared once imported
 
 
 def test_unreachable_url_is_a_clear_error(http_dir):

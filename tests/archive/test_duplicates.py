@@ -80,7 +80,7 @@ def test_near_duplicate_query_uses_the_hnsw_index():
     import numpy as np
 
     from archive.images import phash_bits
-    from archive.importers.base import PHASH_SPACE
+    from archive.importers.duplicates import PHASH_SPACE
     from archive.vectors import copy_rows, to_literal
 
     rng = np.random.default_rng(0)
