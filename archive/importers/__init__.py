@@ -128,6 +128,12 @@ def open_source(
             return IIIFSource(location, canvases=canvases, source=source_name)
         if kind is None:
             name = location.split("?")[0].lower()
+            if is_url and not name.endswith((".json", ".csv", ".tsv", ".jsonl", ".ndjson", ".gz")):
+                # A URL whose name says nothing: a CSV/TSV/JSON Lines Content-Type is a metadata file.
+                from .metadata import CONTENT_TYPES
+
+                if CONTENT_TYPES.get(_content_type(location), ".json") != ".json":
+                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
                 load_error = ""
                 try:
@@ -148,6 +154,20 @@ def open_source(
         raise SourceError(str(exc)) from None
     except ValueError as exc:
         raise SourceError(str(exc)) from None
+
+
+def _content_type(url: str) -> str:
+    """The Content-Type a URL answers with (headers only; "" when it cannot be reached)."""
+    import requests
+    from django.conf import settings
+
+    try:
+        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
+            if response.status_code != 200:
+                return ""
+            return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    except requests.RequestException:
+        return ""
 
 
 def start(

@@ -161,6 +161,13 @@ def _existing(chunk: list[Record | RecordError]) -> dict[tuple[str, str], tuple]
     return found
 
 
+def _where(record: Record, result: ImageOutcome) -> str:
+    """The item of an image error: the file or URL, or the record when it had several to try."""
+    if len(record.images) > 1 or not result.location:
+        return record.label
+    return result.location
+
+
 def _error(item: str, reason: str, *, detail: str = "", payload: dict | None = None, artwork_id: int | None = None) -> ItemError:
     return ItemError(artwork_id, reason, detail, item=str(item)[:10_000], payload=payload or {})
 
@@ -197,18 +204,18 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
         elif item.has_metadata:
             failed_new[key] = (item, result)
         else:
-            errors.append(_error(result.location or item.label, result.reason, detail=result.detail, payload=item.payload()))
+            errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload()))
 
     written = _upsert(with_image, meta_only, failed_new, timezone.now(), errors)
     t = stats.timed("upsert", t)
 
     for item, result, artwork_id in failed_existing:
-        errors.append(_error(result.location or item.label, result.reason, detail=result.detail, payload=item.payload(), artwork_id=artwork_id))
+        errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload(), artwork_id=artwork_id))
     for key, (item, result) in failed_new.items():
         artwork_id = written.get(key)
         if artwork_id is not None:
             stats.image_failed_rows += 1
-        errors.append(_error(result.location or item.label, result.reason, detail=result.detail, payload=item.payload(), artwork_id=artwork_id))
+        errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload(), artwork_id=artwork_id))
 
     image_rows = {written[k]: (k, o) for k, (_, o) in with_image.items() if written.get(k) is not None}
     if image_rows:
