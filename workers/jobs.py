@@ -7,9 +7,10 @@ Counters are updated with single atomic UPDATEs so concurrent workers never lose
 
 Batch stages (see :mod:`workers.stages`) are started with :func:`launch`: it selects the items,
 writes :class:`archive.models.JobBatch` rows (the job's own record of what is left) and sends one
-Celery task per batch to the stage's queue. :func:`run_batch` is what the task does. Recovery
-(:func:`recover`, :func:`resume_job`) reads the batch rows, so it never depends on the broker
-redelivering a lost message.
+Celery task per batch to the stage's queue. An import is started by ``archive.importers.launch``
+instead: its batch 0 plans the source into batches of records. :func:`run_batch` is what the
+task does, for every stage. Recovery (:func:`recover`, :func:`resume_job`) reads the batch rows,
+so it never depends on the broker redelivering a lost message.
 """
 from __future__ import annotations
 
