@@ -87,6 +87,7 @@ def prepare_retry(job: Job, *, error_ids: list[int] | None = None, user=None) ->
             raise ValueError(f"job #{job.pk} has no failed items left to retry")
         start(RetrySource(job.pk, new.pk), job=new,
               extra={"retry_of": job.pk, "describe": f"retry of {count} failed items of job #{job.pk}"})
+        jobs.set_total(new, count)  # the plan corrects it if an item re-reads more than one record
     new.refresh_from_db()
     return new
 
