@@ -119,9 +119,12 @@ def _read_file(location: str, limits: ImageLimits) -> bytes:
         if info.st_size > limits.max_bytes:
             raise ImageRejected(f"file is {info.st_size} bytes, over the {limits.max_bytes}-byte limit")
         try:
-            return handle.read(limits.max_bytes + 1)
+            data = handle.read()
         except OSError as exc:
             raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+    if len(data) > limits.max_bytes:  # the file grew after it was checked
+        raise ImageRejected(f"file is over the {limits.max_bytes}-byte limit")
+    return data
 
 
 def _download(url: str, limits: ImageLimits) -> bytes:

@@ -37,7 +37,8 @@ def run_batch(job: Job, batch: JobBatch, options: dict) -> BatchResult:
         reason, detail = describe_exception(exc)
         errors = [
             ItemError(None, f"batch failed: {reason}", detail, item=item.label, payload=item.payload())
-            for item in items if isinstance(item, Record)
+            if isinstance(item, Record) else ItemError(None, item.reason, item.detail, item=item.item, payload=item.payload)
+            for item in items
         ]
         return BatchResult(errors=errors)
     if options.get("stats") is not None:

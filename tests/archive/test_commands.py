@@ -108,3 +108,26 @@ def test_unreachable_url_is_a_clear_error(http_dir):
     folder, base = http_dir
     with pytest.raises(CommandError, match="HTTP 404"):
         call_command("import", f"{base}/nothing-here.json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_follows_the_job_on_the_workers(tmp_path, capsys):
+    """--wait sends the job to the ingest queue and follows it to the end with a progress bar, as
+    `embed --wait` does (eager Celery stands in for a worker: the job runs as it is sent)."""
+    from workers.celery import app
+
+    write_jpeg(tmp_path / "in" / "one.jpg", seed=6)
+    write_jpeg(tmp_path / "in" / "two.jpg", seed=7)
+    (tmp_path / "in" / "bad.jpg").write_bytes(b"nope")
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        call_command("import", str(tmp_path / "in"), "--wait", "--batch-size", "1")
+    finally:
+        app.conf.task_always_eager = previous
+    out, err = capsys.readouterr()
+    job = Job.objects.get()
+    assert (job.state, job.total, job.done, job.failed) == (Job.State.DONE, 3, 2, 1)
+    assert job.batches.count() == 4 and job.params["batch_size"] == 1
+    assert f"job {job.pk} import done: 2/3 done, 1 failed" in out
+    assert "2 imported, 1 failed (2 new, 0 updated" in out and "bad.jpg: not an image" in err
