@@ -127,7 +127,7 @@ class JobAdmin(ArchiveAdmin):
 
 @admin.register(m.JobBatch)
 class JobBatchAdmin(ArchiveAdmin):
-    list_display = ("id", "job", "seq", "state", "attempts", "done", "failed", "worker", "lease_expires_at", "updated_at")
+    list_display = ("id", "job", "seq", "state", "start", "size", "attempts", "done", "failed", "worker", "lease_expires_at", "updated_at")
     list_filter = ("state", "job__kind")
     search_fields = ("worker",)
 

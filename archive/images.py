@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -74,26 +75,55 @@ def is_url(location: str) -> bool:
 
 def read_bytes(location: str, limits: ImageLimits) -> bytes:
     """Read a local file or download a URL, refusing empty and oversized content."""
-    if is_url(location):
-        data = _download(location, limits)
-    else:
-        path = Path(location)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ImageRejected(f"file not found: {location}") from None
-        except OSError as exc:
-            raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
-        if path.is_dir():
-            raise ImageRejected(f"not a file (a directory): {location}")
-        if size > limits.max_bytes:
-            raise ImageRejected(f"file is {size} bytes, over the {limits.max_bytes}-byte limit")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+    data = _download(location, limits) if is_url(location) else _read_file(location, limits)
     if not data:
         raise ImageRejected("empty file (0 bytes)")
+    return data
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int, location: str) -> ImageRejected | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return ImageRejected(f"not a file (a directory): {location}")
+    kind = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+    return ImageRejected(f"not a regular file ({kind}): {location}")
+
+
+def _open_fd(location: str) -> int:
+    """Open for reading without ever blocking (a FIFO opened this way returns at once)."""
+    return os.open(location, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+
+
+def _read_file(location: str, limits: ImageLimits) -> bytes:
+    """The bytes of a regular file. FIFOs, devices and sockets are refused before they are opened
+    (reading a FIFO would wait for a writer forever) and checked again on the open file."""
+    try:
+        rejected = _not_regular(os.stat(location).st_mode, location)
+        if rejected:
+            raise rejected
+        fd = _open_fd(location)
+    except FileNotFoundError:
+        raise ImageRejected(f"file not found: {location}") from None
+    except OSError as exc:
+        raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        rejected = _not_regular(info.st_mode, location)
+        if rejected:
+            raise rejected
+        if info.st_size > limits.max_bytes:
+            raise ImageRejected(f"file is {info.st_size} bytes, over the {limits.max_bytes}-byte limit")
+        try:
+            data = handle.read()
+        except OSError as exc:
+            raise ImageRejected(f"cannot read {location}: {exc.strerror or exc}") from None
+    if len(data) > limits.max_bytes:  # the file grew after it was checked
+        raise ImageRejected(f"file is over the {limits.max_bytes}-byte limit")
     return data
 
 
@@ -173,13 +203,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
     """Normalise any Pillow mode (16-bit, float, CMYK, palette, alpha, bilevel) to 8-bit RGB."""
     if im.mode == "RGB":
         return im
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        if im.mode.startswith("I;16") and lo >= 0 and hi <= 65535:
-            lo, hi = 0.0, 65535.0
-        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) * (255.0 / (hi - lo))
-        return Image.fromarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode.startswith("I") or im.mode == "F":
+        return _deep_to_grey(im).convert("RGB")
     if im.mode == "P":
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -188,6 +213,37 @@ def to_rgb(im: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return im.convert("RGB")
+
+
+def _deep_to_grey(im: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float greyscale scaled to 8 bits with Pillow's own point
+    operations (C loops, one output image at a time), never a float64 copy of a huge scan.
+    16-bit images map their full 0-65535 range; 32-bit and float images their min-max range."""
+    if im.mode == "I;16":
+        return im.point(lambda v: v * (255 / 65535)).convert("L")
+    if im.mode.startswith("I;16"):  # other byte orders: Pillow's point works on I;16 or I only
+        im = im.convert("I")
+        lo, hi = 0, 65535
+    elif im.mode == "F":
+        lo, hi = _finite_extrema(im)
+    else:
+        lo, hi = im.getextrema()
+    if hi <= lo:
+        return Image.new("L", im.size, 0)
+    scale = 255.0 / (hi - lo)
+    return im.point(lambda v: v * scale - lo * scale).convert("L")
+
+
+def _finite_extrema(im: Image.Image) -> tuple[float, float]:
+    """Min and max of a float image ignoring NaN and infinities, one row band at a time."""
+    lo, hi = np.inf, -np.inf
+    rows = max(1, 4_000_000 // max(im.width, 1))
+    for top in range(0, im.height, rows):
+        band = np.asarray(im.crop((0, top, im.width, min(top + rows, im.height))), dtype=np.float32)
+        band = band[np.isfinite(band)]
+        if band.size:
+            lo, hi = min(lo, float(band.min())), max(hi, float(band.max()))
+    return (0.0, 0.0) if lo > hi else (lo, hi)
 
 
 # --- hashing and derivatives --------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """Job control for the dashboard and the API: describe, launch, pause/resume/cancel, retry failed.
-Thin calls into workers.jobs (the job engineer's launch/retry_failed when installed)."""
+
+Thin calls into the engines: an import is opened and launched by ``archive.importers`` (planned
+and imported in batches on the ingest queue), a layout is requested from ``workers.layouts.build``
+and sent to the maps queue, the other stages go through ``workers.jobs.launch``."""
 from __future__ import annotations
+
+from django.db import transaction
 
 from archive.models import Job
 
@@ -12,6 +17,9 @@ LAUNCHABLE = {
     "layout": "Build the map (UMAP/t-SNE)",
 }
 MODES = ("missing", "all", "reset")
+# What an import job may be given besides its source (see archive.importers.open_source).
+IMPORT_OPTIONS = {"mapping", "kind", "with_images", "canvases", "sidecar", "source_name", "encoding", "limit"}
+LAYOUT_OPTIONS = {"method", "subset", "seed", "params", "rebuild"}
 
 
 class JobControlError(ValueError):
@@ -48,16 +56,75 @@ def launch(kind: str, params: dict | None, mode: str, user) -> Job:
         raise JobControlError(f"unknown job kind {kind!r}; one of: {', '.join(LAUNCHABLE)}")
     if mode not in MODES:
         raise JobControlError(f"mode must be one of {', '.join(MODES)}")
-    if kind == "import" and not (params or {}).get("source"):
-        raise JobControlError("an import needs a source: a folder, metadata file or IIIF manifest URL")
+    params = dict(params or {})
+    if kind == "import":
+        return _launch_import(params, user)
+    if kind == "layout":
+        return _launch_layout(params, mode, user)
+    from workers.jobs import launch as engine_launch
+
     try:
-        from workers.jobs import launch as engine_launch
-    except ImportError:
-        raise JobControlError("starting jobs from the web is not available in this installation yet (workers.jobs.launch is missing); use ./run manage") from None
-    try:
-        return engine_launch(kind, params or {}, mode=mode, user=user)
+        return engine_launch(kind, params, mode=mode, user=user)
     except (ValueError, LookupError, FileNotFoundError) as exc:
         raise JobControlError(str(exc)) from exc
+
+
+def _launch_import(params: dict, user) -> Job:
+    from archive.importers import SourceError, launch as import_launch, open_source
+
+    location = str(params.pop("source", "") or "").strip()
+    if not location:
+        raise JobControlError("an import needs a source: a folder, metadata file or IIIF manifest URL")
+    unknown = set(params) - IMPORT_OPTIONS
+    if unknown:
+        raise JobControlError(f"unknown import option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(IMPORT_OPTIONS))}")
+    limit = params.pop("limit", None)
+    try:
+        limit = int(limit) if limit not in (None, "") else None
+        source = open_source(location, **{k: v for k, v in params.items() if v not in (None, "")})
+    except (SourceError, ValueError, TypeError) as exc:
+        raise JobControlError(str(exc)) from exc
+    return import_launch(source, limit=limit, user=user)
+
+
+def _launch_layout(params: dict, mode: str, user) -> Job:
+    from workers.layouts import build
+
+    unknown = set(params) - LAYOUT_OPTIONS
+    if unknown:
+        raise JobControlError(f"unknown layout option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(LAYOUT_OPTIONS))}")
+    try:
+        subset = params.get("subset")
+        subset = subset if isinstance(subset, dict) else build.parse_subset(subset)
+        job = build.request(
+            params.get("method") or "umap", subset, seed=int(params.get("seed") or 0), params=params.get("params") or {},
+            rebuild=bool(params.get("rebuild")) or mode in ("all", "reset"), user=user,
+        )
+    except (ValueError, TypeError) as exc:
+        raise JobControlError(str(exc)) from exc
+    _send_layout(job)
+    return job
+
+
+def _send_layout(job: Job) -> None:
+    from workers.tasks_maps import enqueue
+
+    transaction.on_commit(lambda: enqueue(job))
+
+
+def _retry_layout(job: Job, user) -> Job:
+    """A failed layout job is retried by requesting the same layout again."""
+    from workers.layouts import build
+
+    errors = job.errors.filter(retried_in__isnull=True)
+    if job.state != Job.State.FAILED or not errors.exists():
+        raise JobControlError(f"job #{job.pk} has no failure left to retry")
+    p = job.params
+    new = build.request(p["method"], p.get("subset") or {}, seed=p.get("seed", 0), params=p.get("params") or {},
+                        rebuild=bool(p.get("rebuild")), user=user)
+    errors.update(retried_in=new)
+    _send_layout(new)
+    return new
 
 
 def control(job: Job, action: str, user=None) -> Job:
@@ -78,10 +145,12 @@ def control(job: Job, action: str, user=None) -> Job:
     elif action == "retry":
         if not job.errors.filter(retried_in__isnull=True).exists():
             raise JobControlError(f"job #{job.pk} has no failed items left to retry")
-        retry = getattr(engine, "retry_failed", None)
-        if retry is None:
-            raise JobControlError("retrying from the web is not available yet (workers.jobs.retry_failed is missing)")
-        return retry(job, user=user)
+        if job.kind == Job.Kind.LAYOUT:
+            return _retry_layout(job, user)
+        try:
+            return engine.retry_failed(job, user=user)
+        except ValueError as exc:  # e.g. only errors without an artwork to redo
+            raise JobControlError(str(exc)) from exc
     else:
         raise JobControlError(f"unknown action {action!r}: pause, resume, cancel or retry")
     job.refresh_from_db()

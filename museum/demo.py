@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 "No SOURCE given and the museum open API is not reachable from this machine.\n"
                 "Run ./run demo SOURCE with a folder of images, a metadata CSV/JSON file or a IIIF manifest, e.g.\n"
-                "  ./run demo ../shared/data/artworks/aic-artwall/images",
+                "  ./run demo ../shared/data/artworks/aic-artwall",
                 file=sys.stderr,
             )
             return 2

@@ -142,7 +142,13 @@ MAX_DECODE_PIXELS = env_int("MAX_DECODE_PIXELS", 300_000_000)
 MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES", 1_000_000_000)
 # Perceptual-hash Hamming distance at or below which two artworks are flagged as near-duplicates.
 NEAR_DUPLICATE_DISTANCE = env_int("NEAR_DUPLICATE_DISTANCE", 6)
+# Image decoding threads per import batch (per ingest worker process, or per `import` run).
 INGEST_WORKERS = env_int("INGEST_WORKERS", os.cpu_count() or 1)
+# Records with an image per import batch (one task on the ingest queue each); records without an
+# image go 1000 to a batch.
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256)
+# Largest metadata file downloaded from a URL (bytes, after decompressing the transfer).
+MAX_METADATA_BYTES = env_int("MAX_METADATA_BYTES", 20_000_000_000)
 HTTP_TIMEOUT = env_int("HTTP_TIMEOUT", 30)
 
 # --- Celery -----------------------------------------------------------------------------------

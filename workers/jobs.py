@@ -7,9 +7,10 @@ Counters are updated with single atomic UPDATEs so concurrent workers never lose
 
 Batch stages (see :mod:`workers.stages`) are started with :func:`launch`: it selects the items,
 writes :class:`archive.models.JobBatch` rows (the job's own record of what is left) and sends one
-Celery task per batch to the stage's queue. :func:`run_batch` is what the task does. Recovery
-(:func:`recover`, :func:`resume_job`) reads the batch rows, so it never depends on the broker
-redelivering a lost message.
+Celery task per batch to the stage's queue. An import is started by ``archive.importers.launch``
+instead: its batch 0 plans the source into batches of records. :func:`run_batch` is what the
+task does, for every stage. Recovery (:func:`recover`, :func:`resume_job`) reads the batch rows,
+so it never depends on the broker redelivering a lost message.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from django.db.models import F
 from django.db.models.query import FlatValuesListIterable
 from django.utils import timezone
 
+from archive import storable
 from archive.models import Artwork, Job, JobBatch, JobError
 
 log = logging.getLogger(__name__)
@@ -85,19 +87,23 @@ def record_error(
 ) -> JobError:
     return JobError.objects.create(
         job=job,
-        item=str(item)[:10_000],
-        reason=str(reason)[:500],
-        detail=detail,
-        payload=payload or {},
+        item=storable.text(item)[:10_000],
+        reason=storable.text(reason)[:500],
+        detail=storable.text(detail),
+        payload=storable.json_value(payload or {}),
         artwork_id=artwork_id,
     )
 
 
 def record_errors(job: Job, errors: list[JobError]) -> None:
-    """Bulk-insert unsaved JobError instances (their ``job`` is set here)."""
+    """Bulk-insert unsaved JobError instances (their ``job`` is set here). Text the database cannot
+    store (NUL characters, undecodable bytes) is cleaned first: an error record never fails."""
     for error in errors:
         error.job = job
-        error.reason = str(error.reason)[:500]
+        error.item = storable.text(error.item)[:10_000]
+        error.reason = storable.text(error.reason)[:500]
+        error.detail = storable.text(error.detail)
+        error.payload = storable.json_value(error.payload or {})
     JobError.objects.bulk_create(errors, batch_size=1000)
 
 
@@ -317,6 +323,8 @@ def launch(
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     stage = get_stage(kind)
+    if stage.candidates is None:
+        raise ValueError(f"{kind} jobs do not run over existing artworks; start them with their own command ({kind})")
     params = dict(params or {})
     params["mode"] = mode
     job = create_job(kind, params, user=user)
@@ -427,12 +435,13 @@ class Heartbeat:
             connections.close_all()
 
 
-def run_batch(batch_id: int, worker: str | None = None) -> str:
+def run_batch(batch_id: int, worker: str | None = None, *, options: dict | None = None) -> str:
     """Lease one batch, run its stage on it and record the outcome. Idempotent: a batch that is
     done, held by a live worker, or whose job is paused/cancelled is skipped. Transient database
     errors propagate (after giving the lease back) so the task can retry; any other error fails
     the batch's items with a readable reason; :class:`~workers.stages.StopJob` (e.g. weights missing
-    on this worker) ends the whole job FAILED. The stage gets the job's params plus ``job_id``.
+    on this worker) ends the whole job FAILED. The stage gets the job's params plus ``job_id``;
+    ``options`` go to a stage's ``run_batch`` (an in-process import passes its progress callbacks).
     Returns what happened, for logs and tests."""
     from workers.stages import BatchResult, ItemError, StopJob, get_stage
 
@@ -445,7 +454,10 @@ def run_batch(batch_id: int, worker: str | None = None) -> str:
     try:
         stage = get_stage(job.kind)
         with Heartbeat(batch, worker):
-            result = stage.process(ids, {**job.params, "job_id": job.pk})
+            if stage.run_batch is not None:
+                result = stage.run_batch(job, batch, dict(options or {}))
+            else:
+                result = stage.process(ids, {**job.params, "job_id": job.pk})
     except TRANSIENT_ERRORS:
         _drop_broken_connection()
         try:
@@ -461,7 +473,10 @@ def run_batch(batch_id: int, worker: str | None = None) -> str:
     except Exception as exc:  # noqa: BLE001 - a broken batch is recorded, not retried forever
         reason, detail = describe_exception(exc)
         log.exception("job %s batch %s failed", job.pk, batch.pk)
-        result = BatchResult(errors=[ItemError(i, f"batch failed: {reason}", detail) for i in ids])
+        if ids:
+            result = BatchResult(errors=[ItemError(i, f"batch failed: {reason}", detail) for i in ids])
+        else:
+            result = BatchResult(errors=[ItemError(None, f"batch failed: {reason}", detail, item=f"job {job.pk} batch {batch.seq}")])
     complete_batch(job, batch, worker, result)
     maybe_finish(job)
     return f"processed ({len(result.done)} done, {len(result.errors)} failed)"
@@ -483,12 +498,13 @@ def complete_batch(job: Job, batch: JobBatch, worker: str, result) -> bool:
         if locked.state == JobBatch.State.DONE or (locked.worker and locked.worker != worker[:255]):
             return False
         errors = [
-            JobError(artwork_id=e.artwork_id, item=str(e.artwork_id), reason=e.reason, detail=e.detail,
-                     payload={"artwork_id": e.artwork_id})
+            JobError(artwork_id=e.artwork_id, item=e.item or str(e.artwork_id), reason=e.reason, detail=e.detail,
+                     payload=e.payload if e.payload is not None else {"artwork_id": e.artwork_id})
             for e in result.errors
         ]
         if errors:
-            existing = set(Artwork.objects.filter(pk__in=[e.artwork_id for e in errors]).values_list("pk", flat=True))
+            ids = [e.artwork_id for e in errors if e.artwork_id is not None]
+            existing = set(Artwork.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
             for error in errors:
                 if error.artwork_id not in existing:
                     error.artwork_id = None
@@ -496,7 +512,9 @@ def complete_batch(job: Job, batch: JobBatch, worker: str, result) -> bool:
         locked.state = JobBatch.State.DONE
         locked.done, locked.failed = len(result.done), len(result.errors)
         locked.lease_expires_at = None
-        locked.save(update_fields=["state", "done", "failed", "lease_expires_at", "updated_at"])
+        locked.records = None  # an import batch's records are in the archive (or in its errors) now
+        locked.summary = result.summary or {}
+        locked.save(update_fields=["state", "done", "failed", "lease_expires_at", "records", "summary", "updated_at"])
         record_progress(job, done=len(result.done), failed=len(result.errors))
     return True
 
@@ -508,7 +526,10 @@ def maybe_finish(job: Job) -> bool:
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if locked.is_final or locked.state == Job.State.PAUSED:
             return False
-        if JobBatch.objects.filter(job_id=job.pk).exclude(state=JobBatch.State.DONE).exists():
+        batches = JobBatch.objects.filter(job_id=job.pk)
+        # A job without batch rows is not fanned out (a layout job) or not planned yet: its own
+        # task finishes it, never this.
+        if not batches.exists() or batches.exclude(state=JobBatch.State.DONE).exists():
             return False
         message = f"{locked.done} done, {locked.failed} failed" if locked.failed else f"{locked.done} done"
         finish_job(locked, message=message, hook=True)
@@ -618,7 +639,14 @@ def recover(*, stale_seconds: int | None = None) -> int:
 # --- Retry --------------------------------------------------------------------------------------
 def retry_failed(job: Job, user=None) -> Job:
     """A new job of the same kind and params over the failed items of ``job`` that have not been
-    retried yet; their JobError rows point at it (``retried_in``)."""
+    retried yet; their JobError rows point at it (``retried_in``). A stage with its own ``retry``
+    (the import: failed records are read again from their error payloads) decides how. Raises
+    ValueError when there is nothing to retry."""
+    from workers.stages import get_stage
+
+    stage = get_stage(job.kind)
+    if stage.retry is not None:
+        return stage.retry(job, user=user)
     errors = JobError.objects.filter(job=job, retried_in__isnull=True, artwork_id__isnull=False)
     ids = sorted(set(errors.values_list("artwork_id", flat=True)))
     if not ids:

@@ -1,25 +1,34 @@
 """Importers: folders of images, museum metadata files, IIIF manifests, the AIC open API.
 
-Every importer is a :class:`~archive.importers.base.Source` that yields records; they all share
-one row-upsert path (:func:`archive.importers.base.run`). Entry points:
+Every importer is a :class:`~archive.importers.base.Source` that yields records. An import is a
+Job: its plan (:mod:`~archive.importers.plan`) cuts the source's stream into batches of records,
+and each batch is imported (:mod:`~archive.importers.ingest`) on the ingest workers or in this
+process, through the same job machinery as every stage (:mod:`~archive.importers.stage`).
+Entry points:
 
 - :func:`open_source` — auto-detect what a location is and open the right source;
-- :func:`start` / :func:`run_job` — record a Job for a source and run it (inline or in Celery);
-- :func:`archive.importers.retry.retry_errors` — re-run the failed items of a job.
+- :func:`launch` — start an import on the ingest workers (dashboard, API, ``import --wait``);
+- :func:`start` + :func:`run_job` — record an import Job and run it in this process
+  (``import`` without ``--wait``, tests, benchmarks); :func:`import_location` does both;
+- :func:`archive.importers.retry.launch_retry` / ``retry_errors`` — re-run the failed items of a job.
 """
 from __future__ import annotations
 
-import itertools
+import time
 from pathlib import Path
 from typing import Callable
 
-from archive.models import Job
+from archive.models import Job, JobBatch
 
-from . import base, readers
+from . import readers
 from . import mapping as mappings
 from .base import ImportSettings, Record, RecordError, Source, Stats
+from .plan import PLAN_SEQ
 
-__all__ = ["open_source", "source_from_params", "start", "run_job", "import_location", "SourceError", "Record", "RecordError"]
+__all__ = [
+    "open_source", "source_from_params", "start", "submit", "launch", "run_job", "import_location", "SourceError",
+    "Record", "RecordError",
+]
 
 
 class SourceError(Exception):
@@ -30,13 +39,16 @@ def source_from_params(importer: str, params: dict) -> Source:
     from .folder import FolderSource
     from .iiif import IIIFSource
     from .metadata import MetadataSource, MultiSource
+    from .retry import RetrySource
 
-    classes = {"folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource}
+    classes = {"folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource, "retry": RetrySource}
     if importer not in classes:
         raise SourceError(f"unknown importer {importer!r}")
     params = dict(params)
     if importer == "multi":
         return MultiSource(params.get("parts") or [])
+    if importer == "retry":
+        return RetrySource(**params)
     location = params.pop("location")
     return classes[importer](location, **{k: v for k, v in params.items() if v is not None})
 
@@ -116,6 +128,12 @@ def open_source(
             return IIIFSource(location, canvases=canvases, source=source_name)
         if kind is None:
             name = location.split("?")[0].lower()
+            if is_url and not name.endswith((".json", ".csv", ".tsv", ".jsonl", ".ndjson", ".gz")):
+                # A URL whose name says nothing: a CSV/TSV/JSON Lines Content-Type is a metadata file.
+                from .metadata import CONTENT_TYPES
+
+                if CONTENT_TYPES.get(_content_type(location), ".json") != ".json":
+                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
                 load_error = ""
                 try:
@@ -138,13 +156,61 @@ def open_source(
         raise SourceError(str(exc)) from None
 
 
-def start(source: Source, *, limit: int | None = None, user=None, extra: dict | None = None) -> Job:
-    """Record a queued import Job for a source (run it with :func:`run_job`, inline or in Celery)."""
+def _content_type(url: str) -> str:
+    """The Content-Type a URL answers with (headers only; "" when it cannot be reached)."""
+    import requests
+    from django.conf import settings
+
+    try:
+        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
+            if response.status_code != 200:
+                return ""
+            return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    except requests.RequestException:
+        return ""
+
+
+def start(
+    source: Source, *, limit: int | None = None, user=None, extra: dict | None = None, cfg: ImportSettings | None = None,
+    job: Job | None = None,
+) -> Job:
+    """Record a queued import Job for a source, with its plan batch (batch 0). Run it with
+    :func:`run_job` in this process or send it to the ingest workers with :func:`submit`.
+    ``job``: an existing, empty import Job to use (a retry creates its job first)."""
+    from django.db import transaction
+
     from workers import jobs
 
-    params = {"importer": source.kind, "params": source.params(), "limit": limit, "describe": source.describe()}
+    sizes = cfg or ImportSettings.from_settings()
+    params = {
+        "importer": source.kind, "params": source.params(), "limit": limit, "describe": source.describe(),
+        # Recorded so that a resumed plan cuts the stream into the same batches on any machine.
+        "batch_size": sizes.batch_size, "metadata_batch_size": sizes.metadata_batch_size,
+    }
     params.update(extra or {})
-    return jobs.create_job(Job.Kind.IMPORT, params, user=user)
+    with transaction.atomic():
+        if job is None:
+            job = jobs.create_job(Job.Kind.IMPORT, params, user=user)
+        else:
+            Job.objects.filter(pk=job.pk).update(params=params)
+            job.params = params
+        JobBatch.objects.create(job=job, seq=PLAN_SEQ)
+    return job
+
+
+def submit(job: Job) -> int:
+    """Send an import job's plan to the ingest queue (after the current transaction commits); the
+    plan then sends each batch of records as it writes it. Returns the number of tasks sent."""
+    from workers import jobs
+
+    return jobs.enqueue_batches(job, JobBatch.objects.filter(job=job, seq=PLAN_SEQ).values_list("pk", flat=True))
+
+
+def launch(source: Source, *, limit: int | None = None, user=None, extra: dict | None = None) -> Job:
+    """Start an import on the ingest workers (the dashboard, the API, ``import --async/--wait``)."""
+    job = start(source, limit=limit, user=user, extra=extra)
+    submit(job)
+    return job
 
 
 def run_job(
@@ -156,35 +222,44 @@ def run_job(
     cfg: ImportSettings | None = None,
     tick: Callable[[], None] | None = None,
 ) -> Stats:
-    """Run an import Job: open its source (unless given), count, stream, upsert."""
+    """Run an import Job in this process: its plan, and each batch right after the plan writes it,
+    all through ``workers.jobs.run_batch`` (the same leases, counts and errors as on workers).
+
+    ``progress(done, failed)`` is called after each batch, ``tick()`` (from a decoding thread) as
+    each image is done, ``on_total(n)`` once the source is counted. A paused job waits here until
+    it is resumed; a cancelled one stops. Returns the counts of the batches run here (``done`` and
+    ``failed`` are the job's)."""
     from workers import jobs
 
-    params = job.params
-    if source is None:
-        try:
-            source = source_from_params(params["importer"], params["params"])
-        except (SourceError, mappings.MappingError, ValueError, KeyError) as exc:
-            jobs.start_job(job)
-            jobs.record_error(job, params.get("params", {}).get("location", "?"), f"cannot open the source: {exc}", payload={"kind": "job", "params": params})
-            jobs.record_progress(job, failed=1)
-            jobs.finish_job(job, state=Job.State.FAILED, message=f"cannot open the source: {exc}")
-            return Stats(failed=1)
-    limit = params.get("limit")
-    total = source.count()
-    if limit:
-        total = min(total, limit) if total is not None else limit
-    if on_total:
-        on_total(total)
-    stream = source.records()
-    if limit:
-        stream = itertools.islice(stream, limit)
-    return base.run(job, stream, cfg=cfg, total=total or 0, progress=progress, tick=tick)
+    stats = Stats()
+    worker = jobs.worker_name()
+    options: dict = {"source": source, "cfg": cfg, "tick": tick, "stats": stats, "on_total": on_total}
+
+    def run_here(batch_id: int) -> None:
+        while True:
+            outcome = jobs.run_batch(batch_id, worker, options=options)
+            if outcome != "skipped (paused)":
+                break
+            while jobs.current_state(job) == Job.State.PAUSED:
+                time.sleep(0.5)
+        if progress and outcome.startswith("processed"):
+            progress(*JobBatch.objects.values_list("done", "failed").get(pk=batch_id))
+
+    options["send"] = lambda batch_ids: [run_here(batch_id) for batch_id in batch_ids]
+    for batch_id in JobBatch.objects.filter(job=job, seq=PLAN_SEQ).values_list("pk", flat=True):
+        run_here(batch_id)
+    # Batches of an earlier run of this job (a resumed plan re-sends them too; this catches the rest).
+    for batch_id in JobBatch.objects.filter(job=job).exclude(state=JobBatch.State.DONE).order_by("seq").values_list("pk", flat=True):
+        run_here(batch_id)
+    job.refresh_from_db()
+    stats.done, stats.failed = job.done, job.failed
+    return stats
 
 
 def import_location(location: str, *, limit: int | None = None, cfg: ImportSettings | None = None, **options) -> tuple[Job, Stats]:
     """Open, record and run an import in this process (tests, benchmarks, scripts)."""
     source = open_source(location, **options)
-    job = start(source, limit=limit)
+    job = start(source, limit=limit, cfg=cfg)
     stats = run_job(job, source=source, cfg=cfg)
     job.refresh_from_db()
     return job, stats

@@ -1,16 +1,23 @@
 """A folder tree of image files, with optional sidecar metadata (CSV or JSON keyed by file name).
 
-Each image file is one artwork: ``source`` is "folder" and ``source_id`` the file's absolute path
-(or, with ``--source-name``, that name and the path relative to the folder), so importing the same
-folder again updates the same rows. A sidecar row is matched to a file by its relative path, its
-file name or its file name without extension; its columns are read through a mapping (default
-"generic": title, creator/artist, date, medium, ...) and the remaining columns kept in metadata.
+Each image file is one artwork: ``source`` is "folder" and ``source_id`` the imported folder's
+name and the file's path inside it (``images/2019/portrait.jpg`` for ``/mnt/archive/images``), or,
+with ``--source-name NAME``, source NAME and the path inside the folder. Ids do not depend on where
+the folder is mounted: importing it again, moved or remounted, updates the same rows. A sidecar
+row is matched to a file by its relative path, its file name or its file name without extension;
+its columns are read through a mapping (default "generic": title, creator/artist, date, medium,
+...) and the remaining columns kept in metadata.
+
+Only regular files are read (a FIFO or device named like an image is an error, never a wait), and
+a file or folder whose name is not valid UTF-8 is an error naming it (its name cannot be stored).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Iterator
+
+from archive import storable
 
 from . import mapping as mappings
 from . import readers
@@ -112,6 +119,13 @@ class FolderSource(Source):
 
     # --- walking ---------------------------------------------------------------------------------
 
+    def _folder_payload(self, folder: Path) -> dict:
+        """Re-read one folder (a retry), keeping ids relative to the folder first imported."""
+        return {
+            "kind": "reread", "importer": "folder", "position": None,
+            "params": {**self.params(), "location": str(folder), "root": str(self.id_root)},
+        }
+
     def _walk(self) -> Iterator[Path | RecordError]:
         stack = [self.root]
         while stack:
@@ -120,30 +134,42 @@ class FolderSource(Source):
                 with os.scandir(folder) as entries:
                     items = sorted(entries, key=lambda e: e.name)
             except OSError as exc:
-                yield RecordError(
-                    str(folder), f"cannot read this folder: {exc.strerror or exc}",
-                    payload={
-                        "kind": "reread", "importer": "folder", "position": None,
-                        "params": {**self.params(), "location": str(folder), "root": str(self.id_root)},
-                    },
-                )
+                yield RecordError(str(folder), f"cannot read this folder: {exc.strerror or exc}", payload=self._folder_payload(folder))
                 continue
             subfolders = []
             for entry in items:
                 if entry.name.startswith("."):
                     continue
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        subfolders.append(Path(entry.path))
-                        continue
+                    is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
-                    pass
-                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    is_dir = False
+                if not is_dir and Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+                    continue
+                if storable.has_surrogates(entry.name):
+                    what = "folder" if is_dir else "file"
+                    yield RecordError(
+                        storable.text(entry.path),
+                        f"the {what} name is not valid UTF-8 text, so it cannot be recorded"
+                        + ("; the images in it are not imported" if is_dir else "")
+                        + f": rename the {what} (e.g. with convmv) and retry",
+                        payload=self._folder_payload(folder),
+                    )
+                    continue
+                if is_dir:
+                    subfolders.append(Path(entry.path))
+                else:
                     yield Path(entry.path)
             stack.extend(reversed(subfolders))
 
     def count(self) -> int | None:
-        return sum(1 for item in self._walk() if isinstance(item, Path))
+        return sum(1 for _ in self._walk())
+
+    def _source_id(self, path: Path) -> tuple[str, str]:
+        inside = path.relative_to(self.id_root).as_posix()
+        if self.source:
+            return self.source, inside
+        return "folder", f"{self.id_root.name or 'folder'}/{inside}"
 
     def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
         if self.sidecar_path:
@@ -158,10 +184,7 @@ class FolderSource(Source):
                 yield item
                 continue
             path = item
-            if self.source:
-                source, source_id = self.source, path.relative_to(self.id_root).as_posix()
-            else:
-                source, source_id = "folder", str(path)
+            source, source_id = self._source_id(path)
             fields: dict = {"title": path.stem, "metadata": {"file_name": path.name}}
             row = self._sidecar_row(path) if mapping else None
             if row is not None:

@@ -4,6 +4,11 @@ From each manifest: label, metadata pairs, rights / license, requiredStatement /
 homepage / related, the image of the first canvas (or, with ``canvases="all"``, one artwork per
 canvas) and its image service (v2 ``service.@id``, v3 ``service[].id``). A manifest that cannot
 be read or understood is one JobError with the reason; the other manifests of a collection go on.
+
+When an image has an image service, the image is requested from it at a bounded size
+(``full/!2048,2048/0/default.jpg``, the same syntax in Image API 2 and 3: fit within, never
+upscaled) instead of the full resolution, which can be hundreds of megapixels; the annotation's own
+image URL is the fallback. The derivatives need no more than that.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from .base import Record, RecordError, Source
 V2 = "http://iiif.io/api/presentation/2"
 V3 = "http://iiif.io/api/presentation/3"
 MAX_DEPTH = 4
+# Long side requested from an image service: twice the largest derivative.
+SERVICE_IMAGE_SIZE = 2048
 
 _TAG = re.compile(r"<[^>]+>")
 
@@ -177,10 +184,15 @@ def canvas_image(canvas: dict, ver: int) -> tuple[str, str]:
             break
     url = _id(resource)
     if not url and service:
-        url = service.rstrip("/") + "/full/full/0/default.jpg" if ver == 2 else service.rstrip("/") + "/full/max/0/default.jpg"
+        url = bounded_image_url(service)
     if not url:
         raise ManifestProblem(f"the image of canvas {_id(canvas)} has no id/URL")
     return url, service
+
+
+def bounded_image_url(service: str, size: int = SERVICE_IMAGE_SIZE) -> str:
+    """The image service's URL for the whole image fitted within size x size (Image API 2 and 3)."""
+    return f"{service.rstrip('/')}/full/!{size},{size}/0/default.jpg"
 
 
 def _pairs(manifest: dict) -> list[tuple[str, str]]:
@@ -345,12 +357,26 @@ class IIIFSource(Source):
     def _record(self, source_id, fields, url, service, location, canvas, ver) -> Record:
         fields = dict(fields)
         fields["metadata"] = {**fields.get("metadata", {}), "canvas": _id(canvas), "image_url": url}
+        size = _size(canvas)
+        if size:
+            fields["metadata"]["canvas_size"] = size  # the full image's size; a service image is smaller
+        images = [_resolve(location, url)]
         if service:
             fields["iiif_image_service"] = service
+            if service.startswith(("http://", "https://")):
+                bounded = bounded_image_url(service)
+                images = [bounded] + [i for i in images if i != bounded]
         return Record(
             source=self.source, source_id=str(source_id)[:512], fields=fields,
-            images=[_resolve(location, url)], has_metadata=True, item=f"{location} ({url})",
+            images=images, has_metadata=True, item=f"{location} ({url})",
         )
+
+
+def _size(canvas: dict) -> list[int] | None:
+    width, height = canvas.get("width"), canvas.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return [width, height]
+    return None
 
 
 def _kind(document: dict) -> str:

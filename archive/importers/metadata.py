@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -12,25 +11,70 @@ from . import readers
 from .base import Record, RecordError, Source
 
 
-def download(url: str, *, suffix: str = "") -> Path:
-    """Fetch a remote metadata file into MEDIA_ROOT/imports/ (kept, so a retry can read it again)."""
+# Content types of metadata files, for URLs whose name says nothing (…/export?format=csv).
+CONTENT_TYPES = {
+    "text/csv": ".csv", "application/csv": ".csv", "text/tab-separated-values": ".tsv",
+    "application/json": ".json", "text/json": ".json", "application/ld+json": ".json",
+    "application/x-ndjson": ".jsonl", "application/ndjson": ".jsonl", "application/jsonl": ".jsonl",
+    "application/x-jsonlines": ".jsonl", "application/jsonlines": ".jsonl",
+}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def download(url: str) -> Path:
+    """Fetch a remote metadata file into MEDIA_ROOT/imports/ (kept, so a retry can read it again).
+
+    The body is streamed to disk as the server meant it (a gzip or deflate Content-Encoding is
+    decoded on the way), up to MAX_METADATA_BYTES. The format comes from the URL's name, else from
+    the Content-Type."""
     import requests
     from django.conf import settings
 
     folder = Path(settings.MEDIA_ROOT) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
+    limit = int(getattr(settings, "MAX_METADATA_BYTES", 20_000_000_000))
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download"
-    target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{name}{suffix}"
+    tmp = None
     try:
         with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code} for {url}")
+            name = _name_with_format(name, response.headers.get("Content-Type", ""), url)
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
-                shutil.copyfileobj(response.raw, handle)
-            Path(handle.name).replace(target)
+                tmp = Path(handle.name)
+                size, head = 0, b""
+                for chunk in response.iter_content(1 << 20):  # decoded: gzip transfer encoding is undone here
+                    size += len(chunk)
+                    if size > limit:
+                        raise ValueError(f"{url} is larger than the {limit:,}-byte limit for metadata downloads (MAX_METADATA_BYTES)")
+                    head = head or chunk[:2]
+                    handle.write(chunk)
+        if name.lower().endswith(".gz") and head != GZIP_MAGIC:
+            name = name[:-3]  # the server compressed the transfer of a .gz name, and requests undid it
+        target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{name}"
+        tmp.replace(target)
+        tmp = None
     except requests.RequestException as exc:
         raise ValueError(f"cannot download {url}: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return target
+
+
+def _name_with_format(name: str, content_type: str, url: str) -> str:
+    try:
+        readers.format_of(Path(name))
+        return name
+    except ValueError:
+        pass
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in CONTENT_TYPES:
+        return f"{name}{CONTENT_TYPES[kind]}"
+    raise ValueError(
+        f"cannot tell the format of {url}: its name has no .csv, .tsv, .json, .jsonl or .ndjson extension and its "
+        f"Content-Type is {kind or 'missing'!r}"
+    )
 
 
 class MetadataSource(Source):
@@ -154,7 +198,8 @@ class MetadataSource(Source):
             except mappings.RecordProblem as exc:
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
-            yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where)
+            yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
+                         position=position)
 
 
 class MultiSource(Source):

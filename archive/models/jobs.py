@@ -86,7 +86,12 @@ class Job(models.Model):
 
 class JobBatch(models.Model):
     """A slice of a job's items, leased by one worker at a time. The job's own record of progress:
-    a restarted job re-sends exactly the batches that are not done."""
+    a restarted job re-sends exactly the batches that are not done.
+
+    Stages over existing artworks list them in ``item_ids``. An import's items are not artworks
+    yet: its batch 0 is the plan (reading the source), and each later batch holds the records it
+    imports in ``records`` (cleared once the batch is done), taken from the source's stream at
+    ``start`` (``size`` items), so a resumed plan knows how far it got."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -100,6 +105,10 @@ class JobBatch(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    records = models.JSONField(null=True, blank=True, help_text="An import batch's records, until it is done")
+    start = models.BigIntegerField(default=0, help_text="Position of the first item in the job's source stream")
+    size = models.PositiveIntegerField(default=0, help_text="Items in the batch (records of an import)")
+    summary = models.JSONField(default=dict, blank=True, help_text="Stage-specific counts of a done batch")
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

@@ -36,6 +36,11 @@ def write_jpeg(path: Path, seed: int, **kwargs) -> Path:
     return path
 
 
+def folder_id(folder: Path, *parts: str) -> str:
+    """The source_id a folder import gives a file: the folder's name and the path inside it."""
+    return "/".join([folder.name, *parts])
+
+
 def settings_for_tests(**overrides) -> ImportSettings:
     overrides.setdefault("workers", 2)
     return ImportSettings.from_settings(**overrides)

@@ -3,6 +3,7 @@ reason, the rest of the import goes on, and nothing already stored changes. Ever
 made by the test."""
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -15,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from archive import images
 from archive.images import derivative_path, load_derivative
 from archive.models import Artwork, Job
 
-from .conftest import jpeg_bytes, pattern_image, run_import, settings_for_tests, write_jpeg
+from .conftest import folder_id, jpeg_bytes, pattern_image, run_import, settings_for_tests, write_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +39,7 @@ def folder_with(tmp_path: Path, name: str, data: bytes | None = None, *, good: i
 def import_one_bad(tmp_path, name, data, **options):
     folder = folder_with(tmp_path, name, data)
     job, stats, errors = run_import(folder, **options)
-    assert Artwork.objects.filter(source_id=str(folder / "good0.jpg"), status="ok").exists(), "the good file must import"
+    assert Artwork.objects.filter(source_id=folder_id(folder, "good0.jpg"), status="ok").exists(), "the good file must import"
     return job, stats, errors
 
 
@@ -111,15 +113,72 @@ def test_directory_named_like_an_image(tmp_path):
     assert stats.done == 1 and stats.failed == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
-def test_unreadable_file(tmp_path):
+def test_unreadable_file(tmp_path, monkeypatch):
+    """A file this process may not read is an error, the rest goes on. Root may read anything, so
+    there the open the importer uses fails the way the kernel fails it for other users."""
     folder = folder_with(tmp_path, "secret.jpg", jpeg_bytes(pattern_image(7)))
-    (folder / "secret.jpg").chmod(0)
+    secret = folder / "secret.jpg"
+    if os.geteuid() == 0:
+        real_open = images._open_fd
+
+        def open_as_another_user(location):
+            if location == str(secret):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), location)
+            return real_open(location)
+
+        monkeypatch.setattr(images, "_open_fd", open_as_another_user)
+    secret.chmod(0)
     try:
         job, stats, errors = run_import(folder)
     finally:
-        (folder / "secret.jpg").chmod(0o644)
-    assert stats.failed == 1 and "cannot read" in errors[0].reason
+        secret.chmod(0o644)
+    assert stats.done == 1 and stats.failed == 1
+    assert errors[0].reason == f"cannot read {secret}: Permission denied"
+    assert errors[0].payload["kind"] == "record"
+
+
+def test_fifo_named_like_an_image_is_refused_not_waited_on(tmp_path):
+    folder = folder_with(tmp_path, "x", None)
+    os.mkfifo(folder / "pipe.jpg")  # reading it would wait for a writer forever
+    (folder / "null.png").symlink_to("/dev/null")  # a character device
+    job, stats, errors = run_import(folder)
+    assert job.state == Job.State.DONE and stats.done == 1 and stats.failed == 2
+    reasons = {e.item.rsplit("/", 1)[-1]: e.reason for e in errors}
+    assert reasons["pipe.jpg"].startswith("not a regular file (a FIFO)")
+    assert reasons["null.png"].startswith("not a regular file (a character device)")
+
+
+def test_file_and_folder_names_that_are_not_utf8(tmp_path):
+    """Names in another encoding cannot be stored as ids: each is an error naming it, the rest imports."""
+    folder = folder_with(tmp_path, "x", None)
+    data = jpeg_bytes(pattern_image(9))
+    root = os.fsencode(folder)
+    with open(root + b"/caf\xe9.jpg", "wb") as handle:
+        handle.write(data)
+    os.mkdir(root + b"/\xe9t\xe9")
+    with open(root + b"/\xe9t\xe9/inside.jpg", "wb") as handle:
+        handle.write(data)
+    job, stats, errors = run_import(folder)
+    assert job.state == Job.State.DONE and stats.done == 1 and stats.failed == 2
+    by_item = {e.item.rsplit("/", 1)[-1]: e for e in errors}
+    assert "file name is not valid UTF-8" in by_item["caf\ufffd.jpg"].reason
+    assert "folder name is not valid UTF-8" in by_item["\ufffdt\ufffd"].reason
+    assert all(e.payload["kind"] == "reread" and e.payload["params"]["location"] == str(folder) for e in errors)
+    assert Artwork.objects.filter(source="folder").count() == 1
+
+
+def test_nul_in_a_source_id_is_an_error_and_the_rest_imports(tmp_path):
+    path = tmp_path / "works.jsonl"
+    path.write_text(
+        json.dumps({"id": "a\u0000b", "title": "Nul in id"}) + "\n"
+        + json.dumps({"id": "c", "title": "Fine"}) + "\n"
+        + '{"id": "d", "title": "Not a number", "score": NaN}\n'
+    )
+    job, stats, errors = run_import(path)
+    assert job.state == Job.State.DONE and stats.done == 2 and stats.failed == 1
+    assert set(Artwork.objects.filter(source="metadata").values_list("source_id", flat=True)) == {"c", "d"}
+    assert errors[0].item == "works.jsonl line 1" and "NUL character" in errors[0].reason
+    assert errors[0].payload == {"kind": "reread", "importer": "metadata", "params": errors[0].payload["params"], "position": 1}
 
 
 def test_broken_symlink_in_folder(tmp_path):
@@ -149,7 +208,7 @@ def import_good(tmp_path, name, data):
     folder = folder_with(tmp_path, name, data, good=0)
     job, stats, errors = run_import(folder)
     assert errors == [] and stats.done == 1
-    artwork = Artwork.objects.get(source_id=str(folder / name))
+    artwork = Artwork.objects.get(source_id=folder_id(folder, name))
     assert artwork.status == "ok"
     for size in (128, 256, 512, 1024):
         assert derivative_path(artwork.sha256, size).exists()
@@ -165,6 +224,25 @@ def test_16_bit_greyscale_png(tmp_path):
     im = load_derivative(artwork.sha256, 256)
     lo, hi = im.convert("L").getextrema()
     assert hi - lo > 200, "16-bit range must be scaled, not clipped to black/white"
+
+
+def test_16_bit_big_endian_tiff_and_32_bit_integer_images(tmp_path):
+    arr = (np.linspace(0, 65535, 300 * 200).reshape(200, 300)).astype(np.uint16)
+    big_endian = Image.frombytes("I;16B", (300, 200), arr.astype(">u2").tobytes())
+    buf = io.BytesIO()
+    big_endian.save(buf, "TIFF")
+    (tmp_path / "deep").mkdir()
+    artwork = import_good(tmp_path / "deep", "deep.tif", buf.getvalue())
+    assert artwork.width == 300
+    lo, hi = load_derivative(artwork.sha256, 256).convert("L").getextrema()
+    assert hi - lo > 200
+    wide = Image.fromarray((arr.astype(np.int32) * 1000 - 5_000_000), "I")  # 32-bit, negative to large
+    buf = io.BytesIO()
+    wide.save(buf, "TIFF")
+    (tmp_path / "wide").mkdir()
+    artwork = import_good(tmp_path / "wide", "wide.tif", buf.getvalue())
+    lo, hi = load_derivative(artwork.sha256, 256).convert("L").getextrema()
+    assert lo < 10 and hi > 245, "32-bit values are stretched over their own range"
 
 
 def test_cmyk_jpeg(tmp_path):
@@ -317,17 +395,34 @@ def test_failing_reimport_leaves_existing_row_unchanged(tmp_path):
     image = write_jpeg(folder / "work.jpg", seed=30)
     (folder / "metadata.csv").write_text("file,title,date\nwork.jpg,Original title,1890\n")
     run_import(folder)
-    before = Artwork.objects.get(source_id=str(image))
+    before = Artwork.objects.get(source_id=folder_id(folder, "work.jpg"))
     assert before.status == "ok" and before.title == "Original title"
 
     image.write_bytes(b"")  # the file got broken
     (folder / "metadata.csv").write_text("file,title,date\nwork.jpg,Changed title,1950\n")
     job, stats, errors = run_import(folder)
-    after = Artwork.objects.get(source_id=str(image))
+    after = Artwork.objects.get(source_id=folder_id(folder, "work.jpg"))
     assert len(errors) == 1 and errors[0].artwork_id == before.id and "empty file" in errors[0].reason
     for field in ("title", "year_start", "sha256", "phash", "status", "width", "height", "updated_at"):
         assert getattr(after, field) == getattr(before, field), field
     assert derivative_path(before.sha256, 256).exists()
+
+
+def test_moved_folder_updates_the_same_rows(tmp_path):
+    """Folder ids are the folder's name and the path inside it: remounted elsewhere, the same rows."""
+    folder = tmp_path / "mnt1" / "archive"
+    write_jpeg(folder / "a.jpg", seed=31)
+    write_jpeg(folder / "sub" / "b.jpg", seed=32)
+    run_import(folder)
+    before = {a.source_id: a.pk for a in Artwork.objects.filter(source="folder")}
+    assert set(before) == {"archive/a.jpg", "archive/sub/b.jpg"}
+    moved = tmp_path / "mnt2" / "archive"
+    moved.parent.mkdir()
+    folder.rename(moved)
+    job, stats, errors = run_import(moved)
+    assert errors == [] and stats.created == 0 and stats.updated == 2
+    assert {a.source_id: a.pk for a in Artwork.objects.filter(source="folder")} == before
+    assert Artwork.objects.get(source_id="archive/a.jpg").original_location == str(moved / "a.jpg")
 
 
 def test_folder_file_with_sidecar_metadata_that_fails_is_kept(tmp_path):
@@ -337,9 +432,9 @@ def test_folder_file_with_sidecar_metadata_that_fails_is_kept(tmp_path):
     (folder / "plain.jpg").write_bytes(b"also not an image")
     (folder / "metadata.json").write_text(json.dumps({"bad.jpg": {"title": "Catalogued work", "artist": "A. Painter"}}))
     job, stats, errors = run_import(folder)
-    kept = Artwork.objects.get(source_id=str(folder / "bad.jpg"))
+    kept = Artwork.objects.get(source_id=folder_id(folder, "bad.jpg"))
     assert kept.status == "image_failed" and kept.creator == "A. Painter"
-    assert not Artwork.objects.filter(source_id=str(folder / "plain.jpg")).exists()
+    assert not Artwork.objects.filter(source_id=folder_id(folder, "plain.jpg")).exists()
     assert stats.failed == 2
 
 
@@ -361,8 +456,8 @@ def test_sidecar_with_bad_rows_still_imports_the_files(tmp_path):
     job, stats, errors = run_import(folder)
     assert stats.done == 2 and len(errors) == 1
     assert "sidecar metadata.csv" in errors[0].reason and "has 4 columns" in errors[0].reason
-    assert Artwork.objects.get(source_id=str(folder / "a.jpg")).title == "Catalogued A"
-    assert Artwork.objects.get(source_id=str(folder / "b.jpg")).title == "b"
+    assert Artwork.objects.get(source_id=folder_id(folder, "a.jpg")).title == "Catalogued A"
+    assert Artwork.objects.get(source_id=folder_id(folder, "b.jpg")).title == "b"
 
 
 def test_unwritable_media_root_is_a_clear_error_and_the_import_goes_on(tmp_path):

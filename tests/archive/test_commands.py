@@ -83,24 +83,51 @@ def test_aic_api_default_source(settings, http_dir):
     assert Artwork.objects.filter(source="aic", status="ok").count() == 2
 
 
-def test_async_import_runs_the_ingest_task(tmp_path, capsys):
-    """--async queues archive.import_job; run eagerly here (no broker) to check the task path end to end."""
+def test_async_import_sends_the_plan_to_the_ingest_queue(tmp_path, capsys, django_capture_on_commit_callbacks):
+    """--async sends the job's plan to the ingest queue; run eagerly here (no broker): the plan
+    writes a batch of records and sends it, and that batch imports the image."""
     from workers.celery import app
 
     write_jpeg(tmp_path / "in" / "one.jpg", seed=5)
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
-        call_command("import", str(tmp_path / "in"), "--async")
+        with django_capture_on_commit_callbacks(execute=True) as sent:
+            call_command("import", str(tmp_path / "in"), "--async")
     finally:
         app.conf.task_always_eager = previous
     assert "Queued import job" in capsys.readouterr().out
+    assert len(sent) >= 1
     job = Job.objects.get()
-    assert job.state == Job.State.DONE and job.done == 1
-    assert app.tasks["archive.import_job"].queue == "ingest"
+    assert job.state == Job.State.DONE and job.done == 1, job.message
+    assert list(job.batches.order_by("seq").values_list("seq", "state", "size")) == [(0, "done", 0), (1, "done", 1)]
+    assert job.batches.get(seq=1).records is None  # cleared once imported
 
 
 def test_unreachable_url_is_a_clear_error(http_dir):
     folder, base = http_dir
     with pytest.raises(CommandError, match="HTTP 404"):
         call_command("import", f"{base}/nothing-here.json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_follows_the_job_on_the_workers(tmp_path, capsys):
+    """--wait sends the job to the ingest queue and follows it to the end with a progress bar, as
+    `embed --wait` does (eager Celery stands in for a worker: the job runs as it is sent)."""
+    from workers.celery import app
+
+    write_jpeg(tmp_path / "in" / "one.jpg", seed=6)
+    write_jpeg(tmp_path / "in" / "two.jpg", seed=7)
+    (tmp_path / "in" / "bad.jpg").write_bytes(b"nope")
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        call_command("import", str(tmp_path / "in"), "--wait", "--batch-size", "1")
+    finally:
+        app.conf.task_always_eager = previous
+    out, err = capsys.readouterr()
+    job = Job.objects.get()
+    assert (job.state, job.total, job.done, job.failed) == (Job.State.DONE, 3, 2, 1)
+    assert job.batches.count() == 4 and job.params["batch_size"] == 1
+    assert f"job {job.pk} import done: 2/3 done, 1 failed" in out
+    assert "2 imported, 1 failed (2 new, 0 updated" in out and "bad.jpg: not an image" in err

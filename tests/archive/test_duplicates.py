@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from PIL import Image, ImageEnhance
 
 from archive.images import hamming
 from archive.models import Artwork, NearDuplicate
 
-from .conftest import jpeg_bytes, pattern_image, run_import, write_jpeg
+from .conftest import folder_id, jpeg_bytes, pattern_image, run_import, settings_for_tests, write_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +26,10 @@ def test_exact_duplicate_is_linked_not_stored_twice(tmp_path):
     write_jpeg(folder / "other.jpg", seed=2)
     job, stats, errors = run_import(folder)
     assert errors == [] and stats.duplicates == 2
-    a = Artwork.objects.get(source_id=str(folder / "a.jpg"))
+    a = Artwork.objects.get(source_id=folder_id(folder, "a.jpg"))
     copies = Artwork.objects.filter(duplicate_of=a)
     assert a.status == "ok" and a.duplicate_of is None
-    assert {c.source_id for c in copies} == {str(folder / "b_copy.jpg"), str(folder / "sub" / "c_copy.jpg")}
+    assert {c.source_id for c in copies} == {"in/b_copy.jpg", "in/sub/c_copy.jpg"}
     assert set(copies.values_list("status", flat=True)) == {"duplicate"}
     assert all(c.has_image and c.thumbnail_url == a.thumbnail_url for c in copies)
 
@@ -38,6 +40,56 @@ def test_exact_duplicate_is_linked_not_stored_twice(tmp_path):
     csv.write_text(f"id,title,file\nm1,Same picture,{original}\n")
     run_import(csv)
     assert Artwork.objects.get(source="metadata", source_id="m1").duplicate_of_id == a.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_bytes_ingested_at_once_by_two_workers_leave_one_original(tmp_path):
+    """Two ingest workers write the same bytes at the same time. Worker B has written its row but
+    not committed; worker A writes and links meanwhile. A must not decide alone: it waits for B's
+    lock on that hash, then sees B's row, and exactly one original is left."""
+    from archive.importers import import_location
+
+    data = jpeg_bytes(pattern_image(61))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "same.jpg").write_bytes(data)
+    b_written, release_b = threading.Event(), threading.Event()
+    failures = []
+
+    def worker(name, before=None, after=None):
+        try:
+            if before:
+                before.wait(60)
+            with transaction.atomic():
+                import_location(str(tmp_path / name), cfg=settings_for_tests(workers=1))
+                if after:
+                    after.set()
+                    release_b.wait(60)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    thread_b = threading.Thread(target=worker, args=("b",), kwargs={"after": b_written})
+    thread_a = threading.Thread(target=worker, args=("a",), kwargs={"before": b_written})
+    thread_b.start()
+    assert b_written.wait(60), failures
+    thread_a.start()
+    # Let B commit once A is waiting for B's lock on the hash (or A is done: it took no lock).
+    while thread_a.is_alive():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.01)
+    release_b.set()
+    thread_a.join(60)
+    thread_b.join(60)
+    assert not failures, failures
+    rows = {a.source_id: a for a in Artwork.objects.filter(source="folder")}
+    original, copy = rows["b/same.jpg"], rows["a/same.jpg"]  # B's row was inserted first
+    assert original.status == "ok" and original.duplicate_of_id is None
+    assert copy.status == "duplicate" and copy.duplicate_of_id == original.pk
 
 
 def test_near_duplicates_are_flagged_for_review(tmp_path, settings):
@@ -80,7 +132,7 @@ def test_near_duplicate_query_uses_the_hnsw_index():
     import numpy as np
 
     from archive.images import phash_bits
-    from archive.importers.base import PHASH_SPACE
+    from archive.importers.duplicates import PHASH_SPACE
     from archive.vectors import copy_rows, to_literal
 
     rng = np.random.default_rng(0)

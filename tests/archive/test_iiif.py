@@ -9,7 +9,7 @@ from archive.importers import open_source
 from archive.importers.iiif import IIIFSource
 from archive.models import Artwork
 
-from .conftest import run_import, write_jpeg
+from .conftest import jpeg_bytes, pattern_image, run_import, write_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +186,10 @@ def test_collection_of_manifests_with_bad_members(tmp_path, http_dir):
     assert "'items' must be a list, found str" in reasons["wrong.json"]
     assert "has no image" in reasons["noimage.json"]
     assert "HTTP 404" in reasons["absent.json"]
-    assert "HTTP 404" in reasons["missing.jpg"]  # the image of broken.json
+    # The image of broken.json: its image service (asked first, at a bounded size), then its URL.
+    assert reasons["broken.json"] == (
+        f"HTTP 404 for {base}/iiif3/broken-1/full/!2048,2048/0/default.jpg; HTTP 404 for {base}/missing.jpg"
+    )
     # A manifest whose image fails still has real metadata: it is kept, marked image_failed.
     assert Artwork.objects.get(source_id=f"{base}/broken.json").status == "image_failed"
     assert all(e.payload for e in errors)
@@ -231,3 +234,28 @@ def test_unreadable_json_file_is_reported_not_raised(tmp_path):
     job, stats, errors = run_import(path)
     assert job.state == "done" and stats.done == 0
     assert len(errors) == 1 and errors[0].reason.startswith("not valid JSON") and errors[0].payload
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_image_service_is_asked_for_a_bounded_size(tmp_path, http_dir, version):
+    """With an image service, the image is fetched fitted within 2048 px, not at full resolution;
+    the full-size URL is not fetched at all when the service answers."""
+    folder, base = http_dir
+    name = f"scan{version}"
+    prefix = "iiif" if version == 2 else "iiif3"
+    write_jpeg(folder / f"{name}.jpg", seed=20)  # the full-size image (never fetched here)
+    served = folder / prefix / f"{name}-1" / "full" / "!2048,2048" / "0" / "default.jpg"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(jpeg_bytes(pattern_image(21, (2048, 1536))))
+    make = manifest_v2 if version == 2 else manifest_v3
+    manifest = make(base, name, [f"{name}.jpg"])
+    canvas = manifest["sequences"][0]["canvases"][0] if version == 2 else manifest["items"][0]
+    canvas.update(width=12000, height=9000)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(manifest))
+    job, stats, errors = run_import(path)
+    assert errors == [] and stats.done == 1
+    work = Artwork.objects.get(source="iiif")
+    assert work.original_location == f"{base}/{prefix}/{name}-1/full/!2048,2048/0/default.jpg"
+    assert (work.width, work.height) == (2048, 1536)
+    assert work.metadata["canvas_size"] == [12000, 9000] and work.metadata["image_url"] == f"{base}/{name}.jpg"

@@ -5,7 +5,7 @@ import pytest
 
 from archive.importers.retry import retry_errors
 from archive.models import Artwork, Job, JobError
-from archive.tasks import import_job, retry_import_errors
+from archive.tasks import import_folder, retry_import_errors
 
 from .conftest import run_import, write_jpeg
 
@@ -28,9 +28,10 @@ def test_retry_image_failure_after_the_file_is_fixed(tmp_path):
     fixed = Artwork.objects.get(pk=failed.pk)
     assert fixed.status == "ok" and fixed.image_error == "" and fixed.year_start == 1700
     assert JobError.objects.get(pk=errors[0].pk).retried_in_id == new_job.pk
-    # Nothing left to retry.
-    again, again_stats = retry_errors(job)
-    assert again_stats.done == 0 and again_stats.failed == 0
+    # Nothing left to retry: said clearly, and no empty job is left behind.
+    with pytest.raises(ValueError, match="no failed items left to retry"):
+        retry_errors(job)
+    assert Job.objects.filter(params__retry_of=job.pk).count() == 1
 
 
 def test_retry_bad_row_rereads_that_row(tmp_path):
@@ -60,19 +61,28 @@ def test_retry_that_still_fails_records_a_new_error(tmp_path):
     assert not Artwork.objects.filter(source="folder").exists()
 
 
-def test_celery_tasks_run_the_same_functions(tmp_path):
-    """The ingest-queue tasks called directly (no broker): the import job, then its retry."""
-    from archive.importers import open_source, start
+def test_celery_tasks_launch_batched_jobs(tmp_path, django_capture_on_commit_callbacks):
+    """The ingest-queue tasks only launch: the job's plan and batches are process_batch tasks. Run
+    eagerly (no broker): the import, then the retry of its failed item."""
+    from workers.celery import app
 
     folder = tmp_path / "in"
     write_jpeg(folder / "ok.jpg", seed=3)
     (folder / "bad.jpg").write_bytes(b"")
-    job = start(open_source(str(folder)))
-    result = import_job.run(job.pk)
-    assert result["done"] == 1 and result["failed"] == 1
-    assert Job.objects.get(pk=job.pk).state == Job.State.DONE
-    write_jpeg(folder / "bad.jpg", seed=4)
-    retried = retry_import_errors.run(job.pk)
-    assert retried["done"] == 1 and retried["failed"] == 0
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            job_id = import_folder.run(str(folder))
+        job = Job.objects.get(pk=job_id)
+        assert (job.state, job.done, job.failed) == (Job.State.DONE, 1, 1), job.message
+        write_jpeg(folder / "bad.jpg", seed=4)
+        with django_capture_on_commit_callbacks(execute=True):
+            retry_id = retry_import_errors.run(job_id)
+    finally:
+        app.conf.task_always_eager = previous
+    retried = Job.objects.get(pk=retry_id)
+    assert (retried.state, retried.done, retried.failed) == (Job.State.DONE, 1, 0), retried.message
+    assert retried.params["retry_of"] == job_id
     assert Artwork.objects.filter(source="folder", status="ok").count() == 2
-    assert import_job.queue == "ingest" and retry_import_errors.queue == "ingest"
+    assert import_folder.queue == "ingest" and retry_import_errors.queue == "ingest"

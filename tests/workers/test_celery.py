@@ -313,3 +313,53 @@ def test_each_stage_queue_gets_only_its_own_messages(redis_broker):
     client = redis.Redis.from_url(REDIS_URL)
     lengths = {q: client.llen(q) for q in ("ingest", "embed", "label", "faces", "maps")}
     assert lengths == {"ingest": 0, "embed": 1, "label": 0, "faces": 0, "maps": 0}
+
+
+def test_ingest_workers_import_a_folder_and_recover_a_killed_worker(aic_dir, redis_broker, tmp_path):
+    """An import on two real ingest workers: the plan streams the folder into batches of 3 records
+    while both workers import them; one worker is SIGKILLed mid-job. The other finishes the job:
+    every file stored once, no batch lost or written twice, and the files that are copies of the
+    same bytes (some imported by different workers at the same time) leave exactly one original."""
+    import shutil
+
+    from archive.importers import launch, open_source
+
+    folder = tmp_path / "archive"
+    (folder / "copies").mkdir(parents=True)
+    originals = sorted((aic_dir / "images").glob("*.jpg"))[:24]
+    for path in originals:
+        shutil.copy(path, folder / path.name)
+    for path in originals[:4]:  # the same bytes under two more names each
+        shutil.copy(path, folder / "copies" / path.name)
+        shutil.copy(path, folder / f"z-{path.name}")
+    procs = start_workers(["ingest"], 1, count=2, env=worker_env(REDIS_URL, INGEST_WORKERS=1))
+    try:
+        job = launch(open_source(str(folder)), extra={"batch_size": 3})
+        deadline, caught = time.monotonic() + 90, None
+        while time.monotonic() < deadline and caught is None:
+            caught = (JobBatch.objects.filter(job=job, seq__gt=0, state=JobBatch.State.RUNNING, worker__startswith="w0-")
+                      .values_list("pk", flat=True).first())
+            if Job.objects.get(pk=job.pk).is_final:
+                break
+            time.sleep(0.005)
+        kill_worker(procs[0])
+        procs[0].wait(timeout=10)
+        job.refresh_from_db()
+        assert not job.is_final, "the job finished before a worker could be killed; make it bigger"
+        job = wait_final(job, procs[1:], timeout=180)
+    finally:
+        stop_workers(procs)
+    assert (job.state, job.total, job.done, job.failed) == (Job.State.DONE, 32, 32, 0), job.message
+    batches = list(job.batches.filter(seq__gt=0).order_by("seq").values_list("start", "size", "state"))
+    assert [start for start, _, _ in batches] == [sum(size for _, size, _ in batches[:i]) for i in range(len(batches))]
+    assert sum(size for _, size, _ in batches) == 32 and {state for _, _, state in batches} == {"done"}
+    if caught:
+        assert JobBatch.objects.get(pk=caught).attempts >= 2  # the dead worker's batch was leased again
+    rows = Artwork.objects.filter(source="folder")
+    assert rows.count() == 32
+    for path in originals[:4]:
+        same = list(rows.filter(sha256=rows.get(source_id=f"archive/{path.name}").sha256).order_by("id"))
+        assert len(same) == 3
+        assert [a.status for a in same] == ["ok", "duplicate", "duplicate"]
+        assert {a.duplicate_of_id for a in same[1:]} == {same[0].pk}
+    assert rows.filter(status="ok").count() == 24 and rows.filter(status="duplicate").count() == 8

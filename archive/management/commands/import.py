@@ -2,17 +2,22 @@
 
 SOURCE is auto-detected (see :func:`archive.importers.open_source`); ``--aic-api N`` fetches N
 public-domain works from the Art Institute of Chicago's open API instead (needs internet access).
-Runs in this process with a progress bar, or with ``--async`` as a Celery task on the ingest queue.
+
+By default the job runs in this process with a progress bar (no worker needed). ``--wait`` sends
+it to the ingest workers and follows it with a progress bar, ``--async`` sends it and returns,
+like ``embed``/``label`` with and without ``--wait``. Either way the job is planned into batches
+of records and each batch is imported through the same job machinery.
 """
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from archive.importers import SourceError, open_source, run_job, start
+from archive.importers import SourceError, launch, open_source, run_job, start
 from archive.importers import mapping as mappings
 from archive.importers.base import ImportSettings
-from archive.models import JobError
+from archive.importers.stage import totals
+from archive.models import Job, JobError
 
 
 class Command(BaseCommand):
@@ -31,9 +36,12 @@ class Command(BaseCommand):
         if self.kind is None:
             parser.add_argument("--kind", choices=["folder", "metadata", "iiif"], help="skip auto-detection")
             parser.add_argument("--aic-api", type=int, metavar="N", help="fetch N public-domain works from api.artic.edu (needs internet)")
-        parser.add_argument("--async", dest="run_async", action="store_true", help="queue a Celery task on the ingest queue and return")
-        parser.add_argument("--workers", type=int, help="image decoding threads (default INGEST_WORKERS)")
-        parser.add_argument("--batch-size", type=int, help="images per database batch (default 64)")
+        parser.add_argument("--async", dest="run_async", action="store_true",
+                            help="send the job to the ingest workers and return (follow it with `jobs show ID`)")
+        parser.add_argument("--wait", action="store_true",
+                            help="send the job to the ingest workers and follow it with a progress bar until it ends")
+        parser.add_argument("--workers", type=int, help="image decoding threads in this process (default INGEST_WORKERS)")
+        parser.add_argument("--batch-size", type=int, help="records with an image per batch, one task each (default INGEST_BATCH_SIZE)")
 
     def handle(self, *args, **options):
         kind = self.kind or options.get("kind")
@@ -62,16 +70,22 @@ class Command(BaseCommand):
             except SourceError as exc:
                 raise CommandError(str(exc)) from None
 
-        job = start(source, limit=options.get("limit"))
-        if options["run_async"]:
-            from archive.tasks import import_job
+        if options["run_async"] or options["wait"]:
+            job = launch(source, limit=options.get("limit"), extra=self._sizes(options))
+            if not options["wait"]:
+                self.stdout.write(f"Queued import job #{job.pk} ({source.describe()}) on the ingest queue. "
+                                  f"Follow it with: manage.py jobs show {job.pk}")
+                return
+            from workers.management.commands._stage import follow
 
-            import_job.delay(job.pk)
-            self.stdout.write(f"Queued import job #{job.pk} ({source.describe()}) on the ingest queue.")
+            self.stdout.write(f"Import job #{job.pk}: {source.describe()}")
+            job = follow(job, self.stdout) if options.get("verbosity", 1) else self._wait_quietly(job)
+            self._report(job)
             return
 
-        self.stdout.write(f"Import job #{job.pk}: {source.describe()}")
         cfg = ImportSettings.from_settings(workers=options.get("workers"), batch_size=options.get("batch_size"))
+        job = start(source, limit=options.get("limit"), cfg=cfg)
+        self.stdout.write(f"Import job #{job.pk}: {source.describe()}")
         bar = tqdm(unit="item", desc="import", dynamic_ncols=True, disable=options.get("verbosity", 1) == 0)
         failed = 0
         counted = 0  # images already shown by tick() and not yet by a batch
@@ -95,18 +109,36 @@ class Command(BaseCommand):
                 bar.set_postfix(failed=failed)
 
         try:
-            stats = run_job(job, source=source, progress=progress, on_total=on_total, cfg=cfg, tick=tick)
+            run_job(job, source=source, progress=progress, on_total=on_total, cfg=cfg, tick=tick)
         finally:
             bar.close()
         job.refresh_from_db()
+        self._report(job)
+
+    @staticmethod
+    def _sizes(options) -> dict:
+        return {"batch_size": options["batch_size"]} if options.get("batch_size") else {}
+
+    @staticmethod
+    def _wait_quietly(job: Job) -> Job:
+        import time
+
+        while not job.is_final:
+            time.sleep(0.5)
+            job.refresh_from_db()
+        return job
+
+    def _report(self, job: Job) -> None:
+        counts = totals(job)
         self.stdout.write(
-            f"Job #{job.pk} {job.state}: {job.message} ({stats.created} new, {stats.updated} updated; {job.rate:.1f} items/s)"
+            f"Job #{job.pk} {job.state}: {job.message} ({counts['created']} new, {counts['updated']} updated; {job.rate:.1f} items/s)"
         )
-        if stats.failed:
-            errors = JobError.objects.filter(job=job).order_by("id")[:10]
-            for error in errors:
+        if job.failed:
+            for error in JobError.objects.filter(job=job).order_by("id")[:10]:
                 self.stderr.write(f"  {error.item}: {error.reason}")
-            if stats.failed > 10:
-                self.stderr.write(f"  ... and {stats.failed - 10} more (see the job's errors in the admin or `jobs show {job.pk}`)")
-        if stats.done == 0 and stats.failed:
-            raise CommandError(f"nothing was imported: all {stats.failed} items failed (job #{job.pk})")
+            if job.failed > 10:
+                self.stderr.write(f"  ... and {job.failed - 10} more (see the job's errors in the admin or `jobs show {job.pk}`)")
+        if job.state == Job.State.FAILED:
+            raise CommandError(f"import job #{job.pk} failed: {job.message}")
+        if job.done == 0 and job.failed:
+            raise CommandError(f"nothing was imported: all {job.failed} items failed (job #{job.pk})")
