@@ -15,12 +15,23 @@ import numpy as np
 
 UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1}
 TSNE_DEFAULTS = {"perplexity": 30.0, "n_iter": 500, "early_exaggeration_iter": 250}
-FFT_ABOVE = 5_000
-SPECTRAL_MAX = 20_000  # points; below this Barnes-Hut is as fast and exact enough
+FFT_ABOVE = 5_000  # points; t-SNE uses FFT-interpolated gradients above, Barnes-Hut (as fast, exact enough) below
+SPECTRAL_MAX = 20_000  # points; UMAP starts from a spectral embedding up to this size, from PCA above
+
+
+def check_params(method: str, params: dict | None) -> None:
+    """ValueError naming any parameter ``method`` does not take (a typo would be ignored silently)."""
+    known = {"umap": UMAP_DEFAULTS, "tsne": TSNE_DEFAULTS}.get(method)
+    if known is None:
+        raise ValueError(f"unknown layout method {method!r} (umap or tsne)")
+    unknown = sorted(set(params or {}) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {method} parameter(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
 
 
 def effective_params(method: str, n: int, params: dict | None = None) -> dict:
     """The parameters actually used for ``n`` points (small maps need smaller neighbourhoods)."""
+    check_params(method, params)
     params = dict(params or {})
     if method == "umap":
         out = {**UMAP_DEFAULTS, **params}
