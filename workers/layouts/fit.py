@@ -45,8 +45,9 @@ def effective_params(method: str, n: int, params: dict | None = None) -> dict:
     raise ValueError(f"unknown layout method {method!r} (umap or tsne)")
 
 
-def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None, n_jobs: int | None = None):
-    """Fit ``method`` on ``Y``. Returns ``(model, coords float32 (n, 2), params used)``."""
+def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None, n_jobs: int | None = None, verbose: bool = False):
+    """Fit ``method`` on ``Y``. Returns ``(model, coords float32 (n, 2), params used)``.
+    ``verbose``: the library's own progress output (the benchmark's 1M run)."""
     n = len(Y)
     if n < 4:
         raise ValueError(f"a map needs at least 4 points with vectors, found {n}")
@@ -65,6 +66,7 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
             # but over half of a 100k-point fit here. Above SPECTRAL_MAX points UMAP starts from PCA.
             init="spectral" if 50 < n <= SPECTRAL_MAX else ("pca" if n > SPECTRAL_MAX else "random"),
             low_memory=True,
+            verbose=verbose,
         )
         coords = model.fit_transform(Y)
         return model, np.asarray(coords, dtype=np.float32), p
@@ -81,7 +83,7 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
         neighbors="annoy" if n > 1000 else "exact",
         n_jobs=n_jobs,
         random_state=seed,
-        verbose=False,
+        verbose=verbose,
     ).fit(Y)
     return model, np.asarray(model, dtype=np.float32).copy(), p
 
