@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -557,3 +558,44 @@ def test_embed_job_places_new_artworks_on_the_ready_maps(archive60, django_captu
     assert layout.point_count == 60
     assert LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).count() == 30
     assert not Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug=other.slug).exclude(pk=other.job_id).exists()
+
+
+def test_layout_jobs_on_one_map_run_one_at_a_time(archive60):
+    """A second job on a map waits for the first (it would otherwise add the same new points twice)."""
+    import threading
+
+    from django.db import connections
+
+    model, artworks = archive60
+    embed(model, artworks[:20])
+    layout = build.run_job(build.request("tsne", {}).pk)
+    embed(model, artworks[20:23])
+    held, waited = threading.Event(), threading.Event()
+
+    def other_job():  # holds the map's lock, as a running layout job does, until the new job queues behind it
+        conn = connections.create_connection("default")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [build.MAP_LOCK_SPACE, layout.pk])
+                held.set()
+                for _ in range(600):
+                    cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                   "AND classid = %s AND objid = %s", [build.MAP_LOCK_SPACE, layout.pk])
+                    if cursor.fetchone()[0]:
+                        waited.set()
+                        break
+                    time.sleep(0.1)
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [build.MAP_LOCK_SPACE, layout.pk])
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=other_job)
+    thread.start()
+    assert held.wait(30)
+    job = build.request("tsne", {})
+    layout = build.run_job(job.pk)
+    thread.join()
+    assert waited.is_set()  # the job waited for the lock's holder
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and layout.point_count == 23
+    assert LayoutPoint.objects.filter(layout=layout).count() == 23

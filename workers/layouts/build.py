@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import numpy as np
@@ -25,6 +26,7 @@ from .reduce import VectorSet, apply_reducer, fit_reducer, load_vectors
 log = logging.getLogger(__name__)
 BUILD_STEPS = 6
 PLACE_STEPS = 4
+MAP_LOCK_SPACE = 0x6D6170  # first key of the advisory locks that serialise jobs per map ("map")
 
 
 def model_max_points() -> int:
@@ -127,20 +129,22 @@ def _run_job(job_id: int) -> Layout | None:
         subset = p.get("subset") or {}
         model = model_for(subset)
         layout = get_layout(p["method"], subset, model, seed=p.get("seed") or 0, params=p.get("params") or {})
-        Layout.objects.filter(pk=layout.pk).update(job=job)
-        seed, params, changed = wanted_settings(layout, p)
-        label_model = model if model is not None else active_model()
-        stale = layout.model_id != (model.pk if model else None)
-        if subset.get("faces") and layout.point_count:
-            stale = stale or labels_model_id(layout) != (label_model.pk if label_model else None)
-        if p.get("rebuild") or stale or changed or layout.state != Layout.State.READY or not layout.point_count:
-            n = build(layout, job=job, model=model, seed=seed, params=params, label_model=label_model)
-            message = f"built {layout.get_method_display()} map “{layout.name}” of {n} points"
-            if changed and not p.get("rebuild"):
-                message += f" (rebuilt: seed {seed}, parameters {params or 'default'})"
-        else:
-            n = place_new(layout, job=job)
-            message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
+        with one_job_per_map(layout):
+            layout.refresh_from_db()  # another job may have changed it while this one waited
+            Layout.objects.filter(pk=layout.pk).update(job=job)
+            seed, params, changed = wanted_settings(layout, p)
+            label_model = model if model is not None else active_model()
+            stale = layout.model_id != (model.pk if model else None)
+            if subset.get("faces") and layout.point_count:
+                stale = stale or labels_model_id(layout) != (label_model.pk if label_model else None)
+            if p.get("rebuild") or stale or changed or layout.state != Layout.State.READY or not layout.point_count:
+                n = build(layout, job=job, model=model, seed=seed, params=params, label_model=label_model)
+                message = f"built {layout.get_method_display()} map “{layout.name}” of {n} points"
+                if changed and not p.get("rebuild"):
+                    message += f" (rebuilt: seed {seed}, parameters {params or 'default'})"
+            else:
+                n = place_new(layout, job=job)
+                message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
         jobs.finish_job(job, message=message)
     except jobs.JobCancelled:
         jobs.finish_job(job, state=Job.State.CANCELLED, message="cancelled")
@@ -152,6 +156,20 @@ def _run_job(job_id: int) -> Layout | None:
         jobs.finish_job(job, state=Job.State.FAILED, message=reason)
         log.exception("layout job %s failed", job.pk)
     return Layout.objects.filter(pk=layout.pk).first() if layout else None
+
+
+@contextmanager
+def one_job_per_map(layout: Layout):
+    """Run one layout job at a time per map; a second one waits here (a PostgreSQL session advisory
+    lock on the layout id). Two placement runs at once would both add the same new points (an
+    embed job's automatic placement and an operator's build_map, say)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [MAP_LOCK_SPACE, layout.pk])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MAP_LOCK_SPACE, layout.pk])
 
 
 def wanted_settings(layout: Layout, p: dict) -> tuple[int, dict, bool]:
