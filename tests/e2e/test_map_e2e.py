@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from archive import vectors
 from archive.images import ImageLimits, ingest_location
-from archive.models import Artwork, EmbeddingModel, Label, Layout
+from archive.models import Artwork, EmbeddingModel, Label
 from workers.layouts import build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
