@@ -222,3 +222,10 @@ CLIP_MODEL = os.environ.get("CLIP_MODEL", "ViT-B-32")
 CLIP_PRETRAINED = os.environ.get("CLIP_PRETRAINED", "laion2b_s34b_b79k")
 # "auto" picks CUDA when available, else CPU.
 ML_DEVICE = os.environ.get("ML_DEVICE", "auto")
+
+# --- Maps -------------------------------------------------------------------------------------
+# Fitted layout models (pickles holding the training vectors) used to place new artworks on a map.
+# Workers only: must lie outside MEDIA_ROOT and the static files, which are served publicly.
+MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-models"))
+# Maps of up to this many points keep their fitted model; larger ones place new points by kNN.
+MAP_MODEL_MAX_POINTS = env_int("MAP_MODEL_MAX_POINTS", 200_000)

@@ -9,6 +9,17 @@ urlpatterns = [
 ]
 
 if settings.DEBUG or settings.SERVE_MEDIA:
+    import posixpath
+
+    from django.http import Http404
     from django.views.static import serve
 
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
+    def serve_media(request, path, document_root=None):
+        # Fitted map models live outside MEDIA_ROOT (MAP_MODEL_ROOT); an older version kept them
+        # under maps/_models/, and a pickle left there must not be served.
+        clean = posixpath.normpath(path).lstrip("/")
+        if clean.startswith("maps/_models/") or clean.endswith(".pkl"):
+            raise Http404("not a public file")
+        return serve(request, path, document_root=document_root)
+
+    urlpatterns += [path("media/<path:path>", serve_media, {"document_root": settings.MEDIA_ROOT})]

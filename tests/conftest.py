@@ -48,3 +48,11 @@ def _media_root(settings, tmp_path_factory):
     root.mkdir(exist_ok=True)
     settings.MEDIA_ROOT = root
     return root
+
+
+@pytest.fixture(autouse=True)
+def _map_model_root(settings, tmp_path_factory):
+    """Fitted map models go to a temporary MAP_MODEL_ROOT (outside MEDIA_ROOT, as in production)."""
+    root = tmp_path_factory.getbasetemp() / "maps-models"
+    settings.MAP_MODEL_ROOT = root
+    return root

@@ -298,6 +298,9 @@ def finish(job: Job) -> None:
     params = job.params
     if not _index_exists(params["model_id"]):
         ensure_hnsw_index(ARTWORK_EMBEDDINGS, params["model_id"], params["dim"])
+    from workers.layouts.auto import place_after_embed
+
+    place_after_embed(job)  # newly embedded artworks go onto the ready maps of this model
     if not params.get("activate_when_complete"):
         return
     model = EmbeddingModel.objects.get(pk=params["model_id"])

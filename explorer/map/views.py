@@ -14,12 +14,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from archive.models import Artwork, Collection, CollectionItem, Job, Label, Layout, Region
+from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, Job, Label, Layout, Region
 from workers.layouts import export
+from workers.layouts.build import labels_model_id
 
 MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
 SEARCH_LIMIT = 200_000
 SELECTION_LIMIT = 50_000
+THUMBS_LIMIT = 200  # ids per thumbs.json request (the page asks only for the few points in view)
+THUMB_SIZE = 256  # derivative drawn for the few points in view at the deepest zoom
 
 
 def ready_layouts():
@@ -37,6 +40,7 @@ def map_page(request):
             "layouts": layouts,
             "manifestUrl": reverse("explorer:map-manifest", args=[current["slug"]]),
             "searchUrl": reverse("explorer:map-search", args=[current["slug"]]),
+            "thumbsUrl": reverse("explorer:map-thumbs", args=[current["slug"]]),
             "collectionUrl": reverse("explorer:map-collection", args=[current["slug"]]),
             "infoUrl": reverse("explorer:map-artwork", args=[0]).replace("0.json", "{id}.json"),
             "artworkUrl": reverse("explorer:artwork", args=[0]).replace("/0/", "/{id}/"),
@@ -61,14 +65,20 @@ def build_manifest(layout: Layout) -> dict:
             "x": round((r.x - b[0]) * scale, 3), "y": round((r.y - b[1]) * scale, 3),
         })
     model = layout.model
+    label_model_id = labels_model_id(layout)
+    label_model = model if model and model.pk == label_model_id else EmbeddingModel.objects.filter(pk=label_model_id).first()
     return {
         "layout": {
             "slug": layout.slug, "name": layout.name, "method": layout.method, "seed": layout.seed,
-            "subset": layout.subset, "model": model.key if model else layout.params.get("face_model", ""),
+            "subset": layout.subset, "model": model.key if model else layout.params.get("face_model") or "",
+            "label_model": label_model.key if label_model else "",
             "untrained": bool(layout.params.get("untrained")), "points": layout.point_count,
             "built_at": layout.built_at.isoformat() if layout.built_at else None, "params": layout.params.get("used", {}),
         },
         "layouts": list(ready_layouts().values("slug", "name", "method")),
+        # Artwork maps draw the 256 px derivatives of the few points in view at the deepest zoom
+        # (thumbs.json); a face map's points are face crops, which only the atlas holds.
+        "hires": not layout.subset.get("faces"),
         "version": layout.export_version,
         "base_url": f"{settings.MEDIA_URL}maps/{layout.slug}/{layout.export_version}/",
         **{k: files[k] for k in ("count", "bounds", "world", "columns", "chunks", "atlas", "classifications", "year_none", "cls_other")},
@@ -115,7 +125,7 @@ def search(request, slug: str):
             f"UNION SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision IN ('accepted', 'added') AND {on_map} "
             f"LIMIT %s"
         )
-        params = [label.pk, layout.model_id or 0, layout.pk, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
+        params = [label.pk, labels_model_id(layout) or 0, layout.pk, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
         what = {"label": label.slug, "name": label.name}
     elif q:
         sql = (
@@ -131,6 +141,32 @@ def search(request, slug: str):
         ids = [row[0] for row in cursor.fetchall()]
     truncated = len(ids) > SEARCH_LIMIT
     return JsonResponse({**what, "ids": ids[:SEARCH_LIMIT], "count": min(len(ids), SEARCH_LIMIT), "truncated": truncated})
+
+
+@require_GET
+def thumbs(request, slug: str):
+    """Derivative URLs (and aspect) of up to THUMBS_LIMIT artworks on this map: ``?ids=1,2,3`` ->
+    ``{"thumbs": {"1": [url, width, height], ...}}`` (artworks without an image are left out)."""
+    layout = get_object_or_404(Layout, slug=slug)
+    try:
+        ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.strip()]
+    except ValueError:
+        return JsonResponse({"error": "ids must be comma-separated artwork ids"}, status=400)
+    if not ids:
+        return JsonResponse({"error": "give ids=ID,ID,..."}, status=400)
+    if len(ids) > THUMBS_LIMIT:
+        return JsonResponse({"error": f"at most {THUMBS_LIMIT} ids per request"}, status=400)
+    out = {}
+    rows = (Artwork.objects.filter(pk__in=ids, layout_points__layout=layout).distinct()
+            .only("status", "sha256", "width", "height"))
+    for a in rows:
+        if a.has_image:
+            w, h = a.width or 1, a.height or 1
+            scale = min(1.0, THUMB_SIZE / max(w, h))
+            out[str(a.pk)] = [a.derivative_url(THUMB_SIZE), max(1, round(w * scale)), max(1, round(h * scale))]
+    response = JsonResponse({"thumbs": out})
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @require_GET

@@ -106,7 +106,9 @@ def artwork_detail(request, pk: int):
         "is_curator": curator,
         "all_labels": Label.objects.filter(published=True).order_by("name").only("id", "name") if curator else [],
         "deep_zoom": artwork.iiif_image_service.rstrip("/") + "/info.json" if artwork.iiif_image_service else "",
-        "show_on_map": Layout.objects.filter(state=Layout.State.READY, points__artwork=artwork).exists(),
+        # Slug of a ready map with this artwork on it (the default map first), or None: no link.
+        "show_on_map": Layout.objects.filter(state=Layout.State.READY, export_version__gt=0, points__artwork=artwork)
+        .order_by("-is_default", "name").values_list("slug", flat=True).first(),
     }
     return render(request, "explorer/artwork_detail.html", context)
 

@@ -67,14 +67,19 @@ def test_visitor_walk(browser, screenshot, live_server, small_archive):
     time.sleep(1.5)
     screenshot("explorer_artwork_zoom")
 
-    # -> a similar artwork -> the map.
+    # -> a similar artwork -> the map ("Show on map" appears once the artwork is on a ready map).
+    from workers.layouts import build as map_build
+
+    map_build.run_job(map_build.request("tsne", {}).pk)
     current = browser.current_url
     browser.find_element(By.CSS_SELECTOR, ".similar li.card a").click()
     wait_for(browser, f"location.href !== {json.dumps(current)} && document.querySelector('#show-on-map')")
     href = browser.find_element(By.ID, "show-on-map").get_attribute("href")
-    assert "/map/#artwork=" in href
+    artwork_id = int(browser.current_url.rstrip("/").split("/")[-1])
+    assert href.endswith(f"/map/?layout=tsne#artwork={artwork_id}")
     browser.get(href)
-    assert "/map/" in browser.current_url
+    wait_for(browser, "window.__map && window.__map.ready")
+    assert browser.execute_script(f"return window.__map.state.focus === window.__map.indexOfId({artwork_id})")
 
     # Search by words and filters.
     browser.get(base + "/search/?q=portrait&institution=Art+Institute+of+Chicago")

@@ -131,3 +131,32 @@ def test_collection_save_needs_csrf(small_map):
     c.force_login(User.objects.create_user("csrf", password="pw-csrf-123"))
     r = c.post(f"/map/{layout.slug}/collections", json.dumps({"ids": [artworks[0].pk]}), content_type="application/json")
     assert r.status_code == 403
+
+
+def test_artwork_page_links_to_the_map_only_when_the_artwork_is_on_a_ready_map(client, small_map):
+    layout, artworks, _ = small_map
+    on_map = artworks[0]
+    Artwork.objects.filter(pk=on_map.pk).update(status="ok", sha256="ab" * 32, width=800, height=600)
+    off_map = Artwork.objects.create(source="t", source_id="off", title="Not mapped", status="ok", sha256="cd" * 32)
+    html = client.get(f"/artworks/{on_map.pk}/").content.decode()
+    assert f'href="/map/?layout={layout.slug}#artwork={on_map.pk}"' in html and 'id="show-on-map"' in html
+    assert 'id="show-on-map"' not in client.get(f"/artworks/{off_map.pk}/").content.decode()
+    Layout.objects.filter(pk=layout.pk).update(state=Layout.State.FAILED)
+    assert 'id="show-on-map"' not in client.get(f"/artworks/{on_map.pk}/").content.decode()
+
+
+def test_thumbs_gives_derivative_urls_of_artworks_on_the_map(client, small_map):
+    layout, artworks, _ = small_map
+    Artwork.objects.filter(pk=artworks[1].pk).update(status="ok", sha256="ef" * 32, width=1000, height=500)
+    off_map = Artwork.objects.create(source="t", source_id="off", title="Not mapped", status="ok", sha256="cd" * 32, width=10, height=10)
+    url = f"/map/{layout.slug}/thumbs.json"
+    r = client.get(url, {"ids": f"{artworks[1].pk},{artworks[2].pk},{off_map.pk}"})
+    assert r.status_code == 200 and r["Cache-Control"] == "public, max-age=3600"
+    thumbs = r.json()["thumbs"]
+    assert list(thumbs) == [str(artworks[1].pk)]  # artworks[2] has no image; off_map is not on this map
+    src, w, h = thumbs[str(artworks[1].pk)]
+    assert src.endswith("_256.jpg") and (w, h) == (256, 128)
+    assert client.get(url, {"ids": ",".join(str(i) for i in range(1, 202))}).status_code == 400
+    assert client.get(url, {"ids": "1,x"}).status_code == 400
+    assert client.get(url).status_code == 400
+    assert client.get("/map/nope/thumbs.json", {"ids": "1"}).status_code == 404

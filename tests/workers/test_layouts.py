@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from PIL import Image
 
 from archive import vectors
@@ -41,7 +43,7 @@ def ingest(records: list[dict]) -> list[Artwork]:
     limits = ImageLimits.from_settings()
     out = []
     for r in records:
-        img = ingest_location(str(r["image"]), settings.DERIVATIVE_SIZES, Path(settings.MEDIA_ROOT), limits)
+        img = ingest_location(str(r["image"]), (128, 256), Path(settings.MEDIA_ROOT), limits)  # the sizes a map uses
         year = None
         digits = "".join(ch if ch.isdigit() else " " for ch in r.get("date", "")).split()
         if digits and len(digits[0]) == 4:
@@ -101,9 +103,17 @@ def parse_export(layout) -> tuple[dict, dict[str, np.ndarray]]:
     return files, columns
 
 
-def test_umap_layout_on_real_images_then_incremental_placement(archive60):
-    model, artworks = archive60
-    first, later = artworks[:50], artworks[50:]
+@pytest.fixture
+def archive_all(aic_dir):
+    """Every AIC painting with an image (267), ingested, with the test-tiny model active."""
+    artworks = ingest(aic_records(aic_dir, 10_000))
+    assert len(artworks) == 267
+    return tiny_model(), artworks
+
+
+def test_umap_layout_on_real_images_then_incremental_placement(archive_all):
+    model, artworks = archive_all
+    first, later = artworks[:250], artworks[250:]
     embed(model, first)
 
     job = build.request("umap", {})
@@ -111,7 +121,7 @@ def test_umap_layout_on_real_images_then_incremental_placement(archive60):
     job.refresh_from_db()
     assert job.state == Job.State.DONE, job.message
     assert job.done == job.total == build.BUILD_STEPS
-    assert layout.state == Layout.State.READY and layout.point_count == 50
+    assert layout.state == Layout.State.READY and layout.point_count == 250
     assert layout.model_id == model.pk and layout.seed == 0 and layout.params["untrained"] is True
     assert layout.params["placement"] == "model" and layout.is_default
     before = coords_of(layout)
@@ -121,11 +131,11 @@ def test_umap_layout_on_real_images_then_incremental_placement(archive60):
     assert layout.params["region_names_from"] in ("classification", "creator")
     levels = sorted(set(Region.objects.filter(layout=layout).values_list("level", flat=True)))
     assert levels == [0, 1]
-    assert sum(Region.objects.filter(layout=layout, level=0).values_list("size", flat=True)) == 50
+    assert sum(Region.objects.filter(layout=layout, level=0).values_list("size", flat=True)) == 250
     assert all(Region.objects.filter(layout=layout).values_list("name", flat=True))
 
     files, cols = parse_export(layout)
-    assert files["count"] == 50 and sorted(cols["id"].tolist()) == sorted(a.pk for a in first)
+    assert files["count"] == 250 and sorted(cols["id"].tolist()) == sorted(a.pk for a in first)
     # Quantised coordinates decode back to the stored ones within one quantisation step.
     b = files["bounds"]
     span = max(b[2] - b[0], b[3] - b[1])
@@ -135,8 +145,8 @@ def test_umap_layout_on_real_images_then_incremental_placement(archive60):
     years = {a.pk: a.year_start for a in first}
     assert all((years[a] or export.YEAR_NONE) == y for a, y in zip(cols["id"].tolist(), cols["year"].tolist()))
     assert set(files["classifications"]) <= {a.classification for a in first}
-    sheet = export.version_dir(layout.slug, layout.export_version) / "atlas-0000.jpg"
     assert files["atlas"]["sheets"] == [0]
+    sheet = export.version_dir(layout.slug, layout.export_version) / "atlas-0000.jpg"
     with Image.open(sheet) as im:
         assert im.format == "JPEG" and im.width == export.SHEET
         # The first cell holds a real thumbnail, not the background.
@@ -148,15 +158,16 @@ def test_umap_layout_on_real_images_then_incremental_placement(archive60):
     call_command("build_map", "--method", "umap", "--wait")
     layout.refresh_from_db()
     after = coords_of(layout)
-    assert layout.point_count == 60 and set(after) == {a.pk for a in artworks}
+    assert layout.point_count == 267 and set(after) == {a.pk for a in artworks}
     for a, xy in before.items():
         assert after[a] == xy
     new = LayoutPoint.objects.filter(layout=layout, placed_incrementally=True)
     assert sorted(new.values_list("artwork_id", flat=True)) == sorted(a.pk for a in later)
     assert layout.export_version == 2
     files2, cols2 = parse_export(layout)
-    assert files2["count"] == 60 and cols2["id"][:50].tolist() == cols["id"].tolist()
-    assert sum(Region.objects.filter(layout=layout, level=1).values_list("size", flat=True)) == 60
+    assert files2["count"] == 267 and cols2["id"][:250].tolist() == cols["id"].tolist()
+    assert files2["atlas"]["sheets"] == [0, 1]
+    assert sum(Region.objects.filter(layout=layout, level=1).values_list("size", flat=True)) == 267
     # The new points lie inside the map's extent, not far away.
     xs = np.array([v[0] for v in after.values()])
     assert xs.max() - xs.min() <= 3 * (max(v[0] for v in before.values()) - min(v[0] for v in before.values()))
@@ -164,7 +175,8 @@ def test_umap_layout_on_real_images_then_incremental_placement(archive60):
     # A rebuild refits everything.
     call_command("build_map", "--method", "umap", "--rebuild", "--wait")
     layout.refresh_from_db()
-    assert layout.export_version == 3 and not LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).exists()
+    assert layout.export_version == 3 and layout.point_count == 267
+    assert not LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).exists()
     assert not export.version_dir(layout.slug, 1).exists()  # old versions pruned, previous one kept
     assert export.version_dir(layout.slug, 2).exists()
 
@@ -201,6 +213,7 @@ def test_regions_named_by_over_represented_labels(archive60):
     ship = Label.objects.create(name="ship", slug="ship", group="objects")
     common = Label.objects.create(name="painting", slug="painting", group="kinds")
     layout = build.run_job(build.request("tsne", {}).pk)
+    before = coords_of(layout)
     # Label the artworks of one fine region "horse", the rest "ship"; everything "painting".
     region = Region.objects.filter(layout=layout, level=1).order_by("-size").first()
     points = LayoutPoint.objects.filter(layout=layout)
@@ -213,13 +226,16 @@ def test_regions_named_by_over_represented_labels(archive60):
     ArtworkLabel.objects.bulk_create(rows)
     layout = build.run_job(build.request("tsne", {}, rebuild=True).pk)
     assert layout.params["region_names_from"] == "labels"
-    named = {r.cluster: r for r in Region.objects.filter(layout=layout, level=1)}
+    # Same data and seed: the rebuild reproduces the map, so the horse artworks are one fine region again.
+    assert coords_of(layout) == before
     fine = dict(LayoutPoint.objects.filter(layout=layout).values_list("artwork_id", "cluster"))
-    horse_clusters = {fine[a] for a in in_region}
-    for c in horse_clusters:
-        if all(fine[a] not in {c} or a in in_region for a in fine):
-            assert named[c].name.startswith("horse"), named[c].name
-            assert named[c].top_labels[0]["label"] == "horse"
+    clusters = {fine[a] for a in in_region}
+    assert len(clusters) == 1 and {a for a, c in fine.items() if c in clusters} == in_region
+    named = {r.cluster: r for r in Region.objects.filter(layout=layout, level=1)}
+    (c,) = clusters
+    assert named[c].name.startswith("horse"), named[c].name
+    assert named[c].top_labels[0]["label"] == "horse" and named[c].top_labels[0]["share"] == 1.0
+    assert not any("horse" in r.name for k, r in named.items() if k != c)
     assert not any("painting" in r.name for r in named.values())  # everywhere, so characteristic nowhere
 
 
@@ -331,3 +347,255 @@ def test_build_map_without_wait_queues_on_the_maps_queue(archive60):
         app.conf.task_always_eager = old
     job = Job.objects.filter(kind=Job.Kind.LAYOUT).latest("id")
     assert job.state == Job.State.DONE and Layout.objects.get(slug="tsne").point_count == 12
+
+
+def test_placement_runs_keep_the_seed_and_parameters_a_different_one_rebuilds(archive60):
+    from django.core.management.base import CommandError
+
+    model, artworks = archive60
+    embed(model, artworks[:30])
+    call_command("build_map", "--method", "tsne", "--seed", "3", "--params", '{"perplexity": 8}', "--wait")
+    layout = Layout.objects.get(slug="tsne")
+    assert layout.seed == 3 and layout.params["requested"] == {"perplexity": 8} and layout.params["used"]["perplexity"] == 8
+    before = coords_of(layout)
+
+    # A plain run (the command's defaults) places the new artworks and says the map was made as before.
+    embed(model, artworks[30:35])
+    call_command("build_map", "--method", "tsne", "--wait")
+    layout.refresh_from_db()
+    assert layout.seed == 3 and layout.params["requested"] == {"perplexity": 8} and layout.params["used"]["perplexity"] == 8
+    assert layout.point_count == 35 and layout.export_version == 2
+    assert all(coords_of(layout)[a] == xy for a, xy in before.items())
+    assert LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).count() == 5
+
+    # Another seed, or other parameters, make the job a rebuild with them.
+    call_command("build_map", "--method", "tsne", "--seed", "4", "--wait")
+    layout.refresh_from_db()
+    job = Job.objects.filter(kind=Job.Kind.LAYOUT).latest("id")
+    assert layout.seed == 4 and layout.params["requested"] == {"perplexity": 8} and "rebuilt: seed 4" in job.message
+    assert not LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).exists()
+    call_command("build_map", "--method", "tsne", "--params", "{}", "--wait")
+    layout.refresh_from_db()
+    assert layout.seed == 4 and layout.params["requested"] == {} and layout.params["used"]["perplexity"] == pytest.approx((35 - 1) / 3)
+    assert layout.export_version == 4
+
+    # Bad parameters are refused before any job is made.
+    jobs_before = Job.objects.count()
+    with pytest.raises(CommandError, match="unknown tsne parameter"):
+        call_command("build_map", "--method", "tsne", "--params", '{"perplexty": 5}', "--wait")
+    with pytest.raises(CommandError, match="JSON object"):
+        call_command("build_map", "--method", "tsne", "--params", "[5]", "--wait")
+    assert Job.objects.count() == jobs_before
+
+
+def test_fitted_models_live_outside_media_and_are_never_served(archive60, settings, client):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from workers.layouts import fit as fitting, store
+
+    model, artworks = archive60
+    embed(model, artworks[:20])
+    layout = build.run_job(build.request("tsne", {}).pk)
+    assert layout.params["placement"] == "model"
+    path = build.model_path(layout.slug)
+    assert path.exists() and path.parent == Path(settings.MAP_MODEL_ROOT).resolve()
+    media = Path(settings.MEDIA_ROOT).resolve()
+    assert media not in path.parents and not list(media.rglob("*.pkl"))
+    assert client.get(f"/media/maps/_models/{layout.slug}.pkl").status_code == 404
+
+    # A pickle an older version left under MEDIA_ROOT is not served, and moves out on the next run.
+    legacy = store.legacy_path(layout.slug)
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(legacy)
+    assert client.get(f"/media/maps/_models/{layout.slug}.pkl").status_code == 404
+    assert client.get(f"/media/maps/x/../_models/{layout.slug}.pkl").status_code == 404
+    embed(model, artworks[20:22])
+    layout = build.run_job(build.request("tsne", {}).pk)
+    assert layout.point_count == 22 and not legacy.exists() and build.model_path(layout.slug).exists()
+    assert LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).count() == 2
+    assert fitting.load_model(build.model_path(layout.slug))["n"] == 20
+
+    # A model root inside MEDIA_ROOT is refused with the reason, and the job records it.
+    settings.MAP_MODEL_ROOT = Path(settings.MEDIA_ROOT) / "models"
+    with pytest.raises(ImproperlyConfigured, match="MAP_MODEL_ROOT"):
+        build.model_path("tsne")
+    job = build.request("tsne", {}, rebuild=True)
+    build.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED and "MAP_MODEL_ROOT" in job.errors.get().reason
+
+
+def test_knn_placement_on_a_subset_map_uses_the_maps_own_points(db):
+    """On a collection map, a new point goes where its nearest *mapped* neighbours are, even when
+    hundreds of artworks off the map are closer to it (an index query over the whole archive,
+    filtered to the map afterwards, would see only those and put it in the middle)."""
+    from archive.models import Collection, CollectionItem
+
+    rng = np.random.default_rng(3)
+    dim = 16
+    model = EmbeddingModel.objects.create(key="knn-test/none", arch="test", dim=dim, state="active", untrained=True)
+    vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, dim)  # as the embed stage leaves it
+    basis = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    u, v, w = basis[0], basis[1], basis[2]
+    target = 0.8 * v + 0.6 * w  # new points: cosine 0.8 with group B, 0.6 with the off-map crowd's axis
+    groups = {
+        "a": [u + 0.05 * rng.normal(size=dim) for _ in range(20)],
+        "b": [v + 0.05 * rng.normal(size=dim) for _ in range(20)],
+        "off": [target + 0.02 * rng.normal(size=dim) for _ in range(600)],  # not on the map, nearer than B
+        "new": [target + 0.02 * rng.normal(size=dim) for _ in range(3)],
+    }
+    made = {}
+    for name, vecs in groups.items():
+        arts = Artwork.objects.bulk_create([Artwork(source="knn", source_id=f"{name}{i}", title=f"{name} {i}") for i in range(len(vecs))])
+        vectors.copy_rows("archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
+                          [(a.pk, model.pk, vec, "now()") for a, vec in zip(arts, vecs)])
+        made[name] = arts
+    pair = Collection.objects.create(title="Pair", slug="pair")
+    CollectionItem.objects.bulk_create([CollectionItem(collection=pair, artwork=a) for a in made["a"] + made["b"]])
+    ids = np.array([a.pk for a in made["a"] + made["b"]], dtype=np.int64)
+    coords = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(50, 1, (20, 2))]).astype(np.float32)
+    layout = build.get_layout("tsne", {"collection": "pair"}, model)
+    build.save_layout(layout, ids, ids, coords, model=model, params={"placement": "knn"})
+
+    CollectionItem.objects.bulk_create([CollectionItem(collection=pair, artwork=a) for a in made["new"]])
+    job = build.request("tsne", {"collection": "pair"})
+    with connection.cursor() as cursor:
+        # At archive scale PostgreSQL answers a nearest-neighbour query by walking the HNSW index
+        # (no sort); on this small table it would sort instead. Make it plan as at scale.
+        cursor.execute("SET enable_sort = off")
+    try:
+        layout = build.run_job(job.pk)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_sort")
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.message.startswith("placed 3 new points"), job.message
+    placed = coords_of(layout)
+    for a in made["new"]:
+        x, y = placed[a.pk]
+        assert abs(x - 50) < 3 and abs(y - 50) < 3, (x, y)  # among group B, not between the groups
+    assert layout.point_count == 43
+
+
+def test_nearest_positions_streams_chunks_exactly():
+    from workers.layouts import place
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 8)).astype(np.float32)
+    xy = rng.normal(size=(1000, 2)).astype(np.float32)
+    Q = rng.normal(size=(700, 8)).astype(np.float32)  # more than one query block
+    chunks = [(xy[s : s + 97], X[s : s + 97]) for s in range(0, 1000, 97)]  # uneven chunks, a short last one
+    sims, pos = place.nearest_positions(Q, chunks, k=10)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    exact = np.argsort(-(Qn @ Xn.T), axis=1)[:, :10]
+    for r in range(len(Q)):
+        assert sorted(map(tuple, pos[r].tolist())) == sorted(map(tuple, xy[exact[r]].tolist()))
+    # Fewer points than k: the empty slots say so.
+    sims, _ = place.nearest_positions(Q[:5], [(xy[:3], X[:3])], k=10)
+    assert np.isfinite(sims).sum(axis=1).tolist() == [3] * 5
+
+
+def test_face_map_names_regions_and_filters_by_the_active_models_labels(archive60, client):
+    from archive.models import Face
+
+    model, artworks = archive60
+    rng = np.random.default_rng(6)
+    horse = Label.objects.create(name="horse", slug="horse", group="animals", published=True)
+    ship = Label.objects.create(name="ship", slug="ship", group="objects", published=True)
+    Face.objects.bulk_create([
+        Face(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10,
+             vector=(rng.normal(size=128) + (4.0 if i < 12 else -4.0)).tolist())
+        for i, a in enumerate(artworks[:24])
+    ])
+    ArtworkLabel.objects.bulk_create([
+        ArtworkLabel(artwork=a, label=horse if i < 12 else ship, model=model, score=0.3, rank=1) for i, a in enumerate(artworks[:24])
+    ])
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout.state == Layout.State.READY and layout.model_id is None
+    assert layout.params["label_model_id"] == model.pk and build.labels_model_id(layout) == model.pk
+    assert layout.params["region_names_from"] == "labels"
+    assert {r.name.split(" · ")[0] for r in Region.objects.filter(layout=layout, level=0)} <= {"horse", "ship"}
+    assert {item["slug"]: item["count"] for item in build.label_counts(layout)} == {"horse": 12, "ship": 12}
+    r = client.get(f"/map/{layout.slug}/search.json", {"label": "horse"}).json()
+    assert sorted(r["ids"]) == sorted(a.pk for a in artworks[:12])
+    m = client.get(f"/map/{layout.slug}/manifest.json").json()
+    assert m["layout"]["model"] == "dlib-resnet-v1" and m["layout"]["label_model"] == model.key
+    assert {item["slug"] for item in m["labels"] if item["count"]} == {"horse", "ship"}
+
+    # Another active model: the face map is rebuilt so its names and filter follow the new labels.
+    EmbeddingModel.objects.filter(pk=model.pk).update(state="retired")
+    other = EmbeddingModel.objects.create(key="other/none", arch="test", dim=8, state="active", untrained=True)
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout.params["label_model_id"] == other.pk and build.label_counts(layout) == []
+
+
+def test_embed_job_places_new_artworks_on_the_ready_maps(archive60, django_capture_on_commit_callbacks):
+    from workers import jobs
+    from workers.celery import app
+
+    model, artworks = archive60
+    vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, model.dim)  # before any row (one test transaction)
+    embed(model, artworks[:30])
+    layout = build.run_job(build.request("tsne", {}).pk)
+    other = build.run_job(build.request("umap", {"collection": "none-yet"}).pk)  # not built: no points
+    assert layout.point_count == 30 and other is not None and other.state == Layout.State.FAILED
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the queued layout job runs inline, as a "maps" worker would run it
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            job = jobs.launch("embed", {"model": "test-tiny"}, enqueue=False)
+            for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+                jobs.run_batch(batch_id)
+    finally:
+        app.conf.task_always_eager = old
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == 30, job.message
+    placement = Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug="tsne").latest("id")
+    assert placement.state == Job.State.DONE and placement.message.startswith("placed 30 new points"), placement.message
+    layout.refresh_from_db()
+    assert layout.point_count == 60
+    assert LayoutPoint.objects.filter(layout=layout, placed_incrementally=True).count() == 30
+    assert not Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug=other.slug).exclude(pk=other.job_id).exists()
+
+
+def test_layout_jobs_on_one_map_run_one_at_a_time(archive60):
+    """A second job on a map waits for the first (it would otherwise add the same new points twice)."""
+    import threading
+
+    from django.db import connections
+
+    model, artworks = archive60
+    embed(model, artworks[:20])
+    layout = build.run_job(build.request("tsne", {}).pk)
+    embed(model, artworks[20:23])
+    held, waited = threading.Event(), threading.Event()
+
+    def other_job():  # holds the map's lock, as a running layout job does, until the new job queues behind it
+        conn = connections.create_connection("default")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [build.MAP_LOCK_SPACE, layout.pk])
+                held.set()
+                for _ in range(600):
+                    cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                   "AND classid = %s AND objid = %s", [build.MAP_LOCK_SPACE, layout.pk])
+                    if cursor.fetchone()[0]:
+                        waited.set()
+                        break
+                    time.sleep(0.1)
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [build.MAP_LOCK_SPACE, layout.pk])
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=other_job)
+    thread.start()
+    assert held.wait(30)
+    job = build.request("tsne", {})
+    layout = build.run_job(job.pk)
+    thread.join()
+    assert waited.is_set()  # the job waited for the lock's holder
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and layout.point_count == 23
+    assert LayoutPoint.objects.filter(layout=layout).count() == 23

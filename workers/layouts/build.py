@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import numpy as np
@@ -19,16 +20,21 @@ from archive.images import derivative_path
 from archive.models import EmbeddingModel, Job, Layout, Region
 from workers import jobs
 
-from . import export, fit as fitting, place, regions
+from . import export, fit as fitting, place, regions, store
 from .reduce import VectorSet, apply_reducer, fit_reducer, load_vectors
 
 log = logging.getLogger(__name__)
 BUILD_STEPS = 6
 PLACE_STEPS = 4
+MAP_LOCK_SPACE = 0x6D6170  # first key of the advisory locks that serialise jobs per map ("map")
 
 
 def model_max_points() -> int:
     return int(getattr(settings, "MAP_MODEL_MAX_POINTS", 200_000))
+
+
+def active_model() -> EmbeddingModel | None:
+    return EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).first()
 
 
 def describe_subset(subset: dict) -> tuple[str, str]:
@@ -60,29 +66,43 @@ def layout_slug(method: str, subset: dict) -> str:
 
 
 def model_for(subset: dict) -> EmbeddingModel | None:
+    """The embedding model whose vectors make the map (None for a face map: Face vectors)."""
     if subset.get("faces"):
         return None
-    model = EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).first()
+    model = active_model()
     if model is None:
         raise ValueError("no active embedding model: run `embed` first (a map is made from embeddings)")
     return model
 
 
+def labels_model_id(layout: Layout) -> int | None:
+    """The embedding model whose machine labels name the map's regions and feed its label filter:
+    the layout's own model, or for a face map the model that was active when it was built."""
+    return layout.model_id or layout.params.get("label_model_id")
+
+
 def model_path(slug: str):
-    return export.maps_root() / "_models" / f"{slug}.pkl"
+    """The fitted model of a map, under MAP_MODEL_ROOT (never under MEDIA_ROOT: it holds the
+    training vectors)."""
+    return store.model_path(slug)
 
 
 # --- job entry ---------------------------------------------------------------------------------
 
-def request(method: str = "umap", subset: dict | None = None, *, seed: int = 0, params: dict | None = None,
+def request(method: str = "umap", subset: dict | None = None, *, seed: int | None = None, params: dict | None = None,
             rebuild: bool = False, user=None) -> Job:
-    """Create the layout Job (queued); run it with :func:`run_job` here or in a worker."""
+    """Create the layout Job (queued); run it with :func:`run_job` here or in a worker.
+
+    ``seed``/``params`` None keep the map's stored ones (0 and the defaults for a new map); given
+    and different from the stored ones, they make the job a rebuild (a placement run never changes
+    what a map says it was made with)."""
     if method not in Layout.Method.values:
         raise ValueError(f"unknown method {method!r}: use umap or tsne")
+    fitting.check_params(method, params)
     subset = subset or {}
     return jobs.create_job(
         Job.Kind.LAYOUT,
-        {"method": method, "subset": subset, "seed": seed, "params": params or {}, "rebuild": rebuild,
+        {"method": method, "subset": subset, "seed": seed, "params": params, "rebuild": rebuild,
          "slug": layout_slug(method, subset)},
         user=user,
     )
@@ -108,15 +128,23 @@ def _run_job(job_id: int) -> Layout | None:
     try:
         subset = p.get("subset") or {}
         model = model_for(subset)
-        layout = get_layout(p["method"], subset, model, seed=p.get("seed", 0), params=p.get("params") or {})
-        Layout.objects.filter(pk=layout.pk).update(job=job)
-        stale = layout.model_id != (model.pk if model else None)
-        if p.get("rebuild") or stale or layout.state != Layout.State.READY or not layout.point_count:
-            n = build(layout, job=job, model=model)
-            message = f"built {layout.get_method_display()} map “{layout.name}” of {n} points"
-        else:
-            n = place_new(layout, job=job)
-            message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
+        layout = get_layout(p["method"], subset, model, seed=p.get("seed") or 0, params=p.get("params") or {})
+        with one_job_per_map(layout):
+            layout.refresh_from_db()  # another job may have changed it while this one waited
+            Layout.objects.filter(pk=layout.pk).update(job=job)
+            seed, params, changed = wanted_settings(layout, p)
+            label_model = model if model is not None else active_model()
+            stale = layout.model_id != (model.pk if model else None)
+            if subset.get("faces") and layout.point_count:
+                stale = stale or labels_model_id(layout) != (label_model.pk if label_model else None)
+            if p.get("rebuild") or stale or changed or layout.state != Layout.State.READY or not layout.point_count:
+                n = build(layout, job=job, model=model, seed=seed, params=params, label_model=label_model)
+                message = f"built {layout.get_method_display()} map “{layout.name}” of {n} points"
+                if changed and not p.get("rebuild"):
+                    message += f" (rebuilt: seed {seed}, parameters {params or 'default'})"
+            else:
+                n = place_new(layout, job=job)
+                message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
         jobs.finish_job(job, message=message)
     except jobs.JobCancelled:
         jobs.finish_job(job, state=Job.State.CANCELLED, message="cancelled")
@@ -130,19 +158,40 @@ def _run_job(job_id: int) -> Layout | None:
     return Layout.objects.filter(pk=layout.pk).first() if layout else None
 
 
+@contextmanager
+def one_job_per_map(layout: Layout):
+    """Run one layout job at a time per map; a second one waits here (a PostgreSQL session advisory
+    lock on the layout id). Two placement runs at once would both add the same new points (an
+    embed job's automatic placement and an operator's build_map, say)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [MAP_LOCK_SPACE, layout.pk])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MAP_LOCK_SPACE, layout.pk])
+
+
+def wanted_settings(layout: Layout, p: dict) -> tuple[int, dict, bool]:
+    """(seed, requested parameters, whether they differ from the built map's) for a job's params.
+    None means "keep the map's"; a map not built yet has nothing to differ from."""
+    stored_seed, stored_params = layout.seed, layout.params.get("requested") or {}
+    seed = stored_seed if p.get("seed") is None else int(p["seed"])
+    params = stored_params if p.get("params") is None else dict(p["params"])
+    built = layout.state == Layout.State.READY and layout.point_count > 0
+    return seed, params, built and (seed != stored_seed or params != stored_params)
+
+
 def get_layout(method: str, subset: dict, model: EmbeddingModel | None, *, seed: int = 0, params: dict | None = None) -> Layout:
+    """The layout of ``method`` and ``subset``, created (with ``seed``/``params``) if new. An
+    existing layout keeps its seed and parameters: only a build changes them."""
     slug = layout_slug(method, subset)
     _, what = describe_subset(subset)
-    layout, created = Layout.objects.get_or_create(
+    layout, _ = Layout.objects.get_or_create(
         slug=slug,
         defaults={"name": f"{what} ({dict(Layout.Method.choices)[method]})", "method": method, "model": model,
                   "subset": subset, "seed": seed, "params": {"requested": params or {}}},
     )
-    if not created and (layout.seed != seed or (params and layout.params.get("requested") != params)):
-        layout.seed = seed
-        if params:
-            layout.params = {**layout.params, "requested": params}
-        layout.save(update_fields=["seed", "params"])
     return layout
 
 
@@ -161,8 +210,14 @@ def _step(job: Job | None, message: str) -> None:
 
 # --- full build --------------------------------------------------------------------------------
 
-def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | None = None, vectorset: VectorSet | None = None) -> int:
-    """Fit ``layout`` from scratch on all its vectors; replaces its points, regions and model."""
+def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | None = None, vectorset: VectorSet | None = None,
+          seed: int | None = None, params: dict | None = None, label_model: EmbeddingModel | None = None) -> int:
+    """Fit ``layout`` from scratch on all its vectors; replaces its points, regions and model.
+    ``seed``/``params`` (default: the layout's) are stored on it with the new points.
+    ``label_model`` names the regions (default ``model``; a face map passes the active model)."""
+    seed = layout.seed if seed is None else seed
+    requested = (layout.params.get("requested") or {}) if params is None else params
+    label_model = label_model or model
     timings: dict[str, float] = {}
     if job is not None:
         jobs.set_total(job, BUILD_STEPS)
@@ -175,13 +230,13 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
     _step(job, f"loaded {len(vs)} vectors of width {vs.X.shape[1]}")
 
     t = time.perf_counter()
-    reducer = fit_reducer(vs.X, seed=layout.seed)
+    reducer = fit_reducer(vs.X, seed=seed)
     Y = apply_reducer(reducer, vs.X)
     timings["reduce_s"] = time.perf_counter() - t
     _step(job, f"reduced to {Y.shape[1]} dimensions (PCA); fitting {layout.get_method_display()}")
 
     t = time.perf_counter()
-    fitted, coords, used = fitting.fit(layout.method, Y, seed=layout.seed, params=layout.params.get("requested"))
+    fitted, coords, used = fitting.fit(layout.method, Y, seed=seed, params=requested)
     timings["fit_s"] = time.perf_counter() - t
     keep_model = len(vs) <= model_max_points()
     path = model_path(layout.slug)
@@ -193,28 +248,38 @@ def build(layout: Layout, *, job: Job | None = None, model: EmbeddingModel | Non
     del fitted
     _step(job, f"fitted {layout.get_method_display()} in {timings['fit_s']:.0f}s")
 
-    params = {"used": used, "pca_dims": int(Y.shape[1]), "input_dim": input_dim,
-              "placement": "model" if keep_model else "knn", "untrained": bool(model and model.untrained)}
+    info = {"requested": requested, "used": used, "pca_dims": int(Y.shape[1]), "input_dim": input_dim,
+            "placement": "model" if keep_model else "knn", "untrained": bool(model and model.untrained)}
+    if layout.subset.get("faces"):
+        info["label_model_id"] = label_model.pk if label_model else None
+        info["face_model"] = layout.subset.get("face_model") or _face_model_of(int(vs.keys[0]))
     del Y
-    save_layout(layout, vs.keys, vs.artwork_ids, coords, model=model, params=params, timings=timings, job=job)
+    save_layout(layout, vs.keys, vs.artwork_ids, coords, model=model, params=info, timings=timings, job=job, seed=seed,
+                label_model_id=label_model.pk if label_model else None)
     return len(vs)
 
 
 def save_layout(layout: Layout, keys: np.ndarray, artwork_ids: np.ndarray, coords: np.ndarray, *, model: EmbeddingModel | None,
-                params: dict | None = None, timings: dict | None = None, job: Job | None = None) -> None:
+                params: dict | None = None, timings: dict | None = None, job: Job | None = None, seed: int | None = None,
+                label_model_id: int | None = None) -> None:
     """Store fitted coordinates as the layout's points (in Z-order), cluster and name its regions,
     and export a new version. Also the entry for layouts whose coordinates come from elsewhere
-    (the benchmark and browser test use it with synthetic coordinates)."""
+    (the benchmark and browser test use it with synthetic coordinates). ``seed`` (default: the
+    layout's) seeds the clustering and is stored; ``label_model_id`` (default ``model``'s) names
+    the regions."""
     timings = dict(timings or {})
+    seed = layout.seed if seed is None else seed
+    if label_model_id is None and model is not None:
+        label_model_id = model.pk
     faces = bool(layout.subset.get("faces"))
     t = time.perf_counter()
     order = export.morton_order(coords[:, 0], coords[:, 1])
     vs = VectorSet(keys[order], artwork_ids[order], np.empty((0, 0), np.float32))
     coords = np.ascontiguousarray(coords[order], dtype=np.float32)
-    centres = regions.cluster_levels(coords, seed=layout.seed)
+    centres = regions.cluster_levels(coords, seed=seed)
     assignments = [regions.assign(coords, c) for c in centres]
     ks = [len(c) for c in centres]
-    names, source = regions.name_regions(vs.artwork_ids, assignments, ks, model.pk if model else None)
+    names, source = regions.name_regions(vs.artwork_ids, assignments, ks, label_model_id)
     timings["regions_s"] = time.perf_counter() - t
     _step(job, f"named {sum(ks)} regions at {len(ks)} zoom levels (from {source})")
 
@@ -231,10 +296,10 @@ def save_layout(layout: Layout, keys: np.ndarray, artwork_ids: np.ndarray, coord
         ])
         timings["save_s"] = time.perf_counter() - t
         Layout.objects.filter(pk=layout.pk).update(
-            model=model, point_count=len(vs),
+            model=model, point_count=len(vs), seed=seed,
             params={**layout.params, **(params or {}), "region_levels": ks, "region_names_from": source,
                     "timings": {k: round(v, 2) for k, v in timings.items()},
-                    **({"face_model": layout.subset.get("face_model")} if faces else {})},
+                    **({"face_model": (params or {}).get("face_model") or layout.subset.get("face_model")} if faces else {})},
         )
     layout.refresh_from_db()
     _step(job, f"saved {len(vs)} points")
@@ -257,7 +322,7 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
     if job is not None:
         jobs.set_total(job, PLACE_STEPS)
     faces = bool(layout.subset.get("faces"))
-    existing, _ = place.existing_points(layout, faces=faces)
+    existing = place.existing_keys(layout, faces=faces)
     vs = load_vectors(layout.subset, layout.model_id, exclude_keys=existing)
     if not len(vs):
         if job is not None:
@@ -270,10 +335,7 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
         coords = place.place_with_model(payload, vs.X)
         how = "model"
     else:
-        model_value = layout.subset.get("face_model") if faces else layout.model_id
-        if faces and not model_value:
-            model_value = _face_model_of(vs.keys[0])
-        coords = place.place_by_neighbours(layout, vs, faces=faces, model_value=model_value)
+        coords = place.place_by_neighbours(layout, vs, faces=faces)
         how = "knn"
     _step(job, f"placed {len(vs)} points ({'model transform' if how == 'model' else 'nearest-neighbour interpolation'})")
     centres = _region_centres(layout)
@@ -290,8 +352,9 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
 
 def _face_model_of(face_id: int) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT model FROM archive_face WHERE id = %s", [int(face_id)])
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT model FROM archive_face WHERE id = %s", [face_id])
+        row = cursor.fetchone()
+    return row[0] if row else ""
 
 
 def _region_centres(layout: Layout) -> list[np.ndarray]:
@@ -368,14 +431,15 @@ def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
 def label_counts(layout: Layout) -> list[dict]:
     """Published labels on this map's artworks (machine labels of its model), most frequent first.
     Counted once per export so the manifest endpoint never aggregates label rows."""
-    if not layout.model_id:
+    model_id = labels_model_id(layout)
+    if not model_id:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al JOIN archive_label l ON l.id = al.label_id "
             "WHERE al.model_id = %s AND l.published AND al.artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) "
             "GROUP BY l.slug, l.name, l.group ORDER BY count(*) DESC, l.name LIMIT 5000",
-            [layout.model_id, layout.pk],
+            [model_id, layout.pk],
         )
         return [{"slug": s, "name": n, "group": g, "count": c} for s, n, g, c in cursor.fetchall()]
 

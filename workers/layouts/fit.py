@@ -15,12 +15,23 @@ import numpy as np
 
 UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1}
 TSNE_DEFAULTS = {"perplexity": 30.0, "n_iter": 500, "early_exaggeration_iter": 250}
-FFT_ABOVE = 5_000
-SPECTRAL_MAX = 20_000  # points; below this Barnes-Hut is as fast and exact enough
+FFT_ABOVE = 5_000  # points; t-SNE uses FFT-interpolated gradients above, Barnes-Hut (as fast, exact enough) below
+SPECTRAL_MAX = 20_000  # points; UMAP starts from a spectral embedding up to this size, from PCA above
+
+
+def check_params(method: str, params: dict | None) -> None:
+    """ValueError naming any parameter ``method`` does not take (a typo would be ignored silently)."""
+    known = {"umap": UMAP_DEFAULTS, "tsne": TSNE_DEFAULTS}.get(method)
+    if known is None:
+        raise ValueError(f"unknown layout method {method!r} (umap or tsne)")
+    unknown = sorted(set(params or {}) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {method} parameter(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
 
 
 def effective_params(method: str, n: int, params: dict | None = None) -> dict:
     """The parameters actually used for ``n`` points (small maps need smaller neighbourhoods)."""
+    check_params(method, params)
     params = dict(params or {})
     if method == "umap":
         out = {**UMAP_DEFAULTS, **params}
@@ -34,8 +45,9 @@ def effective_params(method: str, n: int, params: dict | None = None) -> dict:
     raise ValueError(f"unknown layout method {method!r} (umap or tsne)")
 
 
-def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None, n_jobs: int | None = None):
-    """Fit ``method`` on ``Y``. Returns ``(model, coords float32 (n, 2), params used)``."""
+def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None, n_jobs: int | None = None, verbose: bool = False):
+    """Fit ``method`` on ``Y``. Returns ``(model, coords float32 (n, 2), params used)``.
+    ``verbose``: the library's own progress output (the benchmark's 1M run)."""
     n = len(Y)
     if n < 4:
         raise ValueError(f"a map needs at least 4 points with vectors, found {n}")
@@ -54,6 +66,7 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
             # but over half of a 100k-point fit here. Above SPECTRAL_MAX points UMAP starts from PCA.
             init="spectral" if 50 < n <= SPECTRAL_MAX else ("pca" if n > SPECTRAL_MAX else "random"),
             low_memory=True,
+            verbose=verbose,
         )
         coords = model.fit_transform(Y)
         return model, np.asarray(coords, dtype=np.float32), p
@@ -70,7 +83,7 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
         neighbors="annoy" if n > 1000 else "exact",
         n_jobs=n_jobs,
         random_state=seed,
-        verbose=False,
+        verbose=verbose,
     ).fit(Y)
     return model, np.asarray(model, dtype=np.float32).copy(), p
 

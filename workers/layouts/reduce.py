@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from django.db import connection, transaction
@@ -68,6 +69,29 @@ def subset_sql(subset: dict, model_id: int | None) -> tuple[str, str, list]:
     return f"SELECT count(*) {base}", f"SELECT e.artwork_id, e.artwork_id, e.vector {base} ORDER BY e.artwork_id", params
 
 
+def stream_vectors(select_sql: str, params: list, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[list[tuple], np.ndarray]]:
+    """Run ``select_sql`` (whose LAST column is a vector) through a server-side binary cursor and
+    yield ``(rows without the vector, float32 (m, d) vectors)`` per chunk of ``chunk_rows`` rows."""
+    vectors.register()
+    connection.ensure_connection()
+    raw = connection.connection
+    width = None
+    with transaction.atomic():
+        with raw.cursor(name=f"map_vectors_{uuid.uuid4().hex[:12]}", binary=True) as cur:
+            cur.itersize = chunk_rows
+            cur.execute(select_sql, params)
+            while True:
+                rows = cur.fetchmany(chunk_rows)
+                if not rows:
+                    break
+                chunk = np.stack([_as_array(r[-1]) for r in rows])
+                if width is None:
+                    width = chunk.shape[1]
+                elif chunk.shape[1] != width:
+                    raise ValueError(f"vectors of different widths in one map: {width} and {chunk.shape[1]}")
+                yield [r[:-1] for r in rows], chunk
+
+
 def load_vectors(subset: dict, model_id: int | None, *, exclude_keys: np.ndarray | None = None, progress=None) -> VectorSet:
     """All vectors of a subset as one float32 array, streamed in chunks of CHUNK_ROWS rows.
 
@@ -82,30 +106,16 @@ def load_vectors(subset: dict, model_id: int | None, *, exclude_keys: np.ndarray
     artwork_ids = np.empty(total, dtype=np.int64)
     X: np.ndarray | None = None
     n = 0
-    vectors.register()
-    raw = connection.connection
-    with transaction.atomic():
-        with raw.cursor(name=f"map_vectors_{uuid.uuid4().hex[:12]}", binary=True) as cur:
-            cur.itersize = CHUNK_ROWS
-            cur.execute(select_sql, params)
-            while True:
-                rows = cur.fetchmany(CHUNK_ROWS)
-                if not rows:
-                    break
-                chunk = np.stack([_as_array(r[2]) for r in rows])
-                if X is None:
-                    X = np.empty((total, chunk.shape[1]), dtype=np.float32)
-                elif chunk.shape[1] != X.shape[1]:
-                    raise ValueError(f"vectors of different widths in one map: {X.shape[1]} and {chunk.shape[1]}")
-                m = min(len(rows), total - n)  # rows added after the count are left for the next placement
-                keys[n : n + m] = [r[0] for r in rows[:m]]
-                artwork_ids[n : n + m] = [r[1] for r in rows[:m]]
-                X[n : n + m] = chunk[:m]
-                n += m
-                if progress:
-                    progress(n)
-                if n >= total:
-                    break
+    for rows, chunk in stream_vectors(select_sql, params):
+        if X is None:
+            X = np.empty((total, chunk.shape[1]), dtype=np.float32)
+        m = min(len(rows), total - n)  # rows added after the count are left for the next placement
+        keys[n : n + m] = [r[0] for r in rows[:m]]
+        artwork_ids[n : n + m] = [r[1] for r in rows[:m]]
+        X[n : n + m] = chunk[:m]
+        n += m
+        if progress:
+            progress(n)
     if X is None:
         X = np.empty((0, 0), dtype=np.float32)
     keys, artwork_ids, X = keys[:n], artwork_ids[:n], X[:n]

@@ -1,14 +1,24 @@
-// The archive map: every artwork as a point (deck.gl ScatterplotLayer, WebGL), thumbnails from
-// sprite atlases when zoomed in (IconLayer per atlas sheet), region names (TextLayer), hover
-// titles, click to the artwork, search / label filter, box selection saved as a collection, and
-// the view in the URL hash (#x,y,zoom[,label]).
+// The archive map: every artwork as a point (deck.gl ScatterplotLayer, WebGL), thumbnails when
+// zoomed in (atlas cells, then 256 px derivatives at the deepest zoom), region names without
+// overlaps (TextLayer), hover titles, click to the artwork, search / label / classification / year
+// filters, an artwork brought into focus from its page (#artwork=ID), box selection saved as a
+// collection, and all of it in the URL hash (see hash.js).
 import { Deck, OrthographicView } from "@deck.gl/core";
 import { IconLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import { loadPoints } from "./points.js";
 import { clusterColour, DIM, HIGHLIGHT, SELECTED } from "./colours.js";
+import { formatHash, parseHash, parseYears } from "./hash.js";
+import { placeNames } from "./regions.js";
+import { facetMask, yearRange } from "./facets.js";
+import { HiRes, THUMB_MAX_PX, THUMB_MAX_VISIBLE, thumbSize } from "./thumbs.js";
 
-const THUMB_MAX_VISIBLE = 1500; // thumbnails are drawn when at most this many points are in view
-const THUMB_PX = 56; // thumbnail size on screen at the zoom where they first appear
+const MIN_ZOOM = -4;
+const MAX_ZOOM = 10;
+const FONT = "system-ui, sans-serif";
+const NAME_SIZE = [16, 13]; // px: coarse, fine region names
+const NAME_PADDING = [5, 2];
+const NAME_WEIGHT = 600;
+const FOCUS_NEIGHBOURS = 25; // zoom on a focused artwork until about this many neighbours are around it
 
 const $ = (id) => document.getElementById(id);
 const config = JSON.parse($("map-config").textContent);
@@ -17,18 +27,32 @@ const csrfToken = (document.querySelector("input[name=csrfmiddlewaretoken]") || 
 const state = {
   manifest: null,
   points: null, // {n, positions Float32Array(2n), ids, c0, c1, year, cls, sortedIds, sortedIndex}
+  baseColours: null,
   colours: null,
-  match: null, // Uint8Array(n) or null
-  matchCount: 0,
-  selection: null, // Uint8Array(n) or null
+  colourVersion: 0,
+  match: null, // Uint8Array(n) from a search or label, or null
+  facet: null, // Uint8Array(n) from the classification / year filters, or null
+  shown: null, // match AND facet, or null when nothing filters
+  shownCount: 0,
+  selection: null,
   selectionCount: 0,
   viewState: null,
+  overviewZoom: 0,
   hover: -1,
-  label: "",
+  filter: { q: "", label: "", cls: "", years: [null, null] },
+  focus: -1, // index of the artwork in focus (from #artwork=ID), -1 none
   selecting: false,
-  thumbs: [],
+  thumbs: [], // [[sheet, indices]]
+  thumbPx: 0,
+  hires: [], // [{i, id, url, w, h}]
+  names: [], // regions whose names are drawn
+  nameBoxes: [], // their boxes on screen
   ready: false,
 };
+const hiRes = new HiRes(config.thumbsUrl, () => {
+  updateThumbs();
+  render();
+});
 
 const status = (text) => {
   $("map-status").textContent = text;
@@ -42,15 +66,7 @@ function fitView(bounds) {
   const w = Math.max(x1 - x0, 1e-6);
   const h = Math.max(y1 - y0, 1e-6);
   const zoom = Math.log2(Math.min(el.clientWidth / w, el.clientHeight / h) * 0.9);
-  return { target: [(x0 + x1) / 2, (y0 + y1) / 2, 0], zoom: Math.min(zoom, 9), minZoom: -4, maxZoom: 10 };
-}
-
-function parseHash() {
-  const parts = decodeURIComponent(location.hash.replace(/^#/, "")).split(",");
-  if (parts.length < 3) return null;
-  const [x, y, z] = parts.slice(0, 3).map(Number);
-  if (![x, y, z].every(Number.isFinite)) return null;
-  return { view: { target: [x, y, 0], zoom: z, minZoom: -4, maxZoom: 10 }, label: parts[3] || "" };
+  return { target: [(x0 + x1) / 2, (y0 + y1) / 2, 0], zoom: Math.min(zoom, 9) };
 }
 
 let hashTimer = 0;
@@ -59,38 +75,58 @@ function writeHash() {
   hashTimer = setTimeout(() => {
     const v = state.viewState;
     if (!v) return;
-    const parts = [v.target[0].toFixed(2), v.target[1].toFixed(2), v.zoom.toFixed(2)];
-    if (state.label) parts.push(state.label);
-    history.replaceState(null, "", `${location.pathname}${location.search}#${parts.join(",")}`);
+    const hash = formatHash({
+      ...state.filter,
+      view: { x: v.target[0], y: v.target[1], zoom: v.zoom },
+      artwork: state.focus >= 0 ? state.points.ids[state.focus] : null,
+    });
+    history.replaceState(null, "", `${location.pathname}${location.search}${hash ? `#${hash}` : ""}`);
   }, 250);
 }
 
-// --- data -------------------------------------------------------------------------------------------
+// --- colours and filters -------------------------------------------------------------------------
 
 function baseColours() {
   const { n, c0 } = state.points;
   const colours = new Uint8Array(n * 4);
-  for (let i = 0; i < n; i++) {
-    const c = clusterColour(c0[i]);
-    colours.set(c, i * 4);
-  }
+  for (let i = 0; i < n; i++) colours.set(clusterColour(c0[i]), i * 4);
   return colours;
 }
 
 function paint() {
   const { n } = state.points;
-  const base = state.baseColours;
-  const out = new Uint8Array(base);
-  if (state.match) {
+  const out = new Uint8Array(state.baseColours);
+  if (state.shown) {
     for (let i = 0; i < n; i++) {
-      if (!state.match[i]) out.set(DIM, i * 4);
-      else out.set(HIGHLIGHT, i * 4);
+      if (!state.shown[i]) out.set(DIM, i * 4);
+      else if (state.match) out.set(HIGHLIGHT, i * 4);
     }
   }
   if (state.selection) {
     for (let i = 0; i < n; i++) if (state.selection[i]) out.set(SELECTED, i * 4);
   }
   state.colours = out;
+  state.colourVersion++;
+}
+
+function combine() {
+  const { match, facet } = state;
+  if (!match && !facet) {
+    state.shown = null;
+    state.shownCount = 0;
+    return;
+  }
+  const n = state.points.n;
+  const out = new Uint8Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if ((!match || match[i]) && (!facet || facet[i])) {
+      out[i] = 1;
+      count++;
+    }
+  }
+  state.shown = out;
+  state.shownCount = count;
 }
 
 function indexOfId(id) {
@@ -109,15 +145,11 @@ function indexOfId(id) {
 
 function maskFromIds(ids) {
   const mask = new Uint8Array(state.points.n);
-  let count = 0;
   for (const id of ids) {
     const i = indexOfId(id);
-    if (i >= 0 && !mask[i]) {
-      mask[i] = 1;
-      count++;
-    }
+    if (i >= 0) mask[i] = 1;
   }
-  return [mask, count];
+  return mask;
 }
 
 function boundsOfMask(mask) {
@@ -136,19 +168,170 @@ function boundsOfMask(mask) {
   return [x0 - pad, y0 - pad, x1 + pad, y1 + pad];
 }
 
-function flyTo(bounds) {
-  const v = fitView(bounds);
-  setView({ ...v, transitionDuration: 600 });
+function describeFilter() {
+  const f = state.filter;
+  const parts = [];
+  if (f.q) parts.push(`matching “${f.q}”`);
+  if (f.label) parts.push(`labelled “${(state.manifest.labels.find((l) => l.slug === f.label) || { name: f.label }).name}”`);
+  if (f.cls) parts.push(`classified “${f.cls}”`);
+  const [a, b] = f.years;
+  if (a != null || b != null) parts.push(a != null && b != null ? `dated ${a}–${b}` : a != null ? `dated from ${a}` : `dated up to ${b}`);
+  return parts.join(", ");
+}
+
+function showStatus(truncated = false) {
+  if (!state.shown) status(`${state.points.n.toLocaleString()} artworks · ${state.manifest.layout.name}`);
+  else status(`${state.shownCount.toLocaleString()} artworks ${describeFilter()}${truncated ? " (first matches only)" : ""}`);
+}
+
+// After any filter change: recolour, report, and (unless restoring a shared view) fly to the result.
+function filtersChanged({ fly = true, truncated = false } = {}) {
+  combine();
+  paint();
+  showStatus(truncated);
+  writeHash();
+  const b = fly && state.shown && state.shownCount ? boundsOfMask(state.shown) : null;
+  if (b) flyTo(b);
+  else render();
+}
+
+async function search(params) {
+  status("Searching…");
+  const r = await fetch(`${config.searchUrl}?${new URLSearchParams(params)}`);
+  if (!r.ok) {
+    status(r.status === 404 ? "No such label on this map" : "Search failed");
+    return null;
+  }
+  return r.json();
+}
+
+async function setQuery(q, opts = {}) {
+  q = q.trim();
+  // A text search replaces a label filter (one or the other, as in the URL).
+  state.filter.q = q;
+  state.filter.label = "";
+  $("map-label").value = "";
+  $("map-q").value = q;
+  if (!q) {
+    state.match = null;
+    return filtersChanged({ fly: false });
+  }
+  const data = await search({ q });
+  if (!data || state.filter.q !== q) return;
+  state.match = maskFromIds(data.ids);
+  filtersChanged({ ...opts, truncated: data.truncated });
+}
+
+async function setLabel(slug, opts = {}) {
+  state.filter.label = slug;
+  state.filter.q = "";
+  $("map-q").value = "";
+  $("map-label").value = slug;
+  if (!slug) {
+    state.match = null;
+    return filtersChanged({ fly: false });
+  }
+  const data = await search({ label: slug });
+  if (state.filter.label !== slug) return;
+  if (!data) {
+    state.match = new Uint8Array(state.points.n);
+    return filtersChanged({ fly: false });
+  }
+  state.match = maskFromIds(data.ids);
+  filtersChanged({ ...opts, truncated: data.truncated });
+}
+
+function setFacets(cls, years, opts = {}) {
+  state.filter.cls = cls;
+  state.filter.years = years;
+  $("map-cls").value = cls;
+  $("map-year-from").value = years[0] ?? "";
+  $("map-year-to").value = years[1] ?? "";
+  state.facet = facetMask(state.points, state.manifest, { cls, years });
+  filtersChanged(opts);
+}
+
+function clearAll() {
+  state.match = null;
+  state.facet = null;
+  state.selection = null;
+  state.selectionCount = 0;
+  state.filter = { q: "", label: "", cls: "", years: [null, null] };
+  for (const id of ["map-label", "map-q", "map-cls", "map-year-from", "map-year-to"]) $(id).value = "";
+  $("map-selection").hidden = true;
+  setFocus(-1);
+  filtersChanged({ fly: false });
+}
+
+// --- focus: one artwork highlighted with its title card (from its page's "Show on map") ------------
+
+function focusView(i) {
+  // Zoom until about FOCUS_NEIGHBOURS points are within the shorter half-side of the view.
+  const { n, positions: p } = state.points;
+  const x = p[2 * i], y = p[2 * i + 1];
+  const d2 = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    const dx = p[2 * j] - x, dy = p[2 * j + 1] - y;
+    d2[j] = dx * dx + dy * dy;
+  }
+  d2.sort();
+  const r = Math.sqrt(d2[Math.min(FOCUS_NEIGHBOURS, n - 1)]) || 1e-3;
+  const el = $("map");
+  const zoom = Math.log2(Math.min(el.clientWidth, el.clientHeight) / (2 * r));
+  return { target: [x, y, 0], zoom: Math.max(state.overviewZoom, Math.min(zoom, MAX_ZOOM - 0.5)) };
+}
+
+async function setFocus(i) {
+  state.focus = i;
+  const card = $("map-card");
+  if (i < 0) {
+    card.hidden = true;
+    writeHash();
+    render();
+    return;
+  }
+  const id = state.points.ids[i];
+  card.hidden = false;
+  card.querySelector(".map-card-body").replaceChildren(document.createTextNode("…"));
+  writeHash();
+  render();
+  const data = await info(id);
+  if (state.focus !== i) return;
+  const body = card.querySelector(".map-card-body");
+  body.replaceChildren();
+  if (data && data.thumbnail) {
+    const img = document.createElement("img");
+    img.src = data.thumbnail;
+    img.alt = "";
+    body.append(img);
+  }
+  const title = document.createElement("a");
+  title.className = "map-card-title";
+  title.href = (data && data.url) || config.artworkUrl.replace("{id}", id);
+  title.textContent = data ? data.title : `Artwork ${id}`;
+  body.append(title);
+  const meta = data ? [data.creator, data.date].filter(Boolean).join(", ") : "";
+  if (meta) {
+    const span = document.createElement("span");
+    span.textContent = meta;
+    body.append(span);
+  }
 }
 
 // --- thumbnails --------------------------------------------------------------------------------------
 
-function visibleIndices(limit) {
+function viewBox() {
   const viewport = deck.getViewports()[0];
   if (!viewport) return null;
   const [x0, y0] = viewport.unproject([0, 0]);
   const [x1, y1] = viewport.unproject([viewport.width, viewport.height]);
-  const minX = Math.min(x0, x1), maxX = Math.max(x0, x1), minY = Math.min(y0, y1), maxY = Math.max(y0, y1);
+  return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1), viewport.width, viewport.height];
+}
+
+function visibleIndices(limit) {
+  const box = viewBox();
+  if (!box) return null;
+  const [minX, minY, maxX, maxY] = box;
   const p = state.points.positions;
   const out = [];
   for (let i = 0; i < state.points.n; i++) {
@@ -174,17 +357,40 @@ function mapping(atlas) {
 function updateThumbs() {
   const atlas = state.manifest.atlas;
   const present = new Set(atlas.sheets);
-  const visible = present.size ? visibleIndices(THUMB_MAX_VISIBLE) : null;
-  if (!visible) {
+  const visible = present.size || state.manifest.hires ? visibleIndices(THUMB_MAX_VISIBLE) : null;
+  if (!visible || !visible.length) {
     state.thumbs = [];
-    state.thumbZoom = null;
+    state.hires = [];
+    state.thumbPx = 0;
     return;
   }
-  if (state.thumbZoom == null) state.thumbZoom = state.viewState.zoom;
+  // The artwork in focus is drawn last, over its neighbours.
+  if (state.focus >= 0) {
+    const at = visible.indexOf(state.focus);
+    if (at >= 0) visible.push(...visible.splice(at, 1));
+  }
+  const box = viewBox();
+  const p = state.points.positions;
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const i of visible) {
+    x0 = Math.min(x0, p[2 * i]);
+    x1 = Math.max(x1, p[2 * i]);
+    y0 = Math.min(y0, p[2 * i + 1]);
+    y1 = Math.max(y1, p[2 * i + 1]);
+  }
+  const scale = box[4] / Math.max(box[2] - box[0], 1e-9); // px per world unit
+  state.thumbPx = thumbSize(visible.length, (x1 - x0) * scale, (y1 - y0) * scale, box[4], box[5]);
+  state.hires = [];
+  if (state.manifest.hires && hiRes.wanted(state.thumbPx, visible.length)) {
+    state.hires = hiRes.items(visible, state.points.ids);
+    hiRes.fetch(visible.map((i) => state.points.ids[i]));
+  }
+  // Atlas cells for the rest (a point drawn from its derivative needs no cell under it).
+  const sharp = new Set(state.hires.map((o) => o.i));
   const bySheet = new Map();
   for (const i of visible) {
     const s = Math.floor(i / atlas.per_sheet);
-    if (!present.has(s)) continue;
+    if (!present.has(s) || sharp.has(i)) continue;
     if (!bySheet.has(s)) bySheet.set(s, []);
     bySheet.get(s).push(i);
   }
@@ -194,14 +400,15 @@ function updateThumbs() {
 // --- layers ------------------------------------------------------------------------------------------
 
 function layers() {
-  const { n, positions } = state.points;
+  const { n, positions: p } = state.points;
   const m = state.manifest;
   const zoom = state.viewState.zoom;
   const spacing = m.world / Math.sqrt(Math.max(n, 1));
+  const px = state.thumbPx;
   const out = [
     new ScatterplotLayer({
       id: "points",
-      data: { length: n, attributes: { getPosition: { value: positions, size: 2 }, getFillColor: { value: state.colours, size: 4, normalized: true } } },
+      data: { length: n, attributes: { getPosition: { value: p, size: 2 }, getFillColor: { value: state.colours, size: 4, normalized: true } } },
       radiusUnits: "common",
       getRadius: spacing * 0.3,
       radiusMinPixels: 1.2,
@@ -212,41 +419,82 @@ function layers() {
       updateTriggers: { getFillColor: state.colourVersion },
     }),
   ];
-  if (state.thumbs.length) {
-    const atlas = m.atlas;
-    const px = Math.min(160, THUMB_PX * Math.pow(2, zoom - state.thumbZoom));
-    const p = positions;
-    for (const [sheet, indices] of state.thumbs) {
-      out.push(
-        new IconLayer({
-          id: `thumbs-${sheet}`,
-          data: indices,
-          iconAtlas: m.base_url + atlas.pattern.replace("{sheet:04d}", String(sheet).padStart(4, "0")),
-          iconMapping: mapping(atlas),
-          getIcon: (i) => String(i % atlas.per_sheet),
-          getPosition: (i) => [p[2 * i], p[2 * i + 1]],
-          getSize: px,
-          sizeUnits: "pixels",
-          pickable: true,
-          updateTriggers: { getSize: px },
-        }),
-      );
-    }
+  const atlas = m.atlas;
+  for (const [sheet, indices] of state.thumbs) {
+    out.push(
+      new IconLayer({
+        id: `thumbs-${sheet}`,
+        data: indices,
+        iconAtlas: m.base_url + atlas.pattern.replace("{sheet:04d}", String(sheet).padStart(4, "0")),
+        iconMapping: mapping(atlas),
+        getIcon: (i) => String(i % atlas.per_sheet),
+        getPosition: (i) => [p[2 * i], p[2 * i + 1]],
+        getSize: px,
+        sizeUnits: "pixels",
+        pickable: true,
+        updateTriggers: { getSize: px },
+      }),
+    );
   }
+  if (state.hires.length) {
+    out.push(
+      new IconLayer({
+        id: `hires-${hiRes.generation}`,
+        data: state.hires,
+        getIcon: (o) => ({ url: o.url, id: String(o.id), width: THUMB_MAX_PX, height: THUMB_MAX_PX }),
+        getPosition: (o) => [p[2 * o.i], p[2 * o.i + 1]],
+        // Fit the image in the same square as its atlas cell: the size is the height.
+        getSize: (o) => px * Math.min(1, o.h / Math.max(o.w, 1)),
+        sizeUnits: "pixels",
+        pickable: true,
+        updateTriggers: { getSize: px },
+      }),
+    );
+  }
+  if (state.focus >= 0) {
+    const i = state.focus;
+    out.push(
+      new ScatterplotLayer({
+        id: "focus",
+        data: [i],
+        getPosition: (j) => [p[2 * j], p[2 * j + 1]],
+        radiusUnits: "pixels",
+        getRadius: px ? px * 0.72 + 4 : 14,
+        stroked: true,
+        filled: false,
+        getLineColor: HIGHLIGHT,
+        lineWidthUnits: "pixels",
+        getLineWidth: 4,
+        updateTriggers: { getRadius: px },
+      }),
+    );
+  }
+  state.names = [];
+  state.nameBoxes = [];
   const level = pickLevel(zoom);
   if (level) {
+    const size = NAME_SIZE[level.level === 0 ? 0 : 1];
+    const viewport = deck.getViewports()[0];
+    if (viewport) {
+      const { placed, boxes } = placeNames(level.regions, (xy) => viewport.project(xy), {
+        width: viewport.width, height: viewport.height, fontSize: size, fontFamily: FONT, fontWeight: NAME_WEIGHT, padding: NAME_PADDING,
+      });
+      state.names = placed;
+      state.nameBoxes = boxes;
+    }
     out.push(
       new TextLayer({
         id: `regions-${level.level}`,
-        data: level.regions,
+        data: state.names,
         getPosition: (r) => [r.x, r.y],
         getText: (r) => r.name,
-        getSize: level.level === 0 ? 15 : 13,
+        getSize: size,
         getColor: [255, 255, 255, 255],
         background: true,
-        getBackgroundColor: [20, 20, 24, 190],
-        backgroundPadding: [4, 2],
-        fontFamily: "system-ui, sans-serif",
+        getBackgroundColor: [20, 20, 24, 200],
+        backgroundPadding: NAME_PADDING,
+        fontFamily: FONT,
+        fontWeight: NAME_WEIGHT,
         characterSet: "auto",
         getTextAnchor: "middle",
         getAlignmentBaseline: "center",
@@ -258,7 +506,7 @@ function layers() {
 
 function pickLevel(zoom) {
   const levels = state.manifest.regions.levels;
-  if (!levels.length || state.thumbs.length) return null;
+  if (!levels.length || state.thumbs.length || state.hires.length) return null;
   // Coarse names at the overview, finer ones once zoomed in by 1.5 steps.
   const fine = zoom > state.overviewZoom + 1.5 && levels.length > 1;
   return levels[fine ? levels.length - 1 : 0];
@@ -270,9 +518,13 @@ function render() {
 }
 
 function setView(v) {
-  state.viewState = { ...v, minZoom: -4, maxZoom: 10 };
+  state.viewState = { ...v, minZoom: MIN_ZOOM, maxZoom: MAX_ZOOM };
   deck.setProps({ viewState: state.viewState });
   afterViewChange();
+}
+
+function flyTo(bounds) {
+  setView({ ...fitView(bounds), transitionDuration: 600 });
 }
 
 let thumbTimer = 0;
@@ -299,6 +551,7 @@ async function info(id) {
 function indexFromPick(pick) {
   if (!pick || pick.index < 0) return -1;
   if (pick.layer && pick.layer.id.startsWith("thumbs-")) return pick.object;
+  if (pick.layer && pick.layer.id.startsWith("hires-")) return pick.object.i;
   return pick.index;
 }
 
@@ -349,6 +602,7 @@ function setupClicks() {
   });
   el.addEventListener("click", (e) => {
     if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4 || e.shiftKey) return;
+    if (e.target.closest && e.target.closest(".map-card")) return;
     const r = el.getBoundingClientRect();
     onClick(deck.pickObject({ x: e.clientX - r.left, y: e.clientY - r.top, radius: 4 }));
   });
@@ -360,51 +614,6 @@ function onClick(pick) {
   const url = config.artworkUrl.replace("{id}", state.points.ids[i]);
   window.__map.lastClick = url;
   window.location.assign(url);
-}
-
-// --- search and label filter --------------------------------------------------------------------
-
-async function applyFilter(params, describe) {
-  status("Searching…");
-  const r = await fetch(`${config.searchUrl}?${new URLSearchParams(params)}`);
-  if (!r.ok) {
-    status("Search failed");
-    return;
-  }
-  const data = await r.json();
-  const [mask, count] = maskFromIds(data.ids);
-  state.match = mask;
-  state.matchCount = count;
-  paint();
-  state.colourVersion++;
-  status(`${count.toLocaleString()} ${describe(data)}${data.truncated ? " (first matches only)" : ""}`);
-  const b = count ? boundsOfMask(mask) : null;
-  if (b) flyTo(b);
-  else render();
-}
-
-function clearFilter() {
-  state.match = null;
-  state.selection = null;
-  state.selectionCount = 0;
-  state.label = "";
-  $("map-label").value = "";
-  $("map-q").value = "";
-  $("map-selection").hidden = true;
-  paint();
-  state.colourVersion++;
-  status(`${state.points.n.toLocaleString()} artworks`);
-  writeHash();
-  render();
-}
-
-function setLabel(slug) {
-  state.label = slug;
-  $("map-label").value = slug;
-  writeHash();
-  if (!slug) return clearFilter();
-  const name = (state.manifest.labels.find((l) => l.slug === slug) || { name: slug }).name;
-  return applyFilter({ label: slug }, () => `artworks labelled “${name}”`);
 }
 
 // --- box selection --------------------------------------------------------------------------------
@@ -460,7 +669,7 @@ function selectBox(a, b) {
   let count = 0;
   for (let i = 0; i < n; i++) {
     const x = p[2 * i], y = p[2 * i + 1];
-    if (x >= minX && x <= maxX && y >= minY && y <= maxY && (!state.match || state.match[i])) {
+    if (x >= minX && x <= maxX && y >= minY && y <= maxY && (!state.shown || state.shown[i])) {
       mask[i] = 1;
       count++;
     }
@@ -468,7 +677,6 @@ function selectBox(a, b) {
   state.selection = count ? mask : null;
   state.selectionCount = count;
   paint();
-  state.colourVersion++;
   render();
   $("map-selection").hidden = !count;
   $("map-selection-count").textContent = `${count.toLocaleString()} selected`;
@@ -509,8 +717,8 @@ async function saveSelection() {
 
 // --- start --------------------------------------------------------------------------------------------
 
-// The tooltip lives inside the map element so picking coordinates (relative to the canvas) place it.
-$("map").append($("map-tooltip"));
+// The tooltip and the title card live inside the map element so picking coordinates place them.
+$("map").append($("map-tooltip"), $("map-card"));
 
 const deck = new Deck({
   parent: $("map"),
@@ -541,58 +749,102 @@ function notes(m) {
   $("map-notes").hidden = !out.length;
 }
 
-async function main() {
-  const m = await (await fetch(config.manifestUrl)).json();
-  state.manifest = m;
-  notes(m);
-  const select = $("map-label");
-  for (const l of m.labels) {
+function fillSelect(select, items) {
+  for (const [value, text] of items) {
     const o = document.createElement("option");
-    o.value = l.slug;
-    o.textContent = l.count == null ? l.name : `${l.name} (${l.count.toLocaleString()})`;
+    o.value = value;
+    o.textContent = text;
     select.append(o);
   }
-  state.points = await loadPoints(m, (loaded) => status(`Loading ${loaded.toLocaleString()} / ${m.count.toLocaleString()} points…`));
-  state.baseColours = baseColours();
-  state.colourVersion = 0;
-  paint();
-  const ext = [0, 0, m.world, m.world * ((m.bounds[3] - m.bounds[1]) / Math.max(m.bounds[2] - m.bounds[0], m.bounds[3] - m.bounds[1], 1e-9))];
-  if (m.bounds[2] - m.bounds[0] < m.bounds[3] - m.bounds[1]) {
-    ext[2] = m.world * ((m.bounds[2] - m.bounds[0]) / (m.bounds[3] - m.bounds[1]));
-    ext[3] = m.world;
-  }
-  const overview = fitView(ext);
-  state.overviewZoom = overview.zoom;
-  const fromHash = parseHash();
-  state.ready = true;
-  setView(fromHash ? fromHash.view : overview);
-  status(`${m.count.toLocaleString()} artworks · ${m.layout.name}`);
-  if (fromHash && fromHash.label) await setLabel(fromHash.label);
+}
 
-  select.addEventListener("change", () => setLabel(select.value));
+function readYears() {
+  const value = (id) => {
+    const v = $(id).value.trim();
+    return v === "" || !Number.isFinite(Number(v)) ? null : Math.round(Number(v));
+  };
+  return [value("map-year-from"), value("map-year-to")];
+}
+
+function setupControls() {
+  $("map-label").addEventListener("change", (e) => setLabel(e.target.value));
   $("map-q").addEventListener("keydown", (e) => {
-    if (e.key !== "Enter") return;
-    const q = e.target.value.trim();
-    if (q) applyFilter({ q }, () => `matches for “${q}”`);
-    else clearFilter();
+    if (e.key === "Enter") setQuery(e.target.value);
   });
-  $("map-clear").addEventListener("click", clearFilter);
+  $("map-cls").addEventListener("change", (e) => setFacets(e.target.value, state.filter.years));
+  for (const id of ["map-year-from", "map-year-to"]) $(id).addEventListener("change", () => setFacets(state.filter.cls, readYears()));
+  $("map-clear").addEventListener("click", clearAll);
+  $("map-card-close").addEventListener("click", () => setFocus(-1));
   $("map-select").addEventListener("click", () => {
     state.selecting = !state.selecting;
     $("map-select").setAttribute("aria-pressed", String(state.selecting));
   });
   const layoutSelect = $("map-layout");
-  if (layoutSelect) layoutSelect.addEventListener("change", () => location.assign(`?layout=${encodeURIComponent(layoutSelect.value)}`));
+  if (layoutSelect) {
+    // Another map has other coordinates: keep the filters and the artwork in focus, not the view.
+    layoutSelect.addEventListener("change", () => {
+      const hash = formatHash({ ...state.filter, artwork: state.focus >= 0 ? state.points.ids[state.focus] : null });
+      location.assign(`?layout=${encodeURIComponent(layoutSelect.value)}${hash ? `#${hash}` : ""}`);
+    });
+  }
   const save = $("map-selection-save");
   if (save) save.addEventListener("click", saveSelection);
   setupSelection();
   setupClicks();
+  // A link pasted into the address bar of the open page changes only the hash: apply it as on load.
+  // (The page's own updates use history.replaceState, which fires no hashchange.)
+  window.addEventListener("hashchange", () => location.reload());
+}
+
+async function restore(h) {
+  let view = h.view ? { target: [h.view.x, h.view.y, 0], zoom: h.view.zoom } : null;
+  const focus = h.artwork != null ? indexOfId(h.artwork) : -1;
+  if (focus >= 0 && !view) view = focusView(focus);
+  // A shared view is restored as it was; without one, the map flies to what the filters show.
+  const fly = !view;
+  setView(view || state.overview);
+  if (focus >= 0) setFocus(focus);
+  const facets = Boolean(h.cls) || h.years[0] != null || h.years[1] != null;
+  if (facets) setFacets(h.cls, h.years, { fly: fly && !h.label && !h.q });
+  if (h.label) await setLabel(h.label, { fly });
+  else if (h.q) await setQuery(h.q, { fly });
+  else if (!facets) showStatus();
+  if (h.artwork != null && focus < 0) status(`Artwork ${h.artwork} is not on this map`);
+}
+
+async function main() {
+  const m = await (await fetch(config.manifestUrl)).json();
+  state.manifest = m;
+  notes(m);
+  fillSelect($("map-label"), m.labels.map((l) => [l.slug, l.count == null ? l.name : `${l.name} (${l.count.toLocaleString()})`]));
+  fillSelect($("map-cls"), m.classifications.map((c) => [c, c]));
+  state.points = await loadPoints(m, (loaded) => status(`Loading ${loaded.toLocaleString()} / ${m.count.toLocaleString()} points…`));
+  const years = yearRange(state.points, m);
+  if (years) {
+    for (const id of ["map-year-from", "map-year-to"]) Object.assign($(id), { min: years[0], max: years[1] });
+    $("map-year-from").placeholder = String(years[0]);
+    $("map-year-to").placeholder = String(years[1]);
+  }
+  $("map-facets").hidden = !m.classifications.length && !years;
+  state.baseColours = baseColours();
+  paint();
+  const span = Math.max(m.bounds[2] - m.bounds[0], m.bounds[3] - m.bounds[1], 1e-9);
+  const ext = [0, 0, (m.world * (m.bounds[2] - m.bounds[0])) / span, (m.world * (m.bounds[3] - m.bounds[1])) / span];
+  state.overview = fitView(ext);
+  state.overviewZoom = state.overview.zoom;
+  state.ready = true;
+  setupControls();
+  await restore(parseHash(location.hash));
   window.__map.ready = true;
   window.__map.count = state.points.n;
   window.__map.world = (i) => [state.points.positions[2 * i], state.points.positions[2 * i + 1]];
   window.__map.screen = (i) => deck.getViewports()[0].project(window.__map.world(i));
   window.__map.indexOfId = indexOfId;
   window.__map.thumbSheets = () => state.thumbs.map(([s]) => s);
+  window.__map.thumbCount = () => state.thumbs.reduce((sum, [, indices]) => sum + indices.length, 0) + state.hires.length;
+  window.__map.hiresCount = () => state.hires.length;
+  window.__map.regionNames = () => state.names.map((r) => r.name);
+  window.__map.parseYears = parseYears;
 }
 
 main().catch((err) => {

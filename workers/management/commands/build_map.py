@@ -2,6 +2,7 @@
 
 Without --rebuild, an existing map gets the newly embedded artworks placed on it (existing points
 keep their coordinates); a map that does not exist yet, or was made with another model, is built.
+--seed and --params default to the map's stored ones; giving different ones rebuilds the map.
 --wait runs the job in this process with progress; otherwise it is queued for a "maps" worker.
 """
 from __future__ import annotations
@@ -22,20 +23,26 @@ class Command(BaseCommand):
         parser.add_argument("--method", choices=["umap", "tsne", "both"], default="umap")
         parser.add_argument("--subset", default="all", help="all (default), faces, label:SLUG or collection:SLUG")
         parser.add_argument("--rebuild", action="store_true", help="refit from scratch instead of placing new points")
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--params", default="", help='JSON of method parameters, e.g. {"n_neighbors": 30}')
+        parser.add_argument("--seed", type=int, default=None, help="random seed (default: the map's, 0 for a new map); a different one rebuilds")
+        parser.add_argument("--params", default=None,
+                            help='JSON of method parameters, e.g. {"n_neighbors": 30} (default: the map\'s); different ones rebuild')
         parser.add_argument("--wait", action="store_true", help="run now in this process instead of queueing")
 
     def handle(self, *args, **opts):
         try:
             subset = build.parse_subset(opts["subset"])
-            params = json.loads(opts["params"]) if opts["params"] else {}
+            params = json.loads(opts["params"]) if opts["params"] is not None else None
+            if params is not None and not isinstance(params, dict):
+                raise ValueError(f"--params must be a JSON object, got {opts['params']!r}")
         except (ValueError, json.JSONDecodeError) as exc:
             raise CommandError(str(exc)) from exc
         methods = ["umap", "tsne"] if opts["method"] == "both" else [opts["method"]]
         failed = []
         for method in methods:
-            job = build.request(method, subset, seed=opts["seed"], params=params, rebuild=opts["rebuild"])
+            try:
+                job = build.request(method, subset, seed=opts["seed"], params=params, rebuild=opts["rebuild"])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
             if not opts["wait"]:
                 from workers.tasks_maps import enqueue
 
