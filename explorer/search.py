@@ -110,15 +110,23 @@ class Filters:
         label = labels.filter(slug=self.label).first()
         if label is None:
             return qs.none()
+        # Conditions on curator decisions only where there are some: a plain semi-join on the
+        # label's rows lets PostgreSQL drive the query from the (label, model, -score) index.
         decisions = LabelDecision.objects.filter(label=label)
-        shown = Q(pk__in=decisions.filter(decision__in=["added", "accepted"]).values("artwork_id"))
+        curated = decisions.filter(decision__in=["added", "accepted"])
+        rejected = decisions.filter(decision="rejected")
+        shown = Q(pk__in=curated.values("artwork_id")) if curated.exists() else None
         if model is not None:
             rows = label.artwork_labels.filter(model=model)
             threshold = thresholds([label], model.pk)[label.pk]
             if threshold is not None:
                 rows = rows.filter(score__gte=threshold)
-            shown |= Q(pk__in=rows.values("artwork_id"))
-        return qs.filter(shown).exclude(pk__in=decisions.filter(decision="rejected").values("artwork_id"))
+            machine = Q(pk__in=rows.values("artwork_id"))
+            shown = machine if shown is None else shown | machine
+        if shown is None:
+            return qs.none()
+        qs = qs.filter(shown)
+        return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
 
 @dataclass

@@ -135,7 +135,7 @@ def _search_context(request, **extra):
         "params": params,
         "institutions": facets["institutions"],
         "classifications": facets["classifications"],
-        "labels": labels.order_by("name").only("slug", "name", "published"),
+        "labels": labels.order_by("group", "name").only("slug", "name", "group", "published"),
         "is_curator": curator,
         "has_filters": any(params.get(k) for k in ("creator", "year_from", "year_to", "label", "institution", "classification")),
     }
