@@ -38,7 +38,7 @@ def home(request):
         "institutions": figures["institutions"],
         "groups": [(group, labels[: stats.GROUP_LABELS], len(labels)) for group, labels in figures["groups"][:HOME_GROUPS]],
         "more_groups": max(0, len(figures["groups"]) - HOME_GROUPS),
-        "featured": stats.random_artworks(8),
+        "featured": stats.random_artworks(10),  # fills the mosaic: two large tiles and eight small
         "model": figures["model"],
         "has_map": figures["has_map"],
         "untrained_notice": untrained_notice(figures["model"]),
