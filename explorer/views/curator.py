@@ -141,7 +141,7 @@ def collection_detail(request, slug: str):
     return render(
         request,
         "explorer/collection_detail.html",
-        {"collection": collection, "artworks": collecting.artworks_of(collection), "editable": editable},
+        {"collection": collection, "page": collecting.page_of(collection, request.GET.get("page")), "editable": editable},
     )
 
 
