@@ -25,16 +25,26 @@ class YearField(forms.IntegerField):
         )
 
 
-class SearchForm(forms.Form):
-    """The search page's and the search API's query string."""
+class FilterForm(forms.Form):
+    """The search filters (the search page, the search API and the artworks list)."""
 
-    q = forms.CharField(required=False, max_length=500)
     creator = forms.CharField(required=False, max_length=200)
     year_from = YearField()
     year_to = YearField()
     label = forms.CharField(required=False, max_length=255)
     institution = forms.CharField(required=False, max_length=255)
     classification = forms.CharField(required=False, max_length=255)
+
+
+class QueryForm(FilterForm):
+    """The search API's query string: the words and the filters."""
+
+    q = forms.CharField(required=False, max_length=500)
+
+
+class SearchForm(QueryForm):
+    """The search page's query string: the words, the filters and the page."""
+
     page = forms.IntegerField(required=False, min_value=1, max_value=1000)
 
 

@@ -66,10 +66,10 @@ class Filters:
 
     @classmethod
     def from_params(cls, params) -> "Filters":
-        """Filters from a query string (validated by :class:`explorer.forms.SearchForm`)."""
-        from .forms import SearchForm, first_error
+        """Filters from a query string (validated by :class:`explorer.forms.FilterForm`)."""
+        from .forms import FilterForm, first_error
 
-        form = SearchForm(params)
+        form = FilterForm(params)
         if not form.is_valid():
             raise BadSearch(first_error(form))
         data = form.cleaned_data

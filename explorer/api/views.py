@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from archive.models import Artwork, Collection, Job, Label
 
 from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats
+from ..forms import QueryForm, first_error
 from ..models_state import active_model
 from ..permissions import CuratorOrReadOnly, IsCurator, IsOperator, is_curator
 from ..similar import similar_to
@@ -226,9 +227,12 @@ class SearchView(APIView):
     def get(self, request):
         offset = _int_param(request, "offset", 0, 0, 10_000)
         limit = _int_param(request, "limit", 48, 1, 100)
+        form = QueryForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({"detail": first_error(form)})
         filters = _filters(request)
         try:
-            result = search_mod.search(request.query_params.get("q", ""), filters, offset=offset, limit=limit,
+            result = search_mod.search(form.cleaned_data["q"], filters, offset=offset, limit=limit,
                                        include_drafts=is_curator(request.user))
         except search_mod.BadSearch as exc:
             raise ValidationError({"detail": str(exc)}) from None
