@@ -25,6 +25,10 @@ class ScoredArtworkSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
 
 
+class ImageMatchSerializer(ScoredArtworkSerializer):
+    copy = serializers.BooleanField(help_text="the upload is a near copy of this artwork (crop, mirror, recolouring)")
+
+
 class ShownLabelSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="label.pk")
     slug = serializers.CharField(source="label.slug")

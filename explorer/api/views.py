@@ -32,7 +32,7 @@ from . import serializers as s
 from .pagination import Pagination, whole_number
 
 FILTER_PARAMS = [
-    OpenApiParameter("creator", str, description="creator contains (case-insensitive)"),
+    OpenApiParameter("creator", str, description="words of the creator's name, as prefixes (\"van gog\")"),
     OpenApiParameter("year_from", int, description="made in or after this year"),
     OpenApiParameter("year_to", int, description="made in or before this year"),
     OpenApiParameter("label", str, description="label slug"),
@@ -295,7 +295,7 @@ class ImageSearchView(APIView):
     @extend_schema(parameters=[OpenApiParameter("limit", int, description="1-100, default 24")],
                    request={"multipart/form-data": inline_serializer("ImageUpload", {"image": drf.ImageField()})},
                    responses=inline_serializer("ImageSearchResults", {
-                       "results": s.ScoredArtworkSerializer(many=True), "notices": drf.ListField(child=drf.CharField())}))
+                       "results": s.ImageMatchSerializer(many=True), "notices": drf.ListField(child=drf.CharField())}))
     def post(self, request):
         limit = _int_param(request, "limit", 24, 1, 100)
         upload = request.FILES.get("image")
