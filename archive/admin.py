@@ -187,6 +187,16 @@ class LabelDecisionAdmin(ArchiveAdmin):
     search_fields = ("label__name", "artwork__title")
 
 
+@admin.register(m.LabelCount)
+class LabelCountAdmin(ArchiveAdmin):
+    """Kept by archive.label_counts; shown for inspection. A hand edit lasts until the next recount
+    (manage.py refresh_label_counts)."""
+
+    list_display = ("id", "label", "model", "count", "threshold", "updated_at")
+    list_filter = ("model",)
+    search_fields = ("label__name",)
+
+
 @admin.register(m.Face)
 class FaceAdmin(ArchiveAdmin):
     list_display = ("id", "artwork", "model", "x", "y", "w", "h", "score", "not_a_face", "created_at")

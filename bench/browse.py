@@ -1,18 +1,24 @@
 #!/usr/bin/env python
-"""Browse benchmark: label pages, similar artworks and text search on a synthetic archive.
+"""Browse benchmark: label pages, similar artworks, search and the count pages on a synthetic archive.
 
 Builds (once; reused while --n/--vectors match) a dedicated database ``bench_browse`` on the same
 PostgreSQL server: ``--n`` artworks with real titles and creators (cycled from the Tate metadata),
-``--labels-per-artwork`` ArtworkLabel rows each over ``--labels`` labels, and ``--vectors`` clustered
-512-d unit vectors with their per-model HNSW index (parallel build, large maintenance_work_mem).
-Then times, through the explorer's own code:
+up to ``--labels-per-artwork`` ArtworkLabel rows each over ``--labels`` labels with skewed
+popularity (a few labels on ~30% of the archive, the tail on ~1%), the stored per-label counts,
+and ``--vectors`` clustered 512-d unit vectors with their per-model HNSW index (parallel build,
+large maintenance_work_mem). Then times, through the explorer's own code:
 
-* the label page (full Django request: keyset SQL + template), first and deep pages;
+* the label page (full Django request: keyset SQL + template), first and deep pages, the ten
+  biggest labels always included;
 * similar artworks (``explorer.similar.similar_to``) and its recall@10 against exact search,
   for several ``hnsw.ef_search`` values;
 * text search (``explorer.search.search``: kNN + full text + RRF). The query's text embedding is
   a deterministic synthetic 512-d vector (no CLIP weights here); the test-tiny text encoder's own
-  latency is reported separately.
+  latency is reported separately;
+* the search page with filters (classification, a big and a small label, institution + years,
+  creator), the home page and the label list (full requests).
+
+Each metric is measured in ``--repeat`` passes; every pass is printed and the median is reported.
 
 Usage: .venv/bin/python bench/browse.py [--n 1000000] [--vectors N] [--rebuild]
 """
@@ -27,7 +33,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -35,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DB_NAME = "bench_browse"
 DIM = 512
+SKEW = 1.7  # label popularity: label j = floor(L * u^SKEW); see build()
 TATE = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "metadata" / "tate" / "artworks.jsonl.gz"
 
 
@@ -105,7 +112,12 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
         for i, (title, creator, medium) in enumerate(records):
             copy.write_row((i, title, creator, medium))
     m = len(records)
-    for index in ("artwork_search_gin", "artwork_creator_idx", "artwork_phash_hnsw"):
+    # The search filters' expression indexes come back exactly as the migration made them.
+    cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'archive_artwork' AND indexname = ANY(%s)",
+                [["artwork_creator_words", "artwork_classification_upper"]])
+    filter_indexes = [r[0] for r in cur.fetchall()]
+    for index in ("artwork_search_gin", "artwork_creator_idx", "artwork_phash_hnsw", "artwork_creator_words",
+                  "artwork_classification_upper"):
         cur.execute(f"DROP INDEX IF EXISTS {index}")
     cur.execute(
         f"""
@@ -126,8 +138,10 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
     cur.execute("CREATE INDEX artwork_search_gin ON archive_artwork USING gin (search_document)")
     cur.execute("CREATE INDEX artwork_creator_idx ON archive_artwork (creator)")
     cur.execute("CREATE INDEX artwork_phash_hnsw ON archive_artwork USING hnsw (phash_bits vector_l2_ops)")
+    for definition in filter_indexes:
+        cur.execute(definition)
     cur.execute("SELECT setval(pg_get_serial_sequence('archive_artwork', 'id'), %s)", [n])
-    log(f"artwork indexes (GIN full text, creator) in {time.time() - t1:.0f}s")
+    log(f"artwork indexes (GIN full text, creator, search filters) in {time.time() - t1:.0f}s")
 
     # Model and labels.
     model = EmbeddingModel.objects.create(key="bench-512", arch="synthetic", dim=DIM, untrained=True)
@@ -141,9 +155,10 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
     )
     label_min = Label.objects.order_by("id").values_list("id", flat=True).first()
 
-    # ArtworkLabel: per_artwork distinct labels per artwork (stride coprime to the label count).
+    # ArtworkLabel: up to per_artwork distinct labels per artwork, label popularity skewed like a
+    # real vocabulary (Zipf-like): label j = floor(L * u^SKEW) for uniform u, so the first few
+    # labels are on ~30% of the archive and the tail ones on ~1%. Ranks follow the random scores.
     t2 = time.time()
-    stride = next(s for s in (7, 11, 13, 17, 19, 23) if np.gcd(s, n_labels) == 1)
     cur.execute("""SELECT indexname FROM pg_indexes WHERE tablename = 'archive_artworklabel' AND indexname NOT LIKE '%%pkey'""")
     label_indexes = [r[0] for r in cur.fetchall()]
     cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'archive_artworklabel'::regclass AND contype IN ('u', 'f')")
@@ -157,21 +172,40 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
         cur.execute(f"ALTER TABLE archive_artworklabel DROP CONSTRAINT IF EXISTS {name}")
     for name in label_indexes:
         cur.execute(f"DROP INDEX IF EXISTS {name}")
-    cur.execute(
-        f"""
-        INSERT INTO archive_artworklabel (artwork_id, label_id, model_id, score, rank)
-        SELECT a, {label_min} + ((a * 37 + r * {stride}) % {n_labels}), {model.pk},
-               (0.12 + 0.2 * random())::float8, r
-        FROM generate_series(1, {n}) a CROSS JOIN generate_series(1, {per_artwork}) r
-        """
-    )
-    log(f"artwork labels: {n * per_artwork:,} rows in {time.time() - t2:.0f}s")
+    cur.execute("SELECT setseed(%s)", [(seed % 1000) / 1000.0])
+    draws = per_artwork + 8
+    for start in range(1, n + 1, 100_000):
+        stop = min(n, start + 99_999)
+        cur.execute(
+            f"""
+            INSERT INTO archive_artworklabel (artwork_id, label_id, model_id, score, rank)
+            SELECT a, {label_min} + j, {model.pk}, score, rn FROM (
+              SELECT a, j, score, row_number() OVER (PARTITION BY a ORDER BY score DESC, j) AS rn
+              FROM (SELECT a, j, (0.12 + 0.2 * random())::float8 AS score
+                    FROM (SELECT DISTINCT a, least({n_labels - 1}, floor({n_labels} * power(random(), {SKEW})))::int AS j
+                          FROM generate_series({start}, {stop}) a CROSS JOIN generate_series(1, {draws}) d) dj) scored
+            ) ranked WHERE rn <= {per_artwork}
+            """
+        )
+    cur.execute("SELECT count(*) FROM archive_artworklabel")
+    rows = cur.fetchone()[0]
+    log(f"artwork labels: {rows:,} rows in {time.time() - t2:.0f}s")
     t3 = time.time()
     for definition in index_defs:
         cur.execute(definition)
     for definition, name in constraint_defs:
         cur.execute(f"ALTER TABLE archive_artworklabel ADD CONSTRAINT {name} {definition}")
     log(f"artwork label indexes and constraints rebuilt in {time.time() - t3:.0f}s")
+    cur.execute("VACUUM ANALYZE archive_artworklabel")  # visibility map: the recount is index-only
+    from archive import label_counts
+
+    t7 = time.time()
+    label_counts.refresh(model.pk)
+    recount_s = time.time() - t7
+    cur.execute("SELECT max(count), percentile_cont(0.5) WITHIN GROUP (ORDER BY count), min(count) FROM archive_labelcount")
+    biggest, median, smallest = cur.fetchone()
+    log(f"stored label counts: full recount of {n_labels} labels in {recount_s:.1f}s; artworks per label: "
+        f"max {biggest:,} ({100 * biggest / n:.0f}% of the archive), median {median:,.0f}, min {smallest:,}")
 
     # Vectors: clustered unit vectors (like image embeddings), binary COPY.
     t4 = time.time()
@@ -203,8 +237,8 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int) ->
     cur.execute("VACUUM ANALYZE archive_artworkembedding")
     log(f"VACUUM ANALYZE in {time.time() - t6:.0f}s")
     cur.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
-    meta = {"n": n, "vectors": n_vectors, "labels": n_labels, "per_artwork": per_artwork, "seed": seed,
-            "build_s": round(time.time() - t0), "hnsw_s": round(hnsw_s)}
+    meta = {"n": n, "vectors": n_vectors, "labels": n_labels, "per_artwork": per_artwork, "seed": seed, "skew": SKEW,
+            "build_s": round(time.time() - t0), "hnsw_s": round(hnsw_s), "label_rows": rows, "recount_s": round(recount_s, 1)}
     cur.execute("DELETE FROM bench_meta")
     cur.execute("INSERT INTO bench_meta VALUES ('meta', %s)", [json.dumps(meta)])
     return meta
@@ -268,22 +302,26 @@ def time_calls(fn, items, warmup: int = 10) -> list[float]:
 def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float, bool]]:
     from django.test import Client
 
-    from archive.models import Artwork, EmbeddingModel, Label
-    from explorer import browse, search, similar
+    from archive.models import Artwork, EmbeddingModel, Label, LabelCount
+    from explorer import browse, search, similar, stats
 
     rng = random.Random(seed)
     model = EmbeddingModel.objects.get(key="bench-512")
     results = []
 
-    # Label pages: first pages and deep pages (cursor after 10 pages), full Django requests.
+    # Label pages: first pages and deep pages (cursor after 10 pages), full Django requests. The
+    # ten biggest labels (tens of percent of the archive) are always among them.
     client = Client()
-    labels = list(Label.objects.order_by("?")[:samples])
+    biggest = list(Label.objects.filter(pk__in=LabelCount.objects.filter(model=model).order_by("-count").values("label_id")[:10]))
+    rng.shuffle(biggest)
+    labels = biggest + [l for l in Label.objects.order_by("?")[:samples] if l not in biggest][: samples - len(biggest)]
     deep = []
     for label in labels[: samples // 2]:
         cursor = None
-        for _ in range(10):
-            cursor = browse.label_page(label, model_id=model.pk, cursor=cursor, limit=browse.PAGE_SIZE).next_cursor
-        deep.append((label.slug, cursor))
+        for _ in range(10):  # the 10th page, or the last one of a small label
+            cursor = browse.label_page(label, model_id=model.pk, cursor=cursor, limit=browse.PAGE_SIZE).next_cursor or cursor
+        if cursor:
+            deep.append((label.slug, cursor))
     urls = [f"/labels/{label.slug}/" for label in labels[: samples // 2]] + [f"/labels/{s}/?cursor={c}" for s, c in deep]
     rng.shuffle(urls)
 
@@ -363,6 +401,45 @@ def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float
     except Exception as exc:  # noqa: BLE001 - informative only
         log(f"  text encoder not timed: {exc}")
     results.append(("text_search_p95_ms", pct(times, 95), 100.0, pct(times, 95) <= 100.0))
+
+    # Text search within filters, full requests of the search page: broad filters (a fifth of the
+    # archive: HNSW with a wide candidate list) and narrow ones (exact kNN over the filtered set).
+    tail = Label.objects.filter(pk__in=LabelCount.objects.filter(model=model).order_by("count").values("label_id")[:20])
+    creators = [c.split()[0] for c in Artwork.objects.order_by("?").values_list("creator", flat=True)[:50] if c.split()]
+    filtered = []
+    for i, q in enumerate(queries):
+        kind = i % 5
+        if kind == 0:
+            params = {"classification": "painting"}
+        elif kind == 1:
+            params = {"label": rng.choice(biggest).slug}
+        elif kind == 2:
+            params = {"label": rng.choice(tail).slug}
+        elif kind == 3:
+            start = rng.randrange(1400, 2000)
+            params = {"institution": "Tate", "year_from": start, "year_to": start + 10}
+        else:
+            params = {"creator": rng.choice(creators)}
+        filtered.append("/search/?" + urlencode({"q": q, **params}))
+    times = time_calls(get, filtered)
+    by_kind = {name: [t for j, t in enumerate(times) if j % 5 == k] for k, name in
+               enumerate(("classification", "big label", "small label", "institution+years", "creator"))}
+    log(f"search page with filters ({len(filtered)} requests): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms; "
+        + ", ".join(f"{name} p95 {pct(ts, 95):.0f}" for name, ts in by_kind.items() if ts))
+    results.append(("search_filtered_p95_ms", pct(times, 95), 100.0, pct(times, 95) <= 100.0))
+
+    # The pages that show counts and figures: home and the label list (full requests).
+    stats.forget()
+    t = time.perf_counter()
+    get("/")
+    cold = (time.perf_counter() - t) * 1000
+    times = time_calls(get, ["/"] * samples)
+    log(f"home page: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms (figures cached; "
+        f"recomputing them, once per {stats._seconds()} s per cache: {cold:.0f} ms)")
+    results.append(("home_page_p95_ms", pct(times, 95), 50.0, pct(times, 95) <= 50.0))
+    times = time_calls(get, ["/labels/"] * max(20, samples // 4), warmup=3)
+    log(f"label list ({meta['labels']} labels with counts): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms")
+    results.append(("label_list_p95_ms", pct(times, 95), 100.0, pct(times, 95) <= 100.0))
     return results
 
 
@@ -374,7 +451,7 @@ def main() -> int:
     parser.add_argument("--labels-per-artwork", type=int, default=20)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=3, help="measurement passes; the best p95 of each metric is reported (shared, noisy machine)")
+    parser.add_argument("--repeat", type=int, default=3, help="measurement passes; the median of the passes is reported, every pass printed")
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the database matches")
     args = parser.parse_args()
     n_vectors = min(args.vectors or args.n, args.n)
@@ -389,16 +466,23 @@ def main() -> int:
     from django.core.management import call_command
 
     settings.ALLOWED_HOSTS = ["*"]
+    from django.test.utils import override_settings
+
+    # Server time is measured, not the per-client rate limits of search.
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "search": None, "image_search": None}
+    override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}).enable()
     call_command("migrate", verbosity=0)
     meta = current_meta()
-    wanted = {"n": args.n, "vectors": n_vectors, "labels": args.labels, "per_artwork": args.labels_per_artwork, "seed": args.seed}
+    wanted = {"n": args.n, "vectors": n_vectors, "labels": args.labels, "per_artwork": args.labels_per_artwork, "seed": args.seed,
+              "skew": SKEW}
     if args.rebuild or meta is None or any(meta.get(k) != v for k, v in wanted.items()):
         log(f"building: {args.n:,} artworks, {args.n * args.labels_per_artwork:,} label rows, {n_vectors:,} x {DIM} vectors")
         meta = build(args.n, n_vectors, args.labels, args.labels_per_artwork, args.seed)
     else:
         log(f"reusing {DB_NAME}: {meta}")
-    print(f"archive: n={meta['n']:,} artworks, {meta['n'] * meta['per_artwork']:,} label rows, "
-          f"{meta['vectors']:,} x {DIM} vectors (build {meta['build_s']} s, HNSW {meta['hnsw_s']} s)")
+    print(f"archive: n={meta['n']:,} artworks, {meta['label_rows']:,} label rows (skewed), "
+          f"{meta['vectors']:,} x {DIM} vectors (build {meta['build_s']} s, HNSW {meta['hnsw_s']} s, "
+          f"label count recount {meta['recount_s']} s)")
     passes = []
     for i in range(args.repeat):
         load = os.getloadavg()[0]
@@ -407,10 +491,10 @@ def main() -> int:
     results = []
     for k, (metric, _, target, _) in enumerate(passes[0]):
         values = [p[k][1] for p in passes]
-        best = max(values) if metric.startswith("similar_recall") else min(values)
-        ok = best >= target if metric.startswith("similar_recall") else best <= target
-        log(f"{metric}: passes {', '.join(f'{v:.3f}' for v in values)} -> best {best:.3f}")
-        results.append((metric, best, target, ok))
+        median = statistics.median(values)
+        ok = median >= target if metric.startswith("similar_recall") else median <= target
+        print(f"{metric}: passes {', '.join(f'{v:.3f}' for v in values)} -> median {median:.3f}")
+        results.append((metric, median, target, ok))
     for metric, value, target, ok in results:
         print(f"BENCH browse {metric}={value:.3f} target={target:g} {'PASS' if ok else 'FAIL'}")
     passed = sum(ok for *_, ok in results)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Count
 
-from archive.models import Artwork, ArtworkLabel, Label, LabelDecision, LabelEmbedding
+from archive import label_counts as stored_counts
+from archive.models import Artwork, ArtworkLabel, Label, LabelCount, LabelDecision
 
 from .models_state import active_model, display_artworks
 
 PAGE_SIZE = 48
-COUNTS_CACHE_SECONDS = 300
 
 REJECTED = LabelDecision.Decision.REJECTED
 ADDED = LabelDecision.Decision.ADDED
@@ -55,101 +54,47 @@ def label_groups() -> list[str]:
     return list(Label.objects.filter(published=True).values_list("group", flat=True).distinct().order_by("group"))
 
 
-def _global_threshold():
-    value = getattr(settings, "LABEL_THRESHOLD", None)
-    return float(value) if value is not None else None
-
-
-# The threshold a label is shown at, first that applies (the labeling engine's rule):
-# Label.threshold, settings.LABEL_THRESHOLD, LabelEmbedding.default_threshold (derived), none.
-THRESHOLD_SQL = (
-    "coalesce(l.threshold, %s::float8, (SELECT le.default_threshold FROM archive_labelembedding le"
-    " WHERE le.label_id = l.id AND le.model_id = %s), '-infinity'::float8)"
-)
-
-
 def thresholds(labels, model_id: int | None) -> dict[int, float | None]:
-    """Effective display threshold of each label under the model."""
-    derived = {}
-    if model_id is not None:
-        derived = dict(
-            LabelEmbedding.objects.filter(model_id=model_id, label__in=[l.pk for l in labels]).values_list("label_id", "default_threshold")
-        )
-    fixed = _global_threshold()
-    out = {}
-    for label in labels:
-        if label.threshold is not None:
-            out[label.pk] = label.threshold
-        elif fixed is not None:
-            out[label.pk] = fixed
-        else:
-            out[label.pk] = derived.get(label.pk)
-    return out
+    """Effective display threshold of each label under the model (see archive.label_counts)."""
+    if model_id is None:
+        return {label.pk: label.threshold for label in labels}
+    return stored_counts.effective_thresholds(model_id, [label.pk for label in labels])
 
 
 def label_counts(model_id: int | None) -> dict[int, int]:
-    """Artworks shown under each published label (machine rows above threshold, minus rejected,
-    plus added). Cached for a few minutes: on millions of rows this is a full scan."""
-    key = f"explorer:label_counts:{model_id}"
-    counts = cache.get(key)
-    if counts is not None:
-        return counts
-    counts: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        if model_id is not None:
-            cursor.execute(
-                """
-                SELECT al.label_id, count(*) FROM archive_artworklabel al
-                JOIN archive_label l ON l.id = al.label_id
-                WHERE al.model_id = %s AND l.published AND al.score >= """ + THRESHOLD_SQL + """
-                  AND NOT EXISTS (SELECT 1 FROM archive_labeldecision d WHERE d.label_id = al.label_id
-                                  AND d.artwork_id = al.artwork_id)
-                GROUP BY al.label_id
-                """,
-                [model_id, _global_threshold(), model_id],
-            )
-            counts.update({label_id: n for label_id, n in cursor.fetchall()})
-        cursor.execute("SELECT label_id, count(*) FROM archive_labeldecision WHERE decision IN ('added', 'accepted') GROUP BY label_id")
-        for label_id, n in cursor.fetchall():
-            counts[label_id] = counts.get(label_id, 0) + n
-    cache.set(key, counts, COUNTS_CACHE_SECONDS)
-    return counts
+    """Artworks shown under each label: the stored counts (``archive.label_counts``), one small
+    read. Without a model only curator-added/accepted artworks are shown, counted from the
+    decisions."""
+    if model_id is not None:
+        return stored_counts.counts(model_id)
+    return dict(
+        LabelDecision.objects.filter(decision__in=[ADDED, ACCEPTED]).values("label_id").annotate(n=Count("id")).values_list("label_id", "n")
+    )
 
 
 _UNSET = object()
 
 
 def label_count(label: Label, model_id: int | None, threshold=_UNSET) -> int:
-    """Artworks shown under one label (the label page's headline).
-
-    Machine rows above the threshold are counted from the ``(label, model, -score)`` index alone
-    (an index-only scan: no heap visits, ~20k rows per label at 20M rows); the few artworks curators
-    decided on are then corrected for with a small join."""
-    curated = LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED]).count()
+    """Artworks shown under one label (the label page's headline): the stored count while it was
+    made with the label's current threshold, else counted now (an index range scan over the
+    label's rows above the threshold; the next label batch or decision stores it again)."""
     if model_id is None:
-        return curated
+        return LabelDecision.objects.filter(label=label, decision__in=[ADDED, ACCEPTED]).count()
     if threshold is _UNSET:
         threshold = thresholds([label], model_id)[label.pk]
-    above = " AND al.score >= %s" if threshold is not None else ""
-    extra = [threshold] if threshold is not None else []
-    with connection.cursor() as c:
-        c.execute(
-            "SELECT count(*) FROM archive_artworklabel al WHERE al.label_id = %s AND al.model_id = %s" + above,
-            [label.pk, model_id, *extra],
-        )
-        machine = c.fetchone()[0]
-        c.execute(
-            "SELECT count(*) FROM archive_labeldecision d JOIN archive_artworklabel al ON al.artwork_id = d.artwork_id"
-            " AND al.label_id = d.label_id AND al.model_id = %s WHERE d.label_id = %s" + above,
-            [model_id, label.pk, *extra],
-        )
-        decided = c.fetchone()[0]
-    return machine - decided + curated
+    row = stored_counts.stored(model_id, label.pk)
+    if row is not None and row[1] == threshold:
+        return row[0]
+    return stored_counts.count_now(model_id, label.pk, threshold)
 
 
 def forget_counts() -> None:
+    """After many label rows changed at once (a published prompt label re-ranks every artwork's
+    top-k): recount every label under the active model."""
     model = active_model()
-    cache.delete(f"explorer:label_counts:{model.pk if model else None}")
+    if model is not None:
+        stored_counts.refresh(model.pk)
 
 
 @dataclass
@@ -216,19 +161,21 @@ class ShownLabel:
     decision: str  # "", accepted, added
 
 
-def artwork_labels(artwork: Artwork, *, model_id: int | None, include_rejected: bool = False) -> list[ShownLabel]:
+def artwork_labels(
+    artwork: Artwork, *, model_id: int | None, include_rejected: bool = False, include_drafts: bool = False
+) -> list[ShownLabel]:
     """Labels shown on an artwork: machine labels above their threshold unless rejected, plus the
-    ones curators added. With ``include_rejected`` (curator view) rejected ones come back too,
-    with decision "rejected"."""
+    ones curators added. Only published labels, unless ``include_drafts``. With
+    ``include_rejected`` (curator view) rejected ones come back too, with decision "rejected"."""
     decisions = {d.label_id: d.decision for d in LabelDecision.objects.filter(artwork=artwork)}
+    labels = Label.objects.all() if include_drafts else Label.objects.filter(published=True)
     shown: dict[int, ShownLabel] = {}
     if model_id is not None:
-        rows = (
-            ArtworkLabel.objects.filter(artwork=artwork, model_id=model_id, label__published=True)
+        rows = list(
+            ArtworkLabel.objects.filter(artwork=artwork, model_id=model_id, label__in=labels)
             .select_related("label")
             .order_by("-score")
         )
-        rows = list(rows)
         limits = thresholds([r.label for r in rows], model_id)
         for row in rows:
             threshold = limits[row.label_id]
@@ -241,21 +188,34 @@ def artwork_labels(artwork: Artwork, *, model_id: int | None, include_rejected: 
     added_ids = [label_id for label_id, d in decisions.items() if d in (ADDED, ACCEPTED) and label_id not in shown]
     if include_rejected:
         added_ids += [label_id for label_id, d in decisions.items() if d == REJECTED and label_id not in shown]
-    for label in Label.objects.filter(pk__in=added_ids):
+    for label in labels.filter(pk__in=added_ids):
         shown[label.pk] = ShownLabel(label, None, decisions[label.pk])
     return sorted(shown.values(), key=lambda s: (s.decision not in (ADDED, ACCEPTED), -(s.score or 0.0)))
 
 
+def _recount(label: Label) -> None:
+    """Store the label's count again under every model that counts it (after a decision)."""
+    model_ids = set(LabelCount.objects.filter(label=label).values_list("model_id", flat=True))
+    model = active_model()
+    if model is not None:
+        model_ids.add(model.pk)
+    for model_id in sorted(model_ids):
+        stored_counts.refresh(model_id, [label.pk])
+
+
 def decide(artwork: Artwork, label: Label, decision: str, user) -> LabelDecision | None:
-    """Record (or clear, with decision "clear") a curator's decision on one artwork's label."""
-    if decision == "clear":
-        LabelDecision.objects.filter(artwork=artwork, label=label).delete()
-        forget_counts()
-        return None
-    if decision not in LabelDecision.Decision.values:
+    """Record (or clear, with decision "clear") a curator's decision on one artwork's label; the
+    label's stored count follows in the same transaction."""
+    if decision != "clear" and decision not in LabelDecision.Decision.values:
         raise ValueError(f"unknown decision {decision!r}: use accepted, rejected, added or clear")
-    row, _ = LabelDecision.objects.update_or_create(
-        artwork=artwork, label=label, defaults={"decision": decision, "user": user if user and user.is_authenticated else None}
-    )
-    forget_counts()
+    with transaction.atomic():
+        if decision == "clear":
+            LabelDecision.objects.filter(artwork=artwork, label=label).delete()
+            row = None
+        else:
+            row, _ = LabelDecision.objects.update_or_create(
+                artwork=artwork, label=label,
+                defaults={"decision": decision, "user": user if user and user.is_authenticated else None},
+            )
+        _recount(label)
     return row

@@ -84,6 +84,22 @@ def artworks_of(collection: Collection):
     return [item.artwork for item in collection.items.select_related("artwork").order_by("position", "id")]
 
 
+PAGE_SIZE = 96
+
+
+def page_of(collection: Collection, number) -> "Page":
+    """One page of a collection's artworks, in order (the page lists PAGE_SIZE at a time)."""
+    from django.core.paginator import Paginator
+
+    from .models_state import HIDDEN_COLUMNS
+
+    items = (
+        collection.items.select_related("artwork").defer(*(f"artwork__{c}" for c in HIDDEN_COLUMNS))
+        .order_by("position", "id")
+    )
+    return Paginator(items, PAGE_SIZE).get_page(number)
+
+
 EXPORT_FIELDS = (
     "id", "title", "creator", "display_date", "year_start", "year_end", "medium", "classification",
     "institution", "rights", "rights_url", "credit_line", "source", "source_id", "source_url",

@@ -1,6 +1,6 @@
 """Near-copy verification for search by image: is the query a crop, mirror or recolouring of a
-candidate? Normalised cross-correlation of small grayscale thumbnails, over a few crop scales,
-every position, and the mirrored query. Cheap (tens of candidates, ~20 px templates) and
+candidate? Normalised cross-correlation of small brightness thumbnails (luminance, and HSV value
+for hue-rotated copies), over a few crop scales, every position, and the mirrored query. Cheap (tens of candidates, ~20 px templates) and
 independent of the embedding model, so copies are found even when the model's features are weak
 (the untrained test model) and are flagged as copies when they are."""
 from __future__ import annotations
@@ -18,10 +18,22 @@ def _gray(im: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(ImageOps.grayscale(im).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _template(im: Image.Image) -> np.ndarray:
+def _value(im: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """HSV value (the brightest channel): unchanged when the hues are rotated, where luminance
+    changes (a red turned green gets brighter)."""
+    rgb = np.asarray(im.convert("RGB").resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return rgb.max(axis=2)
+
+
+# Brightness maps compared: luminance survives greyscale, sepia and colour casts; value survives
+# hue rotations.
+VIEWS = (_gray, _value)
+
+
+def _template(im: Image.Image, view=_gray) -> np.ndarray:
     w, h = im.size
     scale = TEMPLATE / max(w, h)
-    return _gray(im, (max(4, round(w * scale)), max(4, round(h * scale))))
+    return view(im, (max(4, round(w * scale)), max(4, round(h * scale))))
 
 
 def _normalise(a: np.ndarray) -> np.ndarray:
@@ -49,20 +61,22 @@ def _best_ncc(template: np.ndarray, target: np.ndarray) -> float:
 
 
 def copy_score(query: Image.Image, candidate: Image.Image) -> float:
-    """Best NCC of the query (or its mirror) against any window of the candidate at any scale."""
-    template = _template(query)
-    mirrored = template[:, ::-1]
-    th, tw = template.shape
-    cw, ch = candidate.size
+    """Best NCC of the query (or its mirror) against any window of the candidate at any scale,
+    on luminance and on HSV value (whichever matches better)."""
     best = -1.0
-    for s in SCALES:
-        # The query shows a fraction s of the candidate along its long side.
-        if tw >= th:
-            width = round(tw / s)
-            size = (width, max(th, round(width * ch / cw)))
-        else:
-            height = round(th / s)
-            size = (max(tw, round(height * cw / ch)), height)
-        target = _gray(candidate, size)
-        best = max(best, _best_ncc(template, target), _best_ncc(mirrored, target))
+    for view in VIEWS:
+        template = _template(query, view)
+        mirrored = template[:, ::-1]
+        th, tw = template.shape
+        cw, ch = candidate.size
+        for s in SCALES:
+            # The query shows a fraction s of the candidate along its long side.
+            if tw >= th:
+                width = round(tw / s)
+                size = (width, max(th, round(width * ch / cw)))
+            else:
+                height = round(th / s)
+                size = (max(tw, round(height * cw / ch)), height)
+            target = view(candidate, size)
+            best = max(best, _best_ncc(template, target), _best_ncc(mirrored, target))
     return best

@@ -59,12 +59,13 @@ def publish(label: Label, *, threshold: float | None = None, user=None) -> Job |
     if threshold is not None:
         label.threshold = threshold
     label.save(update_fields=["published", "threshold"])
-    from .browse import forget_counts
-
-    forget_counts()
+    from archive import label_counts
     from workers.jobs import launch
     from workers.labeling.curator_job import scoring_models
 
-    if not scoring_models().exists():
+    models = list(scoring_models().values_list("pk", flat=True))
+    for model_id in models:
+        label_counts.refresh(model_id, [label.pk])  # its threshold may have changed; the job keeps it current
+    if not models:
         return None
     return launch("score_label", {"label_id": label.pk}, user=user if user is not None and user.is_authenticated else None)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F, Q
 from PIL import Image, ImageOps
 
@@ -14,7 +15,7 @@ from archive import vectors
 from archive.models import Artwork, EmbeddingModel
 
 from .models_state import HIDDEN_COLUMNS, active_model, display_artworks
-from .similar import nearest_artworks
+from .similar import nearest_artworks, nearest_in
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,27 @@ class BadSearch(ValueError):
     """A search parameter that cannot be used (message is shown to the user)."""
 
 
+class WordPrefixQuery(SearchQuery):
+    """Every word of a text as a prefix ("van gog" finds "Vincent van Gogh" and "Gogh, Vincent
+    van"). PostgreSQL splits the text into words exactly as it split the indexed document
+    (``to_tsvector`` with the same configuration); each word is quoted into the tsquery, so any
+    input makes a valid query."""
+
+    template = (
+        r"""(SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & ')"""
+        r""" FROM unnest(to_tsvector(%(expressions)s)))::tsquery"""
+    )
+
+
+def creator_query(text: str) -> SearchQuery | None:
+    """The creator filter: word prefixes on the creator alone, served by the GIN index
+    artwork_creator_words (pg_trgm, which could serve a substring match, is not part of every
+    PostgreSQL, e.g. the embedded one)."""
+    if not re.search(r"\w", text):
+        return None
+    return WordPrefixQuery(text, config="simple")
+
+
 @dataclass
 class Filters:
     creator: str = ""
@@ -44,33 +66,29 @@ class Filters:
 
     @classmethod
     def from_params(cls, params) -> "Filters":
-        def year(name):
-            value = clean_text(params.get(name), 40)
-            if not value:
-                return None
-            try:
-                number = int(value)
-            except ValueError:
-                raise BadSearch(f"{name} must be a whole year such as 1850, not {value[:40]!r}") from None
-            if not -10000 <= number <= 3000:
-                raise BadSearch(f"{name} must be between -10000 and 3000")
-            return number
+        """Filters from a query string (validated by :class:`explorer.forms.FilterForm`)."""
+        from .forms import FilterForm, first_error
 
+        form = FilterForm(params)
+        if not form.is_valid():
+            raise BadSearch(first_error(form))
+        data = form.cleaned_data
         return cls(
-            creator=clean_text(params.get("creator"), 200),
-            year_from=year("year_from"),
-            year_to=year("year_to"),
-            label=clean_text(params.get("label")),
-            institution=clean_text(params.get("institution")),
-            classification=clean_text(params.get("classification")),
+            creator=data["creator"], year_from=data["year_from"], year_to=data["year_to"], label=data["label"],
+            institution=data["institution"], classification=data["classification"],
         )
 
     def __bool__(self) -> bool:
         return any(getattr(self, f) not in ("", None) for f in self.__dataclass_fields__)
 
-    def apply(self, qs, model: EmbeddingModel | None = None):
+    def apply(self, qs, model: EmbeddingModel | None = None, *, include_drafts: bool = False):
+        """Narrow an Artwork queryset. The label filter keeps the artworks the label is shown on
+        (machine rows at or above its effective threshold, not rejected, plus curator-added or
+        accepted ones); only published labels unless ``include_drafts`` (curators)."""
         if self.creator:
-            qs = qs.filter(creator__icontains=self.creator)
+            query = creator_query(self.creator)
+            if query is not None:
+                qs = qs.annotate(_creator_words=SearchVector("creator", config="simple")).filter(_creator_words=query)
         if self.year_from is not None:
             qs = qs.filter(Q(year_end__gte=self.year_from) | Q(year_end__isnull=True, year_start__gte=self.year_from))
         if self.year_to is not None:
@@ -80,22 +98,35 @@ class Filters:
         if self.classification:
             qs = qs.filter(classification__iexact=self.classification)
         if self.label:
-            from archive.models import Label, LabelDecision
-
-            label = Label.objects.filter(slug=self.label).first()
-            if label is None:
-                return qs.none()
-            machine = Q(pk__in=[])
-            if model is not None:
-                rows = label.artwork_labels.filter(model=model)
-                if label.threshold is not None:
-                    rows = rows.filter(score__gte=label.threshold)
-                machine = Q(pk__in=rows.values("artwork_id"))
-            decisions = LabelDecision.objects.filter(label=label)
-            qs = qs.filter(machine | Q(pk__in=decisions.filter(decision="added").values("artwork_id"))).exclude(
-                pk__in=decisions.filter(decision="rejected").values("artwork_id")
-            )
+            qs = self._apply_label(qs, model, include_drafts)
         return qs
+
+    def _apply_label(self, qs, model, include_drafts: bool):
+        from archive.models import Label, LabelDecision
+
+        from .browse import thresholds
+
+        labels = Label.objects.all() if include_drafts else Label.objects.filter(published=True)
+        label = labels.filter(slug=self.label).first()
+        if label is None:
+            return qs.none()
+        # Conditions on curator decisions only where there are some: a plain semi-join on the
+        # label's rows lets PostgreSQL drive the query from the (label, model, -score) index.
+        decisions = LabelDecision.objects.filter(label=label)
+        curated = decisions.filter(decision__in=["added", "accepted"])
+        rejected = decisions.filter(decision="rejected")
+        shown = Q(pk__in=curated.values("artwork_id")) if curated.exists() else None
+        if model is not None:
+            rows = label.artwork_labels.filter(model=model)
+            threshold = thresholds([label], model.pk)[label.pk]
+            if threshold is not None:
+                rows = rows.filter(score__gte=threshold)
+            machine = Q(pk__in=rows.values("artwork_id"))
+            shown = machine if shown is None else shown | machine
+        if shown is None:
+            return qs.none()
+        qs = qs.filter(shown)
+        return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
 
 @dataclass
@@ -107,6 +138,7 @@ class SearchResult:
     used_meaning: bool = False
     used_metadata: bool = False
     copies: dict = field(default_factory=dict)  # artwork id -> near-copy score (search by image)
+    total_capped: bool = False  # more than COUNT_CAP matched; total says COUNT_CAP
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -128,7 +160,9 @@ def _embedder_for(model: EmbeddingModel):
     return get_embedder(model.key)
 
 
-def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str]) -> list[int]:
+def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str], within=None) -> list[int]:
+    """Artwork ids nearest to the text's embedding, best first; with ``within`` (a filtered
+    queryset) only among those artworks (:func:`explorer.similar.nearest_in`)."""
     try:
         embedder = _embedder_for(model)
         query = embedder.embed_texts([q])[0]
@@ -136,6 +170,8 @@ def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str]) -> list[i
         log.warning("text embedding unavailable: %s", exc)
         notices.append(f"Search by meaning is unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); showing metadata matches only.")
         return []
+    if within is not None:
+        return [a for a, _ in nearest_in(model, query, within, limit=CANDIDATES)]
     return [a for a, _ in nearest_artworks(model, query, limit=CANDIDATES, ef_search=CANDIDATES)]
 
 
@@ -157,30 +193,37 @@ def metadata_ranking(q: str, qs) -> list[int]:
     )
 
 
-def search(q: str = "", filters: Filters | None = None, *, offset: int = 0, limit: int = 48) -> SearchResult:
-    """Free text by meaning and by metadata, fused, then filtered; or filters alone."""
+COUNT_CAP = 10_000  # filter-only results are counted up to this many ("10,000+")
+
+
+def search(
+    q: str = "", filters: Filters | None = None, *, offset: int = 0, limit: int = 48, include_drafts: bool = False
+) -> SearchResult:
+    """Free text by meaning and by metadata, fused, within the filters; or filters alone."""
     q = clean_text(q, 10_000)
     if len(q) > MAX_QUERY_CHARS:
         raise BadSearch(f"the query is too long ({len(q)} characters; at most {MAX_QUERY_CHARS})")
     filters = filters or Filters()
     model = active_model()
     notices: list[str] = []
-    qs = filters.apply(base_queryset(), model)
+    qs = filters.apply(base_queryset(), model, include_drafts=include_drafts)
     result = SearchResult([], 0, model=model, notices=notices)
     if not q:
-        page = list(qs.order_by("id")[offset : offset + limit])
-        result.artworks = [(a, None) for a in page]
-        result.total = qs.count()
+        ids = list(qs.order_by("id").values_list("id", flat=True)[offset : offset + limit])
+        found = display_artworks(ids)
+        result.artworks = [(found[a], None) for a in ids if a in found]
+        result.total = qs.order_by()[: COUNT_CAP + 1].count()
+        result.total_capped = result.total > COUNT_CAP
+        result.total = min(result.total, COUNT_CAP)
         return result
     rankings = []
     if model is None:
         notices.append("No embedding model is active yet, so search by meaning is off; showing metadata matches only.")
     else:
-        meaning = meaning_ranking(q, model, notices)
+        # With filters the nearest works are searched among the filtered artworks themselves, so a
+        # selective filter still gets its full candidate list (not what survives of the global top).
+        meaning = meaning_ranking(q, model, notices, within=qs if filters else None)
         if meaning:
-            if filters:
-                allowed = set(qs.filter(pk__in=meaning).values_list("id", flat=True))
-                meaning = [a for a in meaning if a in allowed]
             rankings.append(meaning)
             result.used_meaning = True
     metadata = metadata_ranking(q, qs)

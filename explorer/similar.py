@@ -12,6 +12,11 @@ from .models_state import display_artworks
 
 # HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
 EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
+# Nearest neighbours within a filtered set: at most this many artworks are ranked exactly (every
+# distance computed); a larger set is searched through the HNSW index with the widest candidate
+# list pgvector allows, then filtered.
+EXACT_LIMIT = getattr(settings, "EXPLORER_EXACT_KNN_LIMIT", 10_000)  # ~60 ms (bench/browse.py)
+FILTERED_EF_SEARCH = 1000  # pgvector's maximum hnsw.ef_search
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
@@ -39,6 +44,38 @@ def nearest_artworks(
     )
     out = [(int(r[2]), 1.0 - float(r[1])) for r in rows if int(r[2]) not in exclude]
     return out[:limit]
+
+
+def exact_nearest(model: EmbeddingModel, query: np.ndarray, artwork_ids: list[int], *, limit: int) -> list[tuple[int, float]]:
+    """``(artwork_id, similarity)`` of the nearest among ``artwork_ids``, every distance computed
+    (the ids are looked up through the (artwork, model) unique index; no HNSW, so nothing that
+    passes the filter is missed)."""
+    if not artwork_ids:
+        return []
+    expr = f"vector::vector({int(model.dim)}) <=> %s::vector"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH scored AS MATERIALIZED (SELECT artwork_id, {expr} AS distance FROM archive_artworkembedding"
+            " WHERE model_id = %s AND artwork_id = ANY(%s))"
+            " SELECT artwork_id, distance FROM scored ORDER BY distance, artwork_id LIMIT %s",
+            [vectors.to_literal(query), model.pk, list(artwork_ids), int(limit)],
+        )
+        return [(int(a), 1.0 - float(d)) for a, d in cursor.fetchall()]
+
+
+def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
+    """The nearest artworks among those of ``queryset`` (a filtered Artwork queryset).
+
+    A set of at most EXACT_LIMIT artworks is ranked exactly, so a selective filter still finds
+    its nearest works; a larger one is searched through the HNSW index with FILTERED_EF_SEARCH
+    candidates, of which those passing the filter are kept (enough, since the filter then
+    keeps a sizeable share of the archive)."""
+    ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
+    if len(ids) <= EXACT_LIMIT:
+        return exact_nearest(model, query, ids, limit=limit)
+    hits = nearest_artworks(model, query, limit=FILTERED_EF_SEARCH, ef_search=FILTERED_EF_SEARCH)
+    allowed = set(queryset.filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True))
+    return [(a, s) for a, s in hits if a in allowed][:limit]
 
 
 def similar_to(artwork: Artwork, model: EmbeddingModel | None, *, limit: int = 12) -> list[tuple[Artwork, float]]:

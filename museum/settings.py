@@ -188,7 +188,6 @@ EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -198,7 +197,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_RATE", "600/minute"),
         "doppelganger": os.environ.get("DOPPELGANGER_RATE", "20/minute"),
+        # Search (page and API share one budget per client), and search by image.
+        "search": os.environ.get("SEARCH_RATE", "120/minute"),
+        "image_search": os.environ.get("IMAGE_SEARCH_RATE", "20/minute"),
     },
+    "DEFAULT_PAGINATION_CLASS": "explorer.api.pagination.Pagination",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Museum archive explorer API",
@@ -212,6 +215,8 @@ CACHES = {
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# Seconds the home page's figures and the search filter options are cached (explorer.stats).
+EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 

@@ -4,7 +4,7 @@ from .collections import Collection, CollectionItem
 from .embeddings import ArtworkEmbedding, EmbeddingModel
 from .faces import Face
 from .jobs import Job, JobBatch, JobError
-from .labels import ArtworkLabel, Label, LabelDecision, LabelEmbedding
+from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "JobBatch",
     "JobError",
     "Label",
+    "LabelCount",
     "LabelDecision",
     "LabelEmbedding",
     "Layout",

@@ -1,6 +1,7 @@
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models.functions import Upper
 from pgvector.django import HnswIndex, VectorField
 
 
@@ -63,6 +64,10 @@ class Artwork(models.Model):
             GinIndex(fields=["search_document"], name="artwork_search_gin"),
             HnswIndex(name="artwork_phash_hnsw", fields=["phash_bits"], opclasses=["vector_l2_ops"]),
             models.Index(fields=["creator"], name="artwork_creator_idx"),
+            # The search filters: creator by word prefixes (full text on the creator alone, any
+            # PostgreSQL: pg_trgm is not part of every install), classification case-insensitively.
+            GinIndex(SearchVector("creator", config="simple"), name="artwork_creator_words"),
+            models.Index(Upper("classification"), name="artwork_classification_upper"),
         ]
         ordering = ["id"]
 

@@ -89,3 +89,24 @@ class LabelDecision(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artwork", "label"], name="label_decision_unique")]
         indexes = [models.Index(fields=["label", "decision"], name="label_decision_idx")]
+
+
+class LabelCount(models.Model):
+    """How many artworks a label is shown on under one model: the number the label browser, the
+    home page and the API print next to each label.
+
+    Counting on read would scan every label row (20M at 1M artworks), so the count is stored and
+    kept current where rows change (see :mod:`archive.label_counts`): the label stage adjusts it
+    for each batch it writes, curator decisions recount their label. ``threshold`` is the
+    effective display threshold the count was made with; a row whose threshold no longer matches
+    the label's is stale and is recounted by the next label batch or ``refresh_label_counts``.
+    """
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+", db_index=False)
+    model = models.ForeignKey("archive.EmbeddingModel", on_delete=models.CASCADE, related_name="+", db_index=False)
+    count = models.IntegerField(default=0)
+    threshold = models.FloatField(null=True, blank=True, help_text="Effective threshold the count was made with (none: all rows)")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "label"], name="label_count_unique")]

@@ -25,6 +25,10 @@ class ScoredArtworkSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
 
 
+class ImageMatchSerializer(ScoredArtworkSerializer):
+    copy = serializers.BooleanField(help_text="the upload is a near copy of this artwork (crop, mirror, recolouring)")
+
+
 class ShownLabelSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="label.pk")
     slug = serializers.CharField(source="label.slug")
@@ -40,19 +44,28 @@ class FaceSerializer(serializers.ModelSerializer):
         fields = ["id", "model", "x", "y", "w", "h", "score"]
 
 
+class MapPositionSerializer(serializers.Serializer):
+    layout = serializers.CharField(help_text="the map's slug")
+    name = serializers.CharField()
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+    url = serializers.CharField(help_text="the map page centred on this artwork")
+
+
 class ArtworkDetailSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.CharField(read_only=True)
     image_url = serializers.CharField(source="derivative_url_1024", read_only=True)
     labels = serializers.SerializerMethodField()
     faces = serializers.SerializerMethodField()
     similar = serializers.SerializerMethodField()
+    on_map = serializers.SerializerMethodField()
 
     class Meta:
         model = Artwork
         fields = ["id", "source", "source_id", "title", "creator", "display_date", "year_start", "year_end", "medium",
                   "classification", "institution", "rights", "rights_url", "credit_line", "source_url",
                   "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "thumbnail_url",
-                  "image_url", "labels", "faces", "similar"]
+                  "image_url", "labels", "faces", "similar", "on_map"]
 
     @extend_schema_field(ShownLabelSerializer(many=True))
     def get_labels(self, obj):
@@ -65,6 +78,12 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     @extend_schema_field(ScoredArtworkSerializer(many=True))
     def get_similar(self, obj):
         return [{"artwork": ArtworkSummarySerializer(a).data, "score": s} for a, s in self.context.get("similar", [])]
+
+    @extend_schema_field(MapPositionSerializer(many=True))
+    def get_on_map(self, obj):
+        from explorer.on_map import positions
+
+        return MapPositionSerializer(positions(obj.pk), many=True).data
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -176,3 +195,37 @@ class JobErrorSerializer(serializers.Serializer):
     artwork = serializers.IntegerField(source="artwork_id", allow_null=True)
     retried_in = serializers.IntegerField(source="retried_in_id", allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+class ModelInfoSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    untrained = serializers.BooleanField()
+    dim = serializers.IntegerField()
+
+
+class InstitutionCountSerializer(serializers.Serializer):
+    institution = serializers.CharField()
+    n = serializers.IntegerField(help_text="artworks")
+
+
+class LabelCountSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class LabelGroupSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    label_count = serializers.IntegerField(help_text="labels of this group shown on at least one artwork")
+    labels = LabelCountSerializer(many=True, help_text="its largest labels")
+
+
+class ArchiveStatsSerializer(serializers.Serializer):
+    artworks = serializers.IntegerField()
+    images = serializers.IntegerField(help_text="artworks with an ingested image")
+    faces = serializers.IntegerField(help_text="painted faces found")
+    labels = serializers.IntegerField(help_text="published labels")
+    institutions = InstitutionCountSerializer(many=True, help_text="the largest institutions")
+    groups = LabelGroupSerializer(many=True)
+    has_map = serializers.BooleanField()
+    model = ModelInfoSerializer(allow_null=True)

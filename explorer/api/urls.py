@@ -13,6 +13,8 @@ router.register("jobs", views.JobViewSet, basename="job")
 
 urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),
+    path("search/facets/", views.FacetsView.as_view(), name="search-facets"),
+    path("stats/", views.StatsView.as_view(), name="stats"),
     path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -16,18 +16,23 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from archive.models import Artwork, Collection, Job, Label
 
-from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod
+from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats
+from ..forms import QueryForm, first_error
 from ..models_state import active_model
 from ..permissions import CuratorOrReadOnly, IsCurator, IsOperator, is_curator
 from ..similar import similar_to
+from ..throttles import ImageSearchThrottle, SearchThrottle
 from . import serializers as s
+from .pagination import Pagination, whole_number
 
 FILTER_PARAMS = [
-    OpenApiParameter("creator", str, description="creator contains (case-insensitive)"),
+    OpenApiParameter("creator", str, description="words of the creator's name, as prefixes (\"van gog\")"),
     OpenApiParameter("year_from", int, description="made in or after this year"),
     OpenApiParameter("year_to", int, description="made in or before this year"),
     OpenApiParameter("label", str, description="label slug"),
@@ -47,13 +52,7 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: f"must be a whole number, not {raw[:30]!r}"}) from None
-    if not low <= value <= high:
-        raise ValidationError({name: f"must be between {low} and {high}"})
-    return value
+    return whole_number(raw, name, low, high)
 
 
 def _model_info(model) -> dict | None:
@@ -71,7 +70,7 @@ class ArtworkViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = search_mod.base_queryset().order_by("id")
         if self.action == "list":
-            qs = _filters(self.request).apply(qs, active_model())
+            qs = _filters(self.request).apply(qs, active_model(), include_drafts=is_curator(self.request.user))
         return qs
 
     def get_serializer_class(self):
@@ -85,8 +84,9 @@ class ArtworkViewSet(viewsets.ReadOnlyModelViewSet):
         artwork = get_object_or_404(Artwork, pk=kwargs["pk"])
         model = active_model()
         context = self.get_serializer_context()
+        curator = is_curator(request.user)
         context["labels"] = browse.artwork_labels(artwork, model_id=model.pk if model else None,
-                                                  include_rejected=is_curator(request.user))
+                                                  include_rejected=curator, include_drafts=curator)
         context["similar"] = similar_to(artwork, model, limit=12)
         data = s.ArtworkDetailSerializer(artwork, context=context).data
         data["model"] = _model_info(model)
@@ -214,21 +214,40 @@ class SearchView(APIView):
     """Free text by meaning (CLIP) and metadata (full text), fused with reciprocal rank fusion, plus filters."""
 
     permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="free text"), *FILTER_PARAMS,
-                               OpenApiParameter("offset", int), OpenApiParameter("limit", int, description="1-100")],
+    @extend_schema(parameters=[OpenApiParameter("q", str, description="free text (at most 500 characters)"), *FILTER_PARAMS,
+                               OpenApiParameter("offset", int, description="0-10000"),
+                               OpenApiParameter("limit", int, description="1-100, default 48")],
                    responses=inline_serializer("SearchResults", {
-                       "count": drf.IntegerField(), "results": s.ScoredArtworkSerializer(many=True),
-                       "notices": drf.ListField(child=drf.CharField())}))
+                       "count": drf.IntegerField(), "count_capped": drf.BooleanField(),
+                       "next": drf.CharField(allow_null=True), "previous": drf.CharField(allow_null=True),
+                       "results": s.ScoredArtworkSerializer(many=True), "notices": drf.ListField(child=drf.CharField())}))
     def get(self, request):
         offset = _int_param(request, "offset", 0, 0, 10_000)
         limit = _int_param(request, "limit", 48, 1, 100)
+        form = QueryForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({"detail": first_error(form)})
+        filters = _filters(request)
         try:
-            result = search_mod.search(request.query_params.get("q", ""), _filters(request), offset=offset, limit=limit)
+            result = search_mod.search(form.cleaned_data["q"], filters, offset=offset, limit=limit,
+                                       include_drafts=is_curator(request.user))
         except search_mod.BadSearch as exc:
             raise ValidationError({"detail": str(exc)}) from None
+        url = request.build_absolute_uri()
+        next_url = previous_url = None
+        if offset + limit < result.total and offset + limit <= 10_000:
+            next_url = replace_query_param(url, "offset", offset + limit)
+        if offset > limit:
+            previous_url = replace_query_param(url, "offset", offset - limit)
+        elif offset:
+            previous_url = remove_query_param(url, "offset")
         return Response({
             "count": result.total,
+            "count_capped": result.total_capped,
+            "next": next_url,
+            "previous": previous_url,
             "model": _model_info(result.model),
             "used_meaning": result.used_meaning,
             "notices": result.notices,
@@ -236,16 +255,48 @@ class SearchView(APIView):
         })
 
 
+class FacetsView(APIView):
+    """The search filters' options: institutions, classifications and label groups."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=inline_serializer("SearchFacets", {
+        "institutions": drf.ListField(child=drf.CharField()), "classifications": drf.ListField(child=drf.CharField()),
+        "label_groups": drf.ListField(child=drf.CharField())}))
+    def get(self, request):
+        options = stats.facet_options()
+        return Response({**options, "label_groups": browse.label_groups()})
+
+
+class StatsView(APIView):
+    """What the archive holds (the home page): counts, institutions, label groups with their largest labels."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=s.ArchiveStatsSerializer)
+    def get(self, request):
+        figures = stats.home(include_drafts=False)
+        return Response(s.ArchiveStatsSerializer({
+            **figures,
+            "model": _model_info(figures["model"]),
+            "groups": [{"group": g, "labels": [{"slug": l.slug, "name": l.name, "count": n} for l, n in labels[:stats.GROUP_LABELS]],
+                        "label_count": len(labels)} for g, labels in figures["groups"]],
+        }).data)
+
+
 class ImageSearchView(APIView):
     """Upload an image (multipart field ``image``); get the artworks that look most like it."""
 
     permission_classes = [AllowAny]
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ImageSearchThrottle]
 
-    @extend_schema(request={"multipart/form-data": inline_serializer("ImageUpload", {"image": drf.ImageField()})},
+    @extend_schema(parameters=[OpenApiParameter("limit", int, description="1-100, default 24")],
+                   request={"multipart/form-data": inline_serializer("ImageUpload", {"image": drf.ImageField()})},
                    responses=inline_serializer("ImageSearchResults", {
-                       "results": s.ScoredArtworkSerializer(many=True), "notices": drf.ListField(child=drf.CharField())}))
+                       "results": s.ImageMatchSerializer(many=True), "notices": drf.ListField(child=drf.CharField())}))
     def post(self, request):
+        limit = _int_param(request, "limit", 24, 1, 100)
         upload = request.FILES.get("image")
         if upload is None:
             raise ValidationError({"image": "upload an image file in the multipart field 'image'"})
@@ -253,12 +304,12 @@ class ImageSearchView(APIView):
             image = search_mod.prepare_query_image(upload)
         except search_mod.BadSearch as exc:
             raise ValidationError({"image": str(exc)}) from None
-        limit = _int_param(request, "limit", 24, 1, 100)
         result = search_mod.search_by_image(image, limit=limit)
         return Response({
             "model": _model_info(result.model),
             "notices": result.notices,
-            "results": [{"artwork": s.ArtworkSummarySerializer(a).data, "score": sc} for a, sc in result.artworks],
+            "results": [{"artwork": s.ArtworkSummarySerializer(a).data, "score": sc, "copy": a.pk in result.copies}
+                        for a, sc in result.artworks],
         })
 
 
@@ -318,17 +369,24 @@ class JobViewSet(viewsets.ViewSet):
     serializer_class = s.JobSerializer
     lookup_value_regex = r"[0-9]+"
 
+    pagination_class = Pagination
+
     @extend_schema(parameters=[OpenApiParameter("state", str), OpenApiParameter("kind", str),
-                               OpenApiParameter("limit", int, description="1-200")],
-                   responses=s.JobSerializer(many=True))
+                               OpenApiParameter("limit", int, description="1-200, default 50"),
+                               OpenApiParameter("offset", int, description="0-100000")],
+                   responses=inline_serializer("PaginatedJobList", {
+                       "count": drf.IntegerField(), "next": drf.CharField(allow_null=True),
+                       "previous": drf.CharField(allow_null=True), "results": s.JobSerializer(many=True)}))
     def list(self, request):
-        jobs = Job.objects.select_related("created_by").order_by("-created_at")
+        """Recent jobs, newest first, paginated like every list (``count``, ``next``, ``previous``)."""
+        jobs = Job.objects.select_related("created_by").order_by("-created_at", "-id")
         if request.query_params.get("state"):
             jobs = jobs.filter(state=search_mod.clean_text(request.query_params["state"], 12))
         if request.query_params.get("kind"):
             jobs = jobs.filter(kind=search_mod.clean_text(request.query_params["kind"], 20))
-        limit = _int_param(request, "limit", 50, 1, 200)
-        return Response({"results": [job_control.describe(j) for j in jobs[:limit]]})
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(jobs, request, view=self)
+        return paginator.get_paginated_response([job_control.describe(j) for j in page])
 
     @extend_schema(responses=s.JobSerializer)
     def retrieve(self, request, pk=None):

@@ -5,7 +5,7 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -14,8 +14,10 @@ from django.views.decorators.http import require_POST
 from archive.models import Artwork, Collection, Label
 
 from .. import browse, collecting, prompt_labels
+from ..forms import CollectionForm, PromptLabelForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import curator_required
+from .errors import bad_request
 
 
 @require_POST
@@ -23,14 +25,14 @@ from ..permissions import curator_required
 def decide(request, pk: int):
     artwork = get_object_or_404(Artwork, pk=pk)
     label_id = request.POST.get("label", "")
-    if not label_id.isdigit():
-        return HttpResponseBadRequest("label must be a label id")
+    if not (label_id.isascii() and label_id.isdigit() and len(label_id) <= 18):
+        return bad_request(request, "label must be a label id (a whole number)")
     label = get_object_or_404(Label, pk=int(label_id))
     decision = request.POST.get("decision", "")
     try:
         browse.decide(artwork, label, decision, request.user)
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return bad_request(request, str(exc))
     if request.headers.get("accept", "").startswith("application/json"):
         return JsonResponse({"artwork": artwork.pk, "label": label.pk, "decision": decision})
     verb = {"rejected": "Rejected", "accepted": "Accepted", "added": "Added", "clear": "Cleared the decision on"}[decision]
@@ -41,13 +43,16 @@ def decide(request, pk: int):
 @curator_required
 def prompt_label_new(request):
     if request.method == "POST":
+        form = PromptLabelForm(request.POST)
         try:
+            if not form.is_valid():
+                raise ValueError(first_error(form))
             label = prompt_labels.create_prompt_label(
-                request.POST.get("name", ""), request.POST.get("prompt", ""), request.user,
-                group=request.POST.get("group", "curated").strip() or "curated",
+                form.cleaned_data["name"], form.cleaned_data["prompt"], request.user, group=form.cleaned_data["group"],
             )
         except ValueError as exc:
-            return render(request, "explorer/prompt_label_new.html", {"error": str(exc), "form": request.POST}, status=400)
+            shown = {k: v.replace("\x00", "") for k, v in request.POST.items()}
+            return render(request, "explorer/prompt_label_new.html", {"error": str(exc), "form": shown}, status=400)
         return redirect("explorer:prompt_label_review", slug=label.slug)
     drafts = Label.objects.filter(published=False).order_by("-created_at")[:50]
     return render(request, "explorer/prompt_label_new.html", {"drafts": drafts, "form": {}})
@@ -64,8 +69,13 @@ def prompt_label_review(request, slug: str):
             try:
                 threshold = float(raw) if raw else None
             except ValueError:
-                return HttpResponseBadRequest("threshold must be a number")
-            excluded = set(collecting.parse_ids(request.POST.getlist("exclude")))
+                threshold = float("nan")
+            if threshold is not None and not -1.0 <= threshold <= 1.0:  # also refuses nan and inf
+                return bad_request(request, "threshold must be a number from -1 to 1 (a cosine score)")
+            try:
+                excluded = set(collecting.parse_ids(request.POST.getlist("exclude")))
+            except ValueError as exc:
+                return bad_request(request, str(exc))
             job = prompt_labels.publish(label, threshold=threshold, user=request.user)
             for artwork in Artwork.objects.filter(pk__in=excluded):
                 browse.decide(artwork, label, "rejected", request.user)
@@ -116,12 +126,18 @@ def collection_detail(request, slug: str):
             raise PermissionDenied
         action = request.POST.get("action")
         if action == "remove":
-            ids = collecting.parse_ids(request.POST.getlist("artwork"))
+            try:
+                ids = collecting.parse_ids(request.POST.getlist("artwork"))
+            except ValueError as exc:
+                return bad_request(request, str(exc))
             collection.items.filter(artwork_id__in=ids).delete()
         elif action == "update":
-            collection.title = (request.POST.get("title") or collection.title)[:255]
-            collection.description = request.POST.get("description", "")
-            collection.is_public = request.POST.get("is_public") == "on"
+            form = CollectionForm(request.POST)
+            if not form.is_valid():
+                return bad_request(request, first_error(form))
+            collection.title = form.cleaned_data["title"] or collection.title
+            collection.description = form.cleaned_data["description"]
+            collection.is_public = form.cleaned_data["is_public"]
             collection.save()
         elif action == "delete":
             collection.delete()
@@ -131,7 +147,7 @@ def collection_detail(request, slug: str):
     return render(
         request,
         "explorer/collection_detail.html",
-        {"collection": collection, "artworks": collecting.artworks_of(collection), "editable": editable},
+        {"collection": collection, "page": collecting.page_of(collection, request.GET.get("page")), "editable": editable},
     )
 
 
@@ -139,19 +155,22 @@ def collection_detail(request, slug: str):
 @curator_required
 def collection_save(request):
     """Save artworks (from search results, a label page or a map selection) to a new or existing collection."""
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
     try:
         ids = collecting.parse_ids(request.POST.getlist("artwork") or request.POST.get("artworks", ""))
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    label_slug = request.POST.get("from_label", "")
+        return bad_request(request, str(exc))
+    label_slug = form.cleaned_data["from_label"]
     if label_slug and not ids:
         label = get_object_or_404(Label, slug=label_slug)
         model = active_model()
         page = browse.label_page(label, model_id=model.pk if model else None, limit=200)
         ids = [artwork.pk for artwork, _, _ in page.items]
     if not ids:
-        return HttpResponseBadRequest("nothing to save: select some artworks")
-    target = request.POST.get("collection", "").strip()
+        return bad_request(request, "nothing to save: select some artworks")
+    target = form.cleaned_data["collection"]
     if target:
         collection = get_object_or_404(Collection, slug=target)
         if not collecting.can_edit(collection, request.user):
@@ -160,11 +179,11 @@ def collection_save(request):
     else:
         try:
             collection = collecting.create_collection(
-                request.POST.get("title", ""), request.user, ids, description=request.POST.get("description", ""),
-                is_public=request.POST.get("is_public") == "on",
+                form.cleaned_data["title"], request.user, ids, description=form.cleaned_data["description"],
+                is_public=form.cleaned_data["is_public"],
             )
         except ValueError as exc:
-            return HttpResponseBadRequest(str(exc))
+            return bad_request(request, str(exc))
         n = collection.items.count()
     messages.success(request, f"Saved {n} artworks to “{collection.title}”.")
     return redirect("explorer:collection", slug=collection.slug)

@@ -1,18 +1,23 @@
 """Public pages: home, label browser, label page, artwork page, search."""
 from __future__ import annotations
 
-from django.db.models import Count
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import select_template
 from django.template import TemplateDoesNotExist
+from django.template.loader import select_template
 
-from archive.models import Artwork, Face, Label, Layout
+from archive.models import Artwork, Label, Layout
 
-from .. import browse, search as search_mod
+from .. import browse, search as search_mod, stats
+from ..forms import LabelFilterForm, SearchForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
 from ..similar import similar_to
+from ..throttles import ImageSearchThrottle, SearchThrottle, throttled
+from .errors import bad_request
+
+HOME_GROUPS = 8
+PER_PAGE = 48
 
 
 def _faces_template_exists() -> bool:
@@ -24,50 +29,39 @@ def _faces_template_exists() -> bool:
 
 
 def home(request):
-    model = active_model()
-    visible = Artwork.objects.exclude(status=Artwork.Status.DUPLICATE)
-    institutions = list(
-        visible.exclude(institution="").values("institution").annotate(n=Count("id")).order_by("-n")[:12]
-    )
-    labels = list(browse.published_labels())
-    counts = browse.label_counts(model.pk if model else None)
-    groups: dict[str, list] = {}
-    for label in labels:
-        if counts.get(label.pk):
-            groups.setdefault(label.group, []).append((label, counts[label.pk]))
-    for group in groups.values():
-        group.sort(key=lambda lc: -lc[1])
-    featured = list(visible.filter(status=Artwork.Status.OK).order_by("?")[:8])
+    figures = stats.home()
     context = {
-        "artwork_count": visible.count(),
-        "image_count": visible.filter(status=Artwork.Status.OK).count(),
-        "label_count": len(labels),
-        "face_count": Face.objects.filter(not_a_face=False).count(),
-        "institutions": institutions,
-        "groups": sorted(groups.items())[:8],
-        "featured": featured,
-        "model": model,
-        "has_map": Layout.objects.filter(state=Layout.State.READY).exists(),
-        "untrained_notice": untrained_notice(model),
+        "artwork_count": figures["artworks"],
+        "image_count": figures["images"],
+        "label_count": figures["labels"],
+        "face_count": figures["faces"],
+        "institutions": figures["institutions"],
+        "groups": [(group, labels[: stats.GROUP_LABELS], len(labels)) for group, labels in figures["groups"][:HOME_GROUPS]],
+        "more_groups": max(0, len(figures["groups"]) - HOME_GROUPS),
+        "featured": stats.random_artworks(10),  # fills the mosaic: two large tiles and eight small
+        "model": figures["model"],
+        "has_map": figures["has_map"],
+        "untrained_notice": untrained_notice(figures["model"]),
     }
     return render(request, "explorer/home.html", context)
 
 
 def label_list(request):
-    group = search_mod.clean_text(request.GET.get("group"), 50)
-    name = search_mod.clean_text(request.GET.get("name"), 100)
+    form = LabelFilterForm(request.GET)
     model = active_model()
+    context = {"groups": browse.label_groups(), "model": model, "untrained_notice": untrained_notice(model)}
+    if not form.is_valid():
+        context.update(grouped=[], total=0, group="", name="", error=first_error(form))
+        return render(request, "explorer/label_list.html", context, status=400)
+    group, name = form.cleaned_data["group"], form.cleaned_data["name"]
     counts = browse.label_counts(model.pk if model else None)
-    labels = [(label, counts.get(label.pk, 0)) for label in browse.published_labels(group, name)]
     grouped: dict[str, list] = {}
-    for label, n in labels:
-        grouped.setdefault(label.group, []).append((label, n))
-    return render(
-        request,
-        "explorer/label_list.html",
-        {"grouped": sorted(grouped.items()), "groups": browse.label_groups(), "group": group, "name": name,
-         "total": len(labels), "model": model, "untrained_notice": untrained_notice(model)},
-    )
+    total = 0
+    for label in browse.published_labels(group, name).only("id", "slug", "name", "group"):
+        grouped.setdefault(label.group, []).append((label, counts.get(label.pk, 0)))
+        total += 1
+    context.update(grouped=sorted(grouped.items()), group=group, name=name, total=total)
+    return render(request, "explorer/label_list.html", context)
 
 
 def label_detail(request, slug: str):
@@ -80,9 +74,9 @@ def label_detail(request, slug: str):
     try:
         page = browse.label_page(label, model_id=model_id, cursor=request.GET.get("cursor"), limit=browse.PAGE_SIZE, threshold=threshold)
     except browse.BadCursor as exc:
-        return HttpResponseBadRequest(str(exc))
+        return bad_request(request, str(exc))
     context = {"label": label, "page": page, "model": model, "untrained_notice": untrained_notice(model),
-               "first": not request.GET.get("cursor")}
+               "first": not request.GET.get("cursor"), "threshold": threshold}
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
     context["count"] = browse.label_count(label, model_id, threshold=threshold)
@@ -93,7 +87,7 @@ def artwork_detail(request, pk: int):
     artwork = get_object_or_404(Artwork, pk=pk)
     model = active_model()
     curator = is_curator(request.user)
-    shown = browse.artwork_labels(artwork, model_id=model.pk if model else None, include_rejected=curator)
+    shown = browse.artwork_labels(artwork, model_id=model.pk if model else None, include_rejected=curator, include_drafts=curator)
     faces = list(artwork.faces.filter(not_a_face=False).order_by("x")) if _faces_template_exists() else []
     context = {
         "artwork": artwork,
@@ -113,45 +107,45 @@ def artwork_detail(request, pk: int):
     return render(request, "explorer/artwork_detail.html", context)
 
 
+@throttled(SearchThrottle)
 def search(request):
-    q = request.GET.get("q", "")
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        return render(request, "explorer/search.html", _search_context(request, error=first_error(form)), status=400)
+    q, page = form.cleaned_data["q"], form.cleaned_data["page"] or 1
+    filters = search_mod.Filters.from_params(request.GET)
+    if not q and not filters:
+        return render(request, "explorer/search.html", _search_context(request))
+    curator = is_curator(request.user)
     try:
-        filters = search_mod.Filters.from_params(request.GET)
-        page = max(1, min(int(request.GET.get("page") or 1), 1000))
-    except search_mod.BadSearch as exc:
-        return render(request, "explorer/search.html", _search_context(request, error=str(exc)), status=400)
-    except ValueError:
-        return render(request, "explorer/search.html", _search_context(request, error="page must be a number"), status=400)
-    per_page = 48
-    try:
-        result = search_mod.search(q, filters, offset=(page - 1) * per_page, limit=per_page)
+        result = search_mod.search(q, filters, offset=(page - 1) * PER_PAGE, limit=PER_PAGE, include_drafts=curator)
     except search_mod.BadSearch as exc:
         return render(request, "explorer/search.html", _search_context(request, error=str(exc)), status=400)
     context = _search_context(request, result=result, page=page, filters=filters)
-    context["has_next"] = page * per_page < result.total
+    context["has_next"] = page * PER_PAGE < result.total and page < 1000
     context["untrained_notice"] = untrained_notice(result.model) if result.used_meaning else ""
     return render(request, "explorer/search.html", context)
 
 
 def _search_context(request, **extra):
-    institutions = (
-        Artwork.objects.exclude(institution="").values_list("institution", flat=True).distinct().order_by("institution")[:200]
-    )
-    classifications = (
-        Artwork.objects.exclude(classification="").values_list("classification", flat=True).distinct().order_by("classification")[:200]
-    )
+    facets = stats.facet_options()
+    curator = is_curator(request.user)
+    labels = Label.objects.all() if curator else Label.objects.filter(published=True)
+    params = request.GET
     context = {
-        "q": request.GET.get("q", ""),
-        "params": request.GET,
-        "institutions": institutions,
-        "classifications": classifications,
-        "labels": Label.objects.filter(published=True).order_by("name").only("slug", "name"),
-        "is_curator": is_curator(request.user),
+        "q": params.get("q", ""),
+        "params": params,
+        "institutions": facets["institutions"],
+        "classifications": facets["classifications"],
+        "labels": labels.order_by("group", "name").only("slug", "name", "group", "published"),
+        "is_curator": curator,
+        "has_filters": any(params.get(k) for k in ("creator", "year_from", "year_to", "label", "institution", "classification")),
     }
     context.update(extra)
     return context
 
 
+@throttled(ImageSearchThrottle, methods=("POST",))
 def search_image(request):
     if request.method != "POST":
         return render(request, "explorer/search_image.html", {})

@@ -50,19 +50,23 @@ def browser():
 
 @pytest.fixture
 def screenshot(browser):
-    """``screenshot(name, full_page=False)`` writes docs/screenshots/<name>.png and returns its path.
-    With ``full_page`` the window is stretched to the page's height (up to 4000 px) for the shot."""
+    """``screenshot(name, full_page=False, width=None)`` writes docs/screenshots/<name>.png and
+    returns its path. With ``full_page`` the window is stretched to the page's height (up to
+    4000 px) for the shot; ``width`` (e.g. 390, a phone) shoots the page at that window width."""
 
-    def take(name: str, full_page: bool = False) -> Path:
+    def take(name: str, full_page: bool = False, width: int | None = None) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
+        if width:
+            browser.set_window_size(width, WINDOW[1])
+            time.sleep(0.3)
         if full_page:
             browser.execute_script("window.scrollTo(0, 0)")
             height = browser.execute_script("return Math.min(4000, document.documentElement.scrollHeight)")
-            browser.set_window_size(WINDOW[0], max(WINDOW[1], int(height)))
+            browser.set_window_size(width or WINDOW[0], max(WINDOW[1], int(height)))
             time.sleep(0.3)
         browser.save_screenshot(str(path))
-        if full_page:
+        if full_page or width:
             browser.set_window_size(*WINDOW)
         return path
 

@@ -36,6 +36,12 @@ def test_visitor_walk(browser, screenshot, live_server, small_archive):
     wait_for(browser, "Array.from(document.images).every(i => i.complete)")
     screenshot("explorer_home", full_page=True)
 
+    # The label browser: every label with its count, by group.
+    browser.get(base + "/labels/")
+    assert browser.find_elements(By.CSS_SELECTOR, ".label-group a.chip .count")
+    screenshot("explorer_labels", full_page=True)
+    browser.get(base + "/")
+
     # Home -> a label (the biggest one has several keyset pages).
     from archive.models import ArtworkLabel
     from django.db.models import Count
@@ -97,9 +103,23 @@ def test_visitor_walk(browser, screenshot, live_server, small_archive):
     assert first_link.endswith(f"/artworks/{artwork.pk}/")
     screenshot("explorer_search_image", full_page=True)
 
-    # A friendly 404.
+    # A friendly 404 and 400.
     browser.get(base + "/artworks/987654321/")
     assert "Page not found" in browser.page_source
+    browser.get(base + "/labels/" + top["label__slug"] + "/?cursor=garbage")
+    assert "Bad request" in browser.page_source and "bad cursor" in browser.page_source.lower()
+    screenshot("explorer_400")
+
+    # A phone: no page is wider than the screen.
+    for name, url in (("home", "/"), ("artwork", f"/artworks/{artwork.pk}/"), ("search", "/search/?q=portrait&institution=Art+Institute+of+Chicago"),
+                      ("labels", "/labels/")):
+        browser.get(base + url)
+        wait_for(browser, "document.readyState === 'complete'")
+        browser.set_window_size(390, 844)
+        time.sleep(0.3)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (name, overflow)
+        screenshot(f"explorer_mobile_{name}", full_page=True, width=390)
 
 
 def test_curator_walk(browser, screenshot, live_server, small_archive, monkeypatch):

@@ -127,6 +127,11 @@ def build_archive(aic_dir: Path, cc_dir: Path) -> dict:
         for rank, j in enumerate(order, start=1):
             rows.append(ArtworkLabel(artwork=artwork, label=labels[j], model=model, score=float(scores[i, j]), rank=rank))
     ArtworkLabel.objects.bulk_create(rows)
+    # The label stage keeps the stored per-label counts current as it writes; rows written here
+    # directly are counted once, as a migration or `manage.py refresh_label_counts` would.
+    from archive.label_counts import refresh
+
+    refresh(model.pk)
     from django.core.cache import cache
 
     cache.clear()

@@ -182,3 +182,36 @@ def test_job_dashboard_and_controls(operator_client, archive, operator):
     assert b"unknown job kind" in r.content
     r = operator_client.post("/jobs/", {"kind": "import", "mode": "missing"}, follow=True)
     assert b"needs a source" in r.content
+
+
+def test_collection_page_is_paginated(curator_client, archive, curator):
+    from explorer.collecting import PAGE_SIZE, add_items
+
+    collection = Collection.objects.create(title="Many", slug="many", owner=curator, is_public=True)
+    ids = [a.pk for a in archive["artworks"]]
+    add_items(collection, ids)
+    html = Client().get("/collections/many/").content.decode()
+    assert f"{len(ids)} artworks" in html
+    first = [int(x) for x in re.findall(r'href="/artworks/(\d+)/"', html)]
+    assert first == ids[:PAGE_SIZE] if len(ids) > PAGE_SIZE else first == ids
+    for garbage in ("abc", "-1", "999999", "1e9", "\x00"):
+        assert Client().get("/collections/many/", {"page": garbage}).status_code == 200
+    empty = Collection.objects.create(title="Empty", slug="empty", owner=curator, is_public=True)
+    assert "This collection is empty" in Client().get(f"/collections/{empty.slug}/").content.decode()
+
+
+def test_collection_pages_cover_every_item_once(curator_client, archive, curator, monkeypatch):
+    from explorer import collecting
+
+    monkeypatch.setattr(collecting, "PAGE_SIZE", 7)
+    collection = Collection.objects.create(title="Paged", slug="paged", owner=curator, is_public=True)
+    ids = [a.pk for a in archive["artworks"]][::-1]
+    collecting.add_items(collection, ids)
+    seen, page = [], 1
+    while True:
+        html = Client().get("/collections/paged/", {"page": page}).content.decode()
+        seen += [int(x) for x in re.findall(r'href="/artworks/(\d+)/"', html)]
+        if f"?page={page + 1}" not in html:
+            break
+        page += 1
+    assert seen == ids and page == -(-len(ids) // 7)

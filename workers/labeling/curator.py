@@ -15,6 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from archive import label_counts
 from archive.models import Label
 from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, nearest
 
@@ -81,6 +82,7 @@ def apply_to_chunk(label: Label, model, vec: np.ndarray, ids: np.ndarray, matrix
         return 0, 0, scores
     inserted = evicted = 0
     with transaction.atomic():
+        label_counts.rows_removed(model.pk, affected)  # the stored per-label counts follow the re-ranking
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s AND label_id = %s AND artwork_id = ANY(%s)", [model.pk, label.pk, affected])
         if enter_ids:
@@ -100,6 +102,7 @@ def apply_to_chunk(label: Label, model, vec: np.ndarray, ids: np.ndarray, matrix
             cursor.execute(_RERANK, [model.pk, affected])
             cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) AND rank > %s", [model.pk, affected, k])
             evicted = cursor.rowcount
+        label_counts.rows_added(model.pk, affected)
     return inserted, evicted, scores
 
 

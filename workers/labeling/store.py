@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types import TypeInfo
 from django.db import connection, transaction
 
+from archive import label_counts
 from archive.vectors import copy_arrays
 
 from .scoring import rows_for
@@ -123,12 +124,15 @@ def write_top_k(model_id: int, ids: np.ndarray, label_ids: np.ndarray, idx: np.n
     columns["model_id"] = np.full(len(columns["rank"]), model_id, dtype=np.int64)
     with transaction.atomic():
         delete_rows(model_id, ids)
-        return copy_arrays(TABLE, columns, conflict=CONFLICT, update=("score", "rank"))
+        written = copy_arrays(TABLE, columns, conflict=CONFLICT, update=("score", "rank"))
+        label_counts.rows_added(model_id, ids)
+        return written
 
 
 def delete_rows(model_id: int, artwork_ids: Sequence[int] | np.ndarray | None = None) -> int:
     """Delete this model's ArtworkLabel rows (of the given artworks, or all of them)."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        label_counts.rows_removed(model_id, artwork_ids)  # the stored per-label counts follow
         if artwork_ids is None:
             cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s", [model_id])
         else:
