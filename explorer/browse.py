@@ -89,14 +89,6 @@ def label_count(label: Label, model_id: int | None, threshold=_UNSET) -> int:
     return stored_counts.count_now(model_id, label.pk, threshold)
 
 
-def forget_counts() -> None:
-    """After many label rows changed at once (a published prompt label re-ranks every artwork's
-    top-k): recount every label under the active model."""
-    model = active_model()
-    if model is not None:
-        stored_counts.refresh(model.pk)
-
-
 @dataclass
 class LabelPage:
     items: list  # [(artwork, score or None, added: bool)]

@@ -265,8 +265,6 @@ def image_locations(mapping: Mapping, record: dict, *, base_dir: Path | None, wi
 
 def apply(mapping: Mapping, record: Any, *, base_dir: Path | None = None, with_images: bool = False, document: Any = None, source: str | None = None):
     """Turn one raw record into ``(source, source_id, fields, image_locations)``; raises RecordProblem."""
-    from .base import Record  # noqa: F401  (documented return shape)
-
     if not isinstance(record, dict):
         raise RecordProblem(f"a record must be an object with named fields, got {type(record).__name__}")
     source_id = evaluate(mapping.id, record, document)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -20,7 +19,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from archive.models import Artwork, Collection, Job, Label
+from archive.models import Artwork, Job, Label
 
 from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats
 from ..forms import QueryForm, first_error
