@@ -55,7 +55,7 @@ results: list[tuple[str, float, float, bool, str]] = []  # (metric, value, targe
 def bench(metric: str, value: float, target: float, unit: str = "", lower_is_better: bool = True) -> None:
     passed = value <= target if lower_is_better else value >= target
     results.append((metric, value, target, passed, unit))
-    print(f"BENCH map {metric}={value:.3f}{unit} target={target:g}{unit} {'PASS' if passed else 'FAIL'}", flush=True)
+    print(f"BENCH map {metric}={value:.3f} target={target:g} {'PASS' if passed else 'FAIL'}", flush=True)
 
 
 def mixture(n: int, d: int = 512, k: int = 40, seed: int = 0) -> np.ndarray:
