@@ -236,7 +236,7 @@ def process(ids: list[int], params: dict) -> BatchResult:
 STAGE = Stage(
     kind="faces",
     queue="faces",
-    batch_size=16,
+    batch_size=64,  # ~15 s of HOG detection per task on one core; fewer messages and batch rows per million
     candidates=candidates,
     completed=completed,
     reset=reset,
