@@ -1,29 +1,43 @@
 """Assemble docs/performance.md from the per-benchmark sections in docs/perf/*.md.
 
-Each benchmark writes its own section file; run ``python bench/report.py`` after benchmarks.
+Each section is written by hand from a benchmark's output (machine, date, figures, the BENCH
+lines in backticks); the summary table at the top lists every quoted BENCH line.
+Run ``python bench/report.py`` after updating a section.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ORDER = ["ingest", "embed", "label", "faces", "doppelganger", "map", "browse"]
 HEADER = """# Performance
 
 Figures from the benchmarks in `bench/`. Each benchmark prints its figures and ends with one line
 `BENCH <name> <metric>=<value> target=<value> PASS|FAIL`. Unless a section says otherwise they were
-measured on the development machine: a 2-core x86-64 VM with 24 GB RAM and no GPU, shared with
-other work at the time (so ratios measured within one run are the reliable figures).
-This file is assembled by `python bench/report.py` from `docs/perf/*.md`.
+measured on the development machine: a 2-core x86-64 VM with 24 GB RAM and no GPU, idle apart from
+the benchmark. This file is assembled by `python bench/report.py` from `docs/perf/*.md`.
 """
+BENCH_LINE = re.compile(r"`BENCH (\S+) (\S+?)=(\S+) target=(\S+) (PASS|FAIL)`")
+
+
+def sections() -> list[Path]:
+    paths = {p.stem: p for p in (ROOT / "docs" / "perf").glob("*.md")}
+    return [paths[name] for name in ORDER if name in paths] + [p for n, p in sorted(paths.items()) if n not in ORDER]
+
+
+def summary(texts: list[str]) -> str:
+    rows = ["| benchmark | metric | value | target | result |", "|---|---|---|---|---|"]
+    for text in texts:
+        for name, metric, value, target, result in BENCH_LINE.findall(text):
+            rows.append(f"| {name} | {metric} | {value} | {target} | {result} |")
+    return "## Summary\n\n" + "\n".join(rows) + "\n"
 
 
 def main() -> None:
-    sections = sorted((ROOT / "docs" / "perf").glob("*.md"))
-    parts = [HEADER]
-    for path in sections:
-        parts.append(path.read_text().strip() + "\n")
-    (ROOT / "docs" / "performance.md").write_text("\n".join(parts))
-    print(f"docs/performance.md: {len(sections)} sections")
+    texts = [path.read_text().strip() + "\n" for path in sections()]
+    (ROOT / "docs" / "performance.md").write_text("\n".join([HEADER, summary(texts), *texts]))
+    print(f"docs/performance.md: {len(texts)} sections")
 
 
 if __name__ == "__main__":
