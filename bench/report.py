@@ -17,6 +17,10 @@ Figures from the benchmarks in `bench/`. Each benchmark prints its figures and e
 `BENCH <name> <metric>=<value> target=<value> PASS|FAIL`. Unless a section says otherwise they were
 measured on the development machine: a 2-core x86-64 VM with 24 GB RAM and no GPU, idle apart from
 the benchmark. This file is assembled by `python bench/report.py` from `docs/perf/*.md`.
+
+Not measured yet: the GPU embedding target (`bench/embed.py --device cuda`, ViT-B-32, >= 5,000
+images/s end to end on one H100/H200). No GPU machine was available to this project's sessions so
+far; the Embed section says how to run it.
 """
 BENCH_LINE = re.compile(r"`BENCH (\S+) (\S+?)=(\S+) target=(\S+) (PASS|FAIL)`")
 
