@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import Count
+from django.db.models.functions import Lower
 
 from archive import label_counts as stored_counts
 from archive.models import Artwork, ArtworkLabel, Label, LabelCount, LabelDecision
@@ -47,7 +48,7 @@ def published_labels(group: str = "", name: str = ""):
         labels = labels.filter(group=group)
     if name:
         labels = labels.filter(name__icontains=name)
-    return labels.order_by("group", "name")
+    return labels.order_by("group", Lower("name"), "name")
 
 
 def label_groups() -> list[str]:

@@ -49,8 +49,13 @@ class SearchForm(QueryForm):
 
 
 class LabelFilterForm(forms.Form):
+    """The label browser's filters. By default only labels with artworks are listed, by name;
+    ``show=all`` adds the vocabulary's labels that no artwork carries yet."""
+
     group = forms.CharField(required=False, max_length=50)
     name = forms.CharField(required=False, max_length=100)
+    show = forms.ChoiceField(required=False, choices=[("", "with artworks"), ("all", "all")])
+    sort = forms.ChoiceField(required=False, choices=[("", "name"), ("count", "most artworks")])
 
 
 class PromptLabelForm(forms.Form):

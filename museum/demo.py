@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("Continuing with the artworks already in the archive.", file=sys.stderr)
 
+    # The workers run in their own sessions: turn SIGTERM/SIGHUP (a closed terminal, a process
+    # manager) into a normal exit so the ``finally`` below stops them and the embedded database.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     workers = []
     try:
         from workers.process import start_workers

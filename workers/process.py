@@ -31,6 +31,18 @@ def worker_command(queues: Iterable[str], concurrency: int, *, name: str, pool: 
     return cmd
 
 
+def _end_with_parent() -> None:
+    """Run in the child before exec: on Linux, ask the kernel to send SIGTERM (Celery's warm
+    shutdown) when the process that started the worker dies, even by SIGKILL, so a killed demo or
+    test run never leaves workers behind. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_workers(
     queues: Iterable[str] | None = None,
     concurrency: int = 1,
@@ -65,6 +77,7 @@ def start_workers(
         proc = subprocess.Popen(
             worker_command(queues, concurrency, name=name, pool=pool, loglevel=loglevel),
             cwd=BASE_DIR, env=full_env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_end_with_parent,
         )
         handle.close()
         proc.ready_file = ready  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -119,7 +120,7 @@ class LabelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             qs = qs.filter(group=group[:50])
         if name:
             qs = qs.filter(name__icontains=name[:100])
-        return qs.order_by("group", "name")
+        return qs.order_by("group", Lower("name"), "name")
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

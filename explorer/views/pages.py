@@ -1,6 +1,8 @@
 """Public pages: home, label browser, label page, artwork page, search."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.template import TemplateDoesNotExist
@@ -51,16 +53,27 @@ def label_list(request):
     model = active_model()
     context = {"groups": browse.label_groups(), "model": model, "untrained_notice": untrained_notice(model)}
     if not form.is_valid():
-        context.update(grouped=[], total=0, group="", name="", error=first_error(form))
+        context.update(grouped=[], total=0, hidden=0, group="", name="", show="", sort="", error=first_error(form))
         return render(request, "explorer/label_list.html", context, status=400)
-    group, name = form.cleaned_data["group"], form.cleaned_data["name"]
+    data = form.cleaned_data
     counts = browse.label_counts(model.pk if model else None)
     grouped: dict[str, list] = {}
-    total = 0
-    for label in browse.published_labels(group, name).only("id", "slug", "name", "group"):
-        grouped.setdefault(label.group, []).append((label, counts.get(label.pk, 0)))
+    total = hidden = 0
+    for label in browse.published_labels(data["group"], data["name"]).only("id", "slug", "name", "group"):
+        n = counts.get(label.pk, 0)
+        if not n and data["show"] != "all":
+            hidden += 1
+            continue
+        grouped.setdefault(label.group, []).append((label, n))
         total += 1
-    context.update(grouped=sorted(grouped.items()), group=group, name=name, total=total)
+    if data["sort"] == "count":
+        grouped = {g: sorted(labels, key=lambda pair: -pair[1]) for g, labels in grouped.items()}
+    filtered = {k: v for k, v in data.items() if v}
+    context.update(
+        grouped=sorted(grouped.items()), total=total, hidden=hidden, **data,
+        show_all_query=urlencode(filtered | {"show": "all"}),
+        filtered=bool(data["group"] or data["name"]),
+    )
     return render(request, "explorer/label_list.html", context)
 
 

@@ -29,11 +29,28 @@ def test_nav_links(client, archive):
 
 
 def test_label_browser_lists_labels_with_counts_and_filters(client, archive):
+    from explorer import browse
+
+    counts = browse.label_counts(archive["model"].pk)
+    used = [label for label in archive["labels"] if counts.get(label.pk)]
+    unused = Label.objects.create(slug="zz-unused", name="Aardvark in snow", group="animals", published=True)
     r = client.get("/labels/")
     assert r.status_code == 200
     html = r.content.decode()
-    for label in archive["labels"]:
+    for label in used:
         assert f'/labels/{label.slug}/' in html
+    assert "/labels/zz-unused/" not in html  # no artworks: listed only on request
+    assert "1 more has none yet" in html or "more have none yet" in html
+    html = client.get("/labels/", {"show": "all"}).content.decode()
+    assert "/labels/zz-unused/" in html and all(f'/labels/{label.slug}/' in html for label in archive["labels"])
+    # Names sort case-insensitively: "Aardvark…" comes before lower-case names in its group.
+    animals = client.get("/labels/", {"show": "all", "group": "animals"}).content.decode()
+    assert animals.index("/labels/zz-unused/") < animals.index("/labels/horse/")
+    # Most artworks first.
+    by_count = client.get("/labels/", {"sort": "count", "group": "animals"}).content.decode()
+    shown = [int(n) for n in re.findall(r'<span class="count">(\d+)</span>', by_count)]
+    assert shown and shown == sorted(shown, reverse=True)
+    assert client.get("/labels/", {"sort": "bogus"}).status_code == 400
     r = client.get("/labels/", {"group": "animals"})
     html = r.content.decode()
     assert "/labels/horse/" in html and "/labels/portrait/" not in html

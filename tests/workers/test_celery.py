@@ -364,3 +364,48 @@ def test_ingest_workers_import_a_folder_and_recover_a_killed_worker(aic_dir, red
         assert [a.status for a in same] == ["ok", "duplicate", "duplicate"]
         assert {a.duplicate_of_id for a in same[1:]} == {same[0].pk}
     assert rows.filter(status="ok").count() == 24 and rows.filter(status="duplicate").count() == 8
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """``./run demo`` starts workers in their own sessions (Ctrl-C in the terminal does not reach
+    them); if the demo itself is killed, even by SIGKILL, its workers must not live on."""
+    import signal
+    import subprocess
+    import sys
+
+    require(REDIS_URL, "Redis")
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import os, sys, time\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'museum.settings')\n"
+        "from workers.process import start_workers\n"
+        f"procs = start_workers(['ingest'], 1, env={worker_env(REDIS_URL)!r})\n"
+        f"open({str(pid_file)!r}, 'w').write(str(procs[0].pid))\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=settings.BASE_DIR)
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.2)
+        assert pid_file.exists(), "the worker did not start"
+        worker_pid = int(pid_file.read_text())
+        os.kill(worker_pid, 0)  # running
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            # A zombie (finished, not yet reaped by init) counts as ended.
+            if Path(f"/proc/{worker_pid}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(worker_pid, signal.SIGKILL)
+            pytest.fail("the worker outlived the process that started it")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
