@@ -65,7 +65,8 @@ WHERE lc.model_id = %(model)s AND lc.label_id = d.label_id
 """
 
 
-def _fixed_threshold() -> float | None:
+def fixed_threshold() -> float | None:
+    """``settings.LABEL_THRESHOLD`` (one threshold for every label), or None."""
     value = getattr(settings, "LABEL_THRESHOLD", None)
     return float(value) if value is not None else None
 
@@ -77,7 +78,7 @@ def _lock(cursor, model_id: int) -> None:
 def effective_thresholds(model_id: int, label_ids: Iterable[int] | None = None) -> dict[int, float | None]:
     """``{label_id: threshold}`` under the model (None: no threshold), for all or some labels."""
     sql = f"SELECT l.id, {THRESHOLD_SQL} FROM archive_label l"
-    params: dict = {"fixed": _fixed_threshold(), "model": int(model_id)}
+    params: dict = {"fixed": fixed_threshold(), "model": int(model_id)}
     if label_ids is not None:
         sql += " WHERE l.id = ANY(%(ids)s)"
         params["ids"] = [int(i) for i in label_ids]
@@ -126,7 +127,7 @@ def stale_labels(cursor, model_id: int) -> dict[int, float | None]:
         f"SELECT l.id, {THRESHOLD_SQL} AS thr FROM archive_label l"
         " LEFT JOIN archive_labelcount lc ON lc.label_id = l.id AND lc.model_id = %(model)s"
         f" WHERE lc.id IS NULL OR lc.threshold IS DISTINCT FROM {THRESHOLD_SQL}",
-        {"fixed": _fixed_threshold(), "model": int(model_id)},
+        {"fixed": fixed_threshold(), "model": int(model_id)},
     )
     return dict(cursor.fetchall())
 

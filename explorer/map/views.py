@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from archive import label_counts as stored_counts
 from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, Job, Label, Layout, Region
 from workers.layouts import export
 from workers.layouts.build import labels_model_id
@@ -119,13 +120,18 @@ def search(request, slug: str):
     on_map = "artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s)"
     if label_slug:
         label = get_object_or_404(Label, slug=label_slug)
+        # The artworks that show the label, as on its label page: machine rows at or above its
+        # display threshold that no curator rejected, plus curator-added/accepted ones.
+        model_id = labels_model_id(layout) or 0
+        threshold = stored_counts.effective_thresholds(model_id, [label.pk]).get(label.pk) if model_id else None
         sql = (
             f"SELECT artwork_id FROM archive_artworklabel WHERE label_id = %s AND model_id = %s AND {on_map} "
+            f"AND score >= coalesce(%s::float8, '-infinity'::float8) "
             f"AND artwork_id NOT IN (SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision = 'rejected') "
             f"UNION SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision IN ('accepted', 'added') AND {on_map} "
             f"LIMIT %s"
         )
-        params = [label.pk, labels_model_id(layout) or 0, layout.pk, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
+        params = [label.pk, model_id, layout.pk, threshold, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
         what = {"label": label.slug, "name": label.name}
     elif q:
         sql = (

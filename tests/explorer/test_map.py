@@ -96,6 +96,23 @@ def test_search_by_label_and_text(client, small_map):
     assert client.get(f"/map/{layout.slug}/search.json", {"label": "nope"}).status_code == 404
 
 
+def test_label_filter_and_counts_follow_the_display_threshold(client, small_map):
+    """The map shows a label on the same artworks as its label page: rows under the label's
+    threshold are not counted or highlighted; curator decisions apply."""
+    from archive.models import LabelDecision
+
+    layout, artworks, boat = small_map
+    ArtworkLabel.objects.filter(label=boat, artwork__in=artworks[:4]).update(score=0.1)
+    boat.threshold = 0.3
+    boat.save(update_fields=["threshold"])
+    curator = User.objects.create_user("c")
+    LabelDecision.objects.create(artwork=artworks[0], label=boat, decision="accepted", user=curator)
+    LabelDecision.objects.create(artwork=artworks[9], label=boat, decision="rejected", user=curator)
+    r = client.get(f"/map/{layout.slug}/search.json", {"label": "boat"}).json()
+    assert sorted(r["ids"]) == sorted([artworks[0].pk] + [a.pk for a in artworks[4:9]])
+    assert build.label_counts(layout) == [{"slug": "boat", "name": "boat", "group": "objects", "count": 6}]
+
+
 def test_artwork_info(client, small_map):
     _, artworks, _ = small_map
     r = client.get(f"/map/artwork/{artworks[3].pk}.json").json()

@@ -204,7 +204,8 @@ def _step(job: Job | None, message: str) -> None:
         jobs.record_progress(job, done=1, message=message)
         callback = _on_step.get()
         if callback is not None:
-            callback(job, message)
+            callback(job, message)  # a progress bar shows the step: no log line on top of it
+            return
     log.info(message)
 
 
@@ -429,17 +430,23 @@ def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
 
 
 def label_counts(layout: Layout) -> list[dict]:
-    """Published labels on this map's artworks (machine labels of its model), most frequent first.
+    """Labels shown on this map's artworks, most frequent first: machine rows of its model at or
+    above each label's display threshold, as on the label pages (``archive.label_counts``).
     Counted once per export so the manifest endpoint never aggregates label rows."""
+    from archive.label_counts import THRESHOLD_SQL, fixed_threshold
+
     model_id = labels_model_id(layout)
     if not model_id:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al JOIN archive_label l ON l.id = al.label_id "
-            "WHERE al.model_id = %s AND l.published AND al.artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) "
+            "SELECT l.slug, l.name, l.group, count(*) FROM archive_artworklabel al "
+            f"JOIN (SELECT l.id, l.slug, l.name, l.group, {THRESHOLD_SQL} AS thr FROM archive_label l WHERE l.published) l "
+            "ON l.id = al.label_id "
+            "WHERE al.model_id = %(model)s AND al.score >= coalesce(l.thr, '-infinity'::float8) "
+            "AND al.artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %(layout)s) "
             "GROUP BY l.slug, l.name, l.group ORDER BY count(*) DESC, l.name LIMIT 5000",
-            [model_id, layout.pk],
+            {"model": model_id, "layout": layout.pk, "fixed": fixed_threshold()},
         )
         return [{"slug": s, "name": n, "group": g, "count": c} for s, n, g, c in cursor.fetchall()]
 

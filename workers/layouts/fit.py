@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,10 @@ def fit(method: str, Y: np.ndarray, *, seed: int = 0, params: dict | None = None
             low_memory=True,
             verbose=verbose,
         )
-        coords = model.fit_transform(Y)
+        with warnings.catch_warnings():
+            # A seeded UMAP runs single-threaded (reproducible); umap-learn warns about it each fit.
+            warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
+            coords = model.fit_transform(Y)
         return model, np.asarray(coords, dtype=np.float32), p
     from openTSNE import TSNE
 
