@@ -24,7 +24,7 @@ class Artwork(models.Model):
     title = models.TextField(blank=True)
     creator = models.TextField(blank=True)
     display_date = models.CharField(max_length=255, blank=True)
-    year_start = models.IntegerField(null=True, blank=True, db_index=True)
+    year_start = models.IntegerField(null=True, blank=True)
     year_end = models.IntegerField(null=True, blank=True)
     medium = models.TextField(blank=True)
     classification = models.CharField(max_length=255, blank=True, db_index=True)
@@ -68,6 +68,13 @@ class Artwork(models.Model):
             # PostgreSQL: pg_trgm is not part of every install), classification case-insensitively.
             GinIndex(SearchVector("creator", config="simple"), name="artwork_creator_words"),
             models.Index(Upper("classification"), name="artwork_classification_upper"),
+            # Year ranges (alone and within an institution): the range on year_start is scanned
+            # and year_end checked inside the index, not on the table.
+            models.Index(fields=["year_start", "year_end"], name="artwork_years"),
+            models.Index(fields=["institution", "year_start", "year_end"], name="artwork_institution_years"),
+            # Joins from label rows to artworks check the status (duplicates are not shown) in
+            # the index alone.
+            models.Index(fields=["id"], include=["status"], name="artwork_id_status"),
         ]
         ordering = ["id"]
 

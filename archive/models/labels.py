@@ -66,7 +66,9 @@ class ArtworkLabel(models.Model):
             models.UniqueConstraint(fields=["artwork", "model", "label"], name="artwork_label_unique"),
         ]
         indexes = [
-            models.Index(fields=["label", "model", "-score"], name="artwork_label_rank_idx"),
+            # A label's artworks by score (label pages, the label filter, counts), from the index
+            # alone: artwork_id is carried in it.
+            models.Index(fields=["label", "model", "-score"], include=["artwork"], name="artwork_label_rank_idx"),
             models.Index(fields=["model", "artwork"], condition=models.Q(rank=1), name="artwork_label_top1_idx"),
         ]
 

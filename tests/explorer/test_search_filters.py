@@ -125,3 +125,10 @@ def test_creator_and_classification_filters_use_indexes(archive):
     plan = _plan(Filters(classification="PAINTING").apply(Artwork.objects.order_by()).values("id"))
     assert "artwork_classification_upper" in plan, plan
     assert Filters(classification="PAINTING").apply(Artwork.objects.all()).count() == 40
+
+
+def test_year_and_institution_filters_use_indexes(archive):
+    plan = _plan(Filters(institution="Art Institute of Chicago", year_from=1800, year_to=1850).apply(Artwork.objects.order_by()).values("id"))
+    assert "artwork_institution_years" in plan, plan
+    plan = _plan(Filters(year_from=1800, year_to=1850).apply(Artwork.objects.order_by()).values("id"))
+    assert "artwork_years" in plan, plan
