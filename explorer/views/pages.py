@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.template import TemplateDoesNotExist
@@ -150,7 +151,7 @@ def _search_context(request, **extra):
         "params": params,
         "institutions": facets["institutions"],
         "classifications": facets["classifications"],
-        "labels": labels.order_by("group", "name").only("slug", "name", "group", "published"),
+        "labels": labels.order_by("group", Lower("name"), "name").values_list("slug", "name", "group", "published"),
         "is_curator": curator,
         "has_filters": any(params.get(k) for k in ("creator", "year_from", "year_to", "label", "institution", "classification")),
     }

@@ -343,3 +343,35 @@ def test_text_tower_cut_to_the_real_token_length_gives_the_padded_vectors():
     assert np.allclose(np.linalg.norm(cut, axis=1), 1, atol=1e-5)
     lengths = embedder._text_lengths(embedder.tokenizer(texts[:5])).tolist()
     assert lengths[0] < lengths[1] < lengths[2] < lengths[4] == 77
+
+
+def test_untrained_model_is_the_same_in_every_process():
+    """The test-tiny model's random weights come from a fixed seed: a worker that embeds images and
+    the web process that embeds a text query build the same model, whatever random numbers each
+    process drew before, and building it leaves the caller's random state alone."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from workers.ml.clip import RANDOM, ClipEmbedder, ModelSpec
+
+    spec = ModelSpec("test-tiny", RANDOM)
+    torch.manual_seed(123)
+    first = ClipEmbedder(spec, device="cpu").embed_texts(["a horse in a storm"])[0]
+    after = torch.rand(1)
+    torch.manual_seed(123)
+    torch.rand(1000)  # a different RNG state before building
+    second = ClipEmbedder(spec, device="cpu").embed_texts(["a horse in a storm"])[0]
+    np.testing.assert_array_equal(first, second)
+    torch.manual_seed(123)
+    ClipEmbedder(spec, device="cpu")
+    assert torch.equal(torch.rand(1), after)  # the caller's RNG stream is untouched
+    code = (
+        "from workers.ml.clip import RANDOM, ClipEmbedder, ModelSpec\n"
+        "v = ClipEmbedder(ModelSpec('test-tiny', RANDOM), device='cpu').embed_texts(['a horse in a storm'])[0]\n"
+        "print(','.join(repr(float(x)) for x in v))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
+    other = np.array([float(x) for x in out.stdout.strip().splitlines()[-1].split(",")], dtype=np.float32)
+    np.testing.assert_allclose(other, first, rtol=0, atol=1e-6)

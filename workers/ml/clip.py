@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 RANDOM = "random"
+UNTRAINED_SEED = 0  # the seed of "random" weights (see ClipEmbedder)
 
 
 class WeightsMissing(RuntimeError):
@@ -115,9 +116,14 @@ class ClipEmbedder:
         if pretrained and is_weights_path(pretrained) and not Path(pretrained).is_file():
             raise WeightsMissing(weights_missing_message(spec, FileNotFoundError(pretrained)))
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                spec.arch, pretrained=pretrained, device=self.device
-            )
+            # Random weights come from a fixed seed (without touching the caller's RNG state), so
+            # every process (web, workers, tests) builds the same untrained model and its image
+            # and text vectors stay comparable.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(UNTRAINED_SEED)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    spec.arch, pretrained=pretrained, device=self.device
+                )
         except RuntimeError as exc:
             if "Unknown model" in str(exc) or "not found" in str(exc).lower():
                 raise ValueError(f"unknown open_clip model {spec.arch!r}: {exc}") from exc
