@@ -208,6 +208,20 @@ def run(args, db_url: str, media: Path, broker: str) -> int:
         batches = [torch.stack(tensors[i : i + micro]) for i in range(0, len(tensors), micro)]
         del tensors
         embedder.embed_batch(batches[0])  # warm-up
+        if getattr(embedder, "gpu_decode", False):
+            # The pipeline decodes and preprocesses on the GPU here: compare with the CPU path.
+            from archive.images import derivative_path
+
+            datas = [derivative_path(sha, 256).read_bytes() for sha in shas]
+            gpu_batch, kept, failed = embedder.batch_from_jpegs(datas)
+            cpu_batch = embedder.batch_from_prepared([embedder.prepare_image(load_derivative(sha, 256)) for sha in shas])
+            diff = (gpu_batch.float().cpu() - cpu_batch).abs()
+            std = torch.tensor(embedder.preprocess_description["std"]).view(1, 3, 1, 1)
+            grey = (diff * std * 255).amax().item()  # in 8-bit grey levels
+            cos = (embedder.embed_batch(gpu_batch) * embedder.embed_batch(cpu_batch)).sum(axis=1)
+            print(f"GPU preprocessing vs CPU over {len(kept)} real images ({len(failed)} failed): max difference "
+                  f"{grey:.2f} grey levels, mean {(diff * std * 255).mean().item():.3f}; embedding cosine min "
+                  f"{cos.min():.5f}, mean {cos.mean():.5f}", flush=True)
 
         def bare_rate(count: int) -> float:
             if device.startswith("cuda"):

@@ -184,6 +184,9 @@ JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
 EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
 # Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
 EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
+# On CUDA, decode the JPEG derivatives and preprocess them on the GPU (nvJPEG, antialiased
+# resize) instead of in CPU threads; off: the CPU path everywhere.
+EMBED_GPU_DECODE = env_bool("EMBED_GPU_DECODE", True)
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

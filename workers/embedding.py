@@ -143,6 +143,11 @@ def _load(embedder, sha256: str):
     return embedder.prepare_image(load_derivative(sha256, DERIVATIVE_SIZE))
 
 
+def _read(embedder, sha256: str) -> bytes:
+    """The derivative's JPEG bytes, for decoding on the GPU (:meth:`ClipEmbedder.batch_from_jpegs`)."""
+    return derivative_path(sha256, DERIVATIVE_SIZE).read_bytes()
+
+
 def embed_artworks(
     embedder, items: Sequence[tuple[int, str]], on_vectors: Callable[[list[int], np.ndarray], None] | None = None
 ) -> tuple[list[int], np.ndarray, list[ItemError]]:
@@ -156,8 +161,11 @@ def embed_artworks(
     vectors: list[np.ndarray] = []
     errors: list[ItemError] = []
 
+    on_gpu = getattr(embedder, "gpu_decode", False)
+    loader = _read if on_gpu else _load
+
     def submit(chunk) -> list[Future]:
-        return [pool.submit(_load, embedder, sha) for _, sha in chunk]
+        return [pool.submit(loader, embedder, sha) for _, sha in chunk]
 
     pending = submit(chunks[0]) if chunks else []
     for index, chunk in enumerate(chunks):
@@ -169,8 +177,15 @@ def embed_artworks(
                 ids.append(artwork_id)
             except Exception as exc:  # noqa: BLE001 - one bad image never aborts the batch
                 errors.append(ItemError(artwork_id, describe_image_error(exc, sha)))
-        if tensors:
-            out = embedder.embed_batch(embedder.batch_from_prepared(tensors))
+        batch = None
+        if tensors and on_gpu:
+            batch, kept, failed = embedder.batch_from_jpegs(tensors)
+            errors.extend(ItemError(ids[position], reason) for position, reason in failed)
+            ids = [ids[position] for position in kept]
+        elif tensors:
+            batch = embedder.batch_from_prepared(tensors)
+        if batch is not None:
+            out = embedder.embed_batch(batch)
             finite = np.isfinite(out).all(axis=1)
             if not finite.all():
                 errors.extend(ItemError(i, "the model produced a non-finite embedding (NaN or infinity)")

@@ -28,7 +28,7 @@ class Artwork(models.Model):
     year_end = models.IntegerField(null=True, blank=True)
     medium = models.TextField(blank=True)
     classification = models.CharField(max_length=255, blank=True, db_index=True)
-    institution = models.CharField(max_length=255, blank=True, db_index=True)
+    institution = models.CharField(max_length=255, blank=True)  # indexed by artwork_institution_years
     rights = models.CharField(max_length=512, blank=True, help_text="Rights statement or licence name")
     rights_url = models.URLField(max_length=1024, blank=True, help_text="Licence / rights statement URL")
     credit_line = models.TextField(blank=True)

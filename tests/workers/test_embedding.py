@@ -375,3 +375,45 @@ def test_untrained_model_is_the_same_in_every_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
     other = np.array([float(x) for x in out.stdout.strip().splitlines()[-1].split(",")], dtype=np.float32)
     np.testing.assert_allclose(other, first, rtol=0, atol=1e-6)
+
+
+@pytest.mark.django_db
+def test_jpeg_batch_preprocessing_matches_the_pil_path(artworks):
+    """The GPU path (nvJPEG + tensor resize, used on CUDA) reproduces the PIL preprocessing. Run
+    here on the CPU, where torchvision decodes the same way; an undecodable file is reported and
+    the rest of the batch kept."""
+    import torch
+
+    embedder = get_embedder("test-tiny")
+    shas = [a.sha256 for a in artworks]
+    datas = [derivative_path(sha, 256).read_bytes() for sha in shas]
+    datas.insert(3, b"\xff\xd8\xff\xe0 not really a jpeg")
+    batch, kept, failed = embedder.batch_from_jpegs(datas)
+    assert kept == [i for i in range(len(datas)) if i != 3]
+    assert [position for position, _ in failed] == [3] and "JPEG" in failed[0][1]
+    reference = embedder.batch_from_prepared([embedder.prepare_image(load_derivative(sha, 256)) for sha in shas])
+    std = torch.tensor(embedder.preprocess_description["std"]).view(1, 3, 1, 1)
+    grey = (batch - reference).abs() * std * 255
+    assert grey.mean() < 1.5, grey.mean()  # within a grey level or so on average (resampling rounding)
+    cos = (embedder.embed_batch(batch) * embedder.embed_batch(reference)).sum(axis=1)
+    assert cos.min() > 0.999, cos
+
+
+@pytest.mark.django_db
+def test_embed_job_through_the_jpeg_batch_path(artworks, monkeypatch):
+    """With the batch decode on (as on CUDA), a job stores every vector and records a corrupt
+    derivative as an item error, exactly like the threaded PIL path."""
+    embedder = get_embedder("test-tiny")
+    monkeypatch.setattr(embedder, "_gpu_decode", True, raising=False)
+    broken = artworks[2]
+    path = derivative_path(broken.sha256, 256)
+    original = path.read_bytes()  # derivatives are shared by content: put it back afterwards
+    path.write_bytes(b"\xff\xd8\xff truncated")
+    try:
+        job = run_all(jobs.launch("embed", {"model": "test-tiny"}, enqueue=False))
+    finally:
+        path.write_bytes(original)
+    assert job.state == Job.State.DONE and job.done == len(artworks) - 1 and job.failed == 1
+    assert JobError.objects.get(job=job).item == str(broken.pk)
+    stored = set(ArtworkEmbedding.objects.filter(model__key="test-tiny").values_list("artwork_id", flat=True))
+    assert stored == {a.pk for a in artworks} - {broken.pk}
