@@ -14,10 +14,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from archive import label_counts as stored_counts
-from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, Job, Label, Layout, Region
+from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, Job, Label, Layout, LayoutPoint, Region
 from workers.layouts import export
 from workers.layouts.build import labels_model_id
+
+from ..search import Filters
 
 MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
 SEARCH_LIMIT = 200_000
@@ -117,34 +118,26 @@ def search(request, slug: str):
     """Artwork ids on this map matching ``label=SLUG`` or a metadata text query ``q``."""
     layout = get_object_or_404(Layout, slug=slug)
     label_slug, q = request.GET.get("label", "").strip(), request.GET.get("q", "").strip()
-    on_map = "artwork_id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s)"
     if label_slug:
         label = get_object_or_404(Label, slug=label_slug)
-        # The artworks that show the label, as on its label page: machine rows at or above its
-        # display threshold that no curator rejected, plus curator-added/accepted ones.
-        model_id = labels_model_id(layout) or 0
-        threshold = stored_counts.effective_thresholds(model_id, [label.pk]).get(label.pk) if model_id else None
-        sql = (
-            f"SELECT artwork_id FROM archive_artworklabel WHERE label_id = %s AND model_id = %s AND {on_map} "
-            f"AND score >= coalesce(%s::float8, '-infinity'::float8) "
-            f"AND artwork_id NOT IN (SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision = 'rejected') "
-            f"UNION SELECT artwork_id FROM archive_labeldecision WHERE label_id = %s AND decision IN ('accepted', 'added') AND {on_map} "
-            f"LIMIT %s"
-        )
-        params = [label.pk, model_id, layout.pk, threshold, label.pk, label.pk, layout.pk, SEARCH_LIMIT + 1]
+        # The artworks that show the label, by the same rule as its label page and the search
+        # filter (threshold, curator decisions): explorer.search.Filters.
+        model = EmbeddingModel.objects.filter(pk=labels_model_id(layout)).first()
+        on_map = Artwork.objects.filter(pk__in=LayoutPoint.objects.filter(layout=layout).values("artwork_id"))
+        shown = Filters(label=label.slug).apply(on_map, model, include_drafts=True)
+        ids = list(shown.order_by().values_list("id", flat=True)[: SEARCH_LIMIT + 1])
         what = {"label": label.slug, "name": label.name}
     elif q:
-        sql = (
-            "SELECT id FROM archive_artwork WHERE search_document @@ websearch_to_tsquery('english', %s) "
-            "AND id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) LIMIT %s"
-        )
-        params = [q, layout.pk, SEARCH_LIMIT + 1]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM archive_artwork WHERE search_document @@ websearch_to_tsquery('english', %s) "
+                "AND id IN (SELECT artwork_id FROM archive_layoutpoint WHERE layout_id = %s) LIMIT %s",
+                [q, layout.pk, SEARCH_LIMIT + 1],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
         what = {"q": q}
     else:
         return JsonResponse({"error": "give label=SLUG or q=TEXT"}, status=400)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
     truncated = len(ids) > SEARCH_LIMIT
     return JsonResponse({**what, "ids": ids[:SEARCH_LIMIT], "count": min(len(ids), SEARCH_LIMIT), "truncated": truncated})
 
