@@ -1,8 +1,8 @@
 """The map in headless Chromium (WebGL through SwiftShader) with 100k+ points: overview with region
 names, mouse-wheel zoom, text search kept in the URL across a reload, label and classification /
 year filters, an artwork opened on the map from its page ("Show on map": flown to, highlighted,
-with its title card and full-size thumbnails), hover, click through to the artwork page, box
-selection, the layout switcher, and a shared view.
+with its title card and full-size thumbnails), lasso selection, hover, click through to the artwork
+page, box selection, the layout switcher, and a shared view.
 
 The layout is synthetic (a Gaussian mixture of 100,000 catalogue-only artworks written with COPY,
 with machine labels per mixture component so the regions have names) plus 40 real AIC paintings
@@ -159,6 +159,32 @@ def status(driver) -> str:
     return driver.find_element("id", "map-status").text
 
 
+def lasso_outline(cx: float, cy: float, r: float, steps: int = 36) -> list[tuple[int, int]]:
+    """A closed, slightly irregular outline around (cx, cy), in whole pixels of the map element."""
+    return [(round(cx + r * (1 + 0.2 * np.sin(3 * t)) * np.cos(t)), round(cy + r * np.sin(t)))
+            for t in np.linspace(0, 2 * np.pi, steps, endpoint=False)]
+
+
+def inside(x: float, y: float, polygon) -> bool:
+    """Even-odd ray casting: whether (x, y) lies inside the polygon."""
+    odd = False
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[-1:] + polygon[:-1]):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            odd = not odd
+    return odd
+
+
+def draw(driver, el, outline) -> None:
+    """A mouse drag through the outline's vertices (offsets from the element's top left corner)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    w, h = el.size["width"], el.size["height"]
+    chain = ActionChains(driver).move_to_element_with_offset(el, int(outline[0][0] - w / 2), int(outline[0][1] - h / 2)).click_and_hold()
+    for (x0, y0), (x1, y1) in zip(outline, outline[1:]):
+        chain = chain.move_by_offset(x1 - x0, y1 - y0)
+    chain.release().perform()
+
+
 def wheel(driver, el, dy: int, times: int = 1) -> None:
     """Real mouse-wheel input over the middle of ``el`` (WebDriver wheel actions)."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -274,6 +300,21 @@ def test_map_in_browser(live_server, big_map, browser):
     assert browser.execute_script("return window.__map.thumbCount()") == REAL
     wheel(browser, el, -300, times=2)
     wait_for(browser, f"window.__map.hiresCount() === {REAL}", 20)
+
+    # The lasso: a freehand outline drawn around the artwork in focus selects exactly the points inside it.
+    browser.find_element("id", "map-lasso").click()
+    assert browser.find_element("id", "map-lasso").get_attribute("aria-pressed") == "true"
+    outline = lasso_outline(w / 2 + 10, h / 2 - 5, 150)
+    expected = 0
+    for k in range(REAL):
+        px, py = browser.execute_script(f"return window.__map.screen(window.__map.indexOfId({real[k].pk}));")
+        expected += inside(px, py, outline)
+    assert 3 <= expected < REAL
+    draw(browser, el, outline)
+    wait_for(browser, "!document.getElementById('map-selection').hidden", 10)
+    assert browser.find_element("id", "map-selection-count").text == f"{expected} selected"
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    assert browser.find_element("id", "map-lasso").get_attribute("aria-pressed") == "false"
 
     # Hover shows the title; click opens the artwork page.
     other = real[14]

@@ -1,8 +1,8 @@
 // The archive map: every artwork as a point (deck.gl ScatterplotLayer, WebGL), thumbnails when
 // zoomed in (atlas cells, then 256 px derivatives at the deepest zoom), region names without
 // overlaps (TextLayer), hover titles, click to the artwork, search / label / classification / year
-// filters, an artwork brought into focus from its page (#artwork=ID), box selection saved as a
-// collection, and all of it in the URL hash (see hash.js).
+// filters, an artwork brought into focus from its page (#artwork=ID), box or lasso selection saved
+// as a collection, and all of it in the URL hash (see hash.js).
 import { Deck, OrthographicView } from "@deck.gl/core";
 import { IconLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import { loadPoints } from "./points.js";
@@ -11,6 +11,7 @@ import { formatHash, parseHash, parseYears } from "./hash.js";
 import { placeNames } from "./regions.js";
 import { facetMask, yearRange } from "./facets.js";
 import { HiRes, THUMB_MAX_PX, THUMB_MAX_VISIBLE, thumbSize } from "./thumbs.js";
+import { selectInBox, selectInPolygon } from "./selection.js";
 
 const MIN_ZOOM = -4;
 const MAX_ZOOM = 10;
@@ -41,7 +42,7 @@ const state = {
   hover: -1,
   filter: { q: "", label: "", cls: "", years: [null, null] },
   focus: -1, // index of the artwork in focus (from #artwork=ID), -1 none
-  selecting: false,
+  tool: null, // "box" or "lasso" while a selection tool is on (Shift-drag draws a box in any case)
   thumbs: [], // [[sheet, indices]]
   thumbPx: 0,
   hires: [], // [{i, id, url, w, h}]
@@ -610,51 +611,79 @@ function setupClicks() {
 
 function onClick(pick) {
   const i = indexFromPick(pick);
-  if (i < 0 || state.selecting) return;
+  if (i < 0 || state.tool) return;
   const url = config.artworkUrl.replace("{id}", state.points.ids[i]);
   window.__map.lastClick = url;
   window.location.assign(url);
 }
 
-// --- box selection --------------------------------------------------------------------------------
+// --- box and lasso selection ------------------------------------------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
 
 function setupSelection() {
   const el = $("map");
   const box = document.createElement("div");
   box.className = "map-box";
   box.hidden = true;
-  el.append(box);
-  let start = null;
+  const lasso = document.createElementNS(SVG_NS, "svg");
+  lasso.setAttribute("class", "map-lasso");
+  lasso.setAttribute("aria-hidden", "true");
+  const outline = document.createElementNS(SVG_NS, "polygon");
+  lasso.append(outline);
+  lasso.style.display = "none";
+  el.append(box, lasso);
+  let start = null; // where the drag began (screen px inside the map)
+  let tool = null; // the tool of this drag
+  let path = []; // the lasso's points so far
+  const at = (e) => {
+    const r = el.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top];
+  };
   el.addEventListener(
     "pointerdown",
     (e) => {
-      if (!(e.shiftKey || state.selecting) || e.button !== 0) return;
+      if (e.button !== 0) return;
+      tool = e.shiftKey ? "box" : state.tool;
+      if (!tool) return;
       e.preventDefault();
       e.stopPropagation();
-      const r = el.getBoundingClientRect();
-      start = [e.clientX - r.left, e.clientY - r.top];
+      start = at(e);
       deck.setProps({ controller: false });
-      box.hidden = false;
-      Object.assign(box.style, { left: `${start[0]}px`, top: `${start[1]}px`, width: "0px", height: "0px" });
+      if (tool === "box") {
+        box.hidden = false;
+        Object.assign(box.style, { left: `${start[0]}px`, top: `${start[1]}px`, width: "0px", height: "0px" });
+      } else {
+        path = [start];
+        outline.setAttribute("points", "");
+        lasso.style.display = "";
+      }
       el.setPointerCapture(e.pointerId);
     },
     true,
   );
   el.addEventListener("pointermove", (e) => {
     if (!start) return;
-    const r = el.getBoundingClientRect();
-    const x = e.clientX - r.left, y = e.clientY - r.top;
-    Object.assign(box.style, {
-      left: `${Math.min(x, start[0])}px`, top: `${Math.min(y, start[1])}px`,
-      width: `${Math.abs(x - start[0])}px`, height: `${Math.abs(y - start[1])}px`,
-    });
+    const [x, y] = at(e);
+    if (tool === "box") {
+      Object.assign(box.style, {
+        left: `${Math.min(x, start[0])}px`, top: `${Math.min(y, start[1])}px`,
+        width: `${Math.abs(x - start[0])}px`, height: `${Math.abs(y - start[1])}px`,
+      });
+      return;
+    }
+    const last = path[path.length - 1];
+    if (Math.hypot(x - last[0], y - last[1]) < 3) return; // a vertex every 3 px is plenty
+    path.push([x, y]);
+    outline.setAttribute("points", path.map((p) => p.join(",")).join(" "));
   });
   el.addEventListener("pointerup", (e) => {
     if (!start) return;
-    const r = el.getBoundingClientRect();
-    selectBox(start, [e.clientX - r.left, e.clientY - r.top]);
+    if (tool === "box") selectBox(start, at(e));
+    else selectLasso([...path, at(e)]);
     start = null;
     box.hidden = true;
+    lasso.style.display = "none";
     deck.setProps({ controller: true });
   });
 }
@@ -663,17 +692,18 @@ function selectBox(a, b) {
   const viewport = deck.getViewports()[0];
   const [x0, y0] = viewport.unproject([Math.min(a[0], b[0]), Math.min(a[1], b[1])]);
   const [x1, y1] = viewport.unproject([Math.max(a[0], b[0]), Math.max(a[1], b[1])]);
-  const minX = Math.min(x0, x1), maxX = Math.max(x0, x1), minY = Math.min(y0, y1), maxY = Math.max(y0, y1);
-  const { n, positions: p } = state.points;
-  const mask = new Uint8Array(n);
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const x = p[2 * i], y = p[2 * i + 1];
-    if (x >= minX && x <= maxX && y >= minY && y <= maxY && (!state.shown || state.shown[i])) {
-      mask[i] = 1;
-      count++;
-    }
-  }
+  const { n, positions } = state.points;
+  showSelection(selectInBox(positions, n, [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)], state.shown));
+}
+
+function selectLasso(path) {
+  if (path.length < 3) return showSelection({ mask: null, count: 0 });
+  const viewport = deck.getViewports()[0];
+  const { n, positions } = state.points;
+  showSelection(selectInPolygon(positions, n, path.map((p) => viewport.unproject(p)), state.shown));
+}
+
+function showSelection({ mask, count }) {
   state.selection = count ? mask : null;
   state.selectionCount = count;
   paint();
@@ -681,6 +711,12 @@ function selectBox(a, b) {
   $("map-selection").hidden = !count;
   $("map-selection-count").textContent = `${count.toLocaleString()} selected`;
   $("map-selection-result").textContent = "";
+}
+
+function setTool(tool) {
+  state.tool = state.tool === tool ? null : tool;
+  $("map-select").setAttribute("aria-pressed", String(state.tool === "box"));
+  $("map-lasso").setAttribute("aria-pressed", String(state.tool === "lasso"));
 }
 
 async function saveSelection() {
@@ -726,7 +762,7 @@ const deck = new Deck({
   controller: true,
   initialViewState: { target: [512, 512, 0], zoom: 0 },
   layers: [],
-  getCursor: ({ isHovering }) => (state.selecting ? "crosshair" : isHovering ? "pointer" : "grab"),
+  getCursor: ({ isHovering }) => (state.tool ? "crosshair" : isHovering ? "pointer" : "grab"),
   onViewStateChange: ({ viewState }) => {
     state.viewState = viewState;
     deck.setProps({ viewState });
@@ -775,9 +811,10 @@ function setupControls() {
   for (const id of ["map-year-from", "map-year-to"]) $(id).addEventListener("change", () => setFacets(state.filter.cls, readYears()));
   $("map-clear").addEventListener("click", clearAll);
   $("map-card-close").addEventListener("click", () => setFocus(-1));
-  $("map-select").addEventListener("click", () => {
-    state.selecting = !state.selecting;
-    $("map-select").setAttribute("aria-pressed", String(state.selecting));
+  $("map-select").addEventListener("click", () => setTool("box"));
+  $("map-lasso").addEventListener("click", () => setTool("lasso"));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.tool) setTool(state.tool); // back to panning
   });
   const layoutSelect = $("map-layout");
   if (layoutSelect) {
