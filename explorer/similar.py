@@ -15,8 +15,9 @@ EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
 # Nearest neighbours within a filtered set: at most this many artworks are ranked exactly (every
 # distance computed); a larger set is searched through the HNSW index with the widest candidate
 # list pgvector allows, then filtered.
-EXACT_LIMIT = getattr(settings, "EXPLORER_EXACT_KNN_LIMIT", 10_000)  # ~60 ms (bench/browse.py)
+EXACT_LIMIT = getattr(settings, "EXPLORER_EXACT_KNN_LIMIT", 15_000)  # listed and ranked in ~50-80 ms at 1M (bench/browse.py)
 FILTERED_EF_SEARCH = 1000  # pgvector's maximum hnsw.ef_search
+BROAD_FACTOR = 5  # a filter estimated at more than this many times EXACT_LIMIT tries the index first
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
@@ -63,19 +64,40 @@ def exact_nearest(model: EmbeddingModel, query: np.ndarray, artwork_ids: list[in
         return [(int(a), 1.0 - float(d)) for a, d in cursor.fetchall()]
 
 
+def estimated_count(queryset) -> float:
+    """PostgreSQL's estimate of how many rows ``queryset`` returns (its plan, not a count)."""
+    import json
+
+    plan = json.loads(queryset.order_by().values("id").explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
+    """The widest HNSW candidate list, then those candidates that pass the filter: the filtered
+    set's nearest works as far as the candidates reach (all ``limit`` of them once the filter
+    keeps at least ``limit`` of FILTERED_EF_SEARCH)."""
+    hits = nearest_artworks(model, query, limit=FILTERED_EF_SEARCH, ef_search=FILTERED_EF_SEARCH)
+    allowed = set(queryset.order_by().filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True))
+    return [(a, s) for a, s in hits if a in allowed][:limit]
+
+
 def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
     """The nearest artworks among those of ``queryset`` (a filtered Artwork queryset).
 
     A set of at most EXACT_LIMIT artworks is ranked exactly, so a selective filter still finds
-    its nearest works; a larger one is searched through the HNSW index with FILTERED_EF_SEARCH
-    candidates, of which those passing the filter are kept (enough, since the filter then
-    keeps a sizeable share of the archive)."""
+    its nearest works; a larger one through the index (:func:`index_nearest_in`). The planner's
+    estimate of the set's size picks the order: a filter estimated far above EXACT_LIMIT tries
+    the index first and is done when enough candidates pass (no need to list the set); otherwise,
+    or when too few pass (a misestimate), the set's ids are listed to decide."""
+    hits = None
+    if estimated_count(queryset) > BROAD_FACTOR * EXACT_LIMIT:
+        hits = index_nearest_in(model, query, queryset, limit=limit)
+        if len(hits) >= limit:
+            return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
         return exact_nearest(model, query, ids, limit=limit)
-    hits = nearest_artworks(model, query, limit=FILTERED_EF_SEARCH, ef_search=FILTERED_EF_SEARCH)
-    allowed = set(queryset.filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True))
-    return [(a, s) for a, s in hits if a in allowed][:limit]
+    return hits if hits is not None else index_nearest_in(model, query, queryset, limit=limit)
 
 
 def similar_to(artwork: Artwork, model: EmbeddingModel | None, *, limit: int = 12) -> list[tuple[Artwork, float]]:

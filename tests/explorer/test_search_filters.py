@@ -57,6 +57,28 @@ def test_large_filtered_set_uses_the_index_with_a_wide_candidate_list(archive, m
     assert [a for a, _ in hits] == [a for a, _ in exact]
 
 
+def test_filter_estimated_broad_tries_the_index_first(archive, monkeypatch):
+    """A filter the planner estimates as broad is searched through the index and answered from it
+    when enough candidates pass; when too few pass (a misestimate), the set is listed and ranked
+    exactly, so the answer is the same either way."""
+    model, query = archive["model"], archive["matrix"][3]
+    aic = sorted(a.pk for a in archive["artworks"] if a.source == "aic")
+    within = Filters(institution="Art Institute of Chicago").apply(search_mod.base_queryset())
+    assert 0 < similar.estimated_count(within) < 1000
+    exact_calls = []
+    real_exact = similar.exact_nearest
+    monkeypatch.setattr(similar, "exact_nearest", lambda *a, **k: exact_calls.append(1) or real_exact(*a, **k))
+    monkeypatch.setattr(similar, "estimated_count", lambda qs: 1e9)
+    monkeypatch.setattr(similar, "EXACT_LIMIT", 100)
+    truth = [a for a, _ in real_exact(model, query, aic, limit=len(aic))]
+    # Enough candidates pass: the index answers, nothing is ranked exactly.
+    hits = similar.nearest_in(model, query, within, limit=5)
+    assert [a for a, _ in hits] == truth[:5] and not exact_calls
+    # Fewer pass than asked for: the filtered set (within EXACT_LIMIT) is ranked exactly.
+    hits = similar.nearest_in(model, query, within, limit=len(aic) + 5)
+    assert [a for a, _ in hits] == truth and exact_calls
+
+
 def test_label_filter_uses_effective_threshold_and_decisions(archive, curator):
     model = archive["model"]
     label = max(archive["labels"], key=lambda l: ArtworkLabel.objects.filter(label=l, model=model).count())

@@ -400,6 +400,14 @@ function updateThumbs() {
 
 // --- layers ------------------------------------------------------------------------------------------
 
+const OPAQUE = [255, 255, 255, 255];
+const FADED = [255, 255, 255, 70];
+
+// Thumbnails cover their points' colours, so a selection shows as the others fading.
+function thumbColour(i) {
+  return state.selection && !state.selection[i] ? FADED : OPAQUE;
+}
+
 function layers() {
   const { n, positions: p } = state.points;
   const m = state.manifest;
@@ -431,9 +439,10 @@ function layers() {
         getIcon: (i) => String(i % atlas.per_sheet),
         getPosition: (i) => [p[2 * i], p[2 * i + 1]],
         getSize: px,
+        getColor: thumbColour,
         sizeUnits: "pixels",
         pickable: true,
-        updateTriggers: { getSize: px },
+        updateTriggers: { getSize: px, getColor: state.colourVersion },
       }),
     );
   }
@@ -446,9 +455,10 @@ function layers() {
         getPosition: (o) => [p[2 * o.i], p[2 * o.i + 1]],
         // Fit the image in the same square as its atlas cell: the size is the height.
         getSize: (o) => px * Math.min(1, o.h / Math.max(o.w, 1)),
+        getColor: (o) => thumbColour(o.i),
         sizeUnits: "pixels",
         pickable: true,
-        updateTriggers: { getSize: px },
+        updateTriggers: { getSize: px, getColor: state.colourVersion },
       }),
     );
   }
@@ -643,7 +653,7 @@ function setupSelection() {
   el.addEventListener(
     "pointerdown",
     (e) => {
-      if (e.button !== 0) return;
+      if (e.button !== 0 || e.target.closest("#map-selection, #map-card")) return; // the bars over the map keep their clicks
       tool = e.shiftKey ? "box" : state.tool;
       if (!tool) return;
       e.preventDefault();
@@ -753,8 +763,8 @@ async function saveSelection() {
 
 // --- start --------------------------------------------------------------------------------------------
 
-// The tooltip and the title card live inside the map element so picking coordinates place them.
-$("map").append($("map-tooltip"), $("map-card"));
+// The tooltip, the title card and the selection bar live inside the map element so picking coordinates place them.
+$("map").append($("map-tooltip"), $("map-card"), $("map-selection"));
 
 const deck = new Deck({
   parent: $("map"),
