@@ -189,7 +189,9 @@ def metadata_ranking(q: str, qs) -> list[int]:
     The GIN index finds the matches; at most FTS_MATCH_CAP of them are ranked (a word found in
     100,000 titles would otherwise cost a rank computation per title)."""
     query = SearchQuery(q, search_type="websearch", config="english")
-    matches = qs.filter(search_document=query).values("id")[:FTS_MATCH_CAP]
+    # Unordered: ordered by id, PostgreSQL would walk the primary key checking every row's text
+    # against the query (and join a filter in id order) instead of reading the GIN index.
+    matches = qs.filter(search_document=query).order_by().values("id")[:FTS_MATCH_CAP]
     return list(
         Artwork.objects.filter(id__in=matches)
         .annotate(rank=SearchRank(F("search_document"), query))

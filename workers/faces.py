@@ -233,6 +233,13 @@ def process(ids: list[int], params: dict) -> BatchResult:
     return result
 
 
+def finish(job) -> None:
+    """New faces go onto the ready face maps of this face model (:mod:`workers.layouts.auto`)."""
+    from workers.layouts.auto import place_after_faces
+
+    place_after_faces(job)
+
+
 STAGE = Stage(
     kind="faces",
     queue="faces",
@@ -242,4 +249,5 @@ STAGE = Stage(
     reset=reset,
     process=process,
     prepare=prepare,
+    finish=finish,
 )

@@ -560,6 +560,40 @@ def test_embed_job_places_new_artworks_on_the_ready_maps(archive60, django_captu
     assert not Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug=other.slug).exclude(pk=other.job_id).exists()
 
 
+def test_face_scan_places_new_faces_on_the_ready_face_maps(archive60, django_capture_on_commit_callbacks):
+    """The face stage's finish hook queues a placement on the face maps of its face model: new
+    faces get coordinates, the others stay put; a map of another face model is left alone."""
+    from archive.models import Face
+    from workers import faces as face_stage
+    from workers.celery import app
+    from workers.layouts import auto
+
+    model, artworks = archive60
+    assert face_stage.STAGE.finish is not None
+    rng = np.random.default_rng(9)
+    Face.objects.bulk_create(Face(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10, vector=rng.normal(size=128).tolist())
+                             for a in artworks[:20])
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout.state == Layout.State.READY and layout.point_count == 20
+    before = dict(LayoutPoint.objects.filter(layout=layout).values_list("face_id", "x"))
+    new = [Face.objects.create(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10, vector=rng.normal(size=128).tolist())
+           for a in artworks[20:23]]
+    other_model = Job.objects.create(kind="faces", state=Job.State.DONE, params={"model": "another-face-model"}, total=3, done=3)
+    assert auto.place_after_faces(other_model) == []
+    scan = Job.objects.create(kind="faces", state=Job.State.DONE, params={"model": "dlib-resnet-v1"}, total=3, done=3)
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the queued layout job runs inline, as a "maps" worker would run it
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            face_stage.STAGE.finish(scan)
+    finally:
+        app.conf.task_always_eager = old
+    placement = Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug="tsne-faces").latest("id")
+    assert placement.state == Job.State.DONE and placement.message.startswith("placed 3 new points"), placement.message
+    after = dict(LayoutPoint.objects.filter(layout=layout).values_list("face_id", "x"))
+    assert set(after) == set(before) | {f.pk for f in new} and all(after[k] == v for k, v in before.items())
+
+
 def test_layout_jobs_on_one_map_run_one_at_a_time(archive60):
     """A second job on a map waits for the first (it would otherwise add the same new points twice)."""
     import threading
