@@ -594,6 +594,43 @@ def test_face_scan_places_new_faces_on_the_ready_face_maps(archive60, django_cap
     assert set(after) == set(before) | {f.pk for f in new} and all(after[k] == v for k, v in before.items())
 
 
+def test_placement_renames_regions_once_the_map_has_grown(archive60):
+    """Regions keep their places; once placement has grown the map by a tenth since they were
+    named, their names are made again from all the points (new subjects show up in them)."""
+    from archive.models import Face
+
+    model, artworks = archive60
+    rng = np.random.default_rng(11)
+    horse = Label.objects.create(name="horse", slug="horse", group="animals", published=True)
+    dog = Label.objects.create(name="dog", slug="dog", group="animals", published=True)
+    ship = Label.objects.create(name="ship", slug="ship", group="objects", published=True)
+    ArtworkLabel.objects.bulk_create([ArtworkLabel(artwork=a, label=horse if i < 10 else dog if i < 20 else ship, model=model,
+                                                   score=0.3, rank=1) for i, a in enumerate(artworks[:41])])
+
+    def faces(chunk):
+        Face.objects.bulk_create(Face(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10,
+                                      vector=rng.normal(size=128).tolist()) for a in chunk)
+
+    faces(artworks[:20])
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout.params["regions_named_at"] == 20
+    assert not any("ship" in r.name for r in Region.objects.filter(layout=layout))
+    centres = sorted(Region.objects.filter(layout=layout).values_list("level", "cluster", "x", "y"))
+    faces(artworks[20:40])  # twice the points, all of them ships
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    job = Job.objects.filter(kind=Job.Kind.LAYOUT).latest("id")
+    assert job.message.startswith("placed 20 new points"), job.message
+    assert layout.point_count == 40 and layout.params["regions_named_at"] == 40
+    assert sorted(Region.objects.filter(layout=layout).values_list("level", "cluster", "x", "y")) == centres
+    assert any("ship" in r.name for r in Region.objects.filter(layout=layout))
+    assert not build.names_stale(layout)
+    faces(artworks[40:41])  # 2.5% more: the names stay as they are
+    before = list(Region.objects.filter(layout=layout).order_by("pk").values_list("name", "top_labels"))
+    layout = build.run_job(build.request("tsne", {"faces": True}).pk)
+    assert layout.point_count == 41 and layout.params["regions_named_at"] == 40
+    assert list(Region.objects.filter(layout=layout).order_by("pk").values_list("name", "top_labels")) == before
+
+
 def test_layout_jobs_on_one_map_run_one_at_a_time(archive60):
     """A second job on a map waits for the first (it would otherwise add the same new points twice)."""
     import threading

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from archive import vectors
 from archive.images import derivative_path
-from archive.models import EmbeddingModel, Job, Layout, Region
+from archive.models import EmbeddingModel, Job, Layout, LayoutPoint, Region
 from workers import jobs
 
 from . import export, fit as fitting, place, regions, store
@@ -299,6 +299,7 @@ def save_layout(layout: Layout, keys: np.ndarray, artwork_ids: np.ndarray, coord
         Layout.objects.filter(pk=layout.pk).update(
             model=model, point_count=len(vs), seed=seed,
             params={**layout.params, **(params or {}), "region_levels": ks, "region_names_from": source,
+                    "regions_named_at": len(vs),
                     "timings": {k: round(v, 2) for k, v in timings.items()},
                     **({"face_model": (params or {}).get("face_model") or layout.subset.get("face_model")} if faces else {})},
         )
@@ -345,7 +346,11 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
         _write_points(layout, vs, coords, fine, faces=faces, incremental=True)
         Layout.objects.filter(pk=layout.pk).update(point_count=layout.point_count + len(vs))
     layout.refresh_from_db()
-    _step(job, f"saved {len(vs)} points")
+    saved = f"saved {len(vs)} points"
+    if names_stale(layout):
+        renamed = rename_regions(layout)
+        saved += f"; renamed {renamed} of {Region.objects.filter(layout=layout).count()} regions (the map grew)"
+    _step(job, saved)
     export_layout(layout)
     _step(job, f"exported version {layout.export_version}")
     return len(vs)
@@ -356,6 +361,45 @@ def _face_model_of(face_id: int) -> str:
         cursor.execute("SELECT model FROM archive_face WHERE id = %s", [face_id])
         row = cursor.fetchone()
     return row[0] if row else ""
+
+
+RENAME_GROWTH = 0.1  # regions are renamed once placement has grown a map by this share since naming
+
+
+def names_stale(layout: Layout) -> bool:
+    """Whether enough points were placed since the regions were named to name them again."""
+    named_at = layout.params.get("regions_named_at")
+    if named_at is None:  # a map built before the count was recorded: its fitted points
+        named_at = LayoutPoint.objects.filter(layout=layout, placed_incrementally=False).count()
+    return bool(named_at) and layout.point_count >= int(named_at) * (1 + RENAME_GROWTH)
+
+
+def rename_regions(layout: Layout) -> int:
+    """Name the map's regions again from all its points (the regions keep their places: every
+    point goes to its nearest centre at each level, as the export does). Returns how many names
+    changed."""
+    centres = _region_centres(layout)
+    if not centres:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT artwork_id, x, y FROM archive_layoutpoint WHERE layout_id = %s ORDER BY id", [layout.pk])
+        rows = np.asarray(cursor.fetchall(), dtype=np.float64).reshape(-1, 3)
+    artwork_ids = rows[:, 0].astype(np.int64)
+    coords = rows[:, 1:].astype(np.float32)
+    assignments = [regions.assign(coords, c) for c in centres]
+    names, source = regions.name_regions(artwork_ids, assignments, [len(c) for c in centres], labels_model_id(layout))
+    changed = 0
+    with transaction.atomic():
+        for region in Region.objects.filter(layout=layout).order_by("level", "cluster"):
+            name = names[region.level][region.cluster]
+            if region.name != name.name or region.top_labels != name.top:
+                changed += region.name != name.name
+                region.name, region.top_labels = name.name, name.top
+                region.save(update_fields=["name", "top_labels"])
+        Layout.objects.filter(pk=layout.pk).update(
+            params={**layout.params, "region_names_from": source, "regions_named_at": len(artwork_ids)})
+    layout.refresh_from_db()
+    return changed
 
 
 def _region_centres(layout: Layout) -> list[np.ndarray]:
