@@ -134,6 +134,13 @@ class Filters:
         return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
 
+def _label_exists(slug: str, include_drafts: bool) -> bool:
+    from archive.models import Label
+
+    labels = Label.objects.all() if include_drafts else Label.objects.filter(published=True)
+    return labels.filter(slug=slug).exists()
+
+
 @dataclass
 class SearchResult:
     artworks: list  # [(artwork, score)]
@@ -215,6 +222,8 @@ def search(
     notices: list[str] = []
     qs = filters.apply(base_queryset(), model, include_drafts=include_drafts)
     result = SearchResult([], 0, model=model, notices=notices)
+    if filters.label and not _label_exists(filters.label, include_drafts):
+        notices.append(f"There is no label “{filters.label}”, so nothing matches the label filter.")
     if not q:
         ids = list(qs.order_by("id").values_list("id", flat=True)[offset : offset + limit])
         found = display_artworks(ids)

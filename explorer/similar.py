@@ -72,6 +72,8 @@ def estimated_count(queryset) -> float:
     """PostgreSQL's estimate of how many rows ``queryset`` returns (its plan, not a count)."""
     import json
 
+    if queryset.query.is_empty():  # .none(): Django runs no query (and EXPLAIN says nothing)
+        return 0.0
     plan = json.loads(queryset.order_by().values("id").explain(format="json"))
     return float(plan[0]["Plan"]["Plan Rows"])
 

@@ -59,7 +59,10 @@ def label_options(labels, selected="") -> str:
         cache.set(key, html, 3600)
     if selected:
         option = f'<option value="{escape(selected)}">'
-        html = html.replace(option, option[:-1] + " selected>", 1)
+        if option in html:
+            html = html.replace(option, option[:-1] + " selected>", 1)
+        else:  # a slug from the address bar that names no label (shown, so the filter is visible)
+            html = f'<option value="{escape(selected)}" selected>{escape(selected)} (no such label)</option>' + html
     return mark_safe(html)
 
 

@@ -146,17 +146,34 @@ def _search_context(request, **extra):
     curator = is_curator(request.user)
     labels = Label.objects.all() if curator else Label.objects.filter(published=True)
     params = request.GET
+    institutions, institution = _choices(facets["institutions"], params.get("institution", ""))
+    classifications, classification = _choices(facets["classifications"], params.get("classification", ""), fold=True)
     context = {
         "q": params.get("q", ""),
         "params": params,
-        "institutions": facets["institutions"],
-        "classifications": facets["classifications"],
+        "institutions": institutions,
+        "institution": institution,
+        "classifications": classifications,
+        "classification": classification,
         "labels": labels.order_by("group", Lower("name"), "name").values_list("slug", "name", "group", "published"),
         "is_curator": curator,
         "has_filters": any(params.get(k) for k in ("creator", "year_from", "year_to", "label", "institution", "classification")),
     }
     context.update(extra)
     return context
+
+
+def _choices(options, current: str, *, fold: bool = False) -> tuple[list, str]:
+    """A filter's options and the one to show selected. A value from the address bar that is not
+    among them (a shared link, a value no artwork has yet) is added, so the page shows the filter
+    that was applied; ``fold`` matches case-insensitively, as the filter does."""
+    current = current.strip()
+    if not current:
+        return list(options), ""
+    for option in options:
+        if option == current or (fold and option.lower() == current.lower()):
+            return list(options), option
+    return [current, *options], current
 
 
 @throttled(ImageSearchThrottle, methods=("POST",))

@@ -201,6 +201,19 @@ def test_search_filters(client, archive):
     assert r.status_code == 200
 
 
+def test_search_page_shows_the_filters_it_applied(client, archive):
+    """Filter values from the address bar stay visible in the form, also when they match no
+    option (a shared link, a different case, a label that does not exist)."""
+    page = client.get("/search/", {"classification": "PAINTING"}).content.decode()
+    assert "<option selected>painting</option>" in page  # matched case-insensitively, as the filter is
+    page = client.get("/search/", {"classification": "fresco", "institution": "Louvre"}).content.decode()
+    assert "<option selected>fresco</option>" in page and "<option selected>Louvre</option>" in page
+    assert "Nothing found" in page
+    page = client.get("/search/", {"q": "portrait", "label": "no-such-label"}).content.decode()
+    assert '<option value="no-such-label" selected>no-such-label (no such label)</option>' in page
+    assert "There is no label “no-such-label”" in page
+
+
 @pytest.mark.parametrize("params", [
     {"year_from": "abc"}, {"year_to": "99999999"}, {"page": "x"}, {"q": "x" * 600},
     {"q": "\x00\x01 ' OR 1=1 --"}, {"q": '"unbalanced'}, {"q": "&|!():*"}, {"label": "nope"}, {"page": "-5"},
