@@ -220,6 +220,10 @@ CACHES = {
 }
 # Seconds the home page's figures and the search filter options are cached (explorer.stats).
 EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
+# kNN: HNSW candidate list for similar artworks and search (recall@10 0.97 at 64 in bench/browse.py),
+# and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
+EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
+EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 
