@@ -18,7 +18,7 @@ from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, 
 from workers.layouts import export
 from workers.layouts.build import labels_model_id
 
-from ..search import Filters
+from ..search import MAX_QUERY_CHARS, Filters, clean_text
 
 MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
 SEARCH_LIMIT = 200_000
@@ -117,7 +117,9 @@ def manifest(request, slug: str):
 def search(request, slug: str):
     """Artwork ids on this map matching ``label=SLUG`` or a metadata text query ``q``."""
     layout = get_object_or_404(Layout, slug=slug)
-    label_slug, q = request.GET.get("label", "").strip(), request.GET.get("q", "").strip()
+    label_slug, q = clean_text(request.GET.get("label", "")), clean_text(request.GET.get("q", ""), 10_000)
+    if len(q) > MAX_QUERY_CHARS:
+        return JsonResponse({"error": f"the query is too long ({len(q)} characters; at most {MAX_QUERY_CHARS})"}, status=400)
     if label_slug:
         label = get_object_or_404(Label, slug=label_slug)
         # The artworks that show the label, by the same rule as its label page and the search

@@ -94,6 +94,11 @@ def test_search_by_label_and_text(client, small_map):
     assert sorted(r["ids"]) == sorted(a.pk for a in artworks[:10])
     assert client.get(f"/map/{layout.slug}/search.json").status_code == 400
     assert client.get(f"/map/{layout.slug}/search.json", {"label": "nope"}).status_code == 404
+    # Control characters (PostgreSQL refuses NUL) are dropped; an over-long query is a clear 400.
+    assert client.get(f"/map/{layout.slug}/search.json", {"q": "harb\x00our"}).status_code == 200
+    assert client.get(f"/map/{layout.slug}/search.json", {"label": "bo\x00at"}).status_code in (200, 404)
+    r = client.get(f"/map/{layout.slug}/search.json", {"q": "x" * 600})
+    assert r.status_code == 400 and "too long" in r.json()["error"]
 
 
 def test_label_filter_and_counts_follow_the_display_threshold(client, small_map):
