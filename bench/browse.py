@@ -16,7 +16,8 @@ large maintenance_work_mem). Then times, through the explorer's own code:
   a deterministic synthetic 512-d vector (no CLIP weights here); the test-tiny text encoder's own
   latency is reported separately;
 * the search page with filters (classification, a big and a small label, institution + years,
-  creator), the home page and the label list (full requests).
+  creator), the home page and the label list (full requests); with ``--steps`` also each step
+  of search within filters on its own.
 
 Each metric is measured in ``--repeat`` passes; every pass is printed and the median is reported.
 
@@ -335,7 +336,7 @@ def time_calls(fn, items, warmup: int = 10) -> list[float]:
     return times
 
 
-def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float, bool]]:
+def measure(meta: dict, samples: int, seed: int, steps: bool = False) -> list[tuple[str, float, float, bool]]:
     from django.test import Client
 
     from archive.models import Artwork, EmbeddingModel, Label, LabelCount
@@ -468,6 +469,8 @@ def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float
     log(f"search page with filters ({len(filtered)} requests): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms; "
         + ", ".join(f"{name} p95 {pct(ts, 95):.0f}" for name, ts in by_kind.items() if ts))
     results.append(("search_filtered_p95_ms", pct(times, 95), 100.0, pct(times, 95) <= 100.0))
+    if steps:
+        filtered_steps(model, filtered)
 
     # The pages that show counts and figures: home and the label list (full requests).
     stats.forget()
@@ -484,6 +487,52 @@ def measure(meta: dict, samples: int, seed: int) -> list[tuple[str, float, float
     return results
 
 
+def filtered_steps(model, urls: list[str]) -> None:
+    """Where the time of search within a filter goes: per filter kind, p50/p95 of each step of
+    ``explorer.similar.nearest_in`` timed on its own (the planner's size estimate, listing the
+    set's ids, exact ranking, the index search, the candidate check), of the full-text part and
+    of the whole search, for the same requests as the search-page figure."""
+    from urllib.parse import parse_qs
+
+    from explorer import search, similar
+
+    kinds = ("classification", "big label", "small label", "institution+years", "creator")
+    rows: dict[str, list[dict]] = {k: [] for k in kinds}
+    embedder = SyntheticTextEmbedder()
+    for j, url in enumerate(urls):
+        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        q = params.pop("q")
+        filters = search.Filters(**{k: int(v) if k.startswith("year") else v for k, v in params.items()})
+        query = embedder.embed_texts([q])[0]
+        qs = filters.apply(search.base_queryset(), model)
+        t = {}
+
+        def timed(name, fn):
+            start = time.perf_counter()
+            out = fn()
+            t[name] = (time.perf_counter() - start) * 1000
+            return out
+
+        timed("estimate", lambda: similar.estimated_count(qs))
+        ids = timed("list ids", lambda: list(qs.order_by().values_list("id", flat=True)[: similar.EXACT_LIMIT + 1]))
+        if len(ids) <= similar.EXACT_LIMIT:
+            timed("exact", lambda: similar.exact_nearest(model, query, ids, limit=search.CANDIDATES))
+        else:
+            hits = timed("index", lambda: similar.nearest_artworks(model, query, limit=similar.FILTERED_EF_SEARCH,
+                                                                  ef_search=similar.FILTERED_EF_SEARCH))
+            timed("check", lambda: set(qs.order_by().filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True)))
+        timed("nearest_in", lambda: similar.nearest_in(model, query, qs, limit=search.CANDIDATES))
+        timed("full text", lambda: search.metadata_ranking(q, qs))
+        timed("search", lambda: search.search(q, filters, limit=48))
+        rows[kinds[j % 5]].append(t)
+    log("search within filters, step by step (p50/p95 ms; each step timed on its own, so a step also warms the next):")
+    for kind, samples in rows.items():
+        names = [n for n in ("estimate", "list ids", "exact", "index", "check", "nearest_in", "full text", "search")
+                 if any(n in r for r in samples)]
+        log(f"  {kind:17s} " + ", ".join(
+            f"{n} {pct([r[n] for r in samples if n in r], 50):.0f}/{pct([r[n] for r in samples if n in r], 95):.0f}" for n in names))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="artworks (default 1,000,000)")
@@ -496,6 +545,7 @@ def main() -> int:
     parser.add_argument("--intrinsic-dim", type=int, default=32,
                         help="dimension of the subspace the synthetic clusters live in (0: isotropic, the worst case); see synthetic_vectors")
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the database matches")
+    parser.add_argument("--steps", action="store_true", help="also time each step of search within filters (last pass)")
     args = parser.parse_args()
     n_vectors = min(args.vectors or args.n, args.n)
 
@@ -539,7 +589,7 @@ def main() -> int:
     for i in range(args.repeat):
         load = os.getloadavg()[0]
         log(f"measurement pass {i + 1}/{args.repeat} (1-min load average {load:.1f} on {os.cpu_count()} CPUs)")
-        passes.append(measure(meta, args.samples, args.seed + i))
+        passes.append(measure(meta, args.samples, args.seed + i, steps=args.steps and i == args.repeat - 1))
     results = []
     for k, (metric, _, target, _) in enumerate(passes[0]):
         values = [p[k][1] for p in passes]
