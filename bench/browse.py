@@ -95,7 +95,6 @@ def build(n: int, n_vectors: int, n_labels: int, per_artwork: int, seed: int, in
 
     from django.utils.text import slugify
 
-    from archive import vectors
     from archive.models import EmbeddingModel, Label
     from workers.ml.registry import activate
 

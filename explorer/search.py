@@ -107,12 +107,11 @@ class Filters:
         return qs
 
     def _apply_label(self, qs, model, include_drafts: bool):
-        from archive.models import Label, LabelDecision
+        from archive.models import LabelDecision
 
         from .browse import thresholds
 
-        labels = Label.objects.all() if include_drafts else Label.objects.filter(published=True)
-        label = labels.filter(slug=self.label).first()
+        label = _visible_labels(include_drafts).filter(slug=self.label).first()
         if label is None:
             return qs.none()
         # Conditions on curator decisions only where there are some: a plain semi-join on the
@@ -134,11 +133,10 @@ class Filters:
         return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
 
-def _label_exists(slug: str, include_drafts: bool) -> bool:
+def _visible_labels(include_drafts: bool):
     from archive.models import Label
 
-    labels = Label.objects.all() if include_drafts else Label.objects.filter(published=True)
-    return labels.filter(slug=slug).exists()
+    return Label.objects.all() if include_drafts else Label.objects.filter(published=True)
 
 
 @dataclass
@@ -222,7 +220,9 @@ def search(
     notices: list[str] = []
     qs = filters.apply(base_queryset(), model, include_drafts=include_drafts)
     result = SearchResult([], 0, model=model, notices=notices)
-    if filters.label and not _label_exists(filters.label, include_drafts):
+    # Only the label filter empties the queryset (a label that is missing, or that nothing can show
+    # without a model): name a missing one, looked up only then.
+    if filters.label and qs.query.is_empty() and not _visible_labels(include_drafts).filter(slug=filters.label).exists():
         notices.append(f"There is no label “{filters.label}”, so nothing matches the label filter.")
     if not q:
         ids = list(qs.order_by("id").values_list("id", flat=True)[offset : offset + limit])

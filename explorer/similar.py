@@ -1,6 +1,8 @@
 """Visually similar artworks: kNN over the active model's embeddings (archive.vectors.nearest)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from django.conf import settings
 from django.db import connection
@@ -70,8 +72,6 @@ def exact_nearest(model: EmbeddingModel, query: np.ndarray, artwork_ids: list[in
 
 def estimated_count(queryset) -> float:
     """PostgreSQL's estimate of how many rows ``queryset`` returns (its plan, not a count)."""
-    import json
-
     if queryset.query.is_empty():  # .none(): Django runs no query (and EXPLAIN says nothing)
         return 0.0
     plan = json.loads(queryset.order_by().values("id").explain(format="json"))

@@ -346,13 +346,10 @@ def place_new(layout: Layout, *, job: Job | None = None) -> int:
         _write_points(layout, vs, coords, fine, faces=faces, incremental=True)
         Layout.objects.filter(pk=layout.pk).update(point_count=layout.point_count + len(vs))
     layout.refresh_from_db()
-    saved = f"saved {len(vs)} points"
-    if names_stale(layout):
-        renamed = rename_regions(layout)
-        saved += f"; renamed {renamed} of {Region.objects.filter(layout=layout).count()} regions (the map grew)"
-    _step(job, saved)
-    export_layout(layout)
-    _step(job, f"exported version {layout.export_version}")
+    _step(job, f"saved {len(vs)} points")
+    rename = names_stale(layout)
+    export_layout(layout, rename=rename)
+    _step(job, f"exported version {layout.export_version}" + ("; regions renamed (the map grew)" if rename else ""))
     return len(vs)
 
 
@@ -372,34 +369,6 @@ def names_stale(layout: Layout) -> bool:
     if named_at is None:  # a map built before the count was recorded: its fitted points
         named_at = LayoutPoint.objects.filter(layout=layout, placed_incrementally=False).count()
     return bool(named_at) and layout.point_count >= int(named_at) * (1 + RENAME_GROWTH)
-
-
-def rename_regions(layout: Layout) -> int:
-    """Name the map's regions again from all its points (the regions keep their places: every
-    point goes to its nearest centre at each level, as the export does). Returns how many names
-    changed."""
-    centres = _region_centres(layout)
-    if not centres:
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT artwork_id, x, y FROM archive_layoutpoint WHERE layout_id = %s ORDER BY id", [layout.pk])
-        rows = np.asarray(cursor.fetchall(), dtype=np.float64).reshape(-1, 3)
-    artwork_ids = rows[:, 0].astype(np.int64)
-    coords = rows[:, 1:].astype(np.float32)
-    assignments = [regions.assign(coords, c) for c in centres]
-    names, source = regions.name_regions(artwork_ids, assignments, [len(c) for c in centres], labels_model_id(layout))
-    changed = 0
-    with transaction.atomic():
-        for region in Region.objects.filter(layout=layout).order_by("level", "cluster"):
-            name = names[region.level][region.cluster]
-            if region.name != name.name or region.top_labels != name.top:
-                changed += region.name != name.name
-                region.name, region.top_labels = name.name, name.top
-                region.save(update_fields=["name", "top_labels"])
-        Layout.objects.filter(pk=layout.pk).update(
-            params={**layout.params, "region_names_from": source, "regions_named_at": len(artwork_ids)})
-    layout.refresh_from_db()
-    return changed
 
 
 def _region_centres(layout: Layout) -> list[np.ndarray]:
@@ -449,8 +418,10 @@ def read_points(layout: Layout) -> export.PointTable:
     return export.PointTable(np.asarray(aw, dtype=np.int64), x, y, c0, c1, np.asarray(years, dtype=np.int64), classes, thumbs)
 
 
-def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
-    """Write a new immutable export version and make it the served one."""
+def export_layout(layout: Layout, *, rebuilt: bool = False, rename: bool = False) -> dict:
+    """Write a new immutable export version and make it the served one; refresh the regions'
+    sizes and, with ``rename``, their names (made again from all the points, the regions kept
+    in place: used once placement has grown the map, :func:`names_stale`)."""
     table = read_points(layout)
     previous = layout.export_version
     version = previous + 1
@@ -458,13 +429,23 @@ def export_layout(layout: Layout, *, rebuilt: bool = False) -> dict:
     if previous and not rebuilt:
         reuse = (export.version_dir(layout.slug, previous), previous_rows(layout.slug, previous))
     files = export.export_points(table, layout.slug, version, reuse=reuse, extra={"labels": label_counts(layout)})
+    stored = list(Region.objects.filter(layout=layout))
+    names = None
+    if rename and stored:
+        ks = [1 + max((r.cluster for r in stored if r.level == level), default=-1) for level in (0, 1)]
+        names, source = regions.name_regions(table.artwork_ids, [table.c0, table.c1], ks, labels_model_id(layout))
     with transaction.atomic():
-        for region in Region.objects.filter(layout=layout):
+        for region in stored:
             assigned = table.c0 if region.level == 0 else table.c1
-            size = int((assigned == region.cluster).sum())
-            if size != region.size:
-                Region.objects.filter(pk=region.pk).update(size=size)
+            changes = {"size": int((assigned == region.cluster).sum())}
+            if names is not None:
+                name = names[region.level][region.cluster]
+                changes.update(name=name.name, top_labels=name.top)
+            if any(getattr(region, k) != v for k, v in changes.items()):
+                Region.objects.filter(pk=region.pk).update(**changes)
         updates = {"export_version": version, "state": Layout.State.READY, "point_count": len(table), "built_at": timezone.now()}
+        if names is not None:
+            updates["params"] = {**layout.params, "region_names_from": source, "regions_named_at": len(table)}
         if not layout.subset and not Layout.objects.filter(is_default=True).exclude(pk=layout.pk).exists():
             updates["is_default"] = True
         Layout.objects.filter(pk=layout.pk).update(**updates)
