@@ -168,6 +168,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_POOL_LIMIT = env_int("CELERY_BROKER_POOL_LIMIT", 10)
+# The server-less broker: test pooled database connections before use, so one that died with a
+# server restart is replaced instead of failing the next send (see workers/jobs/broker.py).
+if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Jobs -------------------------------------------------------------------------------------
@@ -180,6 +184,9 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
 JOB_RECOVER_SECONDS = env_int("JOB_RECOVER_SECONDS", 60)
 # A running job with no progress for this long gets its pending batches re-sent (lost messages).
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
+# A job with work left whose batches nobody has touched for this long is shown as "waiting for a
+# worker" (no worker consumes its queue, or they cannot reach the broker) instead of an ETA.
+JOB_WAITING_SECONDS = env_int("JOB_WAITING_SECONDS", 30)
 # Threads that decode and preprocess images while the model runs (0: CPU count).
 EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
 # Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
