@@ -328,6 +328,10 @@ def delete_prefix(store: Storage, prefix: str) -> None:
         return
     for name in list(walk(store, prefix)):
         delete(store, name)
+    try:
+        store.delete(prefix.rstrip("/"))  # backends that keep folders (InMemoryStorage); object stores have none
+    except (OSError, NotImplementedError):
+        pass
 
 
 def local_copy(store: Storage, name: str) -> Path:
