@@ -317,8 +317,8 @@ def write_derivatives(
             # The first resample is from the decoded image (bicubic, antialiased); the next ones are
             # from a derivative about twice as large: a 2x box reduction and a short bicubic step.
             current.thumbnail((size, size), reducing_gap=2.0 if current is im else 1.0)
-        if not storage.exists(store, name):
-            storage.put(store, name, _jpeg_bytes(current))
+        if not storage.exists(store, name):  # encode only what is missing
+            storage.save(store, name, _jpeg_bytes(current), overwrite=True)
     return current
 
 

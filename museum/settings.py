@@ -136,12 +136,15 @@ MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-
 # the folders read MEDIA_ROOT, PRIVATE_ROOT and MAP_MODEL_ROOT on every use.
 STORAGES = {
     "default": {
-        "BACKEND": os.environ.get("MEDIA_STORAGE", "archive.storage.MediaFolder"),
+        "BACKEND": os.environ.get("MEDIA_STORAGE") or "archive.storage.MediaFolder",
         "OPTIONS": env_json("MEDIA_STORAGE_OPTIONS", {}),
     },
     "private": {
-        "BACKEND": os.environ.get("PRIVATE_STORAGE", "archive.storage.PrivateFolder"),
-        "OPTIONS": env_json("PRIVATE_STORAGE_OPTIONS", {"setting": "PRIVATE_ROOT", "default": "var/private"}),
+        "BACKEND": os.environ.get("PRIVATE_STORAGE") or "archive.storage.PrivateFolder",
+        "OPTIONS": env_json(
+            "PRIVATE_STORAGE_OPTIONS",
+            {} if os.environ.get("PRIVATE_STORAGE") else {"setting": "PRIVATE_ROOT", "default": "var/private"},
+        ),
     },
     "maps-models": {
         "BACKEND": "archive.storage.PrivateFolder",
