@@ -178,7 +178,14 @@ def _fs_write(path: Path, chunks: Iterable[bytes], *, overwrite: bool) -> None:
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)
+            try:
+                os.link(tmp, path)  # atomic, and fails if the name exists
+            except FileExistsError:
+                raise
+            except OSError:  # a filesystem without hard links
+                if path.exists():
+                    raise FileExistsError(f"{path} exists") from None
+                os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -342,7 +349,11 @@ def local_copy(store: Storage, name: str) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
         return path
-    key = hashlib.sha1(f"{describe(store)}:{name}".encode()).hexdigest()[:16]
+    try:  # a changed file gets a new copy
+        version = f"{store.size(name)}:{store.get_modified_time(name).timestamp()}"
+    except (NotImplementedError, AttributeError):
+        version = str(store.size(name))
+    key = hashlib.sha1(f"{describe(store)}:{name}:{version}".encode()).hexdigest()[:16]
     cached = Path(tempfile.gettempdir()) / "museum-storage" / f"{key}_{Path(name).name}"
     if not cached.exists():
         with open(store, name) as handle:

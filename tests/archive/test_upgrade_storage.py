@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from PIL import Image
 
