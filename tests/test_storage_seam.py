@@ -207,6 +207,16 @@ def test_derivatives_crops_and_map_exports_on_another_backend(memory_public, sha
 
     artwork = Artwork.objects.create(source="t", source_id="mem", title="p", sha256=image.sha256, phash=image.phash,
                                      width=image.width, height=image.height, status=Artwork.Status.OK)
+    # The embed stage reads the derivative through the seam too (bytes, no path).
+    from workers import embedding
+    from workers.ml.registry import get_embedder
+
+    embedder = get_embedder("test-tiny")
+    ok, vectors, errors = embedding.embed_artworks(embedder, [(artwork.pk, image.sha256)])
+    assert ok == [artwork.pk] and not errors and vectors.shape[0] == 1
+    assert np.allclose(vectors[0], embedder.embed_images([load_derivative(image.sha256, 256)])[0], atol=1e-4)
+    ok, vectors, errors = embedding.embed_artworks(embedder, [(artwork.pk, "f" * 64)])
+    assert ok == [] and "image derivative missing" in errors[0].reason and "InMemoryStorage:derivatives/ff/ff/" in errors[0].reason
     result = stage.process([artwork.pk], {})
     assert result.done == [artwork.pk] and not result.errors
     face = Face.objects.get(artwork=artwork)
