@@ -128,21 +128,14 @@ def _read_file(location: str, limits: ImageLimits) -> bytes:
 
 
 def _download(url: str, limits: ImageLimits) -> bytes:
-    import requests
+    """Through the guarded client (:mod:`archive.fetch`): address checks, redirects, size and time caps."""
+    from archive import fetch
 
     try:
-        with requests.get(url, stream=True, timeout=limits.http_timeout) as response:
-            if response.status_code != 200:
-                raise ImageRejected(f"HTTP {response.status_code} for {url}")
-            chunks, total = [], 0
-            for chunk in response.iter_content(1 << 16):
-                total += len(chunk)
-                if total > limits.max_bytes:
-                    raise ImageRejected(f"download is over the {limits.max_bytes}-byte limit: {url}")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise ImageRejected(f"download failed for {url}: {exc.__class__.__name__}") from None
+        return fetch.fetch_bytes(url, max_bytes=limits.max_bytes, what="image downloads", limit_name="MAX_IMAGE_BYTES",
+                                 timeout=limits.http_timeout)
+    except fetch.FetchError as exc:
+        raise ImageRejected(str(exc)) from None
 
 
 # --- decoding -----------------------------------------------------------------------------------

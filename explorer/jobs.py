@@ -81,7 +81,7 @@ def _launch_import(params: dict, user) -> Job:
     limit = params.pop("limit", None)
     try:
         limit = int(limit) if limit not in (None, "") else None
-        source = open_source(location, **{k: v for k, v in params.items() if v not in (None, "")})
+        source = open_source(location, operator=False, **{k: v for k, v in params.items() if v not in (None, "")})
     except (SourceError, ValueError, TypeError) as exc:
         raise JobControlError(str(exc)) from exc
     return import_launch(source, limit=limit, user=user)

@@ -22,6 +22,10 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -150,6 +154,19 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256)
 # Largest metadata file downloaded from a URL (bytes, after decompressing the transfer).
 MAX_METADATA_BYTES = env_int("MAX_METADATA_BYTES", 20_000_000_000)
 HTTP_TIMEOUT = env_int("HTTP_TIMEOUT", 30)
+# --- Source policy and outbound fetches (archive.importers.policy, archive.fetch) --------------
+# Extra folders that local image paths of any local source may lie in, and that imports started
+# from the dashboard or the API may read (the command line may import any path).
+IMPORT_ALLOWED_ROOTS = env_list("IMPORT_ALLOWED_ROOTS")
+# Hosts, addresses or networks (CIDR) fetched from although internal (loopback, private, link-local):
+# e.g. an on-site IIIF server "iiif.local,10.1.2.0/24". Empty: only public addresses are fetched.
+FETCH_ALLOWED_HOSTS = env_list("FETCH_ALLOWED_HOSTS")
+# Longest a whole download may take (HTTP_TIMEOUT bounds each connect and read).
+FETCH_MAX_SECONDS = env_int("FETCH_MAX_SECONDS", 600)
+# Largest IIIF manifest or collection fetched from a URL.
+MAX_MANIFEST_BYTES = env_int("MAX_MANIFEST_BYTES", 100_000_000)
+# Files the server keeps for itself (fetched metadata files): never under MEDIA_ROOT.
+PRIVATE_ROOT = Path(os.environ.get("PRIVATE_ROOT", BASE_DIR / "var" / "private"))
 
 # --- Celery -----------------------------------------------------------------------------------
 # Default broker: kombu's SQLAlchemy transport on the same PostgreSQL, so a fresh machine needs no

@@ -9,6 +9,7 @@ from typing import Iterator
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
+from .policy import SourcePolicy
 
 
 # Content types of metadata files, for URLs whose name says nothing (…/export?format=csv).
@@ -22,31 +23,30 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def download(url: str) -> Path:
-    """Fetch a remote metadata file into MEDIA_ROOT/imports/ (kept, so a retry can read it again).
+    """Fetch a remote metadata file into the private store (``PRIVATE_ROOT/imports/``, never the
+    public media), kept so a retry can read it again.
 
     The body is streamed to disk as the server meant it (a gzip or deflate Content-Encoding is
-    decoded on the way), up to MAX_METADATA_BYTES. The format comes from the URL's name, else from
-    the Content-Type."""
-    import requests
+    decoded on the way), up to MAX_METADATA_BYTES, through the guarded client (:mod:`archive.fetch`).
+    The format comes from the URL's name, else from the Content-Type."""
     from django.conf import settings
 
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
+    from archive import fetch, private
+
+    folder = private.folder("imports")
     limit = int(getattr(settings, "MAX_METADATA_BYTES", 20_000_000_000))
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download"
     tmp = None
     try:
-        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
+        with fetch.open_url(url) as response:
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code} for {url}")
             name = _name_with_format(name, response.headers.get("Content-Type", ""), url)
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
                 tmp = Path(handle.name)
-                size, head = 0, b""
-                for chunk in response.iter_content(1 << 20):  # decoded: gzip transfer encoding is undone here
-                    size += len(chunk)
-                    if size > limit:
-                        raise ValueError(f"{url} is larger than the {limit:,}-byte limit for metadata downloads (MAX_METADATA_BYTES)")
+                head = b""
+                # decoded: gzip transfer encoding is undone here
+                for chunk in fetch.iter_body(response, max_bytes=limit, what="metadata downloads", limit_name="MAX_METADATA_BYTES"):
                     head = head or chunk[:2]
                     handle.write(chunk)
         if name.lower().endswith(".gz") and head != GZIP_MAGIC:
@@ -54,8 +54,6 @@ def download(url: str) -> Path:
         target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{name}"
         tmp.replace(target)
         tmp = None
-    except requests.RequestException as exc:
-        raise ValueError(f"cannot download {url}: {exc.__class__.__name__}: {exc}") from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -93,8 +91,10 @@ class MetadataSource(Source):
         self.location = str(location)
         if self.location.startswith(("http://", "https://")):
             self.path = download(self.location)
+            self.policy = SourcePolicy()  # a fetched file may reference only http(s) images
         else:
             self.path = Path(self.location).resolve()
+            self.policy = SourcePolicy.for_root(self.path.parent)
         self.fmt = readers.format_of(self.path)
         self.with_images = with_images
         self.encoding = encoding
@@ -199,7 +199,7 @@ class MetadataSource(Source):
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
             yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
-                         position=position)
+                         position=position, roots=self.policy.root_list())
 
 
 class MultiSource(Source):
