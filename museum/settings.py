@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CSRF (which parses the body): upload size checked and kept in memory (explorer.uploads).
+    "explorer.uploads.UploadGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -241,6 +243,12 @@ EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
 EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
+# Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
+# bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory
+# a decode may need (explorer.uploads). All checked before anything is decoded.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
+UPLOAD_MAX_DECODE_BYTES = env_int("UPLOAD_MAX_DECODE_BYTES", 128 * 1024 * 1024)
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 

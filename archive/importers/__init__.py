@@ -136,7 +136,11 @@ def open_source(
             if kind is None and not sidecar and not mapping:
                 claimed = _mapping_files(path)
                 if claimed:
-                    parts = [MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name) for p, m in claimed]
+                    parts = [
+                        MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name,
+                                       root=str(path.resolve()))
+                        for p, m in claimed
+                    ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
             return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping)
         if kind == "iiif":

@@ -87,6 +87,7 @@ class MetadataSource(Source):
         encoding: str = "utf-8",
         source: str | None = None,
         image_base: str | None = None,
+        root: str | None = None,
     ):
         self.location = str(location)
         if self.location.startswith(("http://", "https://")):
@@ -94,7 +95,9 @@ class MetadataSource(Source):
             self.policy = SourcePolicy()  # a fetched file may reference only http(s) images
         else:
             self.path = Path(self.location).resolve()
-            self.policy = SourcePolicy.for_root(self.path.parent)
+            # Local images may lie in the file's folder, or in the folder an operator imported it from.
+            self.policy = SourcePolicy.for_root(Path(root).resolve() if root else self.path.parent)
+        self.root = str(root) if root else None
         self.fmt = readers.format_of(self.path)
         self.with_images = with_images
         self.encoding = encoding
@@ -111,6 +114,7 @@ class MetadataSource(Source):
             "encoding": self.encoding,
             "source": self.source,
             "image_base": str(self.image_base),
+            **({"root": self.root} if self.root else {}),
         }
 
     def describe(self) -> str:

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from archive.models import Artwork, Job, Label
 
-from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats
+from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats, uploads
 from ..forms import QueryForm, first_error
 from ..models_state import active_model
 from ..permissions import CuratorOrReadOnly, IsCurator, IsOperator, is_curator
@@ -298,11 +298,15 @@ class ImageSearchView(APIView):
     def post(self, request):
         limit = _int_param(request, "limit", 24, 1, 100)
         upload = request.FILES.get("image")
+        if uploads.too_large(request._request):  # the upload guard stopped it at UPLOAD_MAX_BYTES
+            return Response({"image": [uploads.too_large_message()]}, status=413)
         if upload is None:
             raise ValidationError({"image": "upload an image file in the multipart field 'image'"})
         try:
             image = search_mod.prepare_query_image(upload)
         except search_mod.BadSearch as exc:
+            if getattr(exc, "status", 400) != 400:
+                return Response({"image": [str(exc)], "code": exc.code}, status=exc.status)
             raise ValidationError({"image": str(exc)}) from None
         result = search_mod.search_by_image(image, limit=limit)
         return Response({
