@@ -303,7 +303,7 @@ def prepare_query_image(data) -> Image.Image:
 
 def _refused(exc) -> BadSearch:
     error = BadSearch(f"not a usable image: {exc.message}")
-    error.status = exc.status
+    error.status = 400 if exc.code in ("empty", "not_an_image") else exc.status  # 413: over a limit
     error.code = exc.code
     return error
 

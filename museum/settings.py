@@ -207,6 +207,17 @@ EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # resize) instead of in CPU threads; off: the CPU path everywhere.
 EMBED_GPU_DECODE = env_bool("EMBED_GPU_DECODE", True)
 
+# --- Client identity and login throttling (explorer.client_ip, explorer.login_throttle) --------
+# Reverse proxies in front of the server whose X-Forwarded-For entries are trusted (0: the header
+# is ignored and the socket's address is the client).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Failed sign-ins allowed per client address, and per user name, within LOGIN_LOCKOUT_SECONDS;
+# past either, sign-ins are refused until the window has passed.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_USER_FAILURE_LIMIT = env_int("LOGIN_USER_FAILURE_LIMIT", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+AUTHENTICATION_BACKENDS = ["explorer.login_throttle.ThrottledModelBackend"]
+
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -215,7 +226,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    # DRF's anonymous throttle with the client identity of explorer.client_ip (TRUSTED_PROXY_COUNT).
+    "DEFAULT_THROTTLE_CLASSES": ["explorer.throttles.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_RATE", "600/minute"),
         "doppelganger": os.environ.get("DOPPELGANGER_RATE", "20/minute"),
