@@ -32,15 +32,16 @@ if not SECRET_KEY:
     if not DEBUG and os.environ.get("MUSEUM_REQUIRE_SECRET_KEY"):
         raise RuntimeError("SECRET_KEY must be set in production (MUSEUM_REQUIRE_SECRET_KEY is set).")
     # Development/demo default. Persisted under var/ so sessions survive restarts.
+    # Written with mode 0600; an older, world-readable file is tightened (museum.secret_files).
+    from museum.secret_files import read_secret, write_secret
+
     _key_file = BASE_DIR / "var" / "secret_key"
-    if _key_file.exists():
-        SECRET_KEY = _key_file.read_text().strip()
-    else:
+    SECRET_KEY = read_secret(_key_file) or ""
+    if not SECRET_KEY:
         from django.core.management.utils import get_random_secret_key
 
         SECRET_KEY = get_random_secret_key()
-        _key_file.parent.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(SECRET_KEY)
+        write_secret(_key_file, SECRET_KEY)
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
