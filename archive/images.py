@@ -18,12 +18,15 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import imagehash
+import pillow_heif
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # Never let Pillow silently accept a truncated file, and do our own bomb check (see open_image).
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None
+# HEIC/HEIF (phone photos) through pillow-heif's Pillow plugin.
+pillow_heif.register_heif_opener()
 
 DERIVATIVE_DIR = "derivatives"
 JPEG_QUALITY = 85
@@ -138,6 +141,14 @@ def _download(url: str, limits: ImageLimits) -> bytes:
         raise ImageRejected(str(exc)) from None
 
 
+SVG_REASON = "SVG is a vector format and is not imported: supply a raster image (JPEG, PNG, TIFF, WebP or HEIC)"
+
+
+def is_svg(data: bytes) -> bool:
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head)
+
+
 # --- decoding -----------------------------------------------------------------------------------
 
 def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image, tuple[int, int], str, int, str]:
@@ -151,6 +162,8 @@ def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if is_svg(data):
+            raise ImageRejected(SVG_REASON) from None
         raise ImageRejected("not an image, or an unsupported image format") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable image header: {exc}") from None

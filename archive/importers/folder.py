@@ -17,14 +17,16 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from archive import storable
+from archive import images, storable
 
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
 from .policy import Refused, SourcePolicy
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".gif", ".webp", ".bmp", ".jp2", ".j2k"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".gif", ".webp", ".bmp", ".jp2", ".j2k", ".heic", ".heif"}
+# Image files that are not imported, each reported as an error with the reason (never skipped silently).
+REFUSED_EXTENSIONS = {".svg": images.SVG_REASON, ".svgz": images.SVG_REASON}
 SIDECAR_NAMES = ("metadata.csv", "metadata.json", "metadata.jsonl", "sidecar.csv", "sidecar.json")
 KEY_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "name", "index")
 
@@ -153,7 +155,11 @@ class FolderSource(Source):
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_dir = False
-                if not is_dir and Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+                suffix = Path(entry.name).suffix.lower()
+                if not is_dir and suffix in REFUSED_EXTENSIONS and not storable.has_surrogates(entry.name):
+                    yield RecordError(entry.path, REFUSED_EXTENSIONS[suffix], payload=self._folder_payload(folder))
+                    continue
+                if not is_dir and suffix not in IMAGE_EXTENSIONS:
                     continue
                 if storable.has_surrogates(entry.name):
                     what = "folder" if is_dir else "file"
