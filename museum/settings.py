@@ -43,6 +43,30 @@ if not SECRET_KEY:
         SECRET_KEY = get_random_secret_key()
         write_secret(_key_file, SECRET_KEY)
 
+# --- Deployment security (docs/security.md) ----------------------------------------------------
+# MUSEUM_PRODUCTION=true: HTTPS everywhere (redirect, HSTS for a year, Secure cookies) and a
+# required SECRET_KEY, so that `manage.py check --deploy` is clean; each setting can still be set
+# on its own.
+PRODUCTION = env_bool("MUSEUM_PRODUCTION", False)
+if PRODUCTION and not DEBUG and not os.environ.get("SECRET_KEY"):
+    raise RuntimeError("SECRET_KEY must be set when MUSEUM_PRODUCTION is on.")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the header and the value that
+# means HTTPS). Only set it when the proxy always sets or strips that header.
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl[0], _proxy_ssl[1]) if len(_proxy_ssl) == 2 else None
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy header (museum.security); empty: no header.
+from museum.security import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
+
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
+
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -63,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "museum.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CSRF (which parses the body): upload size checked and kept in memory (explorer.uploads).
     "explorer.uploads.UploadGuardMiddleware",

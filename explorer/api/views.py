@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, serializers as drf, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -452,8 +452,9 @@ class JobViewSet(viewsets.ViewSet):
         return Response({"count": job.errors.count(), "results": s.JobErrorSerializer(rows, many=True).data})
 
 
-class SwaggerView(SpectacularSwaggerView):
-    """Swagger UI served from static/vendor (copied from drf-spectacular-sidecar): no CDN."""
+class SwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI served from static/vendor (copied from drf-spectacular-sidecar): no CDN; its
+    settings script is a separate request (no inline script, for the Content-Security-Policy)."""
 
     @staticmethod
     def _swagger_ui_resource(filename):
