@@ -1,16 +1,17 @@
 """The Content-Security-Policy header, from the ``CONTENT_SECURITY_POLICY`` setting (env of the
 same name; empty turns it off). The pages load scripts and styles from the site itself only (no
 inline scripts; inline style attributes are allowed for the face boxes and the API docs' style
-block), images from the site and data: URLs (the doppelganger's crops), and the map's web workers
-from blob: URLs. The other deployment settings are Django's own SECURE_* and cookie settings,
+block), images from the site, data: URLs (the doppelganger's crops) and https (deep zoom reads
+the tiles and info.json of an artwork's IIIF image service, wherever it is), and the map's web
+workers from blob: URLs. The other deployment settings are Django's own SECURE_* and cookie settings,
 read from the environment in ``museum/settings.py`` (see docs/security.md)."""
 from __future__ import annotations
 
 from django.conf import settings
 
 DEFAULT_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; "
+    "connect-src 'self' https:; font-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 

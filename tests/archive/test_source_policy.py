@@ -183,3 +183,14 @@ def test_command_line_may_import_any_path(tmp_path):
     with pytest.raises(SourceError, match="IMPORT_ALLOWED_ROOTS"):
         open_source(str(folder), operator=False)
     assert not JobError.objects.exists()
+
+
+def test_legacy_public_imports_folder_is_never_served(client, settings, tmp_path):
+    """Older versions kept fetched files under MEDIA_ROOT/imports/ at a predictable name."""
+    from pathlib import Path
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    legacy = Path(settings.MEDIA_ROOT) / "imports" / "0123456789ab_private.csv"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text("id,title\n1,Secret\n")
+    assert client.get("/media/imports/0123456789ab_private.csv").status_code == 404
