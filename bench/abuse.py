@@ -1,5 +1,5 @@
 """Abuse of the public upload endpoints, against a running explorer served the way ``./run demo``
-serves it (``manage.py runserver --noreload``, threaded, one process), on 127.0.0.1.
+serves it (``museum.serve``: Django's threaded development server, one process), on 127.0.0.1.
 
 Upload half: the server process's RSS (sampled every 5 ms during each request) and the time of
 each hostile upload, beside a normal small JPEG measured in the same run:
@@ -67,12 +67,13 @@ class Server:
     def __init__(self, port: int):
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "DEBUG": "false", "CLIP_MODEL": os.environ.get("CLIP_MODEL", "test-tiny"),
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "museum.settings", "DEBUG": "false", "CLIP_MODEL": os.environ.get("CLIP_MODEL", "test-tiny"),
                "DOPPELGANGER_RATE": "100000/minute", "IMAGE_SEARCH_RATE": "100000/minute", "API_ANON_RATE": "100000/minute"}
         python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
         subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        serve = f"import django; django.setup(); from museum.serve import serve; serve('127.0.0.1', {port})"
         self.proc = subprocess.Popen(
-            [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
+            [python, "-c", serve],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.process = psutil.Process(self.proc.pid)
@@ -264,7 +265,7 @@ def main() -> None:
     args = parser.parse_args()
     server = Server(args.port)
     try:
-        print(f"explorer: runserver --noreload on {server.base}, pid {server.proc.pid}, RSS {server.rss() / 1e6:.0f} MB")
+        print(f"explorer: museum.serve (runserver, backlog 128) on {server.base}, pid {server.proc.pid}, RSS {server.rss() / 1e6:.0f} MB")
         worst_ms, worst_growth, _ = upload_half(server)
         concurrency = None
         if args.skip_concurrency:

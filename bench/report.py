@@ -25,10 +25,6 @@ the whole pipeline at about 1,000-1,260; the Embed section says what was found a
 Not met: our own goal (beyond the issues' targets) for search within a filter at a million
 artworks, p95 100 ms; it is 134 ms (174 ms before this day's last changes). The Browse section
 says where the time goes.
-
-Not met: 50 simultaneous clients against the demo's development server (`bench/abuse.py`): 5 of
-50 connections refused by `runserver`'s listen backlog of 10; serve with a production WSGI server
-for public use (docs/security.md).
 """
 BENCH_LINE = re.compile(r"`BENCH (\S+) (\S+?)=(\S+) target=(\S+) (PASS|FAIL)`")
 

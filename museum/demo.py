@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0
         banner(f"Serving the explorer on http://{args.host}:{args.port}/  (Ctrl-C to stop)")
-        call_command("runserver", f"{args.host}:{args.port}", use_reloader=False, insecure_serving=True)
+        from museum.serve import serve
+
+        serve(args.host, args.port)
     except KeyboardInterrupt:
         pass
     finally:
