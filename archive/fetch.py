@@ -11,7 +11,8 @@ A source names URLs that the server then requests, so every fetch is checked lik
   public address for the check and to 127.0.0.1 for the connection is refused too);
 - redirects are followed by hand, each target checked the same way, at most ``MAX_REDIRECTS``;
 - the body is capped in bytes (per caller) and the whole transfer in seconds
-  (``FETCH_MAX_SECONDS``; ``HTTP_TIMEOUT`` bounds each connect and read);
+  (``FETCH_MAX_SECONDS``, enforced by a timer that shuts the socket down, so a server that drips
+  a byte now and then is cut off too; ``HTTP_TIMEOUT`` bounds each connect and read);
 - proxies and credentials from the environment are ignored (``trust_env`` off).
 
 Errors are :class:`FetchError` (a ``ValueError``) with a message an operator can act on;
@@ -191,10 +192,18 @@ def open_url(url: str, *, headers: dict | None = None, timeout: float | None = N
             response.close()
             current = urljoin(current, target)
             continue
+        # The whole body within FETCH_MAX_SECONDS: a server that drips a byte now and then never
+        # trips the per-read timeout, so a timer shuts the socket down when the time is up.
+        _, total = _limits(timeout)
+        response.fetch_started = time.monotonic()
+        response.fetch_timed_out = False
+        timer = threading.Timer(total, _abort, args=(response,))
+        timer.daemon = True
+        timer.start()
         try:
-            response.fetch_started = time.monotonic()
             yield response
         finally:
+            timer.cancel()
             response.close()
         return
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects from {url}")
@@ -216,8 +225,27 @@ def iter_body(response: requests.Response, *, max_bytes: int, what: str = "downl
             if time.monotonic() - started > total_seconds:
                 raise FetchError(f"{response.url} took over {total_seconds:g} s to download (FETCH_MAX_SECONDS)")
             yield chunk
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError, ValueError) as exc:
+        if getattr(response, "fetch_timed_out", False):
+            raise FetchError(f"{response.url} took over {total_seconds:g} s to download (FETCH_MAX_SECONDS)") from None
+        if isinstance(exc, FetchError):
+            raise
         raise FetchError(f"cannot download {response.url}: {exc.__class__.__name__}") from None
+
+
+def _abort(response: requests.Response) -> None:
+    """Shut down the socket under a response whose time is up (wakes a blocked read)."""
+    response.fetch_timed_out = True
+    # urllib3 keeps the socket in the http.client response's file object (SocketIO._sock).
+    fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if sock is None:
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _too_large(what: str, url: str, max_bytes: int, limit_name: str) -> str:

@@ -150,3 +150,40 @@ def test_remote_manifest_on_loopback_refused_then_allowed(server, settings):
         open_source(f"{base}/m.json")
     settings.FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
     assert open_source(f"{base}/m.json").kind == "iiif"
+
+
+def test_a_dripping_server_is_cut_off_at_the_total_time(settings):
+    """A byte now and then never trips the per-read timeout; the whole transfer is still bounded."""
+    import time as _time
+
+    cut_off, finished = [], threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(60):  # 15 s of drip if nobody hangs up
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    _time.sleep(0.25)
+            except OSError:
+                cut_off.append(True)  # the client hung up on us
+            finished.set()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    settings.FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.FETCH_MAX_SECONDS = 1
+    try:
+        with pytest.raises(fetch.FetchError, match=r"took over 1 s to download \(FETCH_MAX_SECONDS\)"):
+            fetch.fetch_bytes(f"http://127.0.0.1:{httpd.server_address[1]}/", max_bytes=10**6)
+        finished.wait(30)
+        assert cut_off == [True], "the connection must be closed while the server is still dripping"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
