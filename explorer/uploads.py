@@ -20,7 +20,7 @@ import warnings
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.http import JsonResponse
 from django.shortcuts import render
 from PIL import Image, UnidentifiedImageError
@@ -78,8 +78,6 @@ class LimitedUploadHandler(FileUploadHandler):
         self.buffer: io.BytesIO | None = None
 
     def new_file(self, field_name, *args, **kwargs):
-        from django.core.files.uploadhandler import SkipFile
-
         if self.fields is not None and field_name not in self.fields:
             raise SkipFile()
         super().new_file(field_name, *args, **kwargs)
