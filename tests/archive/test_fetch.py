@@ -187,3 +187,27 @@ def test_a_dripping_server_is_cut_off_at_the_total_time(settings):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_image_service_and_child_manifest_on_loopback_are_refused(server, settings, tmp_path):
+    """Every kind of URL a source names goes through the same checks: a IIIF image service, a
+    collection's child manifest (the collection itself reached through an allow-listed name)."""
+    port, routes, hits = server
+    manifest = {
+        "@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://example.org/m", "type": "Manifest",
+        "label": {"en": ["x"]},
+        "items": [{"id": "https://example.org/c1", "type": "Canvas", "items": [{"type": "AnnotationPage", "items": [
+            {"type": "Annotation", "motivation": "painting", "body": {
+                "id": f"http://127.0.0.1:{port}/full.jpg", "type": "Image",
+                "service": [{"id": f"http://127.0.0.1:{port}/iiif/secret", "type": "ImageService3"}]}}]}]}],
+    }
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    job, stats, errors = run_import(tmp_path / "m.json")
+    assert hits == [] and len(errors) == 1 and "loopback" in errors[0].reason  # neither the service nor the image
+
+    settings.FETCH_ALLOWED_HOSTS = ["localhost"]
+    collection = {"@context": "http://iiif.io/api/presentation/3/context.json", "id": "c", "type": "Collection",
+                  "items": [{"id": f"http://127.0.0.1:{port}/child.json", "type": "Manifest"}]}
+    routes["/c.json"] = (200, {"Content-Type": "application/json"}, json.dumps(collection).encode())
+    job, stats, errors = run_import(f"http://localhost:{port}/c.json")
+    assert hits == ["/c.json"] and len(errors) == 1 and "loopback" in errors[0].reason
