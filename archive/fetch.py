@@ -11,8 +11,9 @@ A source names URLs that the server then requests, so every fetch is checked lik
   public address for the check and to 127.0.0.1 for the connection is refused too);
 - redirects are followed by hand, each target checked the same way, at most ``MAX_REDIRECTS``;
 - the body is capped in bytes (per caller) and the whole transfer in seconds
-  (``FETCH_MAX_SECONDS``, enforced by a timer that shuts the socket down, so a server that drips
-  a byte now and then is cut off too; ``HTTP_TIMEOUT`` bounds each connect and read);
+  (``FETCH_MAX_SECONDS`` for headers and body together, enforced by a timer that shuts the socket
+  down, so a server that drips a byte now and then is cut off too; ``HTTP_TIMEOUT`` bounds each
+  connect and read);
 - proxies and credentials from the environment are ignored (``trust_env`` off).
 
 Errors are :class:`FetchError` (a ``ValueError``) with a message an operator can act on;
@@ -128,10 +129,18 @@ class _GuardedHTTPConnection(HTTPConnection):
     def _new_conn(self):
         return _checked(super()._new_conn(), self.host)
 
+    def request(self, *args, **kwargs):
+        _in_use(self)
+        return super().request(*args, **kwargs)
+
 
 class _GuardedHTTPSConnection(HTTPSConnection):
     def _new_conn(self):
         return _checked(super()._new_conn(), self.host)
+
+    def request(self, *args, **kwargs):
+        _in_use(self)
+        return super().request(*args, **kwargs)
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
@@ -174,45 +183,92 @@ def _limits(timeout: float | None) -> tuple[float, float]:
 
 # --- fetching -----------------------------------------------------------------------------------------
 
+class _Deadline:
+    """FETCH_MAX_SECONDS for a whole fetch, headers and body: a server that drips a byte now and
+    then never trips the per-read timeout, so a timer shuts the socket down when the time is up."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.expired = False
+        self.connection = None  # the connection sending the request (set in its thread)
+        self.response: requests.Response | None = None
+        self._timer = threading.Timer(seconds, self.expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        _local.deadline = None
+
+    def expire(self) -> None:
+        self.expired = True
+        for sock in (getattr(self.connection, "sock", None), _response_socket(self.response)):
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def message(self, url: str) -> str:
+        return f"{url} took over {self.seconds:g} s to download (FETCH_MAX_SECONDS)"
+
+
+def _in_use(connection) -> None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.connection = connection
+
+
+def _response_socket(response: requests.Response | None):
+    """urllib3 keeps the socket in the http.client response's file object (SocketIO._sock)."""
+    if response is None:
+        return None
+    fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    return getattr(getattr(fp, "raw", None), "_sock", None)
+
+
 @contextmanager
 def open_url(url: str, *, headers: dict | None = None, timeout: float | None = None) -> Iterator[requests.Response]:
     """A streamed response for ``url`` after the policy checks and the redirects (each checked).
     Read its body with :func:`iter_body` so the size and time caps apply. Non-200 answers are
     returned as they are (the caller words the error)."""
-    per_step, _ = _limits(timeout)
+    per_step, total = _limits(timeout)
     current = url
-    for _hop in range(MAX_REDIRECTS + 1):
-        check_url(current)
-        try:
-            response = _session().get(current, stream=True, allow_redirects=False, timeout=per_step, headers=headers)
-        except requests.RequestException as exc:
-            raise FetchError(f"cannot download {current}: {exc.__class__.__name__}") from None
-        if response.is_redirect:
-            target = response.headers.get("Location", "")
-            response.close()
-            current = urljoin(current, target)
-            continue
-        # The whole body within FETCH_MAX_SECONDS: a server that drips a byte now and then never
-        # trips the per-read timeout, so a timer shuts the socket down when the time is up.
-        _, total = _limits(timeout)
-        response.fetch_started = time.monotonic()
-        response.fetch_timed_out = False
-        timer = threading.Timer(total, _abort, args=(response,))
-        timer.daemon = True
-        timer.start()
-        try:
-            yield response
-        finally:
-            timer.cancel()
-            response.close()
-        return
+    with _Deadline(total) as deadline:
+        for _hop in range(MAX_REDIRECTS + 1):
+            check_url(current)
+            try:
+                response = _session().get(current, stream=True, allow_redirects=False, timeout=per_step, headers=headers)
+            except requests.RequestException as exc:
+                if deadline.expired:
+                    raise FetchError(deadline.message(current)) from None
+                raise FetchError(f"cannot download {current}: {exc.__class__.__name__}") from None
+            if deadline.expired:  # cut off mid-headers: what was parsed is not an answer
+                response.close()
+                raise FetchError(deadline.message(current))
+            if response.is_redirect:
+                target = response.headers.get("Location", "")
+                response.close()
+                current = urljoin(current, target)
+                continue
+            deadline.response = response
+            response.fetch_deadline = deadline
+            try:
+                yield response
+            finally:
+                response.close()
+            return
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
 def iter_body(response: requests.Response, *, max_bytes: int, what: str = "downloads", limit_name: str = "") -> Iterator[bytes]:
     """The (transfer-decoded) body in chunks; FetchError past ``max_bytes`` or ``FETCH_MAX_SECONDS``."""
-    _, total_seconds = _limits(None)
-    started = getattr(response, "fetch_started", time.monotonic())
+    deadline = getattr(response, "fetch_deadline", None)
     size = 0
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and "Content-Encoding" not in response.headers and int(declared) > max_bytes:
@@ -222,30 +278,17 @@ def iter_body(response: requests.Response, *, max_bytes: int, what: str = "downl
             size += len(chunk)
             if size > max_bytes:
                 raise FetchError(_too_large(what, response.url, max_bytes, limit_name))
-            if time.monotonic() - started > total_seconds:
-                raise FetchError(f"{response.url} took over {total_seconds:g} s to download (FETCH_MAX_SECONDS)")
+            if deadline is not None and deadline.expired:
+                raise FetchError(deadline.message(response.url))
             yield chunk
+        if deadline is not None and deadline.expired:  # cut off: the end seen is not the body's end
+            raise FetchError(deadline.message(response.url))
+    except FetchError:
+        raise
     except (requests.RequestException, OSError, ValueError) as exc:
-        if getattr(response, "fetch_timed_out", False):
-            raise FetchError(f"{response.url} took over {total_seconds:g} s to download (FETCH_MAX_SECONDS)") from None
-        if isinstance(exc, FetchError):
-            raise
+        if deadline is not None and deadline.expired:
+            raise FetchError(deadline.message(response.url)) from None
         raise FetchError(f"cannot download {response.url}: {exc.__class__.__name__}") from None
-
-
-def _abort(response: requests.Response) -> None:
-    """Shut down the socket under a response whose time is up (wakes a blocked read)."""
-    response.fetch_timed_out = True
-    # urllib3 keeps the socket in the http.client response's file object (SocketIO._sock).
-    fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
-    sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    if sock is None:
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def _too_large(what: str, url: str, max_bytes: int, limit_name: str) -> str:

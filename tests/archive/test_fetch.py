@@ -211,3 +211,37 @@ def test_image_service_and_child_manifest_on_loopback_are_refused(server, settin
     routes["/c.json"] = (200, {"Content-Type": "application/json"}, json.dumps(collection).encode())
     job, stats, errors = run_import(f"http://localhost:{port}/c.json")
     assert hits == ["/c.json"] and len(errors) == 1 and "loopback" in errors[0].reason
+
+
+def test_a_server_dripping_its_headers_is_cut_off_too(settings):
+    import time as _time
+
+    cut_off, finished = [], threading.Event()
+
+    class DripHeaders(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(60):  # 15 s of one header if nobody hangs up
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    _time.sleep(0.25)
+            except OSError:
+                cut_off.append(True)
+            finished.set()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DripHeaders)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    settings.FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.FETCH_MAX_SECONDS = 1
+    try:
+        with pytest.raises(fetch.FetchError, match=r"took over 1 s to download \(FETCH_MAX_SECONDS\)"):
+            fetch.fetch_bytes(f"http://127.0.0.1:{httpd.server_address[1]}/", max_bytes=10**6)
+        finished.wait(30)
+        assert cut_off == [True], "the connection must be closed while the server is still dripping"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
