@@ -57,7 +57,7 @@ _DELTA_SQL = """
 UPDATE archive_labelcount lc SET count = lc.count + %(sign)s * d.n, updated_at = now()
 FROM (SELECT al.label_id, count(*) AS n FROM archive_artworklabel al
       JOIN archive_labelcount c ON c.label_id = al.label_id AND c.model_id = al.model_id
-      WHERE al.model_id = %(model)s AND al.artwork_id = ANY(%(artworks)s)
+      WHERE al.model_id = %(model)s AND al.artwork_id = ANY(%(artworks)s) AND al.rank > 0
         AND al.score >= coalesce(c.threshold, '-infinity'::float8)
         AND NOT EXISTS (SELECT 1 FROM archive_labeldecision dd WHERE dd.label_id = al.label_id AND dd.artwork_id = al.artwork_id)
       GROUP BY al.label_id) d
