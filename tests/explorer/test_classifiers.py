@@ -151,3 +151,104 @@ def test_versions_are_kept_and_an_older_one_can_be_applied_again(archive):
     classifier.label.refresh_from_db()
     assert classifier.applied_version_id == first.pk and classifier.label.threshold == first.threshold
     assert ClassifierVersion.objects.filter(classifier=classifier).count() == 2
+
+
+def _run(job):
+    for batch_id in job.batches.order_by("seq").values_list("pk", flat=True):
+        jobs.run_batch(batch_id)
+    job.refresh_from_db()
+    return job
+
+
+def test_curator_pages_examples_from_any_list_train_and_apply(curator_client, archive, curator):
+    from archive.models import Classifier, Collection
+
+    cc, aic = _groups(archive)
+    r = curator_client.post("/curate/classifiers/", {"name": "Crops", "target_precision": "0.8"})
+    assert r.status_code == 302
+    classifier = Classifier.objects.get(label__name="Crops")
+    assert r["Location"] == f"/curate/classifiers/{classifier.pk}/" and classifier.target_precision == 0.8
+    assert classifier.label.group == "trained" and not classifier.label.published
+    # From search results: the search page's buttons submit its ticked artworks here.
+    search = curator_client.get("/search/?q=portrait").content.decode()
+    assert 'formaction="/curate/classifiers/examples/"' in search and f'<option value="{classifier.pk}">Crops</option>' in search
+    r = curator_client.post("/curate/classifiers/examples/", {
+        "classifier": classifier.pk, "artwork": cc[:12], "positive": "1", "next": "/search/?q=portrait", "title": "",
+    })
+    assert r.status_code == 302 and r["Location"] == "/search/?q=portrait"
+    # Pasted ids (a map selection), a collection, a label's top 200.
+    curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {"ids": " ".join(map(str, cc[12:])), "positive": "1"})
+    collection = Collection.objects.create(title="Paintings", slug="paintings-cls", owner=curator)
+    for i, pk in enumerate(aic[:30]):
+        collection.items.create(artwork_id=pk, position=i)
+    curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {"from_collection": collection.slug, "positive": "0"})
+    curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {"ids": " ".join(map(str, aic[30:])), "positive": "0"})
+    assert example_counts(classifier) == {"positive": 20, "negative": 40}
+    label_page = curator_client.get(f"/labels/{archive['labels'][0].slug}/").content.decode()
+    assert "Add to a classifier" in label_page
+    assert curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {"ids": "12 x", "positive": "1"}).status_code == 400
+    assert curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {"positive": "1"}).status_code == 400
+    page = curator_client.get(f"/curate/classifiers/{classifier.pk}/").content.decode()
+    assert "20 positive, 40 negative" in page and "enough to train" in page
+    # Train (a job on the label queue), read the figures.
+    r = curator_client.post(f"/curate/classifiers/{classifier.pk}/train/")
+    assert r.status_code == 302
+    job = Job.objects.get(kind="train_classifier", params__classifier_id=classifier.pk)
+    assert job.state == "queued" and job.created_by == curator
+    _run(job)
+    assert job.state == "done", job.message
+    page = curator_client.get(f"/curate/classifiers/{classifier.pk}/").content.decode()
+    assert 'id="confusion"' in page and 'id="per-class"' in page and "<polyline points=" in page and "random weights" in page
+    # Apply; the label is then shown like any other, marked as trained by curators.
+    r = curator_client.post(f"/curate/classifiers/{classifier.pk}/apply/", {"version": "1"})
+    assert r.status_code == 302
+    job = _run(Job.objects.get(kind="apply_classifier", params__classifier_id=classifier.pk))
+    assert job.state == "done", job.message
+    labels = Client().get("/labels/?group=trained").content.decode()
+    assert f"/labels/{classifier.label.slug}/" in labels
+    assert "applied" in curator_client.get(f"/curate/classifiers/{classifier.pk}/").content.decode()
+    assert curator_client.post(f"/curate/classifiers/{classifier.pk}/apply/", {"version": "9"}).status_code == 400
+
+
+def test_pages_and_api_are_for_curators_only(client, archive, visitor):
+    classifier = create_classifier("Private")
+    for url in ("/curate/classifiers/", f"/curate/classifiers/{classifier.pk}/"):
+        assert client.get(url).status_code == 302
+    assert client.get("/api/v1/classifiers/").status_code in (401, 403)
+    client.force_login(visitor)
+    assert client.get(f"/curate/classifiers/{classifier.pk}/").status_code == 403
+    assert client.post(f"/curate/classifiers/{classifier.pk}/train/").status_code == 403
+    assert client.get("/api/v1/classifiers/").status_code == 403
+    assert client.post(f"/api/v1/classifiers/{classifier.pk}/examples/", {"artwork_ids": [1]}, content_type="application/json").status_code == 403
+
+
+def test_api_create_examples_train_metrics_apply(curator_client, archive):
+    cc, aic = _groups(archive)
+    r = curator_client.post("/api/v1/classifiers/", {"name": "API crops", "seed": 3}, content_type="application/json")
+    assert r.status_code == 201, r.content
+    cid = r.json()["id"]
+    assert r.json()["examples"] == {"positive": 0, "negative": 0} and not r.json()["ready_to_train"]
+    r = curator_client.post(f"/api/v1/classifiers/{cid}/examples/", {"artwork_ids": cc, "positive": True}, content_type="application/json")
+    assert r.json()["added"] == 20
+    r = curator_client.post(f"/api/v1/classifiers/{cid}/examples/", {"artwork_ids": aic, "positive": False}, content_type="application/json")
+    assert r.json()["examples"] == {"positive": 20, "negative": 40}
+    r = curator_client.post(f"/api/v1/classifiers/{cid}/examples/", {"artwork_ids": [987654321]}, content_type="application/json")
+    assert r.status_code == 400 and "987654321" in r.content.decode()
+    assert curator_client.get(f"/api/v1/classifiers/{cid}/metrics/").status_code == 400  # not trained yet
+    r = curator_client.post(f"/api/v1/classifiers/{cid}/train/", {"apply": True}, content_type="application/json")
+    assert r.status_code == 202 and r.json()["kind"] == "train_classifier"
+    _run(Job.objects.get(pk=r.json()["id"]))
+    metrics = curator_client.get(f"/api/v1/classifiers/{cid}/metrics/").json()
+    assert metrics["state"] == "ready" and metrics["seed"] == 3
+    assert set(metrics["metrics"]) >= {"confusion", "classes", "pr_curve", "threshold", "C", "split"}
+    # apply=True started the apply job when training ended.
+    applied = Job.objects.get(kind="apply_classifier", params__classifier_id=cid)
+    _run(applied)
+    detail = curator_client.get(f"/api/v1/classifiers/{cid}/").json()
+    assert detail["applied_version"]["number"] == 1 and detail["published"]
+    r = curator_client.post(f"/api/v1/classifiers/{cid}/apply/", {}, content_type="application/json")
+    assert r.status_code == 202 and r.json()["kind"] == "apply_classifier"
+    schema = curator_client.get("/api/v1/schema/").content.decode()
+    for path in ("/api/v1/classifiers/", "/api/v1/classifiers/{id}/examples/", "/api/v1/classifiers/{id}/train/",
+                 "/api/v1/classifiers/{id}/metrics/", "/api/v1/classifiers/{id}/apply/"):
+        assert path in schema
