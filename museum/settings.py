@@ -224,6 +224,7 @@ EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
 EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
+EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 
