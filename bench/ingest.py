@@ -160,7 +160,7 @@ def main() -> int:
         from django.db import connections
 
         call_command("migrate", verbosity=0, interactive=False)
-        from archive.importers import import_location
+        from workers.ingest.launch import import_location
         from archive.models import Artwork
 
         print(f"machine: {os.cpu_count()} CPU cores; INGEST_WORKERS={settings.INGEST_WORKERS}; images: {len(files)} JPEGs")

@@ -27,7 +27,7 @@ from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
 from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, ensure_hnsw_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
 from workers.ml.registry import active_model, get_embedder, register
-from workers.stages import BatchResult, ItemError, Stage, StopJob
+from workers.jobs import BatchResult, ItemError, Stage, StopJob
 
 log = logging.getLogger(__name__)
 
@@ -303,37 +303,17 @@ def process(ids: list[int], params: dict) -> BatchResult:
 
 # --- After the job ------------------------------------------------------------------------------
 def finish(job: Job) -> None:
-    """Build the model's HNSW index if the load deferred it; then, if asked, activate the model
-    once it is ready (:mod:`workers.switch`). When another model is active the new one first needs
-    its labels, so a label job for it is started here; that job's end activates it. What happened
-    (or why the model is not active yet) is added to the job's message."""
-    from workers import switch
-    from workers.jobs import append_message, launch
-
+    """Build the model's HNSW index if the load deferred it (what follows an embed job, such as
+    placing the new works on the maps or activating the model, is in :mod:`workers.pipeline`)."""
     params = job.params
     if not _index_exists(params["model_id"]):
         ensure_hnsw_index(ARTWORK_EMBEDDINGS, params["model_id"], params["dim"])
-    from workers.layouts.auto import place_after_embed
-
-    place_after_embed(job)  # newly embedded artworks go onto the ready maps of this model
-    if not params.get("activate_when_complete"):
-        return
-    model = EmbeddingModel.objects.get(pk=params["model_id"])
-    outcome = switch.maybe_activate(model)
-    if outcome or outcome.waiting_for != "labels":
-        append_message(job, switch.describe_activation(model, outcome))
-        return
-    running = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=model.pk).exclude(state__in=Job.FINAL_STATES).first()
-    if running is None:
-        running = launch("label", {"model": model.key}, mode="missing")
-        log.info("model %s embedded; label job %s started, the model is activated when it is done", model.key, running.pk)
-    append_message(job, f"model {model.key}: every artwork is embedded; its labels are computed by job {running.pk}, "
-                        "and it becomes the active model when that job ends")
 
 
 STAGE = Stage(
     kind="embed",
     queue="embed",
+    description="Compute image embeddings",
     batch_size=0,  # settings.JOB_BATCH_SIZE
     candidates=candidates,
     completed=completed,

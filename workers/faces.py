@@ -25,7 +25,7 @@ from archive.images import derivative_path
 from archive.models import Artwork, Face
 from archive.models.faces import FaceScan
 from workers.ml.faces import face_model, face_settings, get_backend, iou, model_dim
-from workers.stages import BatchResult, ItemError, Stage
+from workers.jobs import BatchResult, ItemError, Stage
 
 log = logging.getLogger(__name__)
 
@@ -233,21 +233,14 @@ def process(ids: list[int], params: dict) -> BatchResult:
     return result
 
 
-def finish(job) -> None:
-    """New faces go onto the ready face maps of this face model (:mod:`workers.layouts.auto`)."""
-    from workers.layouts.auto import place_after_faces
-
-    place_after_faces(job)
-
-
 STAGE = Stage(
     kind="faces",
     queue="faces",
+    description="Find faces",
     batch_size=64,  # ~15 s of HOG detection per task on one core; fewer messages and batch rows per million
     candidates=candidates,
     completed=completed,
     reset=reset,
     process=process,
     prepare=prepare,
-    finish=finish,
 )

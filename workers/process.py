@@ -1,5 +1,5 @@
-"""Start and stop Celery worker processes (for ``./run demo``, tests and benchmarks), and the
-recovery watchdog that runs inside every worker."""
+"""Start and stop Celery worker processes (for ``./run demo``, tests and benchmarks). The recovery
+watchdog that runs inside every worker is :mod:`workers.jobs.watchdog`."""
 from __future__ import annotations
 
 import logging
@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from workers.jobs.registry import QUEUES as ALL_QUEUES
+
 log = logging.getLogger(__name__)
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-ALL_QUEUES = ("ingest", "embed", "label", "faces", "maps")
 
 
 def worker_command(queues: Iterable[str], concurrency: int, *, name: str, pool: str | None = None, loglevel: str = "INFO") -> list[str]:
@@ -131,39 +130,3 @@ def stop_workers(procs: Iterable[subprocess.Popen], timeout: float = 20.0) -> No
         ready = getattr(proc, "ready_file", None)
         if ready is not None and ready.exists():
             ready.unlink()
-
-
-# --- Recovery watchdog (runs inside each worker) ------------------------------------------------
-_watchdog: threading.Thread | None = None
-_stop = threading.Event()
-
-
-def _watch() -> None:
-    from django.conf import settings
-    from django.db import connections
-
-    from workers.jobs import recover
-
-    interval = max(int(getattr(settings, "JOB_RECOVER_SECONDS", 60)), 1)
-    while True:
-        try:
-            recover()
-        except Exception:  # noqa: BLE001 - the next pass tries again
-            log.exception("job recovery pass failed")
-        finally:
-            connections.close_all()
-        if _stop.wait(interval):
-            return
-
-
-def start_watchdog() -> None:
-    """Recover lost batches now and every JOB_RECOVER_SECONDS (called on worker_ready)."""
-    global _watchdog
-    if _watchdog is None or not _watchdog.is_alive():
-        _stop.clear()
-        _watchdog = threading.Thread(target=_watch, name="job-recovery", daemon=True)
-        _watchdog.start()
-
-
-def stop_watchdog() -> None:
-    _stop.set()

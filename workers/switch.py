@@ -156,3 +156,34 @@ def activate_if_requested(model: EmbeddingModel | int) -> Activation | None:
     if model.activated_at and request.finished_at and request.finished_at < model.activated_at:
         return None  # that request was fulfilled before; the model was retired since
     return maybe_activate(model)
+
+
+# --- The pipeline's steps (see workers.pipeline) --------------------------------------------------
+
+def after_embed(job: Job) -> str | None:
+    """After an embed job: if it asked for its model to be activated when complete, do so once it
+    is ready. When another model is active the new one first needs its labels, so a label job for
+    it is started here; that job's end activates it. Returns what happened, for the job's message."""
+    from workers.jobs import launch
+
+    if not job.params.get("activate_when_complete"):
+        return None
+    model = EmbeddingModel.objects.get(pk=job.params["model_id"])
+    outcome = maybe_activate(model)
+    if outcome or outcome.waiting_for != "labels":
+        return describe_activation(model, outcome)
+    running = Job.objects.filter(kind=Job.Kind.LABEL, params__model_id=model.pk).exclude(state__in=Job.FINAL_STATES).first()
+    if running is None:
+        running = launch("label", {"model": model.key}, mode="missing")
+        log.info("model %s embedded; label job %s started, the model is activated when it is done", model.key, running.pk)
+    return (f"model {model.key}: every artwork is embedded; its labels are computed by job {running.pk}, "
+            "and it becomes the active model when that job ends")
+
+
+def after_label(job: Job) -> str | None:
+    """After a label job: activate its model if an embed job asked for it and its coverage is now
+    complete; say why not otherwise."""
+    outcome = activate_if_requested(job.params["model_id"])
+    if outcome is None:
+        return None
+    return describe_activation(EmbeddingModel.objects.get(pk=job.params["model_id"]), outcome)

@@ -3,8 +3,8 @@ the cleaning of catalogue values, and the :class:`Source` contract.
 
 An importer turns its source into a stream of :class:`Record` (one artwork: catalogue fields plus
 where its image is) and :class:`RecordError` (an item that could not even be read). An import job
-plans that stream into batches (:mod:`archive.importers.plan`) and imports each batch
-(:mod:`archive.importers.ingest`) on the ingest workers or in this process.
+plans that stream into batches (:mod:`workers.ingest.plan`) and imports each batch
+(:mod:`workers.ingest.batch`) on the ingest workers or in this process.
 """
 from __future__ import annotations
 

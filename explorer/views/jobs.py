@@ -31,7 +31,7 @@ def job_list(request):
         messages.success(request, f"Started {job}.")
         return redirect("explorer:job", pk=job.pk)
     page = Paginator(Job.objects.select_related("created_by").order_by("-created_at"), 25).get_page(request.GET.get("page"))
-    return render(request, "explorer/job_list.html", {"page": page, "kinds": job_control.LAUNCHABLE, "modes": job_control.MODES})
+    return render(request, "explorer/job_list.html", {"page": page, "kinds": job_control.kinds(), "modes": job_control.MODES})
 
 
 @operator_required

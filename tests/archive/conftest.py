@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from archive.importers import import_location
+from workers.ingest.launch import import_location
 from archive.importers.base import ImportSettings
 from archive.models import JobError
 

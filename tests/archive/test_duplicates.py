@@ -47,7 +47,7 @@ def test_same_bytes_ingested_at_once_by_two_workers_leave_one_original(tmp_path)
     """Two ingest workers write the same bytes at the same time. Worker B has written its row but
     not committed; worker A writes and links meanwhile. A must not decide alone: it waits for B's
     lock on that hash, then sees B's row, and exactly one original is left."""
-    from archive.importers import import_location
+    from workers.ingest.launch import import_location
 
     data = jpeg_bytes(pattern_image(61))
     for name in ("a", "b"):

@@ -10,8 +10,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from archive.importers import open_source, run_job, start
-from archive.importers.plan import PLAN_SEQ, planned_items
+from archive.importers import open_source
+from workers.ingest.launch import run_job, start
+from workers.ingest.plan import PLAN_SEQ, planned_items
 from archive.models import Artwork, Job, JobBatch
 from workers import jobs
 
@@ -111,7 +112,7 @@ def test_dead_workers_batch_is_recovered_and_counted_once(tmp_path):
     assert JobBatch.objects.get(pk=first).state == JobBatch.State.PENDING
     jobs.run_batch(first, worker="new")
     jobs.run_batch(second, worker="new")
-    from workers.stages import BatchResult
+    from workers.jobs import BatchResult
 
     assert not jobs.complete_batch(job, held, "dead-worker", BatchResult(done=[1, 2]))  # a late completion is ignored
     job.refresh_from_db()
@@ -124,7 +125,7 @@ class PlannerDied(BaseException):
 
 
 def test_killed_planner_resumes_without_duplicating_or_losing_batches(tmp_path):
-    from archive.importers import plan
+    from workers.ingest import plan
 
     job = start(open_source(str(works_csv(tmp_path, 55))), cfg=settings_for_tests(metadata_batch_size=10))
     plan_batch, _ = jobs.lease_batch(job.batches.get(seq=PLAN_SEQ).pk, "planner-1")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from archive.importers.retry import retry_errors
+from workers.ingest.retry import retry_errors
 from archive.models import Artwork, Job, JobError
-from archive.tasks import import_folder, retry_import_errors
+from workers.ingest.tasks import import_folder, retry_import_errors
 
 from .conftest import run_import, write_jpeg
 

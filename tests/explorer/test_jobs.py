@@ -99,7 +99,7 @@ def test_dashboard_and_api_start_layout_jobs(operator_client, archive, run_sent_
 
 
 def test_retry_of_an_import_reruns_its_failed_records(operator_client, tmp_path, run_sent_tasks):
-    from archive.importers import import_location
+    from workers.ingest.launch import import_location
 
     folder = a_folder(tmp_path, good=1, broken=1)
     job, _ = import_location(str(folder))

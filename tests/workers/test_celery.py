@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -20,7 +21,7 @@ from archive.images import ImageLimits, derivative_path, ingest_location
 from archive.models import Artwork, ArtworkEmbedding, Job, JobBatch, JobError
 from workers import jobs
 from workers.celery import app
-from workers.checks import round_trip
+from workers.jobs.probe import round_trip
 from workers.process import kill_worker, log_tail, start_workers, stop_workers
 
 # Overridable so that two test runs on one machine use separate Redis databases.
@@ -303,7 +304,7 @@ def test_each_stage_queue_gets_only_its_own_messages(redis_broker):
     default exchange/routing key)."""
     import redis
 
-    from workers.tasks import ping
+    from workers.jobs.tasks import ping
 
     with app.connection_for_write() as conn:
         channel = conn.default_channel
@@ -323,7 +324,8 @@ def test_ingest_workers_import_a_folder_and_recover_a_killed_worker(aic_dir, red
     same bytes (some imported by different workers at the same time) leave exactly one original."""
     import shutil
 
-    from archive.importers import launch, open_source
+    from archive.importers import open_source
+    from workers.ingest.launch import launch
 
     folder = tmp_path / "archive"
     (folder / "copies").mkdir(parents=True)
@@ -364,6 +366,71 @@ def test_ingest_workers_import_a_folder_and_recover_a_killed_worker(aic_dir, red
         assert [a.status for a in same] == ["ok", "duplicate", "duplicate"]
         assert {a.duplicate_of_id for a in same[1:]} == {same[0].pk}
     assert rows.filter(status="ok").count() == 24 and rows.filter(status="duplicate").count() == 8
+
+
+@contextmanager
+def table_writes_blocked(table: str):
+    """Hold a SHARE lock on ``table`` from another connection: reads go on, writes wait."""
+    import psycopg
+
+    with psycopg.connect(test_database_url()) as conn:
+        conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        yield
+        conn.rollback()
+
+
+def test_a_layout_job_survives_sigkill_of_its_worker(aic_dir, redis_broker):
+    """A layout job is a one-batch stage with a lease like every other kind: its worker is SIGKILLed
+    while it writes the map's points; recovery (lease expiry) hands the batch to a new worker, which
+    builds the map; the job ends DONE with every point written once."""
+    from archive import vectors
+    from archive.models import Layout, LayoutPoint
+    from workers.layouts import build
+    from workers.ml.registry import activate, get_embedder, register
+
+    artworks = ingest(aic_dir / "images", 30)
+    model = register(get_embedder("test-tiny"))
+    activate(model)
+    rng = np.random.default_rng(5)
+    vectors.copy_rows(
+        "archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
+        [(a.pk, model.pk, v, "now()") for a, v in zip(artworks, rng.normal(size=(len(artworks), model.dim)).astype("float32"))],
+        conflict=["artwork_id", "model_id"], update=["vector"],
+    )
+    env = worker_env(REDIS_URL)
+    first = start_workers(["maps"], 1, env=env)
+    procs = list(first)
+    try:
+        with table_writes_blocked(LayoutPoint._meta.db_table):
+            job = build.request("tsne", {})
+            build.send(job)
+            deadline = time.monotonic() + 120
+            while not _waiting_on(LayoutPoint._meta.db_table):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the layout worker never reached its write:\n{log_tail(first[0])}")
+                time.sleep(0.05)
+            held = JobBatch.objects.get(job=job)
+            assert held.state == JobBatch.State.RUNNING and held.lease_expires_at > timezone.now()
+            kill_worker(first[0])
+            first[0].wait(timeout=10)
+        job.refresh_from_db()
+        assert not job.is_final
+        procs += start_workers(["maps"], 1, env=env)
+        job = wait_final(job, procs, timeout=180)
+    finally:
+        stop_workers(procs)
+    assert job.state == Job.State.DONE, job.message
+    assert job.message.startswith("built t-SNE map"), job.message
+    assert JobBatch.objects.get(job=job).attempts >= 2  # the dead worker's lease ran out; leased again
+    layout = Layout.objects.get(slug="tsne")
+    points = list(LayoutPoint.objects.filter(layout=layout).values_list("artwork_id", flat=True))
+    assert len(points) == len(set(points)) == 30 and layout.point_count == 30
+
+
+def _waiting_on(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [table])
+        return cursor.fetchone()[0]
 
 
 def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):

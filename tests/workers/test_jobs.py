@@ -186,7 +186,7 @@ def test_expired_lease_is_recovered_and_batch_counted_once(artworks, tiny):
     jobs.run_batch(first.pk, worker="new")
     jobs.run_batch(second.pk, worker="new")
     # The dead worker's late completion (if it ever came back) is not counted again.
-    from workers.stages import BatchResult
+    from workers.jobs import BatchResult
 
     assert not jobs.complete_batch(job, batch, "dead-worker", BatchResult(done=list(batch.item_ids)))
     job.refresh_from_db()
@@ -341,7 +341,7 @@ def test_connection_error_from_a_raw_cursor_gives_the_batch_back(aic_dir, settin
             with pytest.raises(psycopg.OperationalError):
                 jobs.run_batch(second)
             # The Celery task retries it with back-off; after the last retry the job says so.
-            from workers.tasks import process_batch
+            from workers.jobs.tasks import process_batch
 
             outcome = process_batch.apply(args=(second,), retries=process_batch.max_retries)
             assert outcome.failed() and isinstance(outcome.result, psycopg.OperationalError)

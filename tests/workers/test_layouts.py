@@ -334,7 +334,7 @@ def test_face_map(archive60):
     assert len(after) == len(before) + 1 and all(after[k] == v for k, v in before.items())
 
 
-def test_build_map_without_wait_queues_on_the_maps_queue(archive60):
+def test_build_map_without_wait_queues_on_the_maps_queue(archive60, django_capture_on_commit_callbacks):
     from workers.celery import app
 
     model, artworks = archive60
@@ -342,7 +342,8 @@ def test_build_map_without_wait_queues_on_the_maps_queue(archive60):
     old = app.conf.task_always_eager
     app.conf.task_always_eager = True  # the task runs inline, as a "maps" worker would run it
     try:
-        call_command("build_map", "--method", "tsne")
+        with django_capture_on_commit_callbacks(execute=True):  # the batch is sent when its row commits
+            call_command("build_map", "--method", "tsne")
     finally:
         app.conf.task_always_eager = old
     job = Job.objects.filter(kind=Job.Kind.LAYOUT).latest("id")
@@ -561,15 +562,15 @@ def test_embed_job_places_new_artworks_on_the_ready_maps(archive60, django_captu
 
 
 def test_face_scan_places_new_faces_on_the_ready_face_maps(archive60, django_capture_on_commit_callbacks):
-    """The face stage's finish hook queues a placement on the face maps of its face model: new
-    faces get coordinates, the others stay put; a map of another face model is left alone."""
+    """The pipeline's follow-up of a face scan queues a placement on the face maps of its face model:
+    new faces get coordinates, the others stay put; a map of another face model is left alone."""
     from archive.models import Face
-    from workers import faces as face_stage
+    from workers import pipeline
     from workers.celery import app
     from workers.layouts import auto
 
     model, artworks = archive60
-    assert face_stage.STAGE.finish is not None
+    assert auto.place_after_faces in pipeline.FOLLOW_UPS[Job.Kind.FACES]
     rng = np.random.default_rng(9)
     Face.objects.bulk_create(Face(artwork=a, model="dlib-resnet-v1", x=0, y=0, w=10, h=10, vector=rng.normal(size=128).tolist())
                              for a in artworks[:20])
@@ -585,7 +586,7 @@ def test_face_scan_places_new_faces_on_the_ready_face_maps(archive60, django_cap
     app.conf.task_always_eager = True  # the queued layout job runs inline, as a "maps" worker would run it
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            face_stage.STAGE.finish(scan)
+            pipeline.follow_up(scan)
     finally:
         app.conf.task_always_eager = old
     placement = Job.objects.filter(kind=Job.Kind.LAYOUT, params__slug="tsne-faces").latest("id")

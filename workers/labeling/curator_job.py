@@ -15,7 +15,7 @@ from django.db.models import Exists, OuterRef
 
 from archive.models import ArtworkEmbedding, EmbeddingModel, Label
 from workers.ml.clip import WeightsMissing
-from workers.stages import BatchResult, Stage, StopJob
+from workers.jobs import BatchResult, Stage, StopJob
 
 from .curator import apply_to_chunk, top_k
 from .stats import store_sampled_stats
@@ -85,6 +85,8 @@ def finish(job) -> None:
 STAGE = Stage(
     kind="score_label",
     queue="label",
+    description="Score a new label over the archive",
+    launchable=False,
     batch_size=2000,
     candidates=candidates,
     completed=completed,

@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from archive.models import Job, Label
 from workers.ml.clip import WeightsMissing
-from workers.stages import StopJob
+from workers.jobs import StopJob
 
 from .stats import compute_label_stats
 from .text import ensure_label_embeddings

@@ -5,8 +5,8 @@ model, else the configured default), so launching returns at once. ``process`` f
 the label texts are ready (:mod:`.setup`: vocabulary, text embeddings, score statistics; done by
 the job's first batch on a worker), then labels one batch: it reads the batch's embeddings,
 scores them against every published label in chunks and replaces the batch's rows for that
-model in one transaction. Nothing here touches another model's rows. ``finish`` activates the
-model when an embed job asked for it (:func:`workers.switch.activate_if_requested`).
+model in one transaction. Nothing here touches another model's rows. Activating the model when
+an embed job asked for it follows the job (:mod:`workers.pipeline`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 
 from archive.models import ArtworkEmbedding, ArtworkLabel, EmbeddingModel
-from workers.stages import BatchResult, ItemError, Stage
+from workers.jobs import BatchResult, ItemError, Stage
 
 from .models import model_for_work
 from .scoring import DEFAULT_MAX_ROWS, LabelScorer
@@ -105,25 +105,14 @@ def process(artwork_ids: list[int], params: dict) -> BatchResult:
     return label_artworks(list(artwork_ids), model, k=top_k(params))
 
 
-def finish(job) -> None:
-    """Activate the job's model if an embed job asked for it and its coverage is now complete;
-    say on the job why not otherwise."""
-    from workers.jobs import append_message
-    from workers.switch import activate_if_requested, describe_activation
-
-    outcome = activate_if_requested(job.params["model_id"])
-    if outcome is not None:
-        append_message(job, describe_activation(EmbeddingModel.objects.get(pk=job.params["model_id"]), outcome))
-
-
 STAGE = Stage(
     kind="label",
     queue="label",
+    description="Label artworks from the vocabulary",
     batch_size=int(getattr(settings, "LABEL_BATCH_SIZE", 2000)),
     candidates=candidates,
     completed=completed,
     reset=reset,
     process=process,
     prepare=prepare,
-    finish=finish,
 )

@@ -2,5 +2,5 @@
 name regions, and export compact static files for the WebGL map page.
 
 The modules are plain functions over arrays and ids; :mod:`workers.layouts.build` is the job entry
-that Celery tasks (:mod:`workers.tasks_maps`) and the ``build_map`` command call.
+that the layout stage (:mod:`workers.layouts.stage`) and the ``build_map`` command call.
 """

@@ -2,7 +2,7 @@
 every ready map made from that model; when a face scan finishes, its new faces are placed on the
 ready face maps of that face model (one layout job per map, on the "maps" queue).
 
-Called from the embed and face stages' finish hooks. Only maps whose placement would not turn
+Steps of the pipeline (:mod:`workers.pipeline`) after embed and face jobs. Only maps whose placement would not turn
 into a rebuild are updated: artwork maps of the job's model when it is the active one, face maps
 whose region names come from the active model (a map that would be rebuilt is an operator's
 decision: ``build_map --rebuild``). A map that already has a placement job waiting is left to it.
@@ -10,8 +10,6 @@ decision: ``build_map --rebuild``). A map that already has a placement job waiti
 from __future__ import annotations
 
 import logging
-
-from django.db import transaction
 
 from archive.models import EmbeddingModel, Job, Layout
 
@@ -58,24 +56,9 @@ def _queue(maps: list[Layout], after: Job) -> list[Job]:
         if layout.slug in waiting:
             continue
         job = build.request(layout.method, layout.subset)
+        build.send(job)  # a broker that is down leaves the batch pending: recovery sends it
         made.append(job)
-        transaction.on_commit(lambda job=job: _enqueue(job))
     if made:
         log.info("%s job %s: placement queued on %d map(s): %s", after.kind, after.pk, len(made),
                  ", ".join(j.params["slug"] for j in made))
     return made
-
-
-def _enqueue(job: Job) -> None:
-    from workers.tasks_maps import enqueue
-
-    try:
-        enqueue(job)
-    except Exception as exc:  # noqa: BLE001 - the job row stays queued; say how to run it
-        from workers import jobs
-
-        reason, detail = jobs.describe_exception(exc)
-        jobs.record_error(job, item=f"layout {job.params.get('slug')}", reason=f"could not queue the placement: {reason}",
-                          detail=detail, payload=job.params)
-        jobs.finish_job(job, state=Job.State.FAILED,
-                        message=f"could not queue the placement ({reason}); run `build_map --method {job.params['method']} --wait`")

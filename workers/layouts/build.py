@@ -1,6 +1,8 @@
 """The layout job: build a map from the active model's embeddings, or place new artworks on an
-existing one, then name its regions and export its files. Celery tasks and the ``build_map``
-command call :func:`request` and :func:`run_job`; tests and the benchmark call the functions below.
+existing one, then name its regions and export its files. The dashboard, the pipeline and the
+``build_map`` command call :func:`request` then :func:`send` (or :func:`run_job` in this process);
+the stage (:mod:`workers.layouts.stage`) runs :func:`run`; tests and the benchmark call the
+functions below.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from django.utils.text import slugify
 
 from archive import vectors
 from archive.images import derivative_path
-from archive.models import EmbeddingModel, Job, Layout, LayoutPoint, Region
+from archive.models import EmbeddingModel, Job, JobBatch, Layout, LayoutPoint, Region
 from workers import jobs
 
 from . import export, fit as fitting, place, regions, store
@@ -91,7 +93,9 @@ def model_path(slug: str):
 
 def request(method: str = "umap", subset: dict | None = None, *, seed: int | None = None, params: dict | None = None,
             rebuild: bool = False, user=None) -> Job:
-    """Create the layout Job (queued); run it with :func:`run_job` here or in a worker.
+    """Create the layout Job (queued) with its one batch; run it with :func:`run_job` here or send
+    it to the maps queue with :func:`send`. A layout job is a one-batch stage
+    (:mod:`workers.layouts.stage`): the same leases, heartbeat and recovery as every other kind.
 
     ``seed``/``params`` None keep the map's stored ones (0 and the defaults for a new map); given
     and different from the stored ones, they make the job a rebuild (a placement run never changes
@@ -100,30 +104,53 @@ def request(method: str = "umap", subset: dict | None = None, *, seed: int | Non
         raise ValueError(f"unknown method {method!r}: use umap or tsne")
     fitting.check_params(method, params)
     subset = subset or {}
-    return jobs.create_job(
-        Job.Kind.LAYOUT,
-        {"method": method, "subset": subset, "seed": seed, "params": params, "rebuild": rebuild,
-         "slug": layout_slug(method, subset)},
-        user=user,
-    )
+    with transaction.atomic():
+        job = jobs.create_job(
+            Job.Kind.LAYOUT,
+            {"method": method, "subset": subset, "seed": seed, "params": params, "rebuild": rebuild,
+             "slug": layout_slug(method, subset)},
+            user=user,
+        )
+        _batch_of(job)
+    return job
+
+
+def _batch_of(job: Job) -> JobBatch:
+    """The job's one batch (made here for a job queued by a version without layout batches)."""
+    batch, _ = JobBatch.objects.get_or_create(job=job, seq=0)
+    return batch
+
+
+def send(job: Job) -> int:
+    """Send the layout job's batch to the maps queue (after the current transaction commits)."""
+    return jobs.enqueue_batches(job, [_batch_of(job).pk])
 
 
 def run_job(job_id: int, on_step=None) -> Layout | None:
-    """Build or update the layout a job asks for, recording progress and errors on the job.
-    ``on_step(job, message)`` is called after each step (the command's progress bar)."""
+    """Run a layout job in this process, through the job kernel like a worker would (lease,
+    heartbeat, outcome recorded with the batch). ``on_step(job, message)`` is called after each
+    step (the command's progress bar). Returns the map, or None when none was made."""
+    job = Job.objects.get(pk=job_id)
+    if job.is_final:
+        return None
+    batch = _batch_of(job)
+    jobs.run_batch(batch.pk, options={"on_step": on_step})
+    layout_id = (JobBatch.objects.values_list("summary", flat=True).get(pk=batch.pk) or {}).get("layout_id")
+    return Layout.objects.filter(pk=layout_id).first() if layout_id else None
+
+
+def run(job: Job, on_step=None) -> tuple[Layout | None, str]:
+    """Build or update the layout ``job`` asks for (the work of its one batch). Returns the map and
+    what was done; raises when it cannot be made (the map, if any, keeps serving its last export)."""
     token = _on_step.set(on_step)
     try:
-        return _run_job(job_id)
+        return _run(job)
     finally:
         _on_step.reset(token)
 
 
-def _run_job(job_id: int) -> Layout | None:
-    job = Job.objects.get(pk=job_id)
-    if job.is_final:
-        return None
+def _run(job: Job) -> tuple[Layout | None, str]:
     p = job.params
-    jobs.start_job(job)
     layout = None
     try:
         subset = p.get("subset") or {}
@@ -145,17 +172,11 @@ def _run_job(job_id: int) -> Layout | None:
             else:
                 n = place_new(layout, job=job)
                 message = f"placed {n} new points on “{layout.name}”" if n else f"“{layout.name}” is up to date"
-        jobs.finish_job(job, message=message)
-    except jobs.JobCancelled:
-        jobs.finish_job(job, state=Job.State.CANCELLED, message="cancelled")
-    except Exception as exc:  # the job records why; the previous export (if any) stays served
-        reason, detail = jobs.describe_exception(exc)
-        jobs.record_error(job, item=f"layout {p.get('slug')}", reason=reason, detail=detail, payload=p)
-        if layout is not None and not layout.export_version:
+        return layout, message
+    except Exception as exc:
+        if layout is not None and not layout.export_version and not isinstance(exc, jobs.JobCancelled):
             Layout.objects.filter(pk=layout.pk).update(state=Layout.State.FAILED)
-        jobs.finish_job(job, state=Job.State.FAILED, message=reason)
-        log.exception("layout job %s failed", job.pk)
-    return Layout.objects.filter(pk=layout.pk).first() if layout else None
+        raise
 
 
 @contextmanager

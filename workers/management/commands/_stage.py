@@ -35,7 +35,7 @@ def follow(job: Job, stdout, *, poll: float = 0.5, stall_hint_after: float = 30.
             if job.processed != last_seen:
                 last_seen, last_change = job.processed, time.monotonic()
             elif not hinted and job.state == Job.State.QUEUED and time.monotonic() - last_change > stall_hint_after:
-                from workers.stages import get_stage
+                from workers.jobs import get_stage
 
                 queue = get_stage(job.kind).queue
                 bar.write(f"No progress yet: is a worker consuming queue {queue!r}? Start one with: ./run worker -Q {queue}")

@@ -44,9 +44,7 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             if not opts["wait"]:
-                from workers.tasks_maps import enqueue
-
-                enqueue(job)
+                build.send(job)
                 self.stdout.write(f"queued layout job #{job.pk} ({method}) on the maps queue; follow it with `jobs show {job.pk}`")
                 continue
             self.stdout.write(f"layout job #{job.pk}: {method} map of {opts['subset']}")

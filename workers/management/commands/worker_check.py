@@ -11,7 +11,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from django.conf import settings
 
-        from workers.checks import round_trip
+        from workers.jobs.probe import round_trip
 
         broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
         try:

@@ -2,9 +2,9 @@
 
 :func:`ingest` takes a batch's items (records and the errors the source met while reading them).
 The batch is written in chunks of ``write_size`` images: while the main thread writes chunk *N*
-(one COPY upsert keyed on ``(source, source_id)``, duplicate checks), the images of chunk *N+1*
+(one COPY upsert keyed on ``(source, source_id)``, :mod:`archive.importers.upsert`; duplicate checks), the images of chunk *N+1*
 are read, hashed, decoded and turned into derivatives in a thread pool (Pillow and hashlib release
-the GIL). It returns the ids of the artworks written and an :class:`~workers.stages.ItemError`
+the GIL). It returns the ids of the artworks written and an :class:`~workers.jobs.ItemError`
 per failed item; the job machinery records both with the batch (``workers.jobs.complete_batch``).
 
 Rules the write applies:
@@ -13,32 +13,23 @@ Rules the write applies:
 - a record without an image is stored as metadata only and never clears an existing image;
 - a record whose image fails: an existing row is left exactly as it is; a new record with real
   metadata is stored with status ``image_failed``; a plain file without metadata is only an error;
-- every failure carries a payload that re-runs that one item (see :mod:`archive.importers.retry`).
+- every failure carries a payload that re-runs that one item (see :mod:`archive.importers.retry_source`).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import psycopg
-from django.db import DatabaseError, models
 from django.utils import timezone
 
 from archive import images
+from archive.importers import duplicates, upsert
+from archive.importers.base import ImportSettings, Record, RecordError, Stats
 from archive.models import Artwork
-from archive.vectors import copy_rows, to_literal
-from workers.jobs import describe_exception
-from workers.stages import ItemError
-
-from . import duplicates
-from .base import IMAGE_FIELDS, META_FIELDS, ImportSettings, Record, RecordError, Stats, artwork_values
-
-# What a refused row raises: Django's wrapped errors, psycopg's own (COPY is not wrapped), bad text.
-_WRITE_ERRORS = (DatabaseError, psycopg.Error, UnicodeEncodeError, ValueError)
+from workers.jobs import ItemError, describe_exception
 
 
 @dataclass
@@ -206,7 +197,10 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
         else:
             errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload()))
 
-    written = _upsert(with_image, meta_only, failed_new, timezone.now(), errors)
+    written, refused = upsert.upsert(with_image, meta_only, failed_new, timezone.now())
+    for refusal in refused:
+        errors.append(_error(refusal.record.label, f"the database refused this record: {refusal.reason}",
+                             detail=refusal.detail, payload=refusal.record.payload()))
     t = stats.timed("upsert", t)
 
     for item, result, artwork_id in failed_existing:
@@ -240,85 +234,3 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
     stats.done += len(done)
     stats.failed += len(errors) - before
     stats.timed("errors", t)
-
-
-# --- COPY upserts -----------------------------------------------------------------------------------
-
-_COLUMNS = [
-    f for f in Artwork._meta.concrete_fields if not f.primary_key and not isinstance(f, models.GeneratedField)
-]
-_COLUMN_NAMES = [f.column for f in _COLUMNS]
-_COLUMN_OF = {f.name: f.column for f in _COLUMNS}
-_DEFAULTS = {f.name: f.get_default() for f in _COLUMNS}
-
-
-def _row(record: Record, values: dict, now) -> tuple:
-    """One COPY row for archive_artwork: every column, defaults where the record says nothing."""
-    values = {**_DEFAULTS, **values, "source": record.source, "source_id": record.source_id, "created_at": now, "updated_at": now}
-    out = []
-    for f in _COLUMNS:
-        value = values.get(f.name)
-        if f.name == "duplicate_of":
-            value = value.pk if isinstance(value, Artwork) else value
-        elif f.name == "metadata":
-            value = json.dumps(value, ensure_ascii=False)
-        elif f.name == "phash_bits" and value is not None:
-            value = to_literal(value)
-        out.append(value)
-    return tuple(out)
-
-
-def _copy(rows: list[tuple], update_fields: list[str]) -> None:
-    copy_rows(
-        Artwork._meta.db_table, _COLUMN_NAMES, rows,
-        conflict=["source", "source_id"], update=[_COLUMN_OF[name] for name in update_fields],
-    )
-
-
-def _upsert(with_image, meta_only, failed_new, now, errors: list[ItemError]) -> dict[tuple[str, str], int | None]:
-    """Upsert the three groups with COPY; returns {(source, source_id): id} of the rows written."""
-    image_rows = []
-    for key, (record, result) in with_image.items():
-        values = artwork_values(record)
-        values.update(
-            original_location=result.location, sha256=result.sha256, phash=result.phash,
-            phash_bits=images.phash_bits(result.phash), width=result.width, height=result.height,
-            status=Artwork.Status.OK, image_error="", duplicate_of=None,
-        )
-        image_rows.append((record, _row(record, values, now)))
-    meta_rows = [(record, _row(record, artwork_values(record), now)) for record in meta_only.values()]
-    for key, (record, result) in failed_new.items():
-        values = artwork_values(record)
-        values.update(status=Artwork.Status.IMAGE_FAILED, image_error=result.reason[:2000], original_location=result.location)
-        meta_rows.append((record, _row(record, values, now)))
-
-    written: dict[tuple[str, str], int | None] = {}
-    for group, update_fields in (
-        (image_rows, META_FIELDS + IMAGE_FIELDS + ["updated_at"]),
-        (meta_rows, META_FIELDS + ["updated_at"]),
-    ):
-        if not group:
-            continue
-        try:
-            _copy([row for _, row in group], update_fields)
-            ok = [record for record, _ in group]
-        except _WRITE_ERRORS:
-            # One bad value must not lose the batch: write row by row and report the rows that fail.
-            ok = []
-            for record, row in group:
-                try:
-                    _copy([row], update_fields)
-                    ok.append(record)
-                except _WRITE_ERRORS as exc:
-                    reason, detail = describe_exception(exc)
-                    errors.append(_error(record.label, f"the database refused this record: {reason}", detail=detail, payload=record.payload()))
-                    failed_new.pop((record.source, record.source_id), None)
-        for record in ok:
-            written[(record.source, record.source_id)] = None
-    by_source: dict[str, list[str]] = {}
-    for source, source_id in written:
-        by_source.setdefault(source, []).append(source_id)
-    for source, ids in by_source.items():
-        for pk, source_id in Artwork.objects.filter(source=source, source_id__in=ids).values_list("id", "source_id"):
-            written[(source, source_id)] = pk
-    return written

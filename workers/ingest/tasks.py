@@ -11,7 +11,9 @@ from archive.models import Job
 
 
 def _launch(location: str, kind: str | None, limit: int | None, options: dict) -> int:
-    from archive.importers import launch, open_source
+    from archive.importers import open_source
+
+    from .launch import launch
 
     return launch(open_source(location, kind=kind, **options), limit=limit).pk
 
@@ -33,13 +35,15 @@ def import_iiif(location: str, limit: int | None = None, **options) -> int:
 
 @shared_task(name="archive.import_aic_api", queue="ingest")
 def import_aic_api(count: int) -> int:
-    from archive.importers import aic_api, launch
+    from archive.importers import aic_api
+
+    from .launch import launch
 
     return launch(aic_api.source(count), limit=count).pk
 
 
 @shared_task(name="archive.retry_import_errors", queue="ingest")
 def retry_import_errors(job_id: int, error_ids: list[int] | None = None) -> int:
-    from archive.importers.retry import launch_retry
+    from .retry import launch_retry
 
     return launch_retry(Job.objects.get(pk=job_id), error_ids=error_ids).pk

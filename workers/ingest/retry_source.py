@@ -9,22 +9,26 @@ A payload is one of:
 - ``{"kind": "job", "params": ...}``: the whole job could not start; run it again.
 
 The retry is a new import Job whose source is :class:`RetrySource` (the errors of the old job
-that point at it with ``retried_in``); it is planned and imported in batches like any import.
+that point at it with ``retried_in``); it is planned and imported in batches like any import
+(started by :mod:`workers.ingest.retry`).
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
-from django.db import transaction
+from archive.importers import source_from_params as open_recorded
+from archive.importers.base import Record, RecordError, Source
+from archive.models import JobError
 
-from archive.models import Job, JobError
 
-from .base import Record, RecordError, Source, Stats
+def source_from_params(importer: str, params: dict) -> Source:
+    """The source a Job recorded: a retry's own source, or any of :mod:`archive.importers`."""
+    if importer == "retry":
+        return RetrySource(**params)
+    return open_recorded(importer, params)
 
 
 def _records(error: JobError) -> Iterator[Record | RecordError]:
-    from . import source_from_params
-
     payload = error.payload or {}
     kind = payload.get("kind")
     try:
@@ -66,52 +70,3 @@ class RetrySource(Source):
     def records(self, positions: set[int] | None = None) -> Iterator[Record | RecordError]:
         for error in self._errors().iterator(chunk_size=500):
             yield from _records(error)
-
-
-def prepare_retry(job: Job, *, error_ids: list[int] | None = None, user=None) -> Job:
-    """A queued import job over the (not yet retried) errors of ``job``, or just ``error_ids``;
-    those errors point at it. Raises ValueError when there is nothing to retry."""
-    from workers import jobs
-
-    from . import start
-
-    if job.kind != Job.Kind.IMPORT:
-        raise ValueError(f"job #{job.pk} is not an import job")
-    errors = JobError.objects.filter(job=job, retried_in__isnull=True)
-    if error_ids:
-        errors = errors.filter(id__in=error_ids)
-    with transaction.atomic():
-        new = jobs.create_job(Job.Kind.IMPORT, {"retry_of": job.pk}, user=user)
-        count = errors.update(retried_in=new)
-        if not count:
-            raise ValueError(f"job #{job.pk} has no failed items left to retry")
-        start(RetrySource(job.pk, new.pk), job=new,
-              extra={"retry_of": job.pk, "describe": f"retry of {count} failed items of job #{job.pk}"})
-        jobs.set_total(new, count)  # the plan corrects it if an item re-reads more than one record
-    new.refresh_from_db()
-    return new
-
-
-def launch_retry(job: Job, *, error_ids: list[int] | None = None, user=None) -> Job:
-    """Retry the failed items of ``job`` on the ingest workers; returns the new job."""
-    from . import submit
-
-    new = prepare_retry(job, error_ids=error_ids, user=user)
-    submit(new)
-    return new
-
-
-def retry_errors(
-    job: Job,
-    *,
-    error_ids: list[int] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    user=None,
-) -> tuple[Job, Stats]:
-    """Retry the failed items of ``job`` in this process; returns the new job and its counts."""
-    from . import run_job
-
-    new = prepare_retry(job, error_ids=error_ids, user=user)
-    stats = run_job(new, progress=progress)
-    new.refresh_from_db()
-    return new, stats

@@ -13,11 +13,12 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from archive.importers import SourceError, launch, open_source, run_job, start
+from archive.importers import SourceError, open_source
 from archive.importers import mapping as mappings
 from archive.importers.base import ImportSettings
-from archive.importers.stage import totals
 from archive.models import Job, JobError
+from workers.ingest.launch import launch, run_job, start
+from workers.ingest.stage import totals
 
 
 class Command(BaseCommand):

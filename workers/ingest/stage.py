@@ -1,7 +1,7 @@
-"""The import as a stage of the job machinery (queue "ingest").
+"""The import as a stage of the job kernel (queue "ingest").
 
-An import job's batch 0 is its plan (:mod:`archive.importers.plan`); every later batch holds
-records and is imported by :func:`archive.importers.ingest.ingest`. Both go through
+An import job's batch 0 is its plan (:mod:`workers.ingest.plan`); every later batch holds
+records and is imported by :func:`workers.ingest.batch.ingest`. Both go through
 ``workers.jobs.run_batch`` like every other stage: lease, heartbeat, errors and counts recorded
 exactly once with the batch, recovery of batches whose worker died.
 """
@@ -10,12 +10,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 
+from archive.importers.base import (
+    ImportSettings,
+    Record,
+    Stats,
+    item_from_json,
+    summary_text,
+)
 from archive.models import Job, JobBatch
-from workers.jobs import TRANSIENT_ERRORS, describe_exception
-from workers.stages import BatchResult, ItemError, Stage
+from workers.jobs import (
+    TRANSIENT_ERRORS,
+    BatchResult,
+    ItemError,
+    Stage,
+    describe_exception,
+)
 
-from . import ingest, plan
-from .base import ImportSettings, Record, Stats, item_from_json, summary_text
+from . import batch as ingest
+from . import plan
+from .launch import start_from_params
+from .retry import launch_retry
 
 SUMMARY_COUNTS = ("created", "updated", "duplicates", "near_duplicates", "image_failed_rows")
 
@@ -69,16 +83,16 @@ def finish(job: Job) -> None:
 
 
 def retry(job: Job, user=None) -> Job:
-    from .retry import launch_retry
-
     return launch_retry(job, user=user)
 
 
 STAGE = Stage(
     kind="import",
     queue="ingest",
+    description="Import a source (folder, metadata file or IIIF manifest)",
     batch_size=int(getattr(settings, "INGEST_BATCH_SIZE", 256)),
     run_batch=run_batch,
     finish=finish,
     retry=retry,
+    start=start_from_params,
 )

@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers that call :mod:`workers.jobs`. One task = one batch of artworks."""
+"""The kernel's Celery tasks, the only Celery-facing code of the job machinery: one task = one
+batch of any stage (``workers.process_batch``), and the broker round trip (``workers.ping``)."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,8 @@ import logging
 from celery import shared_task
 from kombu.exceptions import OperationalError as BrokerError
 
-from workers.jobs import TRANSIENT_ERRORS, run_batch
+from .batches import run_batch
+from .contract import TRANSIENT_ERRORS
 
 # Retried with exponential back-off: only failures of the database or broker connection. Bad
 # input never reaches here (stages turn it into per-item errors; other exceptions fail the batch).
@@ -54,7 +56,7 @@ def ping(reply_queue: str, token: str) -> None:
     """Answer through the broker itself (works on every transport, no result backend needed)."""
     import socket
 
-    from workers.celery import app
+    from .app import app
 
     with app.connection_for_write() as conn:
         queue = conn.SimpleQueue(reply_queue)

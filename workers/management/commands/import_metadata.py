@@ -1,7 +1,7 @@
 """``manage.py import_metadata SOURCE``: the import command with the metadata importer forced (no auto-detection)."""
 import importlib
 
-ImportCommand = importlib.import_module("archive.management.commands.import").Command
+ImportCommand = importlib.import_module("workers.management.commands.import").Command
 
 
 class Command(ImportCommand):

@@ -9,8 +9,8 @@ import uuid
 def round_trip(queue: str = "embed", timeout: float = 30.0, broker_url: str | None = None) -> float:
     """Send a ping task to ``queue`` and wait for the worker's reply. Returns seconds taken;
     raises TimeoutError when no worker answers."""
-    from workers.celery import app
-    from workers.tasks import ping
+    from .app import app
+    from .tasks import ping
 
     token = uuid.uuid4().hex
     reply_queue = f"museum.reply.{token[:12]}"

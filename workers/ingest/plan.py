@@ -21,19 +21,25 @@ from typing import Callable, Iterable, Iterator
 from django.db.models import F
 
 from archive import storable
+from archive.importers.base import (
+    ImportSettings,
+    Record,
+    RecordError,
+    Source,
+    _clean_json,
+    item_to_json,
+)
 from archive.models import Job, JobBatch
 from workers import jobs
-from workers.stages import BatchResult, ItemError
+from workers.jobs import BatchResult, ItemError
 
-from .base import ImportSettings, Record, RecordError, Source, _clean_json, item_to_json
+from .retry_source import source_from_params
 
 log = logging.getLogger(__name__)
 PLAN_SEQ = 0  # an import job's batch 0 is its plan
 
 
 def open_job_source(params: dict) -> Source:
-    from . import source_from_params
-
     return source_from_params(params["importer"], params["params"])
 
 
