@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("archive", "0012_pgvector_0_8"),
+        ("archive", "0013_pgvector_0_8"),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def update_pgvector(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("archive", "0011_vectors_inline"),
+        ("archive", "0012_layout_job_batches"),
     ]
 
     operations = [migrations.RunPython(update_pgvector, migrations.RunPython.noop)]
