@@ -81,11 +81,114 @@ def ensure_hnsw_index(
     return name
 
 
-def index_exists(space: VectorSpace, model_value: int | str) -> bool:
-    """Whether the model's HNSW index is in the catalogue (a plain look-up: no lock on the table)."""
+def index_exists(space: VectorSpace, model_value: int | str, *, binary: bool = False) -> bool:
+    """Whether the model's HNSW index (``binary``: its binary-quantized one) is in the catalogue
+    (a plain look-up: no lock on the table)."""
+    name = binary_index_name(space, model_value) if binary else index_name(space, model_value)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index_name(space, model_value)])
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         return bool(cursor.fetchone()[0])
+
+
+# --- two-phase search: binary-quantized HNSW candidates, exact re-rank ----------------------------
+# binary_quantize() keeps one bit per dimension (the sign): a 512-d vector becomes 64 bytes, so the
+# index holds 64 bytes a vector instead of 1,032 (halfvec) or 2,056 (vector). Hamming distance
+# between the bits finds candidates; their stored vectors re-rank them exactly.
+
+
+def binary_index_name(space: VectorSpace, model_value: int | str) -> str:
+    return index_name(space, model_value) + "_bq"
+
+
+def _bits(space: VectorSpace, dim: int, value: str | None = None) -> str:
+    expr = value if value is not None else space.cast(dim)
+    return f"binary_quantize({expr})::bit({int(dim)})"
+
+
+def ensure_binary_index(space: VectorSpace, model_value: int | str, dim: int, *, m: int = 16, ef_construction: int = 64) -> str:
+    """Create (if missing) the model's partial HNSW index on its binary-quantized vectors. Idempotent."""
+    name = binary_index_name(space, model_value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
+            f"(({_bits(space, dim)}) bit_hamming_ops) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
+            f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        )
+    return name
+
+
+def two_phase_above() -> int:
+    """Rows of one model from which its artworks are searched in two phases (VECTOR_TWO_PHASE_ABOVE)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "VECTOR_TWO_PHASE_ABOVE", 1_000_000))
+
+
+def ensure_artwork_index(model_id: int, dim: int) -> str:
+    """The HNSW index a model's artwork embeddings call for, created if missing: on halfvec below
+    :func:`two_phase_above` rows; at or above it the binary-quantized one (two-phase search), and
+    the halfvec index is then dropped (the binary one is a fraction of its size). Returns its name."""
+    space = ARTWORK_EMBEDDINGS
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {space.table} WHERE {space.model_column} = %s", [int(model_id)])
+        rows = int(cursor.fetchone()[0])
+    # Catalogue look-ups first: a CREATE INDEX, even one that exists, is refused inside a
+    # transaction with pending trigger events.
+    if rows < two_phase_above() and not index_exists(space, model_id, binary=True):
+        if index_exists(space, model_id):
+            return index_name(space, model_id)
+        return ensure_hnsw_index(space, model_id, dim)
+    if not index_exists(space, model_id, binary=True):
+        ensure_binary_index(space, model_id, dim)
+    if index_exists(space, model_id):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {_ident(index_name(space, model_id))}")
+    return binary_index_name(space, model_id)
+
+
+def nearest_two_phase(
+    space: VectorSpace,
+    model_value: int | str,
+    query: Sequence[float] | np.ndarray,
+    *,
+    dim: int,
+    limit: int = 10,
+    candidates: int = 200,
+    where: str = "",
+    params: Sequence = (),
+    columns: Sequence[str] = (),
+    iterative: bool = False,
+    max_scan_tuples: int | None = None,
+) -> list[tuple]:
+    """Like :func:`nearest` (cosine) through the binary-quantized index: the ``candidates`` nearest
+    by Hamming distance between the sign bits (HNSW on ``bit_hamming_ops``, ``ef_search`` =
+    ``candidates``), re-ranked by the exact cosine distance of their stored vectors; the
+    ``limit`` best come back, nearest first. ``iterative`` lets the index scan go on until
+    ``candidates`` rows pass ``where`` (search within a filter)."""
+    extra = "".join(f", {_ident(c)}" for c in columns)
+    kind = _ident(space.kind)
+    qcast = f"%s::{kind}({int(dim)})"
+    inner = (
+        f"SELECT {_ident(space.id_column)}, {_ident(space.vector_column)}{extra} FROM {_ident(space.table)} "
+        f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        + (f" AND ({where})" if where else "")
+        + f" ORDER BY {_bits(space, dim)} <~> {_bits(space, dim, qcast)} LIMIT %s"
+    )
+    sql = (
+        f"WITH candidates AS MATERIALIZED ({inner}) "
+        f"SELECT {_ident(space.id_column)}, {_ident(space.vector_column)}::{kind}({int(dim)}) <=> {qcast} AS distance{extra} "
+        f"FROM candidates ORDER BY distance, {_ident(space.id_column)} LIMIT %s"
+    )
+    literal = to_literal(query)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(int(candidates), 40))}")
+        if iterative:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            if max_scan_tuples:
+                cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        cursor.execute(sql, [*params, literal, int(candidates), literal, int(limit)])
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _quote(value: str) -> str:
@@ -227,7 +330,7 @@ _PGCOPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 def column_types(table: str) -> dict[str, str]:
     """``{column: SQL data type}`` of a table (an extension's type, such as pgvector's, by its
     name: ``vector``, ``halfvec``). Read from the catalogue on every call (well under a millisecond),
-    never cached: a column may change type under a running process (migration 0013 turns artwork
+    never cached: a column may change type under a running process (migration 0014 turns artwork
     embeddings from vector into halfvec while workers write)."""
     with connection.cursor() as cursor:
         cursor.execute(

@@ -22,6 +22,9 @@ EXACT_LIMIT = getattr(settings, "EXPLORER_EXACT_KNN_LIMIT", 15_000)  # listed an
 # ranked exactly, so every filter still gets its full ``limit`` (or all it has).
 MAX_SCAN_TUPLES = getattr(settings, "EXPLORER_MAX_SCAN_TUPLES", 100_000)
 BROAD_FACTOR = 5  # a filter estimated at more than this many times EXACT_LIMIT tries the index first
+# Two-phase search (a model with the binary-quantized index, see archive.vectors.ensure_artwork_index):
+# this many candidates by Hamming distance are re-ranked exactly (at least the number asked for).
+RERANK_CANDIDATES = getattr(settings, "VECTOR_RERANK_CANDIDATES", 200)
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
@@ -37,16 +40,23 @@ def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
 def nearest_artworks(
     model: EmbeddingModel, query: np.ndarray, *, limit: int = 12, exclude: set[int] = frozenset(), ef_search: int | None = None
 ) -> list[tuple[int, float]]:
-    """``(artwork_id, similarity)`` of the nearest artworks to ``query`` (cosine similarity)."""
-    rows = vectors.nearest(
-        vectors.ARTWORK_EMBEDDINGS,
-        model.pk,
-        query,
-        dim=model.dim,
-        limit=limit + len(exclude),
-        ef_search=max(ef_search or EF_SEARCH, limit + len(exclude)),
-        columns=("artwork_id",),
-    )
+    """``(artwork_id, similarity)`` of the nearest artworks to ``query`` (cosine similarity):
+    through the model's halfvec HNSW index, or in two phases when it has the binary-quantized one."""
+    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit + len(exclude),
+            candidates=max(RERANK_CANDIDATES, 2 * (limit + len(exclude))), columns=("artwork_id",),
+        )
+    else:
+        rows = vectors.nearest(
+            vectors.ARTWORK_EMBEDDINGS,
+            model.pk,
+            query,
+            dim=model.dim,
+            limit=limit + len(exclude),
+            ef_search=max(ef_search or EF_SEARCH, limit + len(exclude)),
+            columns=("artwork_id",),
+        )
     out = [(int(r[2]), 1.0 - float(r[1])) for r in rows if int(r[2]) not in exclude]
     return out[:limit]
 
@@ -90,6 +100,13 @@ def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limi
     (``hnsw.iterative_scan = relaxed_order``, re-sorted): the scan goes on until ``limit``
     candidates pass the filter or MAX_SCAN_TUPLES index entries were visited."""
     where, params = filter_condition(queryset)
+    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
+            candidates=max(RERANK_CANDIDATES, 2 * limit), where=where, params=params, columns=("artwork_id",),
+            iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
+        )
+        return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
     rows = vectors.nearest(
         vectors.ARTWORK_EMBEDDINGS,
         model.pk,

@@ -162,3 +162,47 @@ def test_search_within_filters_of_every_size_returns_the_full_count_ordered(monk
     members = [i for i in range(n) if institution(i) == "mid"]
     truth = [ids[i] for i in sorted(members, key=lambda i: -float(matrix[i] @ matrix[0]))[:limit]]
     assert len(hits) == limit and len(set(truth) & {a for a, _ in hits}) >= 0.97 * limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_phase_search_above_the_configured_size(settings, monkeypatch):
+    """From VECTOR_TWO_PHASE_ABOVE rows a model gets the binary-quantized HNSW index instead of the
+    halfvec one; similar artworks and search within filters then re-rank its candidates exactly."""
+    from explorer import search as search_mod, similar
+
+    n = 6000
+    model, ids = make_archive(n, institutions=lambda i: "tenth" if i % 10 == 3 else "other")
+    matrix = clustered_vectors(n, seed=6)
+    vectors.copy_arrays(halfvec.TABLE, {"artwork_id": np.array(ids), "model_id": np.full(n, model.pk),
+                                        "vector": matrix, "created_at": np.full(n, np.datetime64("2026-01-01"))})
+    space = vectors.ARTWORK_EMBEDDINGS
+    settings.VECTOR_TWO_PHASE_ABOVE = n + 1
+    assert vectors.ensure_artwork_index(model.pk, DIM) == vectors.index_name(space, model.pk)
+    settings.VECTOR_TWO_PHASE_ABOVE = n
+    assert vectors.ensure_artwork_index(model.pk, DIM) == vectors.binary_index_name(space, model.pk)
+    assert vectors.index_exists(space, model.pk, binary=True) and not vectors.index_exists(space, model.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size(%s)", [vectors.binary_index_name(space, model.pk)])
+        assert cursor.fetchone()[0] / n < 400  # 64 bytes of bits a vector plus the graph; halfvec's is ~1,300
+
+    rng = np.random.default_rng(7)
+    queries = matrix[rng.choice(n, 40, replace=False)] + 0.02 * rng.standard_normal((40, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    found = 0
+    for q in queries:
+        truth = set(np.array(ids)[np.argsort(-(matrix @ q))[:10]])
+        hits = similar.nearest_artworks(model, q, limit=10)
+        sims = [s for _, s in hits]
+        assert len(hits) == 10 and sims == sorted(sims, reverse=True)
+        found += len(truth & {a for a, _ in hits})
+    assert found / 400 >= 0.95
+
+    monkeypatch.setattr(similar, "EXACT_LIMIT", 50)
+    members = [i for i in range(n) if i % 10 == 3]
+    within = search_mod.Filters(institution="tenth").apply(search_mod.base_queryset())
+    q = queries[0]
+    hits = similar.nearest_in(model, q, within, limit=100)
+    truth = [ids[i] for i in sorted(members, key=lambda i: -float(matrix[i] @ q))[:100]]
+    assert len(hits) == 100 and {a for a, _ in hits} <= {ids[i] for i in members}
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert len(set(truth) & {a for a, _ in hits}) >= 90
