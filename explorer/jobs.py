@@ -14,6 +14,9 @@ class JobControlError(ValueError):
 
 
 def describe(job: Job) -> dict:
+    from workers.jobs import waiting
+
+    idle = waiting(job)
     return {
         "id": job.pk,
         "kind": job.kind,
@@ -25,7 +28,8 @@ def describe(job: Job) -> dict:
         "failed": job.failed,
         "percent": round(job.percent, 2),
         "rate": round(job.rate or 0.0, 3),
-        "eta_seconds": round(job.eta_seconds) if job.eta_seconds is not None else None,
+        "eta_seconds": round(job.eta_seconds) if job.eta_seconds is not None and not idle else None,
+        "waiting": idle,  # work left and no worker doing it: shown instead of an ETA
         "elapsed_seconds": round(job.elapsed_seconds, 1),
         "message": job.message,
         "created_by": job.created_by.get_username() if job.created_by_id else None,

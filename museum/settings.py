@@ -2,6 +2,7 @@
 configuration table for the variables and their defaults."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,21 @@ def env_bool(name: str, default: bool) -> bool:
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_json(name: str, default: dict) -> dict:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} must be a JSON object, got {value!r}")
+    return parsed
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -110,6 +126,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Files only the workers read (fetched metadata files of imports): never served.
+PRIVATE_ROOT = Path(os.environ.get("PRIVATE_ROOT", BASE_DIR / "var" / "private"))
+# Fitted layout models (pickles holding the training vectors) used to place new artworks on a map.
+# Workers only: must lie outside MEDIA_ROOT and the static files, which are served publicly.
+MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-models"))
+# Every stored file goes through archive/storage.py over these stores. The public and private
+# ones take any Django storage class (MEDIA_STORAGE / PRIVATE_STORAGE, options as a JSON object);
+# the folders read MEDIA_ROOT, PRIVATE_ROOT and MAP_MODEL_ROOT on every use.
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get("MEDIA_STORAGE") or "archive.storage.MediaFolder",
+        "OPTIONS": env_json("MEDIA_STORAGE_OPTIONS", {}),
+    },
+    "private": {
+        "BACKEND": os.environ.get("PRIVATE_STORAGE") or "archive.storage.PrivateFolder",
+        "OPTIONS": env_json(
+            "PRIVATE_STORAGE_OPTIONS",
+            {} if os.environ.get("PRIVATE_STORAGE") else {"setting": "PRIVATE_ROOT", "default": "var/private"},
+        ),
+    },
+    "maps-models": {
+        "BACKEND": "archive.storage.PrivateFolder",
+        "OPTIONS": {"setting": "MAP_MODEL_ROOT", "default": "var/maps-models"},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -150,6 +192,8 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256)
 # Largest metadata file downloaded from a URL (bytes, after decompressing the transfer).
 MAX_METADATA_BYTES = env_int("MAX_METADATA_BYTES", 20_000_000_000)
 HTTP_TIMEOUT = env_int("HTTP_TIMEOUT", 30)
+# The Art Institute of Chicago's API, the demo's default source.
+AIC_API_URL = os.environ.get("AIC_API_URL", "https://api.artic.edu/api/v1")
 
 # --- Celery -----------------------------------------------------------------------------------
 # Default broker: kombu's SQLAlchemy transport on the same PostgreSQL, so a fresh machine needs no
@@ -168,6 +212,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_POOL_LIMIT = env_int("CELERY_BROKER_POOL_LIMIT", 10)
+# The server-less broker: test pooled database connections before use, so one that died with a
+# server restart is replaced instead of failing the next send (see workers/jobs/broker.py).
+if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Jobs -------------------------------------------------------------------------------------
@@ -180,6 +228,9 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
 JOB_RECOVER_SECONDS = env_int("JOB_RECOVER_SECONDS", 60)
 # A running job with no progress for this long gets its pending batches re-sent (lost messages).
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
+# A job with work left whose batches nobody has touched for this long is shown as "waiting for a
+# worker" (no worker consumes its queue, or they cannot reach the broker) instead of an ETA.
+JOB_WAITING_SECONDS = env_int("JOB_WAITING_SECONDS", 30)
 # Threads that decode and preprocess images while the model runs (0: CPU count).
 EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
 # Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
@@ -187,6 +238,34 @@ EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # On CUDA, decode the JPEG derivatives and preprocess them on the GPU (nvJPEG, antialiased
 # resize) instead of in CPU threads; off: the CPU path everywhere.
 EMBED_GPU_DECODE = env_bool("EMBED_GPU_DECODE", True)
+# A first embedding of at least this many artworks loads the vectors first and builds the HNSW
+# index after the load.
+EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
+
+# --- Labels (docs/labels.md) --------------------------------------------------------------------
+# Labels stored per artwork and model, and artworks per label-job batch.
+LABEL_TOP_K = env_int("LABEL_TOP_K", 20)
+LABEL_BATCH_SIZE = env_int("LABEL_BATCH_SIZE", 2000)
+# One global cosine threshold for every label (unset: each label's derived threshold).
+LABEL_THRESHOLD = env_float("LABEL_THRESHOLD", None)
+# Percentile of a label's scores over the archive that derives its threshold, and how many
+# artwork embeddings are sampled for those statistics.
+LABEL_THRESHOLD_PERCENTILE = env_float("LABEL_THRESHOLD_PERCENTILE", 95.0)
+LABEL_STATS_SAMPLE = env_int("LABEL_STATS_SAMPLE", 10_000)
+
+# --- Faces and the doppelganger page (docs/faces.md) ---------------------------------------------
+# The registered face model the stage stores and the page matches against.
+FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
+# The stage's detector (hog or cnn), the derivative it searches and the detector's upsampling.
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog")
+FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
+FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
+# Folder of dlib's .dat model files (empty: the face_recognition_models package's).
+FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
+# The public page's own detector, and the largest photo (bytes, declared pixels) it accepts.
+DOPPELGANGER_DETECTOR = os.environ.get("DOPPELGANGER_DETECTOR", "hog")
+DOPPELGANGER_MAX_BYTES = env_int("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024)
+DOPPELGANGER_MAX_PIXELS = env_int("DOPPELGANGER_MAX_PIXELS", 40_000_000)
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -239,8 +318,5 @@ CLIP_PRETRAINED = os.environ.get("CLIP_PRETRAINED", "laion2b_s34b_b79k")
 ML_DEVICE = os.environ.get("ML_DEVICE", "auto")
 
 # --- Maps -------------------------------------------------------------------------------------
-# Fitted layout models (pickles holding the training vectors) used to place new artworks on a map.
-# Workers only: must lie outside MEDIA_ROOT and the static files, which are served publicly.
-MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-models"))
 # Maps of up to this many points keep their fitted model; larger ones place new points by kNN.
 MAP_MODEL_MAX_POINTS = env_int("MAP_MODEL_MAX_POINTS", 200_000)

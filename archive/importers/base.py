@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from django.conf import settings
 
-from archive import images
+from archive import images, storage
 from archive.dates import parse_date
 from archive.models import Artwork
 
@@ -84,7 +83,7 @@ def item_from_json(data: dict) -> Record | RecordError:
 @dataclass
 class ImportSettings:
     sizes: tuple[int, ...]
-    media_root: Path
+    media_root: object  # where derivatives go: a store of archive.storage (the public one) or a local folder
     limits: images.ImageLimits
     workers: int  # image decoding threads
     near_distance: int
@@ -96,7 +95,7 @@ class ImportSettings:
     def from_settings(cls, **overrides) -> "ImportSettings":
         values = dict(
             sizes=tuple(settings.DERIVATIVE_SIZES),
-            media_root=Path(settings.MEDIA_ROOT),
+            media_root=storage.public(),
             limits=images.ImageLimits.from_settings(),
             workers=max(1, int(getattr(settings, "INGEST_WORKERS", os.cpu_count() or 1))),
             near_distance=int(settings.NEAR_DUPLICATE_DISTANCE),

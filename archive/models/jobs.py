@@ -112,6 +112,9 @@ class JobBatch(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task last reached the broker (empty: never sent; recovery sends it)"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="job_batch_seq_unique")]

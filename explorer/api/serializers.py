@@ -149,6 +149,7 @@ class JobSerializer(serializers.Serializer):
     percent = serializers.FloatField()
     rate = serializers.FloatField()
     eta_seconds = serializers.IntegerField(allow_null=True)
+    waiting = serializers.BooleanField(help_text="Work is left and no worker has moved it for JOB_WAITING_SECONDS: no ETA")
     elapsed_seconds = serializers.FloatField()
     message = serializers.CharField()
     created_by = serializers.CharField(allow_null=True)

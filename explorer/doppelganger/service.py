@@ -13,10 +13,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from archive import vectors
+from archive import storage, vectors
 from workers.ml.faces import Detection, FaceBackend, analyse, face_model, get_backend, model_dim, setting, similarity_percent
 
 # The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
@@ -193,7 +192,7 @@ def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: st
                 title=artwork.title or "Untitled",
                 creator=artwork.creator,
                 display_date=artwork.display_date,
-                crop_url=settings.MEDIA_URL + crop if crop else artwork.thumbnail_url,
+                crop_url=storage.url(storage.public(), crop) if crop else artwork.thumbnail_url,
                 image_url=artwork.thumbnail_url,
                 box=box,
                 box_percent=percent_box(box, artwork.width, artwork.height),

@@ -8,6 +8,8 @@ from django.views.decorators.http import require_POST
 
 from archive.models import Job
 
+from workers.jobs import waiting
+
 from .. import jobs as job_control
 from ..permissions import operator_required
 
@@ -31,6 +33,8 @@ def job_list(request):
         messages.success(request, f"Started {job}.")
         return redirect("explorer:job", pk=job.pk)
     page = Paginator(Job.objects.select_related("created_by").order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    for job in page:
+        job.waiting = waiting(job)
     return render(request, "explorer/job_list.html", {"page": page, "kinds": job_control.kinds(), "modes": job_control.MODES})
 
 

@@ -35,6 +35,8 @@
         setText(document.getElementById('job-percent'), j.percent.toFixed(1) + '%');
         setText(document.getElementById('job-rate'), j.rate.toFixed(1) + ' items/s');
         setText(document.getElementById('job-eta'), duration(j.eta_seconds));
+        document.getElementById('job-eta-label').hidden = !!j.waiting;
+        document.getElementById('job-waiting').hidden = !j.waiting;
         setText(document.getElementById('job-elapsed'), duration(j.elapsed_seconds));
         setText(document.getElementById('job-message'), j.message);
         updateButtons(j.state);
@@ -54,7 +56,7 @@
         setText(f('counts'), (j.done + j.failed) + ' / ' + j.total);
         setText(f('failed'), j.failed);
         setText(f('rate'), j.rate.toFixed(1) + '/s');
-        setText(f('eta'), duration(j.eta_seconds));
+        setText(f('eta'), j.waiting ? 'waiting for a worker' : duration(j.eta_seconds));
         if (!j.is_final) setTimeout(tick, 2000);
       }).catch(function () { setTimeout(tick, 5000); });
     };

@@ -433,6 +433,67 @@ def _waiting_on(table: str) -> int:
         return cursor.fetchone()[0]
 
 
+def restart_database() -> None:
+    """Restart the embedded PostgreSQL under the running workers (a fast shutdown: every
+    connection is cut). pg_ctl writes to files, never to pipes (it hangs on a pipe)."""
+    from museum import embedded_pg
+
+    server = embedded_pg._server
+    if server is None:
+        pytest.skip("the tests use an external DATABASE_URL: its server cannot be restarted from here")
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=120)
+    connection.close()
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")  # kombu on SQLAlchemy 2.1
+@pytest.mark.parametrize("transport", ["default", "redis"])
+def test_workers_recover_after_the_database_restarts(aic_dir, broker, transport, tmp_path):
+    """PostgreSQL restarts in the middle of an import on a live ingest worker, with the default
+    server-less broker (which lives in that database) and with Redis. The worker's consumer and
+    producer reconnect by themselves and the job ends DONE with every record imported once; no new
+    worker is started."""
+    import shutil
+
+    from archive.importers import open_source
+    from workers.ingest.launch import launch
+
+    if transport == "redis":
+        require(REDIS_URL, "Redis")
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        url = broker(REDIS_URL)
+    else:
+        url = broker("sqla+" + test_database_url().replace("postgresql://", "postgresql+psycopg://", 1))
+    images = sorted((aic_dir / "images").glob("*.jpg"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, part in ((first, images[:30]), (second, images[30:40])):
+        folder.mkdir()
+        for path in part:
+            shutil.copy(path, folder / path.name)
+    procs = start_workers(["ingest"], 1, env=worker_env(url, INGEST_WORKERS=1))
+    try:
+        job = launch(open_source(str(first)), extra={"batch_size": 2})
+        deadline = time.monotonic() + 120
+        while Job.objects.get(pk=job.pk).done < 4:
+            if time.monotonic() > deadline or Job.objects.get(pk=job.pk).is_final:
+                pytest.fail(f"the import did not get going:\n{log_tail(procs[0])}")
+            time.sleep(0.1)
+        restart_database()
+        job = wait_final(job, procs, timeout=240)
+        # The next import is planned on the same worker, whose producer sends its record batches
+        # through the connections it had before the restart.
+        after = wait_final(launch(open_source(str(second)), extra={"batch_size": 2}), procs, timeout=120)
+    finally:
+        stop_workers(procs)
+    assert (job.state, job.total, job.done, job.failed) == (Job.State.DONE, 30, 30, 0), job.message
+    assert (after.state, after.total, after.done, after.failed) == (Job.State.DONE, 10, 10, 0), after.message
+    assert Artwork.objects.filter(source="folder").count() == 40
+    assert not JobBatch.objects.exclude(state=JobBatch.State.DONE).exists()
+
+
 def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
     """``./run demo`` starts workers in their own sessions (Ctrl-C in the terminal does not reach
     them); if the demo itself is killed, even by SIGKILL, its workers must not live on."""

@@ -201,6 +201,41 @@ def test_stale_job_gets_pending_batches_resent(artworks, tiny):
     assert jobs.recover(stale_seconds=600) == 0  # the heartbeat was renewed by the claim
 
 
+def test_batches_the_broker_never_got_are_sent_by_the_next_recovery(artworks, tiny, settings):
+    """A send that failed (broker down, broken connection) leaves the batches unsent; once the job
+    has been quiet for a lease, the next recovery pass sends them, long before JOB_STALE_SECONDS."""
+    settings.JOB_LEASE_SECONDS = 60
+    job = jobs.launch("embed", tiny, batch_size=6, enqueue=False)
+    first, second = job.batches.order_by("seq")
+    jobs.sending.mark_sent([first.pk])
+    assert jobs.recover(stale_seconds=3600) == 0  # the job is not quiet yet
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=90))
+    assert jobs.recover(stale_seconds=3600) == 1  # only the batch that never reached the broker
+    assert jobs.recover(stale_seconds=3600) == 0  # claimed once (the job's heartbeat was renewed)
+
+
+def test_a_job_no_worker_takes_says_so_instead_of_an_eta(artworks, tiny, settings):
+    from explorer.jobs import describe
+
+    settings.JOB_WAITING_SECONDS = 30
+    job = jobs.launch("embed", tiny, batch_size=6, enqueue=False)
+    first = job.batches.order_by("seq").first()
+    jobs.run_batch(first.pk, worker="w")
+    job.refresh_from_db()
+    assert not jobs.waiting(job)  # it just moved
+    assert describe(job)["eta_seconds"] is not None and describe(job)["waiting"] is False
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=45))
+    job.refresh_from_db()
+    assert jobs.waiting(job)
+    assert describe(job)["waiting"] is True and describe(job)["eta_seconds"] is None
+    assert "waiting for a worker" in jobs.progress_line(job) and "ETA" not in jobs.progress_line(job)
+    jobs.lease_batch(job.batches.order_by("seq").last().pk, "busy-worker")  # a worker holds a batch
+    assert not jobs.waiting(job)
+    jobs.pause_job(job)
+    job.refresh_from_db()
+    assert not jobs.waiting(job)  # paused is paused, not waiting
+
+
 def test_missing_weights_fail_the_job_with_how_to(artworks, settings, tmp_path):
     job = jobs.launch("embed", {"model": f"ViT-B-32/{tmp_path / 'absent.safetensors'}"}, enqueue=False)
     assert job.state == Job.State.FAILED

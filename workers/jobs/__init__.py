@@ -29,7 +29,7 @@ _WHERE = {
     "lifecycle": (
         "create_job", "start_job", "set_total", "record_progress", "record_error", "record_errors",
         "describe_exception", "current_state", "check_cancelled", "finish_job", "cancel_job", "pause_job",
-        "append_message", "progress_line",
+        "append_message", "progress_line", "waiting", "eta_text",
     ),
     "fanout": ("MODES", "launch", "select_ids", "write_batches", "_ids", "_difference", "_unique", "_chunks"),
     "sending": ("enqueue_batches",),

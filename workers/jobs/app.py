@@ -11,8 +11,10 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
+from . import broker
 from .registry import QUEUES
 
+broker.install()  # the default server-less broker survives a database restart
 app = Celery("museum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each queue gets its own direct exchange and routing key: a Queue without them would inherit the

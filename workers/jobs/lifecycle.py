@@ -144,13 +144,40 @@ def append_message(job: Job, text: str) -> None:
     job.refresh_from_db(fields=["message"])
 
 
+def waiting(job: Job) -> bool:
+    """Whether the job has work left that no worker is doing: no batch is leased and nothing has
+    moved for ``JOB_WAITING_SECONDS`` (no worker consumes its queue, or none can reach the broker
+    or the database). The job then shows "waiting for a worker" rather than an ETA."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from archive.models import JobBatch
+
+    moved = job.heartbeat_at or job.created_at
+    if job.pk is None or moved is None or job.is_final or job.state == Job.State.PAUSED:
+        return False
+    if moved > timezone.now() - timedelta(seconds=int(getattr(settings, "JOB_WAITING_SECONDS", 30))):
+        return False
+    batches = JobBatch.objects.filter(job_id=job.pk)
+    if batches.filter(state=JobBatch.State.RUNNING, lease_expires_at__gt=timezone.now()).exists():
+        return False
+    return batches.exclude(state=JobBatch.State.DONE).exists()
+
+
+def eta_text(job: Job) -> str:
+    """", ETA 3m05s", ", waiting for a worker" or "" (for the CLI and logs)."""
+    if waiting(job):
+        return ", waiting for a worker"
+    eta = job.eta_seconds
+    return f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None else ""
+
+
 def progress_line(job: Job) -> str:
     """One line for logs and the CLI: state, counts, rate and ETA, and a warning when the job's
     model has random weights (its results are not meaningful)."""
-    eta = job.eta_seconds
-    eta_text = f", ETA {int(eta // 60)}m{int(eta % 60):02d}s" if eta is not None else ""
     untrained = " (untrained model)" if (job.params or {}).get("untrained") else ""
     return (
         f"job {job.pk} {job.kind}{untrained} {job.state}: {job.done}/{job.total} done, {job.failed} failed, "
-        f"{job.rate:.1f} items/s{eta_text}"
+        f"{job.rate:.1f} items/s{eta_text(job)}"
     )

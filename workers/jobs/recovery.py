@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from archive.models import Job, JobBatch
 
-from .batches import maybe_finish, run_finish_hook
+from .batches import lease_seconds, maybe_finish, run_finish_hook
 from .sending import enqueue_batches
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,10 @@ def recover(*, stale_seconds: int | None = None) -> int:
     """Re-send lost batches of unfinished jobs; safe to run from every worker at any time.
 
     * a RUNNING batch whose lease expired (its worker died) is claimed back to PENDING and re-sent;
-    * PENDING batches of a job that made no progress for ``JOB_STALE_SECONDS`` (lost messages,
-      or a broker that was down at launch) are re-sent;
+    * PENDING batches that never reached the broker (it was down, or the sending connection broke)
+      are sent once their job made no progress for a lease (``JOB_LEASE_SECONDS``);
+    * PENDING batches of a job that made no progress for ``JOB_STALE_SECONDS`` (lost messages)
+      are re-sent;
     * a DONE job whose finish hook is still pending (its worker died after marking it done) gets
       the hook run here (:func:`run_finish_hook`), e.g. the deferred HNSW index is built.
     Claims are single UPDATEs, so two workers recovering at once do not both re-send a batch.
@@ -74,6 +76,13 @@ def recover(*, stale_seconds: int | None = None) -> int:
         )
         if claimed:
             by_job.setdefault(job_id, []).append(batch_id)
+    quiet = now - timedelta(seconds=lease_seconds())
+    unsent = JobBatch.objects.filter(state=JobBatch.State.PENDING, sent_at__isnull=True)
+    for job_id in (Job.objects.filter(state__in=live, heartbeat_at__lt=quiet, batches__state=JobBatch.State.PENDING,
+                                      batches__sent_at__isnull=True)
+                   .values_list("pk", flat=True).distinct()):
+        if Job.objects.filter(pk=job_id, heartbeat_at__lt=quiet).update(heartbeat_at=now):
+            by_job.setdefault(job_id, []).extend(unsent.filter(job_id=job_id).values_list("pk", flat=True))
     cutoff = now - timedelta(seconds=stale)
     for job_id in Job.objects.filter(state__in=live, heartbeat_at__lt=cutoff).values_list("pk", flat=True):
         if Job.objects.filter(pk=job_id, heartbeat_at__lt=cutoff).update(heartbeat_at=now):
