@@ -2,16 +2,15 @@
 per vector in the table and in the index. Existing rows are converted in batches while the archive
 stays in use (:mod:`archive.halfvec`); the migration runs outside a transaction for the concurrent
 index builds."""
-import os
-
 import pgvector.django
+from django.conf import settings
 from django.db import migrations
 
 
 def forward(apps, schema_editor):
     from archive import halfvec
 
-    batch = int(os.environ.get("HALFVEC_MIGRATION_BATCH", halfvec.DEFAULT_BATCH))
+    batch = int(getattr(settings, "HALFVEC_MIGRATION_BATCH", halfvec.DEFAULT_BATCH))
     halfvec.convert(schema_editor.connection, batch_size=batch, log=lambda m: print(f"  {m}", flush=True))
 
 
@@ -25,7 +24,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("archive", "0013_pgvector_0_8"),
+        ("archive", "0014_pgvector_0_8"),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def update_pgvector(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("archive", "0012_layout_job_batches"),
+        ("archive", "0013_batch_sent_at"),
     ]
 
     operations = [migrations.RunPython(update_pgvector, migrations.RunPython.noop)]
