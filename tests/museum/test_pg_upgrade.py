@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "var" / "cache"
 
 # Made with the old wheel's own Python package and binaries, exactly as main's museum/embedded_pg.py
-# made var/pgdata: pgserver.get_server(path), then the project's schema and some rows.
+# made var/pgdata: pgserver.get_server(path), then the project's schema as main left it (up to the
+# migration before this change's) with artwork embeddings as float32 vectors and their HNSW index
+# named as the old code named it, and some other rows.
 _MAKE_OLD_FOLDER = textwrap.dedent(
     """
     import os, sys, subprocess
@@ -27,9 +29,21 @@ _MAKE_OLD_FOLDER = textwrap.dedent(
     server = pgserver.get_server(sys.argv[1], cleanup_mode="stop")
     url = server.get_uri()
     env = dict(os.environ, DATABASE_URL=url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "archive", "0011", "--skip-checks", "-v", "0"],
+    subprocess.run([sys.executable, "manage.py", "migrate", "archive", "0013_batch_sent_at", "--skip-checks", "-v", "0"],
                    check=True, env=env, cwd=sys.argv[2])
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute('''INSERT INTO archive_artwork (id, source, source_id, title, creator, display_date, medium,
+            classification, institution, rights, rights_url, credit_line, source_url, iiif_manifest_url,
+            iiif_image_service, metadata, original_location, sha256, status, image_error, created_at, updated_at)
+            SELECT g, 'old', g::text, 'work ' || g, '', '', '', '', '', '', '', '', '', '', '', '{}', '', '', 'ok', '',
+            now(), now() FROM generate_series(1, 300) g''')
+        conn.execute('''INSERT INTO archive_embeddingmodel (id, key, arch, pretrained, dim, preprocess_fingerprint,
+            preprocess, untrained, state, created_at) VALUES (1, 'old-8', 'test', '', 8, '', '{}', true, 'active', now())''')
+        conn.execute('''INSERT INTO archive_artworkembedding (artwork_id, model_id, vector, created_at)
+            SELECT g, 1, ('[' || (g % 7) * 0.25 || ',1,' || g % 5 || ',-0.5,0,0,0.125,' || g * 0.5 || ']')::vector, now()
+            FROM generate_series(1, 300) g''')
+        conn.execute("CREATE INDEX archive_artworkembed_hnsw_1 ON archive_artworkembedding USING hnsw "
+                     "((vector::vector(8)) vector_cosine_ops) WHERE model_id = 1")
         conn.execute("CREATE TABLE probe (id int PRIMARY KEY, title text, v vector(3))")
         conn.execute("INSERT INTO probe SELECT i, 'work ' || i || ' café', "
                      "('[' || i || ',' || (i * 0.5) || ',-1.25]')::vector FROM generate_series(1, 2000) i")
@@ -44,6 +58,8 @@ _MAKE_OLD_FOLDER = textwrap.dedent(
 )
 
 _CHECKSUM = "SELECT md5(string_agg(id || title || v::text, ',' ORDER BY id)) FROM probe"
+_EMBEDDINGS = ("SELECT count(*) || ' ' || md5(string_agg(artwork_id || vector::text, ',' ORDER BY artwork_id)) "
+               "FROM archive_artworkembedding")
 
 
 def _psql(socket_dir: Path, db: str, sql: str) -> str:
@@ -79,6 +95,8 @@ def test_pg16_folder_is_upgraded_without_loss(old_server_package, capfd):
         with pg_upgrade.running_server(old_bin, pgdata) as sock:
             before = _psql(sock, "postgres", _CHECKSUM)
             migrations_before = _psql(sock, "postgres", "SELECT count(*) FROM django_migrations")
+            embeddings_before = _psql(sock, "postgres", _EMBEDDINGS)
+        assert embeddings_before.startswith("300 ")
 
         kept = pg_upgrade.ensure_current(pgdata, POSTGRES_BIN_PATH, CACHE)
 
@@ -91,12 +109,23 @@ def test_pg16_folder_is_upgraded_without_loss(old_server_package, capfd):
             assert _psql(sock, "postgres", _CHECKSUM) == before
             assert _psql(sock, "postgres", "SELECT count(*) FROM django_migrations") == migrations_before
             assert _psql(sock, "postgres", "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == "0.8.2"
-            assert _psql(sock, "postgres", "SELECT count(*) FROM archive_artworkembedding") == "0"
             assert _psql(sock, "second", "SELECT count(*), max(body) FROM notes") == "300|" + _psql(
                 sock, "second", "SELECT max(md5(i::text)) FROM generate_series(1, 300) i"
             )
             assert _psql(sock, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'curator'") == "1"
             assert _psql(sock, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'test_museum'") == "0"
+            assert _psql(sock, "postgres", _EMBEDDINGS) == embeddings_before
+            # The project's migrations on the upgraded database: pgvector checked, embeddings to halfvec.
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            env["DATABASE_URL"] = f"postgresql://postgres@/postgres?host={sock}"
+            migrated = subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
+                                      capture_output=True, text=True)
+            assert migrated.returncode == 0, migrated.stderr[-3000:]
+            assert _psql(sock, "postgres", "SELECT udt_name FROM information_schema.columns WHERE "
+                         "table_name = 'archive_artworkembedding' AND column_name = 'vector'") == "halfvec"
+            assert _psql(sock, "postgres", _EMBEDDINGS) == embeddings_before  # values exact in float16
+            indexdef = _psql(sock, "postgres", "SELECT indexdef FROM pg_indexes WHERE indexname = 'archive_artworkembed_hnsw_1'")
+            assert "halfvec_cosine_ops" in indexdef and "halfvec(8)" in indexdef
         # The kept folder still opens with the old server, and a second start changes nothing.
         with pg_upgrade.running_server(old_bin, kept) as sock:
             assert _psql(sock, "postgres", _CHECKSUM) == before
