@@ -1,5 +1,5 @@
 """Artwork embeddings from ``vector`` (float32) to ``halfvec`` (float16), in batches, while the
-archive stays in use (migration ``0015_artwork_embeddings_halfvec``).
+archive stays in use (migration ``0016_artwork_embeddings_halfvec``).
 
 1. a ``halfvec`` column is added beside ``vector`` (catalogue only) and a trigger fills it for
    every row written from now on (the embed stage keeps running);

@@ -330,7 +330,7 @@ _PGCOPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 def column_types(table: str) -> dict[str, str]:
     """``{column: SQL data type}`` of a table (an extension's type, such as pgvector's, by its
     name: ``vector``, ``halfvec``). Read from the catalogue on every call (well under a millisecond),
-    never cached: a column may change type under a running process (migration 0015 turns artwork
+    never cached: a column may change type under a running process (migration 0016 turns artwork
     embeddings from vector into halfvec while workers write)."""
     with connection.cursor() as cursor:
         cursor.execute(

@@ -29,7 +29,7 @@ _MAKE_OLD_FOLDER = textwrap.dedent(
     server = pgserver.get_server(sys.argv[1], cleanup_mode="stop")
     url = server.get_uri()
     env = dict(os.environ, DATABASE_URL=url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "archive", "0013_batch_sent_at", "--skip-checks", "-v", "0"],
+    subprocess.run([sys.executable, "manage.py", "migrate", "archive", "0014_face_crop_help_text", "--skip-checks", "-v", "0"],
                    check=True, env=env, cwd=sys.argv[2])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute('''INSERT INTO archive_artwork (id, source, source_id, title, creator, display_date, medium,

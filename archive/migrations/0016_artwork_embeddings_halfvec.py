@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("archive", "0014_pgvector_0_8"),
+        ("archive", "0015_pgvector_0_8"),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ def update_pgvector(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("archive", "0013_batch_sent_at"),
+        ("archive", "0014_face_crop_help_text"),
     ]
 
     operations = [migrations.RunPython(update_pgvector, migrations.RunPython.noop)]
