@@ -207,6 +207,12 @@ def test_curator_pages_examples_from_any_list_train_and_apply(curator_client, ar
     labels = Client().get("/labels/?group=trained").content.decode()
     assert f"/labels/{classifier.label.slug}/" in labels
     assert "applied" in curator_client.get(f"/curate/classifiers/{classifier.pk}/").content.decode()
+    label_page = curator_client.get(f"/labels/{classifier.label.slug}/").content.decode()
+    assert "trained by curators" in label_page and f'href="/curate/classifiers/{classifier.pk}/#metrics"' in label_page
+    classifier.label.refresh_from_db()
+    row = ArtworkLabel.objects.filter(label=classifier.label, score__gte=classifier.label.threshold).order_by("-score").first()
+    artwork_page = Client().get(f"/artworks/{row.artwork_id}/").content.decode()
+    assert f"/labels/{classifier.label.slug}/" in artwork_page and "trained by curators" in artwork_page
     assert curator_client.post(f"/curate/classifiers/{classifier.pk}/apply/", {"version": "9"}).status_code == 400
 
 
@@ -252,3 +258,28 @@ def test_api_create_examples_train_metrics_apply(curator_client, archive):
     for path in ("/api/v1/classifiers/", "/api/v1/classifiers/{id}/examples/", "/api/v1/classifiers/{id}/train/",
                  "/api/v1/classifiers/{id}/metrics/", "/api/v1/classifiers/{id}/apply/"):
         assert path in schema
+
+
+def test_a_model_switch_retrains_the_applied_classifiers_on_the_new_model(archive):
+    from archive import vectors
+    from workers.classifiers.model_switch import retrain_after_label
+
+    old = archive["model"]
+    classifier = _classifier(archive)
+    _apply(_train(classifier))
+    new = EmbeddingModel.objects.create(key="tiny-b", arch="test", dim=old.dim, state="embedding", untrained=True)
+    rng = np.random.default_rng(5)
+    matrix = archive["matrix"] + rng.normal(scale=0.01, size=archive["matrix"].shape).astype(np.float32)
+    vectors.copy_rows("archive_artworkembedding", ["artwork_id", "model_id", "vector", "created_at"],
+                      [(a.pk, new.pk, matrix[i], "now") for i, a in enumerate(archive["artworks"])])
+    label_job = Job.objects.create(kind="label", params={"model_id": new.pk, "model": new.key}, state="done")
+    line = retrain_after_label(label_job)
+    assert line.startswith("classifiers retrained on tiny-b: 1 ready (applied by job #"), line
+    version = classifier.versions.get(model=new)
+    assert version.state == "ready" and version.number == 2 and version.metrics["model"] == "tiny-b"
+    _run(Job.objects.get(kind="apply_classifier", params__version_id=version.pk))
+    assert ArtworkLabel.objects.filter(label=classifier.label, model=new).exists()
+    assert ArtworkLabel.objects.filter(label=classifier.label, model=old).exists()  # kept for switching back
+    classifier.refresh_from_db()
+    assert classifier.applied_version_id == version.pk
+    assert retrain_after_label(label_job) is None  # already on that model
