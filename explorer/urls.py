@@ -20,6 +20,7 @@ urlpatterns = [
     path("curate/classifiers/examples/", classifiers.classifier_examples, name="classifier_examples_any"),
     path("curate/classifiers/<int:pk>/", classifiers.classifier_detail, name="classifier"),
     path("curate/classifiers/<int:pk>/examples/", classifiers.classifier_examples, name="classifier_examples"),
+    path("curate/classifiers/<int:pk>/review/", classifiers.classifier_review, name="classifier_review"),
     path("curate/classifiers/<int:pk>/train/", classifiers.classifier_train, name="classifier_train"),
     path("curate/classifiers/<int:pk>/apply/", classifiers.classifier_apply, name="classifier_apply"),
     path("collections/", curator.collection_list, name="collections"),

@@ -19,6 +19,7 @@ from .errors import bad_request
 
 SVG_W, SVG_H, PAD = 320, 240, 32
 THUMBS = 48
+REVIEW_LIMIT = 12
 
 
 def _classifier(pk: int) -> Classifier:
@@ -139,3 +140,28 @@ def classifier_apply(request, pk: int):
         return bad_request(request, str(exc))
     messages.success(request, f"Applying version {job.params['version']} to the archive as job #{job.pk}.")
     return redirect("explorer:classifier", pk=classifier.pk)
+
+
+@curator_required
+def classifier_review(request, pk: int):
+    """Label more: the artworks the newest trained version is least sure about, and its most
+    confident positives, each answered with yes / no (keyboard: y / n / s)."""
+    from archive.models import Artwork, ClassifierVersion
+    from workers.classifiers.active import suggestions
+
+    classifier = _classifier(pk)
+    version = (
+        classifier.versions.select_related("model").filter(state=ClassifierVersion.State.READY, model__state="active")
+        .order_by("-number").first()
+    )
+    if version is None:
+        return bad_request(request, "train the classifier under the active model first: suggestions come from it")
+    found = suggestions(version, limit=REVIEW_LIMIT)
+    artworks = Artwork.objects.in_bulk([i for rows in found.values() for i, _ in rows])
+    sections = [
+        ("Least sure", [(artworks[i], p) for i, p in found["uncertain"] if i in artworks]),
+        ("Most confident positives", [(artworks[i], p) for i, p in found["confident"] if i in artworks]),
+    ]
+    return render(request, "explorer/classifier_review.html", {
+        "classifier": classifier, "info": work.describe(classifier, versions=False), "version": version, "sections": sections,
+    })

@@ -283,3 +283,34 @@ def test_a_model_switch_retrains_the_applied_classifiers_on_the_new_model(archiv
     classifier.refresh_from_db()
     assert classifier.applied_version_id == version.pk
     assert retrain_after_label(label_job) is None  # already on that model
+
+
+def test_label_more_suggests_uncertain_and_confident_artworks_that_are_not_examples(curator_client, archive):
+    from workers.classifiers.active import suggestions
+    from workers.classifiers.applying import score
+
+    cc, aic = _groups(archive)
+    classifier = create_classifier("Active")
+    add_examples(classifier, cc[:14], True)
+    add_examples(classifier, aic[:26], False)
+    version = _train(classifier)
+    assert version.state == "ready", version.message
+    found = suggestions(version, limit=5)
+    examples = set(cc[:14] + aic[:26])
+    rest = [a for a in archive["artworks"] if a.pk not in examples]
+    p = dict(zip([a.pk for a in rest], score(version, archive["matrix"][[archive["artworks"].index(a) for a in rest]]).tolist()))
+    logit = lambda q: np.log(q / (1 - q))  # noqa: E731
+    distance = {i: abs(logit(q) - logit(version.threshold)) for i, q in p.items()}
+    assert [i for i, _ in found["uncertain"]] == sorted(distance, key=distance.get)[:5]
+    assert [i for i, _ in found["confident"]] == [i for i in sorted(p, key=p.get, reverse=True)[:5] if p[i] >= version.threshold]
+    assert not examples & {i for rows in found.values() for i, _ in rows}
+    page = curator_client.get(f"/curate/classifiers/{classifier.pk}/review/").content.decode()
+    assert "Least sure" in page and f'data-id="{found["uncertain"][0][0]}"' in page and "classifier-review.js" in page
+    # Answering one makes it an example; it is not suggested again.
+    first = found["uncertain"][0][0]
+    r = curator_client.post(f"/curate/classifiers/{classifier.pk}/examples/", {
+        "artwork": first, "positive": "0", "next": f"/curate/classifiers/{classifier.pk}/review/"})
+    assert r.status_code == 302 and r["Location"].endswith("/review/")
+    assert first not in {i for rows in suggestions(version, limit=5).values() for i, _ in rows}
+    untrained = create_classifier("Untrained")
+    assert curator_client.get(f"/curate/classifiers/{untrained.pk}/review/").status_code == 400

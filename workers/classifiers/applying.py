@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from archive.models import ClassifierVersion
 from archive.vectors import copy_arrays
-from workers.labeling.store import CONFLICT, TABLE, load_embeddings
+from workers.labeling.store import TABLE, load_embeddings
 
 from .fit import probabilities
 
@@ -36,9 +36,13 @@ def write_rows(label_id: int, model_id: int, ids: np.ndarray, scores: np.ndarray
     keep = scores >= floor
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # One probe of the unique (artwork, model, label) index per id. Written so that the
+            # (label, model, -score) index cannot serve it ("label_id + 0"): through that one the
+            # planner scans every row of the label per batch, quadratic over a whole apply job.
             cursor.execute(
-                f"DELETE FROM {TABLE} WHERE label_id = %s AND model_id = %s AND artwork_id = ANY(%s)",
-                [int(label_id), int(model_id), [int(i) for i in ids]],
+                f"DELETE FROM {TABLE} t USING unnest(%s::bigint[]) AS u(id) "
+                "WHERE t.artwork_id = u.id AND t.model_id = %s AND t.label_id + 0 = %s",
+                [[int(i) for i in ids], int(model_id), int(label_id)],
             )
         n = int(keep.sum())
         if not n:
@@ -52,9 +56,7 @@ def write_rows(label_id: int, model_id: int, ids: np.ndarray, scores: np.ndarray
                 "score": scores[keep].astype(np.float64),
                 "rank": np.full(n, TRAINED_RANK, dtype=np.int16),
             },
-            conflict=CONFLICT,
-            update=("score", "rank"),
-        )
+        )  # a plain COPY: this transaction deleted the label's rows of these artworks first
 
 
 def apply_to_artworks(version: ClassifierVersion, artwork_ids) -> dict:
