@@ -18,7 +18,7 @@ from ..permissions import curator_required
 from .errors import bad_request
 
 SVG_W, SVG_H, PAD = 320, 240, 32
-THUMBS = 48
+THUMBS = 20
 REVIEW_LIMIT = 12
 
 
@@ -46,7 +46,7 @@ def classifier_list(request):
 def pr_curve_svg(points: list[dict]) -> dict:
     """Polyline coordinates of a precision-recall curve for an inline SVG (no script needed)."""
     w, h = SVG_W - 2 * PAD, SVG_H - 2 * PAD
-    coords = " ".join(f"{PAD + p['recall'] * w:.1f},{PAD + (1 - p['precision']) * h:.1f}" for p in sorted(points, key=lambda p: p["recall"]))
+    coords = " ".join(f"{PAD + p['recall'] * w:.1f},{PAD + (1 - p['precision']) * h:.1f}" for p in points)  # in threshold order
     return {"points": coords, "width": SVG_W, "height": SVG_H, "pad": PAD, "right": SVG_W - PAD, "bottom": SVG_H - PAD}
 
 
@@ -56,12 +56,12 @@ def classifier_detail(request, pk: int):
     info = work.describe(classifier)
     version = classifier.versions.select_related("model").order_by("-number").first()
     shown = work.describe_version(version, full=True) if version else None
-    examples = list(classifier.examples.select_related("artwork").order_by("-created_at")[: THUMBS * 2])
+    examples = classifier.examples.select_related("artwork").order_by("-created_at")
     context = {
         "classifier": classifier, "info": info, "version": shown,
         "curve": pr_curve_svg(shown["metrics"]["pr_curve"]) if shown and shown["metrics"].get("pr_curve") else None,
-        "positives": [e.artwork for e in examples if e.positive][:THUMBS],
-        "negatives": [e.artwork for e in examples if not e.positive][:THUMBS],
+        "positives": [e.artwork for e in examples.filter(positive=True)[:THUMBS]],
+        "negatives": [e.artwork for e in examples.filter(positive=False)[:THUMBS]],
         "collections": collecting.visible_collections(request.user)[:100],
         "model": active_model(),
     }
