@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, confusion_matrix, precision
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 MIN_PER_CLASS = 10  # so that the validation and test parts each hold at least one of every class
-CS = np.logspace(-3, 3, 13)
+CS = np.logspace(-2, 3, 6)  # 0.01 ... 1000, by factors of 10
 CURVE_POINTS = 50
 
 
