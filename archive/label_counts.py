@@ -25,6 +25,8 @@ from typing import Iterable, Sequence
 from django.conf import settings
 from django.db import connection, transaction
 
+from archive.models.labels import TRAINED_GROUP
+
 LOCK_NAMESPACE = 0x4C43  # "LC": advisory lock key is (namespace, model id)
 
 # The effective threshold of label ``l`` under model %(model)s (NULL: show every row).
@@ -160,8 +162,10 @@ def rows_removed(model_id: int, artwork_ids: Sequence[int] | None) -> None:
             _lock(cursor, model_id)
             cursor.execute(
                 "UPDATE archive_labelcount lc SET updated_at = now(), count = (SELECT count(*) FROM archive_labeldecision d"
-                " WHERE d.label_id = lc.label_id AND d.decision IN ('added', 'accepted')) WHERE lc.model_id = %s",
-                [int(model_id)],
+                " WHERE d.label_id = lc.label_id AND d.decision IN ('added', 'accepted')) WHERE lc.model_id = %s"
+                # the rows of curator-trained labels (rank 0) are not deleted with the top-k rows
+                ' AND lc.label_id NOT IN (SELECT id FROM archive_label WHERE "group" = %s)',
+                [int(model_id), TRAINED_GROUP],
             )
         return
     _adjust(model_id, artwork_ids, -1)

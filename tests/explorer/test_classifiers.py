@@ -134,6 +134,13 @@ def test_apply_writes_label_rows_that_decisions_and_relabelling_respect(archive)
                 np.full((len(ids), 1), 0.5, dtype=np.float32))
     assert set(rows.filter(score__gte=version.threshold).values_list("artwork_id", flat=True)) == shown
     assert LabelCount.objects.get(label=label, model=model).count == len(shown) - 1
+    # So does a reset of the whole model's top-k rows (the label job's mode "reset").
+    from workers.labeling.store import delete_rows
+
+    delete_rows(model.pk)
+    assert set(rows.filter(score__gte=version.threshold).values_list("artwork_id", flat=True)) == shown
+    assert LabelCount.objects.get(label=label, model=model).count == len(shown) - 1
+    assert not ArtworkLabel.objects.filter(model=model, rank__gt=0).exists()
 
 
 def test_versions_are_kept_and_an_older_one_can_be_applied_again(archive):
