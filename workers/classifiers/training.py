@@ -48,7 +48,7 @@ def train_version(version: ClassifierVersion) -> ClassifierVersion:
     weights, threshold and figures (READY) or the reason (FAILED). Returns the version."""
     classifier, model = version.classifier, version.model
     try:
-        ids, matrix, y, missing = examples_matrix(classifier, model)
+        _ids, matrix, y, missing = examples_matrix(classifier, model)
         try:
             fitted = fit(matrix, y, seed=version.seed, target_precision=version.target_precision)
         except TrainingError as exc:
