@@ -74,6 +74,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files under a production server (`./run serve`): WhiteNoise serves STATIC_ROOT with
+    # compression and caching headers, before any other middleware runs (museum/static_files.py).
+    "museum.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -124,6 +127,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
+# WhiteNoise (`./run serve`): seconds browsers may cache a static file.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_MAX_AGE = env_int("STATIC_MAX_AGE", 3600)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 # Files only the workers read (fetched metadata files of imports): never served.
@@ -150,7 +156,8 @@ STORAGES = {
         "BACKEND": "archive.storage.PrivateFolder",
         "OPTIONS": {"setting": "MAP_MODEL_ROOT", "default": "var/maps-models"},
     },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic also writes gzip and Brotli copies that WhiteNoise serves to clients that take them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 LOGIN_URL = "/accounts/login/"
