@@ -185,3 +185,24 @@ def test_a_local_weights_file_is_hashed_and_a_missing_one_refused(tmp_path, tiny
     assert (fetched.path, fetched.source, fetched.sha256) == (path, "file", hashlib.sha256(tiny_weights[0]).hexdigest())
     with pytest.raises(WeightsMissing, match="no file at"):
         weights.fetch(ModelSpec("test-tiny", str(tmp_path / "absent.safetensors")))
+
+
+@pytest.mark.django_db
+def test_the_registry_row_records_the_weights_identity_and_refuses_other_weights_under_its_key(tmp_path, tiny_weights):
+    import torch
+    from safetensors.torch import save
+
+    from workers.ml.registry import register
+
+    path = tmp_path / "tiny.safetensors"
+    path.write_bytes(tiny_weights[0])
+    row = register(ClipEmbedder(ModelSpec("test-tiny", str(path)), device="cpu"))
+    row.refresh_from_db()
+    assert (row.weights_sha256, row.weights_source) == (hashlib.sha256(tiny_weights[0]).hexdigest(), "file")
+    assert row.untrained
+
+    # The same file name with other weights: its vectors would not be comparable with the row's.
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in tiny_weights[1].items()}
+    path.write_bytes(save({k: v.contiguous() for k, v in state.items()}))
+    with pytest.raises(WeightsMissing, match="are not the ones its vectors were made with"):
+        register(ClipEmbedder(ModelSpec("test-tiny", str(path)), device="cpu"))
