@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import imagehash
+import pillow_heif
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -26,6 +27,8 @@ from . import storage
 # Never let Pillow silently accept a truncated file, and do our own bomb check (see open_image).
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None
+# HEIC/HEIF (phone photos) through pillow-heif's Pillow plugin.
+pillow_heif.register_heif_opener()
 
 DERIVATIVE_DIR = "derivatives"
 JPEG_QUALITY = 85
@@ -130,21 +133,22 @@ def _read_file(location: str, limits: ImageLimits) -> bytes:
 
 
 def _download(url: str, limits: ImageLimits) -> bytes:
-    import requests
+    """Through the guarded client (:mod:`archive.fetch`): address checks, redirects, size and time caps."""
+    from archive import fetch
 
     try:
-        with requests.get(url, stream=True, timeout=limits.http_timeout) as response:
-            if response.status_code != 200:
-                raise ImageRejected(f"HTTP {response.status_code} for {url}")
-            chunks, total = [], 0
-            for chunk in response.iter_content(1 << 16):
-                total += len(chunk)
-                if total > limits.max_bytes:
-                    raise ImageRejected(f"download is over the {limits.max_bytes}-byte limit: {url}")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise ImageRejected(f"download failed for {url}: {exc.__class__.__name__}") from None
+        return fetch.fetch_bytes(url, max_bytes=limits.max_bytes, what="image downloads", limit_name="MAX_IMAGE_BYTES",
+                                 timeout=limits.http_timeout)
+    except fetch.FetchError as exc:
+        raise ImageRejected(str(exc)) from None
+
+
+SVG_REASON = "SVG is a vector format and is not imported: supply a raster image (JPEG, PNG, TIFF, WebP or HEIC)"
+
+
+def is_svg(data: bytes) -> bool:
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head)
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -160,6 +164,8 @@ def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if is_svg(data):
+            raise ImageRejected(SVG_REASON) from None
         raise ImageRejected("not an image, or an unsupported image format") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable image header: {exc}") from None

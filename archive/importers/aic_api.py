@@ -35,14 +35,16 @@ def api_url() -> str:
 
 
 def fetch(count: int, *, timeout: float = 10.0) -> Path:
-    import requests
+    """Through the guarded client (:mod:`archive.fetch`), like every fetch of an import."""
+    from urllib.parse import urlencode
+
+    from archive import fetch as guarded
 
     base = api_url()
     records: list[dict] = []
     iiif_url = "https://www.artic.edu/iiif/2"
     page = 1
-    session = requests.Session()
-    session.headers["User-Agent"] = "museum-archive-importer (open-source; demo)"
+    headers = {"User-Agent": "museum-archive-importer (open-source; demo)"}
     while len(records) < count:
         params = {
             "query[bool][must][0][term][is_public_domain]": "true",
@@ -52,12 +54,12 @@ def fetch(count: int, *, timeout: float = 10.0) -> Path:
             "page": page,
         }
         try:
-            response = session.get(f"{base}/artworks/search", params=params, timeout=timeout)
-            response.raise_for_status()
-            body = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            body = json.loads(guarded.fetch_bytes(
+                f"{base}/artworks/search?{urlencode(params)}", max_bytes=50_000_000, headers=headers, timeout=timeout,
+            ))
+        except ValueError as exc:  # FetchError (refused, unreachable, HTTP status) or bad JSON
             raise ApiUnavailable(
-                f"cannot reach the Art Institute of Chicago API at {base} ({exc.__class__.__name__}). "
+                f"cannot reach the Art Institute of Chicago API at {base} ({exc}). "
                 "This machine may have no internet access. Give a SOURCE instead: a folder of images, a metadata "
                 "CSV/JSON/JSONL file or a IIIF manifest, e.g.  ./run manage import ../shared/data/artworks/aic-artwall"
             ) from None

@@ -44,6 +44,9 @@ class Record:
     has_metadata: bool = True  # False for a plain file found in a folder
     item: str = ""  # how an operator finds it: 'metadata.csv row 12', a path, a URL
     position: int | None = None  # row/line ordinal in its file, when the source has one
+    # Folders the record's local image paths may lie in (its source's policy, archive.importers.policy);
+    # empty: a remote source, only http(s) images.
+    roots: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:

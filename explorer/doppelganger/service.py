@@ -81,20 +81,19 @@ def decode_photo(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
         raise SelfieRejected("empty", "The file is empty. Please choose a photo.")
     if len(data) > max_upload_bytes():
         raise SelfieRejected("too_large", too_large_message(), status=413)
+    from explorer import uploads as guard
+
+    try:
+        # The shared upload guard: header only, declared pixels, then the memory the decode needs
+        # (JPEGs drafted down to the working size first).
+        im, (width, height) = guard.open_checked(data, want=QUERY_MAX_SIDE, formats=PHOTO_FORMATS, pixels=max_upload_pixels())
+    except guard.UploadRejected as exc:
+        if exc.code == "not_an_image":
+            raise SelfieRejected(exc.code, "That file is not a photo we can read. Please use a JPEG, PNG or WebP image.", 415) from None
+        raise SelfieRejected("too_many_pixels", exc.message.replace("That image", "That photo"), exc.status) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
-            width, height = im.size
-            if width * height > max_upload_pixels():
-                raise SelfieRejected(
-                    "too_many_pixels",
-                    f"That photo has too many pixels ({width}x{height}). Please use one under "
-                    f"{max_upload_pixels() // 1_000_000} megapixels.",
-                    status=413,
-                )
-            if im.format in ("JPEG", "MPO"):
-                im.draft("RGB", (QUERY_MAX_SIDE, QUERY_MAX_SIDE))  # DCT scaling: decode no larger than needed
             previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
             try:
                 im.load()
