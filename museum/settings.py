@@ -191,6 +191,21 @@ STORAGES = {
     # collectstatic also writes gzip and Brotli copies that WhiteNoise serves to clients that take them.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# S3-compatible object storage (museum/object_storage.py, docs/deploy.md): STORAGE_URL puts the
+# public and private stores in buckets; MEDIA_STORAGE / PRIVATE_STORAGE, when set, still win.
+from museum import object_storage  # noqa: E402
+
+_object_storage_env = {
+    "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
+    "PRIVATE_STORAGE_URL": os.environ.get("PRIVATE_STORAGE_URL", ""),
+    "STORAGE_ENDPOINT_URL": os.environ.get("STORAGE_ENDPOINT_URL", ""),
+    "STORAGE_REGION": os.environ.get("STORAGE_REGION", ""),
+    "STORAGE_CDN_DOMAIN": os.environ.get("STORAGE_CDN_DOMAIN", ""),
+    "STORAGE_CACHE_CONTROL": os.environ.get("STORAGE_CACHE_CONTROL", ""),
+}
+for _alias, _store in object_storage.stores(_object_storage_env).items():
+    if not os.environ.get({"default": "MEDIA_STORAGE", "private": "PRIVATE_STORAGE"}[_alias]):
+        STORAGES[_alias] = _store
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
