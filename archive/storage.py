@@ -38,6 +38,12 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 PUBLIC, PRIVATE, MAP_MODELS = "default", "private", "maps-models"
 
 
+class StoreUnavailable(ConnectionError):
+    """A store could not be reached (network, endpoint down, throttled, server error): nothing is
+    known to be wrong with the file. Stages let it propagate, so the kernel gives the batch back
+    and retries it later (``workers.jobs.contract.TRANSIENT_ERRORS``) instead of failing its items."""
+
+
 # --- the folder backends ------------------------------------------------------------------------
 
 class MediaFolder(FileSystemStorage):

@@ -15,16 +15,49 @@ on extra round trips. boto3 clients are thread-safe; django-storages keeps one p
 """
 from __future__ import annotations
 
+import functools
 import io
 
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+from archive.storage import StoreUnavailable
+
 MISSING = {"404", "NoSuchKey", "NotFound"}
+UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "Throttling", "InternalError", "503", "500"}
+# Fail fast on an unreachable endpoint (botocore's defaults wait 60 s per connection attempt), retry
+# a few times with back-off (botocore's standard mode), and keep enough connections per client
+# for a worker's reading threads.
+CLIENT = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=64)
+
+
+def _reachable(method):
+    """Turn "could not reach the store" into :class:`StoreUnavailable` (a transient error)."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise StoreUnavailable(f"{self.describe()} could not be reached: {exc}") from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if error.get("Code") in UNAVAILABLE or status >= 500:
+                raise StoreUnavailable(f"{self.describe()} is unavailable: {error.get('Code')} {error.get('Message', '')}") from exc
+            raise
+
+    return call
 
 
 class S3Store(S3Storage):
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        self.client_config = self.client_config.merge(CLIENT)
+
+    @_reachable
     def read_bytes(self, name: str) -> bytes:
         """The object's bytes in one GET (FileNotFoundError when it is missing)."""
         key = self._normalize_name(clean_name(name))
@@ -35,6 +68,13 @@ class S3Store(S3Storage):
                 raise FileNotFoundError(f"s3://{self.bucket_name}/{key} does not exist") from None
             raise
         return response["Body"].read()
+
+    exists = _reachable(S3Storage.exists)
+    _save = _reachable(S3Storage._save)
+    _open = _reachable(S3Storage._open)
+    delete = _reachable(S3Storage.delete)
+    listdir = _reachable(S3Storage.listdir)
+    size = _reachable(S3Storage.size)
 
     def open_bytes(self, name: str) -> io.BytesIO:
         return io.BytesIO(self.read_bytes(name))

@@ -67,6 +67,8 @@ PRODUCTION = env_bool("MUSEUM_PRODUCTION", False)
 if PRODUCTION and not DEBUG and not os.environ.get("SECRET_KEY"):
     raise RuntimeError("SECRET_KEY must be set when MUSEUM_PRODUCTION is on.")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Liveness and readiness probes (museum/health.py) come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)

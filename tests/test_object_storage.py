@@ -218,3 +218,38 @@ def test_derivatives_face_crops_and_a_map_export_on_s3_read_through_their_urls(s
     assert requests.get(base + "atlas-0000.jpg", timeout=10).headers["Content-Type"] == "image/jpeg"
     export.prune_versions("s3map", keep=[])
     assert export.read_files("s3map", 1) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_cannot_reach_the_store_gives_its_batch_back_and_marks_nothing(s3_endpoint, settings, shared_data):
+    """The store unreachable from a worker: the embed batch is given back (pending, retried by the
+    task and by recovery), no item is failed or done; once the store answers, the same batch runs."""
+    from archive.images import ImageLimits, ingest_location
+    from archive.models import Artwork, ArtworkEmbedding, Job, JobBatch, JobError
+    from archive.storage import StoreUnavailable
+    from tests.explorer.test_doppelganger_support import deepface_dir
+    from workers import jobs
+
+    reachable = object_storage.stores(s3_env(s3_endpoint))
+    settings.STORAGES = {**settings.STORAGES, **reachable}
+    images = [ingest_location(str(deepface_dir(shared_data) / f"img{i}.jpg"), settings.DERIVATIVE_SIZES, None,
+                              ImageLimits.from_settings()) for i in (1, 2, 3)]
+    for i, image in enumerate(images):
+        Artwork.objects.create(source="s3-down", source_id=str(i), sha256=image.sha256, width=image.width,
+                               height=image.height, status=Artwork.Status.OK)
+    job = jobs.launch("embed", {"model": "test-tiny"}, batch_size=10, enqueue=False)
+    batch = job.batches.get()
+
+    settings.STORAGES = {**settings.STORAGES, **object_storage.stores(s3_env("http://127.0.0.1:9"))}  # nothing listens
+    with pytest.raises(StoreUnavailable, match="could not be reached"):
+        jobs.run_batch(batch.pk)
+    batch.refresh_from_db()
+    job.refresh_from_db()
+    assert batch.state == JobBatch.State.PENDING and job.state != Job.State.DONE and job.done == 0
+    assert not JobError.objects.filter(job=job).exists() and not ArtworkEmbedding.objects.exists()
+
+    settings.STORAGES = {**settings.STORAGES, **reachable}
+    jobs.run_batch(batch.pk)
+    job.refresh_from_db()
+    assert job.state == Job.State.DONE and job.done == 3 and job.failed == 0
+    assert ArtworkEmbedding.objects.filter(artwork__source="s3-down").count() == 3

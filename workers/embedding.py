@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from archive.images import derivative_where, load_derivative, read_derivative
+from archive.storage import StoreUnavailable
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
 from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, ensure_hnsw_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
@@ -175,6 +176,8 @@ def embed_artworks(
             try:
                 tensors.append(future.result())
                 ids.append(artwork_id)
+            except StoreUnavailable:
+                raise  # the store is away, not the image: the batch is retried, nothing is failed
             except Exception as exc:  # noqa: BLE001 - one bad image never aborts the batch
                 errors.append(ItemError(artwork_id, describe_image_error(exc, sha)))
         batch = None
