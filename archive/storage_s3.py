@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
@@ -56,13 +57,25 @@ class S3Store(S3Storage):
     def __init__(self, **settings):
         super().__init__(**settings)
         self.client_config = self.client_config.merge(CLIENT)
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self):
+        """One boto3 client for every thread (clients are thread-safe; django-storages builds a
+        resource per thread, which costs a tenth of a second of CPU each)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self.connection.meta.client
+        return self._client
 
     @_reachable
     def read_bytes(self, name: str) -> bytes:
         """The object's bytes in one GET (FileNotFoundError when it is missing)."""
         key = self._normalize_name(clean_name(name))
         try:
-            response = self.connection.meta.client.get_object(Bucket=self.bucket_name, Key=key)
+            response = self.client.get_object(Bucket=self.bucket_name, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in MISSING:
                 raise FileNotFoundError(f"s3://{self.bucket_name}/{key} does not exist") from None

@@ -300,6 +300,9 @@ JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
 JOB_WAITING_SECONDS = env_int("JOB_WAITING_SECONDS", 30)
 # Threads that decode and preprocess images while the model runs (0: CPU count).
 EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
+# On a public store that is not a local folder (object storage), at least this many threads read
+# (and decode) images, so the network's latency per GET is overlapped.
+EMBED_READ_THREADS = env_int("EMBED_READ_THREADS", 32)
 # Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
 EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # On CUDA, decode the JPEG derivatives and preprocess them on the GPU (nvJPEG, antialiased
