@@ -1,7 +1,7 @@
 """Embedding from object storage: does a store with tens of milliseconds per GET starve the model?
 
-    .venv/bin/python bench/store_read.py [--model ViT-B-32] [--images 256] [--latency-ms 20]
-                                         [--device cpu] [--micro-batch 0]
+    .venv/bin/python bench/store_read.py [--model ViT-B-32] [--images 64] [--latency-ms 20]
+                                         [--device cpu] [--micro-batch 0] [--rounds 3]
 
 Setup: the real aic-artwall images (../shared/data) ingested once into a local folder and into a
 real S3 server (moto's server mode, started here on 127.0.0.1); no database is used. The public
@@ -15,7 +15,8 @@ Measured, images/s (wall), with the process's CPU seconds beside each:
 - s3 one thread per core: the same on the slow S3 store with as many threads as cores
   (``EMBED_READ_THREADS=0``: how it was before reads were given their own threads);
 - s3: the same with the default ``EMBED_READ_THREADS``.
-Random weights: speed only (nothing here is a quality figure).
+Each configuration runs once per round, in turn, and the medians are compared (a shared machine's
+load changes over minutes). Random weights: speed only (nothing here is a quality figure).
 Ends with ``BENCH store_read s3_over_bare=<ratio> target=0.9 PASS|FAIL``.
 """
 from __future__ import annotations
@@ -68,10 +69,11 @@ def start_moto() -> tuple[subprocess.Popen, str]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="ViT-B-32")
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--micro-batch", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     import django
@@ -137,29 +139,38 @@ def main() -> int:
                 embedder.embed_batch(tensors[i : i + size])
             return len(tensors) / (time.perf_counter() - start), cpu_seconds() - cpu
 
+        warmed: set = set()
+
         def pipeline(store: dict, read_threads: int) -> tuple[float, float, int]:
             use(store)
             settings.EMBED_READ_THREADS = read_threads
-            embedding.embed_artworks(embedder, items[: 2 * size])  # warm-up: threads, connections
+            if (id(store), read_threads) not in warmed:  # warm-up: threads, connections
+                embedding.embed_artworks(embedder, items[: min(len(items), 2 * size)])
+                warmed.add((id(store), read_threads))
             start, cpu = time.perf_counter(), cpu_seconds()
             ok, _, errors = embedding.embed_artworks(embedder, items)
             assert not errors, errors[:3]
             return len(ok) / (time.perf_counter() - start), cpu_seconds() - cpu, embedding.pool_threads()
 
-        results = {}
-        bare_1 = bare()
-        results["local"] = pipeline(local_store, 32)
-        results["s3 one thread per core"] = pipeline(slow_store, 0)
-        results["s3"] = pipeline(slow_store, 32)
-        bare_2 = bare()
-        bare_rate = (bare_1[0] + bare_2[0]) / 2
+        # Rounds of every configuration in turn, so a shared machine's changing load falls on all of
+        # them alike; each figure is the median over the rounds.
+        runs: dict[str, list] = {"bare": [], "local": [], "s3 one thread per core": [], "s3": []}
+        for _ in range(args.rounds):
+            runs["bare"].append((*bare(), 0))
+            runs["local"].append(pipeline(local_store, 32))
+            runs["s3 one thread per core"].append(pipeline(slow_store, 0))
+            runs["s3"].append(pipeline(slow_store, 32))
+        median = {name: sorted(r[0] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
+        bare_rate = median["bare"]
         print(f"model {args.model} (random weights) on {args.device}, {len(items)} images, micro-batch {size}, "
-              f"{args.latency_ms:g} ms added per GET, {os.cpu_count()} cores")
-        print(f"  bare          {bare_rate:8.1f} images/s  (CPU {bare_1[1] + bare_2[1]:.1f} s for both runs)")
-        for name, (rate, cpu, threads) in results.items():
-            print(f"  {name:24s} {rate:8.1f} images/s  ratio {rate / bare_rate:.2f}  CPU {cpu:.1f} s  threads {threads}")
-        ratio = results["s3"][0] / bare_rate
-        print(json.dumps({k: round(v[0], 1) for k, v in results.items()} | {"bare": round(bare_rate, 1)}))
+              f"{args.latency_ms:g} ms added per GET, {os.cpu_count()} cores, {args.rounds} rounds (medians), "
+              f"load average {os.getloadavg()[0]:.1f}")
+        for name, rs in runs.items():
+            cpu = sum(r[1] for r in rs) / sum(len(items) for _ in rs)
+            print(f"  {name:24s} {median[name]:8.1f} images/s  ratio {median[name] / bare_rate:.2f}  "
+                  f"CPU {cpu * 1000:.0f} ms/image  threads {rs[-1][2] or '-'}  (rounds: {', '.join(f'{r[0]:.1f}' for r in rs)})")
+        ratio = median["s3"] / bare_rate
+        print(json.dumps({k: round(v, 1) for k, v in median.items()}))
         print(f"BENCH store_read s3_over_bare={ratio:.2f} target={TARGET} {'PASS' if ratio >= TARGET else 'FAIL'}")
         return 0
     finally:

@@ -167,7 +167,9 @@ def fetch(spec) -> Weights:
 def _download(spec, repo_id: str, names: list[str], revision: str | None) -> tuple[Path, str]:
     import huggingface_hub
     from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+    )
 
     is_offline = offline()
     # huggingface_hub reads HF_HUB_OFFLINE once, when first imported; the variable as it is now wins.
@@ -180,16 +182,16 @@ def _download(spec, repo_id: str, names: list[str], revision: str | None) -> tup
                 repo_id, name, revision=revision, cache_dir=str(cache_dir()), endpoint=endpoint(),
                 local_files_only=is_offline, library_name="museum", library_version="1", tqdm_class=DownloadProgress,
             )
-        except (EntryNotFoundError, RevisionNotFoundError) as exc:
-            last = exc  # this file is not in the repository: try the next name
-            continue
-        except RepositoryNotFoundError as exc:
-            raise WeightsMissing(missing_message(spec, f"{where} is not a repository there (or needs HF_TOKEN)")) from exc
-        except LocalEntryNotFoundError as exc:
+        except LocalEntryNotFoundError as exc:  # (a subclass of EntryNotFoundError: caught first)
             last = exc
             if is_offline:
                 continue  # maybe the other file is cached
             break  # the hub is unreachable (after the client's own retries): the other file would be too
+        except (RemoteEntryNotFoundError, RevisionNotFoundError) as exc:
+            last = exc  # this file is not in the repository: try the next name
+            continue
+        except RepositoryNotFoundError as exc:
+            raise WeightsMissing(missing_message(spec, f"{where} is not a repository there (or needs HF_TOKEN)")) from exc
         except (OSError, huggingface_hub.errors.HfHubHTTPError) as exc:
             raise WeightsMissing(missing_message(spec, f"download from {where} failed: {exc}")) from exc
         log.info("CLIP weights %s/%s from %s", repo_id, name, path)
