@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0016_artwork_embeddings_halfvec'),
+        ('archive', '0017_embedding_weights_identity'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
