@@ -241,6 +241,12 @@ class CollectionItemAdmin(ArchiveAdmin):
     search_fields = ("artwork__title", "note")
 
 
+@admin.register(m.Classifier)
+class ClassifierAdmin(ArchiveAdmin):
+    list_display = ("id", "label", "target_precision", "seed", "applied_version", "created_by", "created_at")
+    search_fields = ("label__name",)
+
+
 def _default_list_display(model) -> tuple[str, ...]:
     names = ["id"]
     for field in model._meta.concrete_fields:
