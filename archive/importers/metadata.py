@@ -89,6 +89,8 @@ class MetadataSource(Source):
         encoding: str = "utf-8",
         source: str | None = None,
         image_base: str | None = None,
+        overwrite_other: bool = False,
+        origin: str | None = None,
     ):
         self.location = str(location)
         if self.location.startswith(("http://", "https://")):
@@ -102,6 +104,22 @@ class MetadataSource(Source):
         # Image paths in the mapping are relative to the metadata file's folder unless told otherwise.
         self.image_base = Path(image_base) if image_base else self.path.parent
         self.mapping = mappings.load(mapping) if mapping else self._detect()
+        self.overwrite_other = bool(overwrite_other)
+        # The file a row came from (a folder of collection files is one origin: a work listed in two
+        # of them is one record); another origin updates the row only with overwrite_other.
+        self.origin = origin or (self.location if self.location.startswith(("http://", "https://")) else str(self.path))
+
+    @property
+    def source_name(self) -> str:
+        """Artwork.source of this file's records: --source-name, else the mapping's source; a
+        mapping for any file (generic) makes each file its own source ("metadata:objects.csv"),
+        so two files with the same record ids never overwrite each other."""
+        if self.source:
+            return self.source
+        if self.mapping.source_per_file:
+            name = self.location.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or self.path.name
+            return f"{self.mapping.source}:{name}"[:100]
+        return self.mapping.source
 
     def params(self) -> dict:
         return {
@@ -111,6 +129,8 @@ class MetadataSource(Source):
             "encoding": self.encoding,
             "source": self.source,
             "image_base": str(self.image_base),
+            "overwrite_other": self.overwrite_other or None,
+            "origin": self.origin,
         }
 
     def describe(self) -> str:
@@ -193,13 +213,13 @@ class MetadataSource(Source):
                 mapping = mappings.prune(self.mapping, set(row)) if self.fmt in ("csv", "tsv") else self.mapping
             try:
                 source, source_id, fields, images = mappings.apply(
-                    mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source
+                    mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source_name
                 )
             except mappings.RecordProblem as exc:
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
             yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
-                         position=position)
+                         position=position, origin=self.origin, overwrite_other=self.overwrite_other)
 
 
 class MultiSource(Source):

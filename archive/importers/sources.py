@@ -73,6 +73,7 @@ def open_source(
     source_name: str | None = None,
     encoding: str = "utf-8",
     kind: str | None = None,
+    overwrite_other: bool = False,
 ) -> Source:
     """What ``import SOURCE`` imports: a folder, a metadata file or a IIIF manifest/collection.
 
@@ -97,7 +98,11 @@ def open_source(
             if kind is None and not sidecar and not mapping:
                 claimed = _mapping_files(path)
                 if claimed:
-                    parts = [MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name) for p, m in claimed]
+                    parts = [
+                        MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name,
+                                       overwrite_other=overwrite_other, origin=str(path.resolve()))
+                        for p, m in claimed
+                    ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
             return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping)
         if kind == "iiif":
@@ -109,7 +114,7 @@ def open_source(
                 from .metadata import CONTENT_TYPES
 
                 if CONTENT_TYPES.get(_content_type(location), ".json") != ".json":
-                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
+                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
                 load_error = ""
                 try:
@@ -120,12 +125,12 @@ def open_source(
                     raise SourceError(f"cannot read {location}: {load_error}")
                 if document is None:
                     # Unreadable JSON (manifest or metadata, no telling): the import reports why as its error.
-                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name)
+                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
                 if is_iiif(document) and not mapping:
                     source = IIIFSource(location, canvases=canvases, source=source_name)
                     source._document = document
                     return source
-        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
+        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
     except mappings.MappingError as exc:
         raise SourceError(str(exc)) from None
     except ValueError as exc:

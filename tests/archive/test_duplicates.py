@@ -39,7 +39,7 @@ def test_exact_duplicate_is_linked_not_stored_twice(tmp_path):
     csv = tmp_path / "meta.csv"
     csv.write_text(f"id,title,file\nm1,Same picture,{original}\n")
     run_import(csv)
-    assert Artwork.objects.get(source="metadata", source_id="m1").duplicate_of_id == a.id
+    assert Artwork.objects.get(source="metadata:meta.csv", source_id="m1").duplicate_of_id == a.id
 
 
 @pytest.mark.django_db(transaction=True)

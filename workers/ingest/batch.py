@@ -146,10 +146,15 @@ def _existing(chunk: list[Record | RecordError]) -> dict[tuple[str, str], tuple]
     found = {}
     for source, ids in keys.items():
         for row in Artwork.objects.filter(source=source, source_id__in=ids).values_list(
-            "source", "source_id", "id", "sha256", "status", "width", "height", "phash"
+            "source", "source_id", "id", "sha256", "status", "width", "height", "phash", "metadata__import_origin"
         ):
             found[(row[0], row[1])] = row[2:]
     return found
+
+
+def _same_origin(a: str, b: str) -> bool:
+    """One file, or a file and the folder of collection files it lies in (imported either way)."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 def _where(record: Record, result: ImageOutcome) -> str:
@@ -181,6 +186,16 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
             errors.append(_error(item.item, item.reason, detail=item.detail, payload=item.payload))
             continue
         key = (item.source, item.source_id)
+        other = existing[key][6] if key in existing else None
+        if item.origin and other and not _same_origin(other, item.origin) and not item.overwrite_other:
+            # Never overwrite silently what another file imported: say so, keep the row as it is.
+            errors.append(_error(
+                item.label,
+                f"{item.source}:{item.source_id} was imported from {other}; this record from {item.origin} would overwrite it. "
+                "Import it under its own --source-name, or pass --overwrite-other-files to update it",
+                payload=item.payload(), artwork_id=existing[key][0],
+            ))
+            continue
         # The same id twice in one chunk: the later record wins, as it would across chunks.
         for group in (with_image, meta_only, failed_new):
             group.pop(key, None)

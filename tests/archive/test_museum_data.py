@@ -1,0 +1,151 @@
+"""Real museum data in without loss or surprise: nested records, per-file sources, no silent overwrite."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archive.importers import mapping as mappings
+from archive.models import Artwork, JobError
+
+from .conftest import run_import
+
+pytestmark = pytest.mark.django_db
+
+# Records shaped like the open-access dumps of three museums (fields as they publish them).
+MET = {
+    "objectID": 436535, "accessionNumber": "1993.132", "isPublicDomain": True, "primaryImage": "",
+    "department": "European Paintings", "objectName": "Painting", "title": "Wheat Field with Cypresses",
+    "artistDisplayName": "Vincent van Gogh", "artistRole": "Artist", "artistNationality": "Dutch",
+    "objectDate": "1889", "objectBeginDate": 1889, "objectEndDate": 1889, "medium": "Oil on canvas",
+    "dimensions": "28 7/8 x 36 3/4 in. (73.2 x 93.4 cm)",
+    "creditLine": "Purchase, The Annenberg Foundation Gift, 1993",
+    "objectURL": "https://www.metmuseum.org/art/collection/search/436535",
+    "tags": [{"term": "Landscapes", "AAT_URL": "http://vocab.getty.edu/page/aat/300132294"}],
+}
+CLEVELAND = {
+    "id": 135382, "accession_number": "1916.1044", "title": "The Jetty at Le Havre",
+    "creation_date": "1868", "creation_date_earliest": "1868-01-01", "creation_date_latest": "1870-12-31",
+    "creators": [
+        {"id": 1, "description": "Claude Monet (French, 1840-1926)", "role": "artist"},
+        {"id": 2, "description": "Durand-Ruel", "role": "dealer"},
+    ],
+    "technique": "oil on canvas", "department": "European Painting and Sculpture", "type": "Painting",
+    "credit_line": "Bequest of Mrs. Henry White Cannon", "share_license_status": "CC0",
+    "url": "https://clevelandart.org/art/1916.1044",
+    "provenance": [{"description": "Durand-Ruel, Paris", "date": "1872"}, {"description": "Mrs. Henry White Cannon", "date": "1916"}],
+    "fun_fact": None, "wall_description": "Monet painted the jetty in a storm.",
+}
+RIJKS = {
+    "objectNumber": "SK-C-5", "title": "The Night Watch", "principalOrFirstMaker": "Rembrandt van Rijn",
+    "longTitle": "The Night Watch, Rembrandt van Rijn, 1642",
+    "dating": {"presentingDate": "1642", "yearEarly": 1642, "yearLate": 1642},
+    "productionPlaces": ["Amsterdam"],
+}
+
+
+def test_nested_museum_records_keep_names_roles_dates_and_every_field(tmp_path):
+    path = tmp_path / "dump.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (MET, CLEVELAND, RIJKS)) + "\n")
+    job, stats, errors = run_import(path)
+    assert errors == [] and stats.done == 3
+    source = "metadata:dump.jsonl"
+
+    met = Artwork.objects.get(source=source, source_id="436535")
+    assert (met.title, met.creator, met.year_start, met.year_end) == ("Wheat Field with Cypresses", "Vincent van Gogh", 1889, 1889)
+    assert met.credit_line.startswith("Purchase") and met.source_url.endswith("/436535")
+    assert met.metadata["accession_number"] == "1993.132" and met.metadata["department"] == "European Paintings"
+    # Fields no mapping names are kept as published, not dropped.
+    assert met.metadata["artistNationality"] == "Dutch" and met.metadata["tags"][0]["term"] == "Landscapes"
+    assert met.metadata["isPublicDomain"] is True
+
+    cle = Artwork.objects.get(source=source, source_id="135382")
+    # A list of objects: names joined with their roles, never a Python repr; the objects kept in metadata.
+    assert cle.creator == "Claude Monet (French, 1840-1926) (artist); Durand-Ruel (dealer)"
+    assert "{" not in cle.creator and cle.metadata["creator"][1]["role"] == "dealer"
+    # ISO dates for the year range.
+    assert (cle.display_date, cle.year_start, cle.year_end) == ("1868", 1868, 1870)
+    assert cle.metadata["provenance"][0]["description"] == "Durand-Ruel, Paris"
+    assert cle.metadata["wall_description"] == "Monet painted the jetty in a storm." and "fun_fact" not in cle.metadata
+    assert cle.rights == "CC0" and cle.credit_line == "Bequest of Mrs. Henry White Cannon"
+
+    rijks = Artwork.objects.get(source=source, source_id="SK-C-5")
+    assert (rijks.creator, rijks.display_date, rijks.year_start) == ("Rembrandt van Rijn", "1642", 1642)
+    assert rijks.metadata["longTitle"].startswith("The Night Watch") and rijks.metadata["productionPlaces"] == ["Amsterdam"]
+
+
+def test_image_urls_are_found_in_nested_records():
+    generic = mappings.load("generic")
+    url = "https://openaccess-cdn.clevelandart.org/1916.1044/1916.1044_web.jpg"
+    assert mappings.apply(generic, {**CLEVELAND, "images": {"web": {"url": url}}})[3] == [url]
+    assert mappings.apply(generic, {**RIJKS, "webImage": {"url": "https://example.org/nw.jpg"}})[3] == ["https://example.org/nw.jpg"]
+    assert mappings.apply(generic, {**MET, "primaryImage": "https://images.metmuseum.org/x.jpg"})[3] == ["https://images.metmuseum.org/x.jpg"]
+
+
+def test_year_fields_that_give_no_year_fall_back_to_the_display_date(tmp_path):
+    path = tmp_path / "dates.csv"
+    path.write_text(
+        "id,title,date,year_start,year_end\n"
+        "1,Range,1883-1885,1883-01-01,1885-12-31\n"
+        "2,Interval,,1650-01-01/1655-12-31,\n"
+        "3,Words,c. 1740,unknown,\n"
+    )
+    run_import(path)
+    years = {a.source_id: (a.year_start, a.year_end) for a in Artwork.objects.filter(source="metadata:dates.csv")}
+    assert years == {"1": (1883, 1885), "2": (1650, 1655), "3": (1740, 1740)}
+
+
+def test_unmapped_fields_can_be_dropped_by_the_mapping(tmp_path):
+    spec = tmp_path / "lean.json"
+    spec.write_text(json.dumps({"name": "lean", "source": "lean", "id": "id", "fields": {"title": "title"}, "unmapped": "drop"}))
+    path = tmp_path / "lean.csv"
+    path.write_text("id,title,extra\n1,A,kept?\n")
+    run_import(path, mapping=str(spec))
+    assert Artwork.objects.get(source="lean", source_id="1").metadata == {"import_origin": str(path.resolve())}
+    with pytest.raises(mappings.MappingError, match="unmapped"):
+        spec.write_text(json.dumps({"source": "x", "id": "id", "unmapped": "sometimes"}))
+        mappings.load(str(spec))
+
+
+def test_two_generic_files_with_the_same_ids_are_two_sources(tmp_path):
+    first, second = tmp_path / "paintings.csv", tmp_path / "prints.csv"
+    first.write_text("id,title\n1,A painting\n2,Another painting\n")
+    second.write_text("id,title\n1,A print\n")
+    _, stats1, _ = run_import(first)
+    _, stats2, _ = run_import(second)
+    assert (stats1.created, stats2.created, stats2.updated) == (2, 1, 0)
+    titles = {(a.source, a.source_id): a.title for a in Artwork.objects.all()}
+    assert titles == {
+        ("metadata:paintings.csv", "1"): "A painting", ("metadata:paintings.csv", "2"): "Another painting",
+        ("metadata:prints.csv", "1"): "A print",
+    }
+    # Re-running an import is idempotent and says what changed: nothing new.
+    _, again, errors = run_import(first)
+    assert errors == [] and (again.created, again.updated) == (0, 2) and Artwork.objects.count() == 3
+
+
+def test_a_file_never_silently_overwrites_what_another_file_imported(tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,title\n1,From A\n2,Only in A\n")
+    second.write_text("id,title\n1,From B\n3,Only in B\n")
+    run_import(first, source_name="collection")
+    job, stats, errors = run_import(second, source_name="collection")
+    assert Artwork.objects.get(source="collection", source_id="1").title == "From A"
+    assert Artwork.objects.get(source="collection", source_id="3").title == "Only in B"
+    assert stats.created == 1 and stats.updated == 0 and len(errors) == 1
+    assert "was imported from" in errors[0].reason and str(first.resolve()) in errors[0].reason
+    assert "--overwrite-other-files" in errors[0].reason and errors[0].artwork_id is not None
+
+    # Asked for explicitly, it updates (and the row now says where it came from).
+    _, stats, errors = run_import(second, source_name="collection", overwrite_other=True)
+    work = Artwork.objects.get(source="collection", source_id="1")
+    assert errors == [] and work.title == "From B" and work.metadata["import_origin"] == str(second.resolve())
+    assert JobError.objects.count() == 1  # only the first refusal
+
+
+def test_the_generic_source_name_comes_from_the_file_name_of_a_url(http_dir):
+    folder, base = http_dir
+    (folder / "objects.csv").write_text("id,title\n7,Remote\n")
+    run_import(f"{base}/objects.csv")
+    work = Artwork.objects.get(source_id="7")
+    assert work.source == "metadata:objects.csv" and work.metadata["import_origin"] == f"{base}/objects.csv"
