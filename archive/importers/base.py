@@ -48,6 +48,7 @@ class Record:
     item: str = ""  # how an operator finds it: 'metadata.csv row 12', a path, a URL
     position: int | None = None  # row/line ordinal in its file, when the source has one
     origin: str = ""  # the file (path or URL) a metadata record was read from; kept in metadata.import_origin
+    on_match: str = ""  # a new record describing an existing artwork: "enrich", "separate" or "skip" (archive.importers.enrich)
     overwrite_other: bool = False  # may update a row that another file imported (--overwrite-other-files)
 
     @property
@@ -119,9 +120,11 @@ class Stats:
     duplicates: int = 0
     near_duplicates: int = 0
     image_failed_rows: int = 0
+    enriched: int = 0  # records written onto an existing artwork they describe
+    skipped: int = 0  # records that describe an existing artwork, not written (on_match "skip")
     seconds: dict = field(default_factory=dict)  # where the batch's main thread spent its time
 
-    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows")
+    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped")
 
     def timed(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -141,6 +144,10 @@ class Stats:
 def summary_text(counts: dict) -> str:
     """'12 imported, 1 failed, 2 exact duplicates linked, 1 near-duplicates flagged'."""
     parts = [f"{counts.get('done', 0)} imported", f"{counts.get('failed', 0)} failed"]
+    if counts.get("enriched"):
+        parts.append(f"{counts['enriched']} enriched existing artworks")
+    if counts.get("skipped"):
+        parts.append(f"{counts['skipped']} skipped (already in the archive)")
     if counts.get("duplicates"):
         parts.append(f"{counts['duplicates']} exact duplicates linked")
     if counts.get("near_duplicates"):

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from . import enrich
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
@@ -91,6 +92,7 @@ class MetadataSource(Source):
         image_base: str | None = None,
         overwrite_other: bool = False,
         origin: str | None = None,
+        on_match: str = "enrich",
     ):
         self.location = str(location)
         if self.location.startswith(("http://", "https://")):
@@ -105,6 +107,9 @@ class MetadataSource(Source):
         self.image_base = Path(image_base) if image_base else self.path.parent
         self.mapping = mappings.load(mapping) if mapping else self._detect()
         self.overwrite_other = bool(overwrite_other)
+        if on_match not in enrich.POLICIES:
+            raise ValueError(f"on_match must be one of {', '.join(enrich.POLICIES)}, not {on_match!r}")
+        self.on_match = on_match
         # The file a row came from (a folder of collection files is one origin: a work listed in two
         # of them is one record); another origin updates the row only with overwrite_other.
         self.origin = origin or (self.location if self.location.startswith(("http://", "https://")) else str(self.path))
@@ -131,6 +136,7 @@ class MetadataSource(Source):
             "image_base": str(self.image_base),
             "overwrite_other": self.overwrite_other or None,
             "origin": self.origin,
+            "on_match": self.on_match,
         }
 
     def describe(self) -> str:
@@ -219,7 +225,8 @@ class MetadataSource(Source):
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
             yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
-                         position=position, origin=self.origin, overwrite_other=self.overwrite_other)
+                         position=position, origin=self.origin, overwrite_other=self.overwrite_other,
+                         on_match=self.on_match)
 
 
 class MultiSource(Source):

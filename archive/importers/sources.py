@@ -74,6 +74,7 @@ def open_source(
     encoding: str = "utf-8",
     kind: str | None = None,
     overwrite_other: bool = False,
+    on_match: str = "enrich",
 ) -> Source:
     """What ``import SOURCE`` imports: a folder, a metadata file or a IIIF manifest/collection.
 
@@ -100,7 +101,7 @@ def open_source(
                 if claimed:
                     parts = [
                         MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name,
-                                       overwrite_other=overwrite_other, origin=str(path.resolve()))
+                                       overwrite_other=overwrite_other, origin=str(path.resolve()), on_match=on_match)
                         for p, m in claimed
                     ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
@@ -114,7 +115,7 @@ def open_source(
                 from .metadata import CONTENT_TYPES
 
                 if CONTENT_TYPES.get(_content_type(location), ".json") != ".json":
-                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
+                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
                 load_error = ""
                 try:
@@ -125,12 +126,12 @@ def open_source(
                     raise SourceError(f"cannot read {location}: {load_error}")
                 if document is None:
                     # Unreadable JSON (manifest or metadata, no telling): the import reports why as its error.
-                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
+                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
                 if is_iiif(document) and not mapping:
                     source = IIIFSource(location, canvases=canvases, source=source_name)
                     source._document = document
                     return source
-        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other)
+        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
     except mappings.MappingError as exc:
         raise SourceError(str(exc)) from None
     except ValueError as exc:

@@ -8,7 +8,7 @@ import pytest
 from archive.importers import mapping as mappings
 from archive.models import Artwork, JobError
 
-from .conftest import run_import
+from .conftest import run_import, write_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +149,126 @@ def test_the_generic_source_name_comes_from_the_file_name_of_a_url(http_dir):
     run_import(f"{base}/objects.csv")
     work = Artwork.objects.get(source_id="7")
     assert work.source == "metadata:objects.csv" and work.metadata["import_origin"] == f"{base}/objects.csv"
+
+
+# --- metadata after images: enrich -----------------------------------------------------------------
+
+def _scans(tmp_path, n=3):
+    """A folder of scans named by inventory number, and the same bytes elsewhere (the catalogue's copies)."""
+    scans = tmp_path / "scans"
+    for i in range(n):
+        write_jpeg(scans / f"INV-{i}.jpg", seed=100 + i)
+    return scans
+
+
+def test_metadata_after_images_enriches_the_scanned_artworks(tmp_path):
+    scans = _scans(tmp_path)
+    run_import(scans)
+    ids = {a.metadata["file_name"]: a.pk for a in Artwork.objects.filter(source="folder")}
+    assert len(ids) == 3 and Artwork.objects.get(pk=ids["INV-0.jpg"]).title == "INV-0"
+    copies = tmp_path / "catalogue" / "images"
+    for name in ids:
+        copies.mkdir(parents=True, exist_ok=True)
+        (copies / f"copy-{name}").write_bytes((scans / name).read_bytes())
+    catalogue = tmp_path / "catalogue" / "catalogue.csv"
+    catalogue.write_text(
+        "id,title,artist,date,file,credit_line\n"
+        "A1,The Harbour,Jane Painter,1883-01-01,images/copy-INV-0.jpg,Gift of the artist\n"
+        "A2,The Hill,John Etcher,c. 1900,images/copy-INV-1.jpg,\n"
+    )
+    job, stats, errors = run_import(catalogue)
+    assert errors == [] and (stats.enriched, stats.created, stats.duplicates) == (2, 0, 0)
+    assert "2 enriched existing artworks" in job.message
+    assert Artwork.objects.count() == 3  # nothing hidden behind a duplicate
+    work = Artwork.objects.get(pk=ids["INV-0.jpg"])
+    assert (work.title, work.creator, work.year_start, work.credit_line) == ("The Harbour", "Jane Painter", 1883, "Gift of the artist")
+    assert work.status == "ok" and work.source == "folder"  # still the scan's row, with its image
+    sources = work.metadata["field_sources"]
+    assert sources["title"] == sources["creator"] == "metadata:catalogue.csv:A1"
+    (entry,) = work.metadata["enriched_from"]
+    assert entry["matched_by"] == "image bytes" and entry["item"] == "catalogue.csv row 1"
+    assert entry["replaced"] == {"title": "INV-0"} and "creator" in entry["fields"]
+    untouched = Artwork.objects.get(pk=ids["INV-2.jpg"])
+    assert untouched.title == "INV-2" and "enriched_from" not in untouched.metadata
+
+    # Running it again changes nothing and says so.
+    snapshot = {a.pk: (a.title, a.creator, a.metadata) for a in Artwork.objects.all()}
+    _, again, errors = run_import(catalogue)
+    assert errors == [] and (again.enriched, again.created) == (2, 0)
+    assert {a.pk: (a.title, a.creator, a.metadata) for a in Artwork.objects.all()} == snapshot
+
+
+def test_catalogue_without_images_matches_by_file_name(tmp_path):
+    scans = _scans(tmp_path)
+    run_import(scans)
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps([
+        {"id": "INV-0", "title": "By its id"},
+        {"id": "X9", "title": "By its file column", "file": "elsewhere/INV-1.jpg"},
+        {"id": "NEW", "title": "Describes no scan"},
+    ]))
+    job, stats, errors = run_import(catalogue)
+    assert (stats.enriched, stats.created) == (2, 1)
+    by_file = {a.metadata.get("file_name"): a for a in Artwork.objects.filter(source="folder")}
+    assert by_file["INV-0.jpg"].title == "By its id" and by_file["INV-1.jpg"].title == "By its file column"
+    assert by_file["INV-0.jpg"].metadata["enriched_from"][0]["matched_by"] == "file name"
+    assert Artwork.objects.get(source="metadata:catalogue.json", source_id="NEW").title == "Describes no scan"
+    # The named file could not be read, but the scan it names has the image: no error for it.
+    assert errors == []
+
+
+def test_an_ambiguous_file_name_is_kept_separate_with_its_candidates(tmp_path):
+    write_jpeg(tmp_path / "one" / "7.jpg", seed=1)
+    write_jpeg(tmp_path / "two" / "7.jpg", seed=2)
+    run_import(tmp_path / "one")
+    run_import(tmp_path / "two")
+    catalogue = tmp_path / "c.csv"
+    catalogue.write_text("id,title\n7,Which one?\n")
+    _, stats, _ = run_import(catalogue)
+    row = Artwork.objects.get(source="metadata:c.csv", source_id="7")
+    assert stats.enriched == 0 and len(row.metadata["possible_matches"]) == 2
+    assert set(Artwork.objects.filter(source="folder").values_list("title", flat=True)) == {"7"}
+
+
+def test_on_match_separate_and_skip(tmp_path):
+    scans = _scans(tmp_path, n=1)
+    run_import(scans)
+    catalogue = tmp_path / "c.csv"
+    catalogue.write_text(f"id,title,file\nA1,Catalogued,{scans / 'INV-0.jpg'}\n")
+    _, stats, _ = run_import(catalogue, on_match="skip")
+    assert stats.skipped == 1 and Artwork.objects.count() == 1 and Artwork.objects.get().title == "INV-0"
+    _, stats, _ = run_import(catalogue, on_match="separate")
+    row = Artwork.objects.get(source="metadata:c.csv")
+    assert stats.created == 1 and row.status == "duplicate" and row.duplicate_of.source == "folder"
+
+
+def test_a_second_catalogue_does_not_silently_overwrite_the_first(tmp_path):
+    scans = _scans(tmp_path, n=1)
+    run_import(scans)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("id,title\nINV-0,First title\n")
+    second.write_text("id,title\nINV-0,Second title\n")
+    run_import(first)
+    _, stats, errors = run_import(second)
+    assert Artwork.objects.get().title == "First title" and stats.enriched == 0
+    assert len(errors) == 1 and "would overwrite it" in errors[0].reason and str(first.resolve()) in errors[0].reason
+    _, stats, errors = run_import(second, overwrite_other=True)
+    work = Artwork.objects.get()
+    assert errors == [] and work.title == "Second title"
+    assert [e["source"] for e in work.metadata["enriched_from"]] == ["metadata:first.csv", "metadata:second.csv"]
+    assert work.metadata["field_sources"]["title"] == "metadata:second.csv:INV-0"
+
+
+def test_real_scans_first_catalogue_later(culturecraft_dir, tmp_path):
+    """The curator's workflow on real data: culturecraft's images as a plain folder, then its metadata.csv."""
+    images = tmp_path / "scans"
+    images.mkdir()
+    for i in range(6):
+        (images / f"{i}.jpg").symlink_to(culturecraft_dir / "images" / f"{i}.jpg")
+    run_import(images)
+    job, stats, errors = run_import(culturecraft_dir / "metadata.csv", limit=6)
+    assert errors == [] and stats.enriched == 6 and stats.created == 0
+    work = Artwork.objects.get(source="folder", source_id="scans/0.jpg")
+    assert work.title == "Cystoseira granulata" and work.creator == "Anna Atkins" and work.year_start == 1843
+    assert work.metadata["enriched_from"][0]["source"] == "culturecraft"
+    assert not Artwork.objects.filter(status="duplicate").exists()

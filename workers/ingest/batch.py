@@ -23,10 +23,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from django.db import transaction
 from django.utils import timezone
 
 from archive import images
-from archive.importers import duplicates, upsert
+from archive.importers import duplicates, enrich, upsert
 from archive.importers.base import ImportSettings, Record, RecordError, Stats
 from archive.models import Artwork
 from workers.jobs import ItemError, describe_exception
@@ -152,11 +153,6 @@ def _existing(chunk: list[Record | RecordError]) -> dict[tuple[str, str], tuple]
     return found
 
 
-def _same_origin(a: str, b: str) -> bool:
-    """One file, or a file and the folder of collection files it lies in (imported either way)."""
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
-
-
 def _where(record: Record, result: ImageOutcome) -> str:
     """The item of an image error: the file or URL, or the record when it had several to try."""
     if len(record.images) > 1 or not result.location:
@@ -166,6 +162,40 @@ def _where(record: Record, result: ImageOutcome) -> str:
 
 def _error(item: str, reason: str, *, detail: str = "", payload: dict | None = None, artwork_id: int | None = None) -> ItemError:
     return ItemError(artwork_id, reason, detail, item=str(item)[:10_000], payload=payload or {})
+
+
+def _match_existing(with_image, meta_only, failed_new, existing, stats: Stats, outcome: BatchOutcome) -> None:
+    """New metadata records that describe an artwork already in the archive (by its image bytes,
+    or by file name when they have no readable image; see :mod:`archive.importers.enrich`) enrich
+    that artwork or are skipped, per the record's ``on_match``; they are taken out of the groups
+    to write. Ambiguous file-name matches stay new rows listing the candidates."""
+    wanted = ("enrich", "skip")
+    by_sha = {k: (r, o.sha256) for k, (r, o) in with_image.items() if r.on_match in wanted and k not in existing}
+    by_name = {k: r for k, r in meta_only.items() if r.on_match in wanted and k not in existing}
+    by_name.update({k: r for k, (r, _) in failed_new.items() if r.on_match in wanted and k not in existing})
+    if not by_sha and not by_name:
+        return
+    matches, ambiguous = enrich.find_matches(by_sha, by_name)
+    for key, ids in ambiguous.items():
+        record = by_name[key]
+        record.fields = {**record.fields, "metadata": {**(record.fields.get("metadata") or {}), "possible_matches": ids}}
+    now = timezone.now()
+    for key, match in matches.items():
+        record = by_sha[key][0] if key in by_sha else by_name[key]
+        for group in (with_image, meta_only, failed_new):
+            group.pop(key, None)
+        if record.on_match == "skip":
+            stats.skipped += 1
+            continue
+        try:
+            with transaction.atomic():
+                enrich.enrich(match.artwork_id, record, match.rule, now)
+        except enrich.Refused as exc:
+            outcome.errors.append(_error(record.label, str(exc), payload=record.payload(), artwork_id=match.artwork_id))
+            continue
+        stats.enriched += 1
+        stats.done += 1
+        outcome.done.append(match.artwork_id)
 
 
 def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome: BatchOutcome) -> None:
@@ -187,7 +217,7 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
             continue
         key = (item.source, item.source_id)
         other = existing[key][6] if key in existing else None
-        if item.origin and other and not _same_origin(other, item.origin) and not item.overwrite_other:
+        if item.origin and other and not enrich.same_origin(other, item.origin) and not item.overwrite_other:
             # Never overwrite silently what another file imported: say so, keep the row as it is.
             errors.append(_error(
                 item.label,
@@ -211,6 +241,9 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
             failed_new[key] = (item, result)
         else:
             errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload()))
+
+    _match_existing(with_image, meta_only, failed_new, existing, stats, outcome)
+    t = stats.timed("matching existing artworks", t)
 
     written, refused = upsert.upsert(with_image, meta_only, failed_new, timezone.now())
     for refusal in refused:

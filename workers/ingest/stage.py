@@ -31,7 +31,7 @@ from . import plan
 from .launch import start_from_params
 from .retry import launch_retry
 
-SUMMARY_COUNTS = ("created", "updated", "duplicates", "near_duplicates", "image_failed_rows")
+SUMMARY_COUNTS = ("created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped")
 
 
 def run_batch(job: Job, batch: JobBatch, options: dict) -> BatchResult:

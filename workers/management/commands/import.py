@@ -35,6 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--source-name", help="Artwork.source to record (default: from the mapping, 'folder' or 'iiif')")
         parser.add_argument("--overwrite-other-files", dest="overwrite_other", action="store_true",
                             help="let records update rows that another metadata file imported (refused by default)")
+        parser.add_argument("--on-match", choices=["enrich", "separate", "skip"], default="enrich",
+                            help="metadata records that describe an artwork already imported (same image bytes, or file name): "
+                                 "write their catalogue onto it (enrich, default), import them as separate artworks, or skip them")
         parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
         if self.kind is None:
             parser.add_argument("--kind", choices=["folder", "metadata", "iiif"], help="skip auto-detection")
@@ -69,7 +72,7 @@ class Command(BaseCommand):
                 source = open_source(
                     location, mapping=options.get("mapping"), with_images=options["with_images"], canvases=options["canvases"],
                     sidecar=options.get("sidecar"), source_name=options.get("source_name"), encoding=options["encoding"], kind=kind,
-                    overwrite_other=options.get("overwrite_other", False),
+                    overwrite_other=options.get("overwrite_other", False), on_match=options.get("on_match") or "enrich",
                 )
             except SourceError as exc:
                 raise CommandError(str(exc)) from None
