@@ -1,9 +1,10 @@
 """Open, validate and normalise artwork images; hash them and write their derivatives.
 
 Everything here is plain Python (no database), so importers, workers, tests and benchmarks call the
-same functions. Derivatives are JPEG files named by the content's sha256 under
-``MEDIA_ROOT/derivatives/``: identical content is stored once, and the ML workers read these files
-rather than the (possibly huge) originals.
+same functions. Derivatives are JPEG files named by the content's sha256 under ``derivatives/`` of
+the public store (:mod:`archive.storage`; by default the folder MEDIA_ROOT): identical content is
+stored once, and the ML workers read these files rather than the (possibly huge) originals.
+Functions taking ``media_root`` accept a store, a local folder, or None for the public store.
 """
 from __future__ import annotations
 
@@ -11,19 +12,23 @@ import hashlib
 import io
 import os
 import stat
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import imagehash
+import pillow_heif
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from . import storage
 
 # Never let Pillow silently accept a truncated file, and do our own bomb check (see open_image).
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None
+# HEIC/HEIF (phone photos) through pillow-heif's Pillow plugin.
+pillow_heif.register_heif_opener()
 
 DERIVATIVE_DIR = "derivatives"
 JPEG_QUALITY = 85
@@ -128,21 +133,22 @@ def _read_file(location: str, limits: ImageLimits) -> bytes:
 
 
 def _download(url: str, limits: ImageLimits) -> bytes:
-    import requests
+    """Through the guarded client (:mod:`archive.fetch`): address checks, redirects, size and time caps."""
+    from archive import fetch
 
     try:
-        with requests.get(url, stream=True, timeout=limits.http_timeout) as response:
-            if response.status_code != 200:
-                raise ImageRejected(f"HTTP {response.status_code} for {url}")
-            chunks, total = [], 0
-            for chunk in response.iter_content(1 << 16):
-                total += len(chunk)
-                if total > limits.max_bytes:
-                    raise ImageRejected(f"download is over the {limits.max_bytes}-byte limit: {url}")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise ImageRejected(f"download failed for {url}: {exc.__class__.__name__}") from None
+        return fetch.fetch_bytes(url, max_bytes=limits.max_bytes, what="image downloads", limit_name="MAX_IMAGE_BYTES",
+                                 timeout=limits.http_timeout)
+    except fetch.FetchError as exc:
+        raise ImageRejected(str(exc)) from None
+
+
+SVG_REASON = "SVG is a vector format and is not imported: supply a raster image (JPEG, PNG, TIFF, WebP or HEIC)"
+
+
+def is_svg(data: bytes) -> bool:
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head)
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -158,6 +164,8 @@ def open_image(data: bytes, limits: ImageLimits, want: int) -> tuple[Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if is_svg(data):
+            raise ImageRejected(SVG_REASON) from None
         raise ImageRejected("not an image, or an unsupported image format") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"unreadable image header: {exc}") from None
@@ -266,52 +274,34 @@ def derivative_relpath(sha256: str, size: int) -> str:
     return f"{DERIVATIVE_DIR}/{sha256[:2]}/{sha256[2:4]}/{sha256}_{size}.jpg"
 
 
-def derivative_path(sha256: str, size: int, media_root: Path | str | None = None) -> Path:
-    if media_root is None:
-        from django.conf import settings
+def derivative_path(sha256: str, size: int, media_root=None) -> Path | None:
+    """The local file of a derivative where the store is a local folder (None for other backends;
+    readers use :func:`read_derivative` / :func:`load_derivative`)."""
+    return storage.local_path(storage.resolve(media_root), derivative_relpath(sha256, size))
 
-        media_root = settings.MEDIA_ROOT
-    return Path(media_root) / derivative_relpath(sha256, size)
+
+def derivative_where(sha256: str, size: int, media_root=None) -> str:
+    """Where a derivative is, for messages (its path on a local folder)."""
+    return storage.where(storage.resolve(media_root), derivative_relpath(sha256, size))
 
 
 def derivative_url(sha256: str, size: int) -> str:
-    from django.conf import settings
-
-    return settings.MEDIA_URL + derivative_relpath(sha256, size)
+    return storage.url(storage.public(), derivative_relpath(sha256, size))
 
 
-def _write_atomic(path: Path, im: Image.Image) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            im.save(handle, "JPEG", quality=JPEG_QUALITY)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _jpeg_bytes(im: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def derivatives_exist(sha256: str, sizes: tuple[int, ...], media_root: Path) -> bool:
-    return all(derivative_path(sha256, size, media_root).exists() for size in sizes)
+def derivatives_exist(sha256: str, sizes: tuple[int, ...], media_root=None) -> bool:
+    store = storage.resolve(media_root)
+    return all(storage.exists(store, derivative_relpath(sha256, size)) for size in sizes)
 
 
 def write_derivatives(
-    im: Image.Image, sha256: str, sizes: tuple[int, ...], media_root: Path, *, original_jpeg: bytes | None = None
+    im: Image.Image, sha256: str, sizes: tuple[int, ...], media_root=None, *, original_jpeg: bytes | None = None
 ) -> Image.Image:
     """Write one JPEG per size (long side, never upscaled), each made from the next larger one.
     Returns the smallest derivative. Files that already exist (same content) are not rewritten.
@@ -320,21 +310,21 @@ def write_derivatives(
     larger than the largest size: that derivative is then the original file itself (no re-encoding
     loss, no work), and ``im`` may be decoded at the next size down.
     """
+    store = storage.resolve(media_root)
     ordered = sorted(sizes, reverse=True)
     current = im
     for index, size in enumerate(ordered):
-        path = derivative_path(sha256, size, media_root)
+        name = derivative_relpath(sha256, size)
         if index == 0 and original_jpeg is not None:
-            if not path.exists():
-                _write_bytes_atomic(path, original_jpeg)
+            storage.put(store, name, original_jpeg)
             continue
         if max(current.size) > size:
             current = current.copy()
             # The first resample is from the decoded image (bicubic, antialiased); the next ones are
             # from a derivative about twice as large: a 2x box reduction and a short bicubic step.
             current.thumbnail((size, size), reducing_gap=2.0 if current is im else 1.0)
-        if not path.exists():
-            _write_atomic(path, current)
+        if not storage.exists(store, name):  # encode only what is missing
+            storage.save(store, name, _jpeg_bytes(current), overwrite=True)
     return current
 
 
@@ -354,7 +344,7 @@ def _reusable_original(data: bytes, sizes: tuple[int, ...]) -> bool:
 
 
 def ingest_bytes(
-    data: bytes, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits, *, sha256: str | None = None
+    data: bytes, sizes: tuple[int, ...], media_root, limits: ImageLimits, *, sha256: str | None = None
 ) -> IngestedImage:
     """Hash, decode, normalise and write the derivatives of one image's bytes."""
     sha = sha256 or hashlib.sha256(data).hexdigest()
@@ -376,11 +366,17 @@ def ingest_bytes(
     )
 
 
-def ingest_location(location: str, sizes: tuple[int, ...], media_root: Path, limits: ImageLimits) -> IngestedImage:
+def ingest_location(location: str, sizes: tuple[int, ...], media_root, limits: ImageLimits) -> IngestedImage:
     return ingest_bytes(read_bytes(location, limits), sizes, media_root, limits)
 
 
-def load_derivative(sha256: str, size: int, media_root: Path | str | None = None) -> Image.Image:
+def read_derivative(sha256: str, size: int, media_root=None) -> bytes:
+    """A derivative's JPEG bytes (FileNotFoundError when it is missing)."""
+    return storage.read(storage.resolve(media_root), derivative_relpath(sha256, size))
+
+
+def load_derivative(sha256: str, size: int, media_root=None) -> Image.Image:
     """Open a derivative for the ML workers (always RGB)."""
-    with Image.open(derivative_path(sha256, size, media_root)) as im:
-        return im.convert("RGB")
+    with storage.open(storage.resolve(media_root), derivative_relpath(sha256, size)) as handle:
+        with Image.open(handle) as im:
+            return im.convert("RGB")

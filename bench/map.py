@@ -200,14 +200,14 @@ def synthetic_table(n: int, with_thumbs: list[str] | None = None) -> export.Poin
 
 
 def thumbnail_paths(tmp: Path) -> list[str]:
-    """128px derivatives of the real AIC paintings (written to a temporary media root)."""
-    from archive.images import ImageLimits, ingest_location
+    """128px derivatives of the real AIC paintings (written to a temporary media root; their names in it)."""
+    from archive.images import ImageLimits, derivative_relpath, ingest_location
 
     src = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "artworks" / "aic-artwall" / "images"
     paths = []
     for p in sorted(src.glob("*.jpg"))[:120]:
         img = ingest_location(str(p), (128,), tmp, ImageLimits())
-        paths.append(str(tmp / "derivatives" / img.sha256[:2] / img.sha256[2:4] / f"{img.sha256}_128.jpg"))
+        paths.append(derivative_relpath(img.sha256, 128))
     return paths
 
 
@@ -232,7 +232,7 @@ def part_export(n: int = MILLION) -> None:
         sample = 4 * export.PER_SHEET
         atlas_table = synthetic_table(sample, thumbs)
         t0 = time.perf_counter()
-        af = export.export_points(atlas_table, "atlas", 1, media_root=tmp, atlases=True)
+        af = export.export_points(atlas_table, "atlas", 1, media_root=tmp, thumbs_store=tmp / "media", atlases=True)
         ta = time.perf_counter() - t0
         sheet_bytes = sum((export.version_dir("atlas", 1, tmp) / f"atlas-{s:04d}.jpg").stat().st_size for s in af["atlas"]["sheets"])
         sheets_1m = math.ceil(n / export.PER_SHEET)

@@ -2,7 +2,6 @@
 and a IIIF Presentation 3 Collection."""
 from __future__ import annotations
 
-import csv
 import io
 
 from django.db import transaction
@@ -126,6 +125,10 @@ def export_json(collection: Collection, base_url: str) -> dict:
 
 
 def export_csv(collection: Collection, base_url: str) -> str:
+    """The collection as CSV. Cells that a spreadsheet would run as a formula (a title beginning
+    with =, +, -, @, | or %) are written with a leading apostrophe (defusedcsv), numbers as they are."""
+    from defusedcsv import csv
+
     out = io.StringIO()
     fields = list(EXPORT_FIELDS) + ["page_url", "image_url"]
     writer = csv.DictWriter(out, fieldnames=fields)

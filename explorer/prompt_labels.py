@@ -69,3 +69,12 @@ def publish(label: Label, *, threshold: float | None = None, user=None) -> Job |
     if not models:
         return None
     return launch("score_label", {"label_id": label.pk}, user=user if user is not None and user.is_authenticated else None)
+
+
+def may_delete_draft(label: Label, user) -> bool:
+    """A draft label belongs to the curator who created it: only they (or an operator) delete it."""
+    from .permissions import is_operator
+
+    if label.published or user is None or not user.is_authenticated:
+        return False
+    return label.created_by_id == user.pk or is_operator(user) or user.is_superuser

@@ -275,24 +275,37 @@ def phash_neighbours(image: Image.Image, limit: int = 10) -> list[int]:
 
 
 def prepare_query_image(data) -> Image.Image:
-    """Open an uploaded image safely (size limits, RGB, 256 px long side)."""
-    from archive.images import ImageLimits, ImageRejected, open_image
+    """Open an uploaded image safely (RGB, 256 px long side) through the upload guard
+    (:mod:`explorer.uploads`): size, declared pixels and decode memory are checked on the header,
+    before anything is decoded. A refusal is :class:`BadSearch` with an HTTP ``status``."""
+    from archive.images import to_rgb
+
+    from . import uploads
 
     raw = data.read() if hasattr(data, "read") else data
     if not raw:
         raise BadSearch("the uploaded file is empty")
-    if len(raw) > 30 * 1024 * 1024:
-        raise BadSearch("the uploaded image is over 30 MB")
+    if len(raw) > uploads.max_bytes():
+        raise _refused(uploads.UploadRejected("too_large", uploads.too_large_message(), 413))
     try:
-        limits = ImageLimits.from_settings()
-        im = open_image(raw, limits, want=QUERY_SIZE)[0]
-    except ImageRejected as exc:
-        raise BadSearch(f"not a usable image: {exc}") from None
+        im, _size = uploads.open_checked(raw, want=QUERY_SIZE)
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        im = to_rgb(im)
+    except uploads.UploadRejected as exc:
+        raise _refused(exc) from None
     except Exception as exc:
         raise BadSearch(f"not a usable image ({exc.__class__.__name__})") from None
     im = im.convert("RGB")
     im.thumbnail((QUERY_SIZE, QUERY_SIZE))
     return im
+
+
+def _refused(exc) -> BadSearch:
+    error = BadSearch(f"not a usable image: {exc.message}")
+    error.status = 400 if exc.code in ("empty", "not_an_image") else exc.status  # 413: over a limit
+    error.code = exc.code
+    return error
 
 
 def search_by_image(image: Image.Image, *, limit: int = 24, verify: int = 40) -> SearchResult:

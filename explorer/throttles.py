@@ -10,20 +10,36 @@ from functools import wraps
 
 from django.shortcuts import render
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+
+from .client_ip import client_ip
 
 
 class ScopedThrottle(SimpleRateThrottle):
-    """Per client (user id when signed in, else the address) and scope. The rate is read on each
-    request, so a changed setting applies at once."""
+    """Per client (user id when signed in, else the address from :mod:`explorer.client_ip`, which
+    trusts ``X-Forwarded-For`` only from ``TRUSTED_PROXY_COUNT`` proxies) and scope. The rate is
+    read on each request, so a changed setting applies at once."""
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request):
+        return client_ip(request)
 
     def get_cache_key(self, request, view):
         user = getattr(request, "user", None)
         ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AnonThrottle(AnonRateThrottle):
+    """DRF's throttle for anonymous API clients (``API_ANON_RATE``), with the same client identity."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request):
+        return client_ip(request)
 
 
 class SearchThrottle(ScopedThrottle):

@@ -39,17 +39,20 @@ def ensure_demo_curator(login_url: str) -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from museum.secret_files import read_secret, write_secret
+
     path = BASE_DIR / "var" / "demo_curator_password"
     User = get_user_model()
     user = User.objects.filter(username="curator").first()
     if user is None:
         password = secrets.token_urlsafe(12)
         user = User.objects.create_user("curator", password=password, is_staff=True)
-        path.write_text(password)
+        write_secret(path, password)  # mode 0600
     groups = Group.objects.filter(name__in=["curator", "operator"])
     user.groups.add(*groups)
-    if path.exists():
-        print(f"Curator login: curator / {path.read_text().strip()}  ({login_url})", flush=True)
+    password = read_secret(path)  # an older world-readable file is tightened here
+    if password:
+        print(f"Curator login: curator / {password}  ({login_url})", flush=True)
 
 
 def run_stage(name: str, *args, **options) -> bool:
@@ -141,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0
         banner(f"Serving the explorer on http://{args.host}:{args.port}/  (Ctrl-C to stop)")
-        call_command("runserver", f"{args.host}:{args.port}", use_reloader=False, insecure_serving=True)
+        from museum.serve import serve
+
+        serve(args.host, args.port)
     except KeyboardInterrupt:
         pass
     finally:

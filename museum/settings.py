@@ -2,6 +2,7 @@
 configuration table for the variables and their defaults."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,21 +23,65 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name: str, default: float | None) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_json(name: str, default: dict) -> dict:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} must be a JSON object, got {value!r}")
+    return parsed
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and os.environ.get("MUSEUM_REQUIRE_SECRET_KEY"):
         raise RuntimeError("SECRET_KEY must be set in production (MUSEUM_REQUIRE_SECRET_KEY is set).")
     # Development/demo default. Persisted under var/ so sessions survive restarts.
+    # Written with mode 0600; an older, world-readable file is tightened (museum.secret_files).
+    from museum.secret_files import read_secret, write_secret
+
     _key_file = BASE_DIR / "var" / "secret_key"
-    if _key_file.exists():
-        SECRET_KEY = _key_file.read_text().strip()
-    else:
+    SECRET_KEY = read_secret(_key_file) or ""
+    if not SECRET_KEY:
         from django.core.management.utils import get_random_secret_key
 
         SECRET_KEY = get_random_secret_key()
-        _key_file.parent.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(SECRET_KEY)
+        write_secret(_key_file, SECRET_KEY)
+
+# --- Deployment security (docs/security.md) ----------------------------------------------------
+# MUSEUM_PRODUCTION=true: HTTPS everywhere (redirect, HSTS for a year, Secure cookies) and a
+# required SECRET_KEY, so that `manage.py check --deploy` is clean; each setting can still be set
+# on its own.
+PRODUCTION = env_bool("MUSEUM_PRODUCTION", False)
+if PRODUCTION and not DEBUG and not os.environ.get("SECRET_KEY"):
+    raise RuntimeError("SECRET_KEY must be set when MUSEUM_PRODUCTION is on.")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the header and the value that
+# means HTTPS). Only set it when the proxy always sets or strips that header.
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl[0], _proxy_ssl[1]) if len(_proxy_ssl) == 2 else None
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy header (museum.security); empty: no header.
+from museum.security import DEFAULT_POLICY as _DEFAULT_CSP  # noqa: E402
+
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", _DEFAULT_CSP)
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -58,7 +103,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "museum.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CSRF (which parses the body): upload size checked and kept in memory (explorer.uploads).
+    "explorer.uploads.UploadGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -110,6 +158,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Files only the workers read (fetched metadata files of imports): never served.
+PRIVATE_ROOT = Path(os.environ.get("PRIVATE_ROOT", BASE_DIR / "var" / "private"))
+# Fitted layout models (pickles holding the training vectors) used to place new artworks on a map.
+# Workers only: must lie outside MEDIA_ROOT and the static files, which are served publicly.
+MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-models"))
+# Every stored file goes through archive/storage.py over these stores. The public and private
+# ones take any Django storage class (MEDIA_STORAGE / PRIVATE_STORAGE, options as a JSON object);
+# the folders read MEDIA_ROOT, PRIVATE_ROOT and MAP_MODEL_ROOT on every use.
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get("MEDIA_STORAGE") or "archive.storage.MediaFolder",
+        "OPTIONS": env_json("MEDIA_STORAGE_OPTIONS", {}),
+    },
+    "private": {
+        "BACKEND": os.environ.get("PRIVATE_STORAGE") or "archive.storage.PrivateFolder",
+        "OPTIONS": env_json(
+            "PRIVATE_STORAGE_OPTIONS",
+            {} if os.environ.get("PRIVATE_STORAGE") else {"setting": "PRIVATE_ROOT", "default": "var/private"},
+        ),
+    },
+    "maps-models": {
+        "BACKEND": "archive.storage.PrivateFolder",
+        "OPTIONS": {"setting": "MAP_MODEL_ROOT", "default": "var/maps-models"},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -150,6 +224,19 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256)
 # Largest metadata file downloaded from a URL (bytes, after decompressing the transfer).
 MAX_METADATA_BYTES = env_int("MAX_METADATA_BYTES", 20_000_000_000)
 HTTP_TIMEOUT = env_int("HTTP_TIMEOUT", 30)
+# The Art Institute of Chicago's API, the demo's default source.
+AIC_API_URL = os.environ.get("AIC_API_URL", "https://api.artic.edu/api/v1")
+# --- Source policy and outbound fetches (archive.importers.policy, archive.fetch) --------------
+# Extra folders that local image paths of any local source may lie in, and that imports started
+# from the dashboard or the API may read (the command line may import any path).
+IMPORT_ALLOWED_ROOTS = env_list("IMPORT_ALLOWED_ROOTS")
+# Hosts, addresses or networks (CIDR) fetched from although internal (loopback, private, link-local):
+# e.g. an on-site IIIF server "iiif.local,10.1.2.0/24". Empty: only public addresses are fetched.
+FETCH_ALLOWED_HOSTS = env_list("FETCH_ALLOWED_HOSTS")
+# Longest a whole download may take (HTTP_TIMEOUT bounds each connect and read).
+FETCH_MAX_SECONDS = env_int("FETCH_MAX_SECONDS", 600)
+# Largest IIIF manifest or collection fetched from a URL.
+MAX_MANIFEST_BYTES = env_int("MAX_MANIFEST_BYTES", 100_000_000)
 
 # --- Celery -----------------------------------------------------------------------------------
 # Default broker: kombu's SQLAlchemy transport on the same PostgreSQL, so a fresh machine needs no
@@ -194,6 +281,45 @@ EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # On CUDA, decode the JPEG derivatives and preprocess them on the GPU (nvJPEG, antialiased
 # resize) instead of in CPU threads; off: the CPU path everywhere.
 EMBED_GPU_DECODE = env_bool("EMBED_GPU_DECODE", True)
+# A first embedding of at least this many artworks loads the vectors first and builds the HNSW
+# index after the load.
+EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
+
+# --- Labels (docs/labels.md) --------------------------------------------------------------------
+# Labels stored per artwork and model, and artworks per label-job batch.
+LABEL_TOP_K = env_int("LABEL_TOP_K", 20)
+LABEL_BATCH_SIZE = env_int("LABEL_BATCH_SIZE", 2000)
+# One global cosine threshold for every label (unset: each label's derived threshold).
+LABEL_THRESHOLD = env_float("LABEL_THRESHOLD", None)
+# Percentile of a label's scores over the archive that derives its threshold, and how many
+# artwork embeddings are sampled for those statistics.
+LABEL_THRESHOLD_PERCENTILE = env_float("LABEL_THRESHOLD_PERCENTILE", 95.0)
+LABEL_STATS_SAMPLE = env_int("LABEL_STATS_SAMPLE", 10_000)
+
+# --- Faces and the doppelganger page (docs/faces.md) ---------------------------------------------
+# The registered face model the stage stores and the page matches against.
+FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
+# The stage's detector (hog or cnn), the derivative it searches and the detector's upsampling.
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog")
+FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
+FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
+# Folder of dlib's .dat model files (empty: the face_recognition_models package's).
+FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
+# The public page's own detector, and the largest photo (bytes, declared pixels) it accepts.
+DOPPELGANGER_DETECTOR = os.environ.get("DOPPELGANGER_DETECTOR", "hog")
+DOPPELGANGER_MAX_BYTES = env_int("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024)
+DOPPELGANGER_MAX_PIXELS = env_int("DOPPELGANGER_MAX_PIXELS", 40_000_000)
+
+# --- Client identity and login throttling (explorer.client_ip, explorer.login_throttle) --------
+# Reverse proxies in front of the server whose X-Forwarded-For entries are trusted (0: the header
+# is ignored and the socket's address is the client).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Failed sign-ins allowed per client address, and per user name, within LOGIN_LOCKOUT_SECONDS;
+# past either, sign-ins are refused until the window has passed.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_USER_FAILURE_LIMIT = env_int("LOGIN_USER_FAILURE_LIMIT", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+AUTHENTICATION_BACKENDS = ["explorer.login_throttle.ThrottledModelBackend"]
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -203,7 +329,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    # DRF's anonymous throttle with the client identity of explorer.client_ip (TRUSTED_PROXY_COUNT).
+    "DEFAULT_THROTTLE_CLASSES": ["explorer.throttles.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_RATE", "600/minute"),
         "doppelganger": os.environ.get("DOPPELGANGER_RATE", "20/minute"),
@@ -231,6 +358,12 @@ EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
 EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
+# Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
+# bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory
+# a decode may need (explorer.uploads). All checked before anything is decoded.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
+UPLOAD_MAX_DECODE_BYTES = env_int("UPLOAD_MAX_DECODE_BYTES", 128 * 1024 * 1024)
 # Serve MEDIA_ROOT from Django itself (demo and small installs; use a web server in production).
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 
@@ -243,8 +376,5 @@ CLIP_PRETRAINED = os.environ.get("CLIP_PRETRAINED", "laion2b_s34b_b79k")
 ML_DEVICE = os.environ.get("ML_DEVICE", "auto")
 
 # --- Maps -------------------------------------------------------------------------------------
-# Fitted layout models (pickles holding the training vectors) used to place new artworks on a map.
-# Workers only: must lie outside MEDIA_ROOT and the static files, which are served publicly.
-MAP_MODEL_ROOT = Path(os.environ.get("MAP_MODEL_ROOT", BASE_DIR / "var" / "maps-models"))
 # Maps of up to this many points keep their fitted model; larger ones place new points by kNN.
 MAP_MODEL_MAX_POINTS = env_int("MAP_MODEL_MAX_POINTS", 200_000)

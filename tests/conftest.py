@@ -51,6 +51,14 @@ def _media_root(settings, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _private_root(settings, tmp_path_factory):
+    """The private store (fetched metadata files) goes to a temporary PRIVATE_ROOT."""
+    root = tmp_path_factory.getbasetemp() / "private"
+    settings.PRIVATE_ROOT = root
+    return root
+
+
+@pytest.fixture(autouse=True)
 def _map_model_root(settings, tmp_path_factory):
     """Fitted map models go to a temporary MAP_MODEL_ROOT (outside MEDIA_ROOT, as in production)."""
     root = tmp_path_factory.getbasetemp() / "maps-models"

@@ -22,7 +22,7 @@ from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from archive.images import derivative_path, load_derivative
+from archive.images import derivative_where, load_derivative, read_derivative
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
 from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, ensure_hnsw_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DERIVATIVE_SIZE = 256
 # Jobs adding more vectors than this build the model's HNSW index after the load (faster than
 # inserting into the index row by row); smaller jobs create it up front.
-INDEX_AFTER_LOAD = int(os.environ.get("EMBED_INDEX_AFTER_LOAD", 20_000))
+INDEX_AFTER_LOAD = int(getattr(settings, "EMBED_INDEX_AFTER_LOAD", 20_000))
 
 
 # --- Which artworks -----------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def micro_batch_size(embedder) -> int:
 
 
 def describe_image_error(exc: BaseException, sha256: str) -> str:
-    path = derivative_path(sha256, DERIVATIVE_SIZE)
+    path = derivative_where(sha256, DERIVATIVE_SIZE)
     if isinstance(exc, FileNotFoundError):
         return f"image derivative missing: {path} (re-import the artwork to rebuild it)"
     return f"image derivative unreadable: {path}: {exc.__class__.__name__}: {exc} (re-import the artwork)"
@@ -145,7 +145,7 @@ def _load(embedder, sha256: str):
 
 def _read(embedder, sha256: str) -> bytes:
     """The derivative's JPEG bytes, for decoding on the GPU (:meth:`ClipEmbedder.batch_from_jpegs`)."""
-    return derivative_path(sha256, DERIVATIVE_SIZE).read_bytes()
+    return read_derivative(sha256, DERIVATIVE_SIZE)
 
 
 def embed_artworks(

@@ -2,7 +2,7 @@
 
 For one batch of artwork ids, :func:`process` reads each artwork's derivative (default 1024 px,
 chosen by measurement, see docs/faces.md), detects faces with 5-point landmarks, computes their
-128-d dlib descriptors, writes an aligned crop per face under ``MEDIA_ROOT/faces/`` and replaces
+128-d dlib descriptors, writes an aligned crop per face under ``faces/`` of the public store (:mod:`archive.storage`) and replaces
 that artwork's Face rows for the model. Boxes and landmarks are stored in original-image pixels.
 
 Curators' "not a face" marks survive re-runs: a new detection overlapping (IoU >= 0.5) a face a
@@ -11,17 +11,15 @@ kept (they match nothing, and remember the decision if a later run finds the box
 """
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
-from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from PIL import Image
 
-from archive import vectors
-from archive.images import derivative_path
+from archive import storage, vectors
+from archive.images import derivative_relpath
 from archive.models import Artwork, Face
 from archive.models.faces import FaceScan
 from workers.ml.faces import face_model, face_settings, get_backend, iou, model_dim
@@ -95,35 +93,25 @@ def crop_relpath(sha256: str, model: str, box: tuple[int, int, int, int]) -> str
     return f"{FACE_DIR}/{sha256[:2]}/{sha256[2:4]}/{sha256}_{slug}_{x}_{y}_{w}_{h}.jpg"
 
 
-def _stage_jpeg(path: Path, array) -> Path:
-    """Write a crop to a temporary file beside ``path``; :func:`_publish` gives it its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(array).save(handle, "JPEG", quality=CROP_QUALITY)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return Path(tmp)
+def _jpeg(array) -> bytes:
+    """A crop's JPEG bytes, made before the transaction; :func:`_publish` writes them."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "JPEG", quality=CROP_QUALITY)
+    return buffer.getvalue()
 
 
 def _unlink(relpaths) -> None:
-    root = Path(settings.MEDIA_ROOT)
+    store = storage.public()
     for rel in relpaths:
-        try:
-            (root / rel).unlink()
-        except FileNotFoundError:
-            pass
+        storage.delete(store, rel)
 
 
-def _store(artwork: Artwork, params: dict, backend, originals, descriptors, staged: list[tuple[Path, Path]]) -> tuple[int, set[str]]:
+def _store(artwork: Artwork, params: dict, backend, originals, descriptors, staged: list[tuple[bytes, str]]) -> tuple[int, set[str]]:
     """Replace the artwork's Face rows (keeping curators' rejections) and its FaceScan in one
     transaction; the staged crops get their names as its last step. Returns the row count and the
     crops of the rows it replaced."""
     model = params["model"]
-    root = Path(settings.MEDIA_ROOT)
-    created: list[Path] = []
+    created: list[str] = []
     try:
         with transaction.atomic():
             existing = list(Face.objects.select_for_update().filter(artwork=artwork, model=model))
@@ -137,7 +125,7 @@ def _store(artwork: Artwork, params: dict, backend, originals, descriptors, stag
                 x, y, w, h = det.box
                 landmarks = [[round(px, 1), round(py, 1)] for px, py in det.landmarks]
                 rows.append(Face(artwork=artwork, model=model, x=x, y=y, w=w, h=h, landmarks=landmarks, score=det.score,
-                                 crop=final.relative_to(root).as_posix(), vector=vector.tolist(), not_a_face=hit is not None))
+                                 crop=final, vector=vector.tolist(), not_a_face=hit is not None))
             stale = [f for f in existing if not f.not_a_face or f.pk in matched_rejects]
             Face.objects.filter(pk__in=[f.pk for f in stale]).delete()
             Face.objects.bulk_create(rows)
@@ -149,27 +137,26 @@ def _store(artwork: Artwork, params: dict, backend, originals, descriptors, stag
             )
             created = _publish(staged)
     except BaseException:
-        for path in created:  # named, but the commit failed
-            path.unlink(missing_ok=True)
+        _unlink(created)  # written, but the commit failed
         raise
     kept = {f.crop for f in existing if f not in stale} | {row.crop for row in rows}
     return len(rows), {f.crop for f in stale if f.crop} - kept
 
 
-def _publish(staged: list[tuple[Path, Path]]) -> list[Path]:
-    """Rename staged crops to their final names and return those that did not exist before; if
-    one fails, those are removed again (a crop that existed before shows the same box of the same
-    image, so it stays)."""
+def _publish(staged: list[tuple[bytes, str]]) -> list[str]:
+    """Write the crops under their names (each atomically) and return those that did not exist
+    before; if one fails, those are removed again (a crop that existed before shows the same box of
+    the same image, so it stays)."""
+    store = storage.public()
     created = []
     try:
-        for tmp, final in staged:
-            existed = final.exists()
-            os.replace(tmp, final)
+        for data, name in staged:
+            existed = storage.exists(store, name)
+            storage.save(store, name, data, overwrite=True)
             if not existed:
-                created.append(final)
+                created.append(name)
     except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
+        _unlink(created)
         raise
     return created
 
@@ -177,14 +164,15 @@ def _publish(staged: list[tuple[Path, Path]]) -> list[Path]:
 def process_artwork(artwork: Artwork, params: dict) -> int:
     """Detect, embed and store one artwork's faces; returns how many were found.
 
-    Crops are written to temporary files first and named only inside the database transaction,
-    so a failure (a database error, a crop that cannot be written) leaves neither rows nor files."""
+    Crops are encoded first and written only inside the database transaction, so a failure (a
+    database error, a crop that cannot be written) leaves neither rows nor files."""
     model, size = params["model"], params["size"]
-    path = derivative_path(artwork.sha256, size)
-    if not path.exists():
-        raise FileNotFoundError(f"derivative {size}px missing: {path}")
-    with Image.open(path) as im:
-        image = im.convert("RGB")
+    store, name = storage.public(), derivative_relpath(artwork.sha256, size)
+    try:
+        with storage.open(store, name) as handle, Image.open(handle) as im:
+            image = im.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"derivative {size}px missing: {storage.where(store, name)}") from None
     backend = get_backend(model, detector=params["detector"], upsample=params["upsample"])
     detections = backend.detect(image)
     descriptors = backend.embed(image, detections)
@@ -195,16 +183,8 @@ def process_artwork(artwork: Artwork, params: dict) -> int:
     factor = (artwork.width / image.size[0]) if artwork.width else 1.0
     originals = [det.scaled(factor) for det in detections]
 
-    root = Path(settings.MEDIA_ROOT)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for det, chip in zip(originals, chips):
-            final = root / crop_relpath(artwork.sha256, model, det.box)
-            staged.append((_stage_jpeg(final, chip), final))
-        count, unused = _store(artwork, params, backend, originals, descriptors, staged)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)  # only left where the transaction did not get to name it
+    staged = [(_jpeg(chip), crop_relpath(artwork.sha256, model, det.box)) for det, chip in zip(originals, chips)]
+    count, unused = _store(artwork, params, backend, originals, descriptors, staged)
     _unlink(unused)
     return count
 

@@ -1,7 +1,7 @@
 """The demo's default source: public-domain works from the Art Institute of Chicago's open API.
 
 :func:`fetch` pages through ``/artworks/search`` (public-domain works with an image), writes the
-records to a JSON file under ``MEDIA_ROOT/imports/`` and returns a :class:`MetadataSource` that
+records to a JSON file under ``imports/`` of the private store (:mod:`archive.storage`) and returns a :class:`MetadataSource` that
 imports it with the "aic" mapping (images from the AIC IIIF image server). Where the API cannot be
 reached (a machine without internet access) it raises :class:`ApiUnavailable` with what to do.
 """
@@ -13,7 +13,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .metadata import MetadataSource
+from archive import storage
+
+from .metadata import IMPORTS_DIR, MetadataSource
 
 DEFAULT_API_URL = "https://api.artic.edu/api/v1"
 FIELDS = (
@@ -33,14 +35,16 @@ def api_url() -> str:
 
 
 def fetch(count: int, *, timeout: float = 10.0) -> Path:
-    import requests
+    """Through the guarded client (:mod:`archive.fetch`), like every fetch of an import."""
+    from urllib.parse import urlencode
+
+    from archive import fetch as guarded
 
     base = api_url()
     records: list[dict] = []
     iiif_url = "https://www.artic.edu/iiif/2"
     page = 1
-    session = requests.Session()
-    session.headers["User-Agent"] = "museum-archive-importer (open-source; demo)"
+    headers = {"User-Agent": "museum-archive-importer (open-source; demo)"}
     while len(records) < count:
         params = {
             "query[bool][must][0][term][is_public_domain]": "true",
@@ -50,12 +54,12 @@ def fetch(count: int, *, timeout: float = 10.0) -> Path:
             "page": page,
         }
         try:
-            response = session.get(f"{base}/artworks/search", params=params, timeout=timeout)
-            response.raise_for_status()
-            body = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            body = json.loads(guarded.fetch_bytes(
+                f"{base}/artworks/search?{urlencode(params)}", max_bytes=50_000_000, headers=headers, timeout=timeout,
+            ))
+        except ValueError as exc:  # FetchError (refused, unreachable, HTTP status) or bad JSON
             raise ApiUnavailable(
-                f"cannot reach the Art Institute of Chicago API at {base} ({exc.__class__.__name__}). "
+                f"cannot reach the Art Institute of Chicago API at {base} ({exc}). "
                 "This machine may have no internet access. Give a SOURCE instead: a folder of images, a metadata "
                 "CSV/JSON/JSONL file or a IIIF manifest, e.g.  ./run manage import ../shared/data/artworks/aic-artwall"
             ) from None
@@ -69,11 +73,10 @@ def fetch(count: int, *, timeout: float = 10.0) -> Path:
                 records.append(row)
         page += 1
         time.sleep(0.2)  # be polite to a public API
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"aic-api-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    target.write_text(json.dumps({"data": records[:count], "config": {"iiif_url": iiif_url}}))
-    return target
+    store = storage.private()
+    target = f"{IMPORTS_DIR}/aic-api-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    storage.save(store, target, json.dumps({"data": records[:count], "config": {"iiif_url": iiif_url}}), overwrite=True)
+    return storage.local_copy(store, target)
 
 
 def source(count: int) -> MetadataSource:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from django.conf import settings
 
-from archive import images
+from archive import images, storage
 from archive.dates import parse_date
 from archive.models import Artwork
 
@@ -50,6 +49,9 @@ class Record:
     origin: str = ""  # the file (path or URL) a metadata record was read from; kept in metadata.import_origin
     on_match: str = ""  # a new record describing an existing artwork: "enrich", "separate" or "skip" (archive.importers.enrich)
     overwrite_other: bool = False  # may update a row that another file imported (--overwrite-other-files)
+    # Folders the record's local image paths may lie in (its source's policy, archive.importers.policy);
+    # empty: a remote source, only http(s) images.
+    roots: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -89,7 +91,7 @@ def item_from_json(data: dict) -> Record | RecordError:
 @dataclass
 class ImportSettings:
     sizes: tuple[int, ...]
-    media_root: Path
+    media_root: object  # where derivatives go: a store of archive.storage (the public one) or a local folder
     limits: images.ImageLimits
     workers: int  # image decoding threads
     near_distance: int
@@ -101,7 +103,7 @@ class ImportSettings:
     def from_settings(cls, **overrides) -> "ImportSettings":
         values = dict(
             sizes=tuple(settings.DERIVATIVE_SIZES),
-            media_root=Path(settings.MEDIA_ROOT),
+            media_root=storage.public(),
             limits=images.ImageLimits.from_settings(),
             workers=max(1, int(getattr(settings, "INGEST_WORKERS", os.cpu_count() or 1))),
             near_distance=int(settings.NEAR_DUPLICATE_DISTANCE),

@@ -17,13 +17,16 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from archive import storable
+from archive import images, storable
 
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
+from .policy import Refused, SourcePolicy
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".gif", ".webp", ".bmp", ".jp2", ".j2k"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".gif", ".webp", ".bmp", ".jp2", ".j2k", ".heic", ".heif"}
+# Image files that are not imported, each reported as an error with the reason (never skipped silently).
+REFUSED_EXTENSIONS = {".svg": images.SVG_REASON, ".svgz": images.SVG_REASON}
 SIDECAR_NAMES = ("metadata.csv", "metadata.json", "metadata.jsonl", "sidecar.csv", "sidecar.json")
 KEY_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "name", "index")
 
@@ -42,6 +45,8 @@ class FolderSource(Source):
         self.source = source
         self.mapping_name = mapping or "generic"
         mappings.load(self.mapping_name)  # fail now, with the list of mappings, if the name is wrong
+        # Files are read only inside the folder first imported (symlinks resolved; see policy).
+        self.policy = SourcePolicy.for_root(self.id_root)
         self.sidecar_path = Path(sidecar).resolve() if sidecar else self._find_sidecar()
         self._sidecar: dict[str, dict] | None = None
         self.sidecar_problem = ""
@@ -75,6 +80,12 @@ class FolderSource(Source):
         return self._sidecar
 
     def _load_sidecar(self, path: Path) -> None:
+        if path.parent == self.root:  # found in the folder (not given with --sidecar): a link must stay inside
+            try:
+                self.policy.check(str(path))
+            except Refused as exc:
+                self.sidecar_problem = f"sidecar {path.name}: {exc}"
+                return
         fmt = readers.format_of(path)
         rows: list[dict] = []
         if fmt == "json":
@@ -144,7 +155,11 @@ class FolderSource(Source):
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_dir = False
-                if not is_dir and Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+                suffix = Path(entry.name).suffix.lower()
+                if not is_dir and suffix in REFUSED_EXTENSIONS and not storable.has_surrogates(entry.name):
+                    yield RecordError(entry.path, REFUSED_EXTENSIONS[suffix], payload=self._folder_payload(folder))
+                    continue
+                if not is_dir and suffix not in IMAGE_EXTENSIONS:
                     continue
                 if storable.has_surrogates(entry.name):
                     what = "folder" if is_dir else "file"
@@ -191,7 +206,7 @@ class FolderSource(Source):
                 fields = self._fields_from(mapping, row, path)
             yield Record(
                 source=source, source_id=source_id[:512], fields=fields, images=[str(path)],
-                has_metadata=row is not None, item=str(path),
+                has_metadata=row is not None, item=str(path), roots=self.policy.root_list(),
             )
 
     def _fields_from(self, mapping: mappings.Mapping, row: dict, path: Path) -> dict:

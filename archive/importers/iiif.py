@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from urllib.parse import urljoin
 
 from .base import Record, RecordError, Source
+from .policy import Refused, SourcePolicy
 
 V2 = "http://iiif.io/api/presentation/2"
 V3 = "http://iiif.io/api/presentation/3"
@@ -62,18 +63,18 @@ def version(document: dict) -> int:
     return 3 if "type" in document and "@type" not in document else 2
 
 
-def load(location: str, timeout: float = 30.0) -> Any:
-    """Parse a manifest/collection from a path, file:// URL or http(s) URL; ValueError with the reason."""
+def load(location: str, timeout: float | None = None) -> Any:
+    """Parse a manifest/collection from a path, file:// URL or http(s) URL; ValueError with the reason.
+    URLs go through the guarded client (:mod:`archive.fetch`), capped at ``MAX_MANIFEST_BYTES``."""
     if location.startswith(("http://", "https://")):
-        import requests
+        from django.conf import settings
 
-        try:
-            response = requests.get(location, timeout=timeout, headers={"Accept": "application/ld+json, application/json"})
-        except requests.RequestException as exc:
-            raise ValueError(f"cannot download {location}: {exc.__class__.__name__}") from None
-        if response.status_code != 200:
-            raise ValueError(f"HTTP {response.status_code} for {location}")
-        data = response.content
+        from archive import fetch
+
+        data = fetch.fetch_bytes(
+            location, max_bytes=int(getattr(settings, "MAX_MANIFEST_BYTES", 100_000_000)), what="manifests",
+            limit_name="MAX_MANIFEST_BYTES", headers={"Accept": "application/ld+json, application/json"}, timeout=timeout,
+        )
     else:
         path = Path(location[7:] if location.startswith("file://") else location)
         try:
@@ -268,6 +269,9 @@ class IIIFSource(Source):
         self.canvases = canvases
         self.source = source or "iiif"
         self._document = None
+        # A manifest given as a local file may reference files in its folder; a fetched one only URLs.
+        remote = self.location.startswith(("http://", "https://"))
+        self.policy = SourcePolicy() if remote else SourcePolicy.for_root(Path(_local(self.location)).resolve().parent)
 
     def params(self) -> dict:
         return {"location": self.location, "canvases": self.canvases, "source": self.source}
@@ -319,7 +323,13 @@ class IIIFSource(Source):
             if not refs:
                 yield RecordError(location, "IIIF collection lists no manifests", payload=self._payload(location))
             for ref in refs:
-                yield from self._from_location(_resolve(location, ref), depth + 1)
+                child = _resolve(location, ref)
+                try:
+                    child = self.policy.check(child)
+                except Refused as exc:
+                    yield RecordError(child, f"IIIF collection: {exc}", payload=self._payload(location))
+                    continue
+                yield from self._from_location(child, depth + 1)
             return
         if kind != "manifest":
             yield RecordError(
@@ -368,7 +378,7 @@ class IIIFSource(Source):
                 images = [bounded] + [i for i in images if i != bounded]
         return Record(
             source=self.source, source_id=str(source_id)[:512], fields=fields,
-            images=images, has_metadata=True, item=f"{location} ({url})",
+            images=images, has_metadata=True, item=f"{location} ({url})", roots=self.policy.root_list(),
         )
 
 
@@ -399,6 +409,10 @@ def _collection_refs(document: dict) -> list[str]:
         if ref:
             refs.append(ref)
     return refs
+
+
+def _local(location: str) -> str:
+    return location[7:] if location.startswith("file://") else location
 
 
 def _resolve(base: str, ref: str) -> str:

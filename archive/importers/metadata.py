@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -10,6 +9,7 @@ from . import enrich
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
+from .policy import SourcePolicy
 
 
 # Content types of metadata files, for URLs whose name says nothing (…/export?format=csv).
@@ -22,45 +22,46 @@ CONTENT_TYPES = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def download(url: str) -> Path:
-    """Fetch a remote metadata file into MEDIA_ROOT/imports/ (kept, so a retry can read it again).
+IMPORTS_DIR = "imports"
 
-    The body is streamed to disk as the server meant it (a gzip or deflate Content-Encoding is
-    decoded on the way), up to MAX_METADATA_BYTES. The format comes from the URL's name, else from
-    the Content-Type."""
-    import requests
+
+def download(url: str) -> Path:
+    """Fetch a remote metadata file into ``imports/`` of the private store (kept, so a retry can
+    read it again; never served, see :mod:`archive.storage`). Returns a local path to read it from.
+
+    The body is streamed as the server meant it (a gzip or deflate Content-Encoding is decoded on
+    the way), up to MAX_METADATA_BYTES, through the guarded client (:mod:`archive.fetch`: address
+    checks, redirects, time cap); a failed or oversized download leaves nothing behind. The format
+    comes from the URL's name, else from the Content-Type."""
     from django.conf import settings
 
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
+    from archive import fetch, storage
+
+    store = storage.private()
     limit = int(getattr(settings, "MAX_METADATA_BYTES", 20_000_000_000))
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download"
-    tmp = None
-    try:
-        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
-            if response.status_code != 200:
-                raise ValueError(f"HTTP {response.status_code} for {url}")
-            name = _name_with_format(name, response.headers.get("Content-Type", ""), url)
-            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
-                tmp = Path(handle.name)
-                size, head = 0, b""
-                for chunk in response.iter_content(1 << 20):  # decoded: gzip transfer encoding is undone here
-                    size += len(chunk)
-                    if size > limit:
-                        raise ValueError(f"{url} is larger than the {limit:,}-byte limit for metadata downloads (MAX_METADATA_BYTES)")
-                    head = head or chunk[:2]
-                    handle.write(chunk)
-        if name.lower().endswith(".gz") and head != GZIP_MAGIC:
-            name = name[:-3]  # the server compressed the transfer of a .gz name, and requests undid it
-        target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:12]}_{name}"
-        tmp.replace(target)
-        tmp = None
-    except requests.RequestException as exc:
-        raise ValueError(f"cannot download {url}: {exc.__class__.__name__}: {exc}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    return target
+    head = bytearray()
+
+    def body(response):
+        # decoded: gzip transfer encoding is undone here
+        for chunk in fetch.iter_body(response, max_bytes=limit, what="metadata downloads", limit_name="MAX_METADATA_BYTES"):
+            if len(head) < 2:
+                head.extend(chunk[: 2 - len(head)])
+            yield chunk
+
+    with fetch.open_url(url) as response:
+        if response.status_code != 200:
+            raise ValueError(f"HTTP {response.status_code} for {url}")
+        name = _name_with_format(name, response.headers.get("Content-Type", ""), url)
+        prefix = f"{IMPORTS_DIR}/{hashlib.sha1(url.encode()).hexdigest()[:12]}_"
+        partial = f"{prefix}{name}.partial"
+        storage.save_stream(store, partial, body(response), overwrite=True)
+    if name.lower().endswith(".gz") and bytes(head) != GZIP_MAGIC:
+        name = name[:-3]  # the server compressed the transfer of a .gz name, and requests undid it
+    target = f"{prefix}{name}"
+    storage.copy(store, partial, store, target, overwrite=True)
+    storage.delete(store, partial)
+    return storage.local_copy(store, target)
 
 
 def _name_with_format(name: str, content_type: str, url: str) -> str:
@@ -93,12 +94,17 @@ class MetadataSource(Source):
         overwrite_other: bool = False,
         origin: str | None = None,
         on_match: str = "enrich",
+        root: str | None = None,
     ):
         self.location = str(location)
         if self.location.startswith(("http://", "https://")):
             self.path = download(self.location)
+            self.policy = SourcePolicy()  # a fetched file may reference only http(s) images
         else:
             self.path = Path(self.location).resolve()
+            # Local images may lie in the file's folder, or in the folder an operator imported it from.
+            self.policy = SourcePolicy.for_root(Path(root).resolve() if root else self.path.parent)
+        self.root = str(root) if root else None
         self.fmt = readers.format_of(self.path)
         self.with_images = with_images
         self.encoding = encoding
@@ -137,6 +143,7 @@ class MetadataSource(Source):
             "overwrite_other": self.overwrite_other or None,
             "origin": self.origin,
             "on_match": self.on_match,
+            **({"root": self.root} if self.root else {}),
         }
 
     def describe(self) -> str:
@@ -225,8 +232,8 @@ class MetadataSource(Source):
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
             yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
-                         position=position, origin=self.origin, overwrite_other=self.overwrite_other,
-                         on_match=self.on_match)
+                         position=position, roots=self.policy.root_list(), origin=self.origin,
+                         overwrite_other=self.overwrite_other, on_match=self.on_match)
 
 
 class MultiSource(Source):

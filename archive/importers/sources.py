@@ -75,6 +75,7 @@ def open_source(
     kind: str | None = None,
     overwrite_other: bool = False,
     on_match: str = "enrich",
+    operator: bool = True,
 ) -> Source:
     """What ``import SOURCE`` imports: a folder, a metadata file or a IIIF manifest/collection.
 
@@ -83,12 +84,26 @@ def open_source(
     metadata.csv) imports those files; any other folder is imported as image files (with a
     sidecar if present); a .csv/.tsv/.jsonl(.gz) file is metadata; a .json file or URL is a IIIF
     manifest when its @context says so, else metadata.
+
+    ``operator``: the location comes from the command line (or code). From the dashboard or the
+    API (False), a local location or sidecar must lie inside ``IMPORT_ALLOWED_ROOTS`` and a mapping
+    must be one of the named mappings (see :mod:`archive.importers.policy`).
     """
     from .folder import FolderSource
     from .iiif import IIIFSource, is_iiif, load
     from .metadata import MetadataSource, MultiSource
 
+    from .policy import Refused, check_operator_location
+
     is_url = location.startswith(("http://", "https://"))
+    try:
+        check_operator_location(location, operator)
+        if sidecar:
+            check_operator_location(sidecar, operator)
+    except Refused as exc:
+        raise SourceError(str(exc)) from None
+    if mapping and not operator and mapping not in mappings.available():
+        raise SourceError(f"unknown mapping {mapping!r}; one of: {', '.join(mappings.available())}")
     path = Path(location)
     if not is_url and not path.exists():
         raise SourceError(f"{location} does not exist (expected a folder, a metadata file, a IIIF manifest or a URL)")
@@ -101,7 +116,8 @@ def open_source(
                 if claimed:
                     parts = [
                         MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name,
-                                       overwrite_other=overwrite_other, origin=str(path.resolve()), on_match=on_match)
+                                       root=str(path.resolve()), overwrite_other=overwrite_other, origin=str(path.resolve()),
+                                       on_match=on_match)
                         for p, m in claimed
                     ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
@@ -140,13 +156,14 @@ def open_source(
 
 def _content_type(url: str) -> str:
     """The Content-Type a URL answers with (headers only; "" when it cannot be reached)."""
-    import requests
-    from django.conf import settings
+    from archive import fetch
 
     try:
-        with requests.get(url, stream=True, timeout=settings.HTTP_TIMEOUT) as response:
+        with fetch.open_url(url) as response:
             if response.status_code != 200:
                 return ""
             return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    except requests.RequestException:
+    except fetch.FetchRefused:
+        raise
+    except fetch.FetchError:
         return ""

@@ -10,7 +10,7 @@ class Artwork(models.Model):
 
     ``(source, source_id)`` identifies the record in the source it came from, so re-importing a
     source updates rows instead of duplicating them. Image files are not stored here: derivatives
-    live under MEDIA_ROOT keyed by ``sha256`` (see :mod:`archive.images`).
+    live in the public store keyed by ``sha256`` (see :mod:`archive.images`).
     """
 
     class Status(models.TextChoices):

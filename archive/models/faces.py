@@ -13,7 +13,7 @@ class Face(models.Model):
     h = models.IntegerField()
     landmarks = models.JSONField(default=list, blank=True)
     score = models.FloatField(default=0.0)
-    crop = models.CharField(max_length=255, blank=True, help_text="Crop thumbnail path under MEDIA_ROOT")
+    crop = models.CharField(max_length=255, blank=True, help_text="Crop thumbnail, a name in the public store")
     vector = VectorField()
     not_a_face = models.BooleanField(default=False, help_text="Marked by a curator; kept out of matching")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -37,9 +37,9 @@ class Face(models.Model):
 
     @property
     def crop_url(self) -> str:
-        from django.conf import settings
+        from archive import storage
 
-        return settings.MEDIA_URL + self.crop if self.crop else ""
+        return storage.url(storage.public(), self.crop) if self.crop else ""
 
 
 class FaceScan(models.Model):

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, serializers as drf, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from archive.models import Artwork, Job, Label
 
-from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats
+from .. import browse, collecting, jobs as job_control, prompt_labels, search as search_mod, stats, uploads
 from ..forms import QueryForm, first_error
 from ..models_state import active_model
 from ..permissions import CuratorOrReadOnly, IsCurator, IsOperator, is_curator
@@ -298,11 +298,15 @@ class ImageSearchView(APIView):
     def post(self, request):
         limit = _int_param(request, "limit", 24, 1, 100)
         upload = request.FILES.get("image")
+        if uploads.too_large(request._request):  # the upload guard stopped it at UPLOAD_MAX_BYTES
+            return Response({"image": [uploads.too_large_message()]}, status=413)
         if upload is None:
             raise ValidationError({"image": "upload an image file in the multipart field 'image'"})
         try:
             image = search_mod.prepare_query_image(upload)
         except search_mod.BadSearch as exc:
+            if getattr(exc, "status", 400) != 400:
+                return Response({"image": [str(exc)], "code": exc.code}, status=exc.status)
             raise ValidationError({"image": str(exc)}) from None
         result = search_mod.search_by_image(image, limit=limit)
         return Response({
@@ -448,8 +452,9 @@ class JobViewSet(viewsets.ViewSet):
         return Response({"count": job.errors.count(), "results": s.JobErrorSerializer(rows, many=True).data})
 
 
-class SwaggerView(SpectacularSwaggerView):
-    """Swagger UI served from static/vendor (copied from drf-spectacular-sidecar): no CDN."""
+class SwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI served from static/vendor (copied from drf-spectacular-sidecar): no CDN; its
+    settings script is a separate request (no inline script, for the Content-Security-Policy)."""
 
     @staticmethod
     def _swagger_ui_resource(filename):

@@ -1,8 +1,8 @@
 """Per-client rate limit for face look-ups (page and API share it), kept in Django's cache.
 
 DRF's throttle machinery (a sliding window: the times of the client's recent look-ups), keyed by
-a keyed hash of the client IP (``REMOTE_ADDR``; put a trusted proxy's address rewriting in front
-if one is used), never the IP itself. The rate is
+a keyed hash of the client IP (:mod:`explorer.client_ip`: ``REMOTE_ADDR``, or the address the
+trusted proxies of ``TRUSTED_PROXY_COUNT`` forwarded), never the IP itself. The rate is
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["doppelganger"]`` (env ``DOPPELGANGER_RATE``, e.g.
 "20/minute"); set ``CACHE_URL`` so that every process shares it.
 """
@@ -14,13 +14,14 @@ import math
 
 from django.conf import settings
 
+from ..client_ip import client_ip
 from ..throttles import ScopedThrottle
 
 DEFAULT_RATE = "20/minute"
 
 
 def client_key(request) -> str:
-    ip = request.META.get("REMOTE_ADDR", "") or "unknown"
+    ip = client_ip(request)
     return hmac.new(settings.SECRET_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -13,10 +13,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from archive import vectors
+from archive import storage, vectors
 from workers.ml.faces import Detection, FaceBackend, analyse, face_model, get_backend, model_dim, setting, similarity_percent
 
 # The query path (also what bench/faces_eval.py measures): a selfie's face is large, so a modest
@@ -82,20 +81,19 @@ def decode_photo(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
         raise SelfieRejected("empty", "The file is empty. Please choose a photo.")
     if len(data) > max_upload_bytes():
         raise SelfieRejected("too_large", too_large_message(), status=413)
+    from explorer import uploads as guard
+
+    try:
+        # The shared upload guard: header only, declared pixels, then the memory the decode needs
+        # (JPEGs drafted down to the working size first).
+        im, (width, height) = guard.open_checked(data, want=QUERY_MAX_SIDE, formats=PHOTO_FORMATS, pixels=max_upload_pixels())
+    except guard.UploadRejected as exc:
+        if exc.code == "not_an_image":
+            raise SelfieRejected(exc.code, "That file is not a photo we can read. Please use a JPEG, PNG or WebP image.", 415) from None
+        raise SelfieRejected("too_many_pixels", exc.message.replace("That image", "That photo"), exc.status) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
-            width, height = im.size
-            if width * height > max_upload_pixels():
-                raise SelfieRejected(
-                    "too_many_pixels",
-                    f"That photo has too many pixels ({width}x{height}). Please use one under "
-                    f"{max_upload_pixels() // 1_000_000} megapixels.",
-                    status=413,
-                )
-            if im.format in ("JPEG", "MPO"):
-                im.draft("RGB", (QUERY_MAX_SIDE, QUERY_MAX_SIDE))  # DCT scaling: decode no larger than needed
             previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
             try:
                 im.load()
@@ -193,7 +191,7 @@ def nearest_artwork_faces(vector: np.ndarray, *, limit: int = MATCHES, model: st
                 title=artwork.title or "Untitled",
                 creator=artwork.creator,
                 display_date=artwork.display_date,
-                crop_url=settings.MEDIA_URL + crop if crop else artwork.thumbnail_url,
+                crop_url=storage.url(storage.public(), crop) if crop else artwork.thumbnail_url,
                 image_url=artwork.thumbnail_url,
                 box=box,
                 box_percent=percent_box(box, artwork.width, artwork.height),

@@ -82,7 +82,7 @@ def build_manifest(layout: Layout) -> dict:
         # (thumbs.json); a face map's points are face crops, which only the atlas holds.
         "hires": not layout.subset.get("faces"),
         "version": layout.export_version,
-        "base_url": f"{settings.MEDIA_URL}maps/{layout.slug}/{layout.export_version}/",
+        "base_url": export.base_url(layout.slug, layout.export_version),
         **{k: files[k] for k in ("count", "bounds", "world", "columns", "chunks", "atlas", "classifications", "year_none", "cls_other")},
         "regions": {"names_from": layout.params.get("region_names_from", "none"),
                     "levels": [{"level": k, "regions": v} for k, v in sorted(levels.items())]},

@@ -88,6 +88,10 @@ def prompt_label_review(request, slug: str):
                 ))
             return redirect("explorer:label", slug=label.slug)
         if request.POST.get("action") == "delete" and not label.published:
+            if not prompt_labels.may_delete_draft(label, request.user):
+                owner = label.created_by.get_username() if label.created_by_id else "nobody"
+                return render(request, "403.html", {"message": f"This draft belongs to {owner}: only they or an operator can delete it."},
+                              status=403)
             label.delete()
             messages.success(request, "Draft label deleted.")
             return redirect("explorer:prompt_label_new")
@@ -100,6 +104,7 @@ def prompt_label_review(request, slug: str):
         request,
         "explorer/prompt_label_review.html",
         {"label": label, "results": [(found[a], s) for a, s in scores if a in found], "error": error,
+         "may_delete": prompt_labels.may_delete_draft(label, request.user),
          "model": model, "untrained_notice": untrained_notice(model)},
     )
 

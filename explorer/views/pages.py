@@ -11,7 +11,7 @@ from django.template.loader import select_template
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, search as search_mod, stats
+from .. import browse, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
@@ -181,12 +181,14 @@ def search_image(request):
     if request.method != "POST":
         return render(request, "explorer/search_image.html", {})
     upload = request.FILES.get("image")
+    if uploads.too_large(request):  # the upload guard stopped it at UPLOAD_MAX_BYTES
+        return render(request, "explorer/search_image.html", {"error": uploads.too_large_message()}, status=413)
     if upload is None:
         return render(request, "explorer/search_image.html", {"error": "Choose an image file to search with."}, status=400)
     try:
         image = search_mod.prepare_query_image(upload)
     except search_mod.BadSearch as exc:
-        return render(request, "explorer/search_image.html", {"error": str(exc)}, status=400)
+        return render(request, "explorer/search_image.html", {"error": str(exc)}, status=getattr(exc, "status", 400))
     result = search_mod.search_by_image(image)
     return render(
         request,

@@ -59,8 +59,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_dir(tmp_path):
-    """(folder, base_url): a folder served over HTTP by a local server thread for this test."""
+def http_dir(tmp_path, settings):
+    """(folder, base_url): a folder served over HTTP by a local server thread for this test.
+    Loopback is refused by the fetch policy unless allow-listed: these tests allow it."""
+    settings.FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
     folder = tmp_path / "www"
     folder.mkdir()
     handler = functools.partial(_QuietHandler, directory=str(folder))

@@ -21,8 +21,9 @@ CSV = "id,title,date\n" + "".join(f"u{i},Print {i},c. 18{i:02d}\n" for i in rang
 
 
 @pytest.fixture
-def server():
-    """(base_url, routes): routes maps a path to (status, headers, body)."""
+def server(settings):
+    """(base_url, routes): routes maps a path to (status, headers, body). Loopback allow-listed."""
+    settings.FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
     routes: dict[str, tuple[int, dict, bytes]] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):

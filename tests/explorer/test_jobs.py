@@ -33,7 +33,8 @@ def a_folder(tmp_path, good: int = 2, broken: int = 0):
     return folder
 
 
-def test_dashboard_starts_an_import(operator_client, tmp_path, run_sent_tasks):
+def test_dashboard_starts_an_import(operator_client, tmp_path, run_sent_tasks, settings):
+    settings.IMPORT_ALLOWED_ROOTS = [str(tmp_path)]  # the dashboard reads local paths only there
     folder = a_folder(tmp_path)
     with run_sent_tasks():
         r = operator_client.post("/jobs/", {"kind": "import", "mode": "missing", "source": str(folder)})
@@ -48,7 +49,8 @@ def test_dashboard_starts_an_import(operator_client, tmp_path, run_sent_tasks):
     assert "2 imported, 0 failed" in page
 
 
-def test_api_starts_an_import_and_refuses_bad_sources(operator_client, tmp_path, run_sent_tasks):
+def test_api_starts_an_import_and_refuses_bad_sources(operator_client, tmp_path, run_sent_tasks, settings):
+    settings.IMPORT_ALLOWED_ROOTS = [str(tmp_path)]  # the API reads local paths only there
     folder = a_folder(tmp_path, good=1)
     with run_sent_tasks():
         r = operator_client.post("/api/v1/jobs/", {"kind": "import", "params": {"source": str(folder), "limit": 1}},

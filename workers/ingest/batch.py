@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from archive import images
-from archive.importers import duplicates, enrich, upsert
+from archive.importers import duplicates, enrich, policy, upsert
 from archive.importers.base import ImportSettings, Record, RecordError, Stats
 from archive.models import Artwork
 from workers.jobs import ItemError, describe_exception
@@ -48,17 +48,22 @@ class ImageOutcome:
 
 # --- image work (runs in the thread pool: no database access here) --------------------------------
 
-def ingest_image(locations: list[str], known: tuple | None, cfg: ImportSettings) -> ImageOutcome:
+def ingest_image(locations: list[str], known: tuple | None, cfg: ImportSettings, roots: list[str] | None = None) -> ImageOutcome:
     """Read the first location that exists, hash it and write its derivatives.
+
+    Each location passes the source policy of its record first (``roots``: local files only inside
+    them, else only http(s) URLs; :mod:`archive.importers.policy`); a refused one is a recorded reason.
 
     ``known`` is ``(sha256, width, height, phash)`` of the existing row: when the bytes are
     unchanged and the derivatives are on disk, nothing is decoded (fast idempotent re-import).
     """
     reasons = []
+    rule = policy.SourcePolicy(roots)
     for location in locations:
         try:
+            location = rule.check(location)
             data = images.read_bytes(location, cfg.limits)
-        except images.ImageRejected as exc:
+        except (images.ImageRejected, policy.Refused) as exc:
             reasons.append(str(exc))
             continue
         try:
@@ -109,7 +114,7 @@ def ingest(
                 if isinstance(item, Record) and item.images:
                     row = existing.get((item.source, item.source_id))
                     known = (row[1], row[3], row[4], row[5]) if row and row[2] in ("ok", "duplicate") else None
-                    future = pool.submit(ingest_image, list(item.images), known, cfg)
+                    future = pool.submit(ingest_image, list(item.images), known, cfg, item.roots)
                     if tick is not None:
                         future.add_done_callback(lambda _f: tick())
                     futures.append(future)

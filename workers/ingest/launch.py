@@ -128,7 +128,8 @@ def start_from_params(params: dict, *, mode: str = "missing", user=None) -> Job:
     limit = params.pop("limit", None)
     try:
         limit = int(limit) if limit not in (None, "") else None
-        source = open_source(location, **{k: v for k, v in params.items() if v not in (None, "")})
+        # From a request: local paths only inside IMPORT_ALLOWED_ROOTS (archive.importers.policy).
+        source = open_source(location, operator=False, **{k: v for k, v in params.items() if v not in (None, "")})
     except TypeError as exc:
         raise ValueError(str(exc)) from exc
     return launch(source, limit=limit, user=user)

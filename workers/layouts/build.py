@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from archive import vectors
-from archive.images import derivative_path
+from archive.images import derivative_relpath
 from archive.models import EmbeddingModel, Job, JobBatch, Layout, LayoutPoint, Region
 from workers import jobs
 
@@ -403,9 +403,6 @@ def _region_centres(layout: Layout) -> list[np.ndarray]:
 
 def read_points(layout: Layout) -> export.PointTable:
     """The layout's points in export order (LayoutPoint id order: Z-order, then appended ones)."""
-    from django.conf import settings as s
-
-    media = str(s.MEDIA_ROOT)
     aw, xs, ys, years, classes, thumbs = [], [], [], [], [], []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -425,9 +422,9 @@ def read_points(layout: Layout) -> export.PointTable:
                 years.append(export.YEAR_NONE if year is None else year)
                 classes.append(cls or "")
                 if crop:
-                    thumbs.append(f"{media}/{crop}")
+                    thumbs.append(crop)
                 elif sha and status in ("ok", "duplicate"):
-                    thumbs.append(str(derivative_path(sha, 128)))
+                    thumbs.append(derivative_relpath(sha, 128))
                 else:
                     thumbs.append("")
     x = np.asarray(xs, dtype=np.float32)
@@ -448,7 +445,7 @@ def export_layout(layout: Layout, *, rebuilt: bool = False, rename: bool = False
     version = previous + 1
     reuse = None
     if previous and not rebuilt:
-        reuse = (export.version_dir(layout.slug, previous), previous_rows(layout.slug, previous))
+        reuse = (previous, previous_rows(layout.slug, previous))
     files = export.export_points(table, layout.slug, version, reuse=reuse, extra={"labels": label_counts(layout)})
     stored = list(Region.objects.filter(layout=layout))
     names = None

@@ -1,7 +1,9 @@
 """Export a layout as immutable static files for the browser.
 
-Under ``MEDIA_ROOT/maps/<slug>/<version>/`` (a new version number for every export, so every file
-can be cached forever):
+Under ``maps/<slug>/<version>/`` of the public store (:mod:`archive.storage`; a new version number
+for every export, so every file can be cached forever). Every file of a version is written through
+the storage seam, ``files.json`` last; a version is never renamed or rewritten once the layout
+serves it (``Layout.export_version`` says which one it serves):
 
 * ``points-NNN.bin.gz`` — row-group chunks of up to CHUNK_ROWS points, each the columns one after
   another as little-endian typed arrays (4-byte columns first, so every column is aligned):
@@ -17,15 +19,16 @@ can be cached forever):
 from __future__ import annotations
 
 import gzip
+import io
 import json
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from archive import storage
 
 CHUNK_ROWS = 131_072
 CELL = 64
@@ -50,22 +53,28 @@ class PointTable:
     c1: np.ndarray
     year: np.ndarray  # int, YEAR_NONE for unknown
     classification: list[str]
-    thumbs: list[str]  # absolute image path per point, "" for none
+    thumbs: list[str]  # image per point, a name in the thumbnails' store ("" for none)
 
     def __len__(self) -> int:
         return len(self.artwork_ids)
 
 
-def maps_root(media_root=None) -> Path:
-    if media_root is None:
-        from django.conf import settings
-
-        media_root = settings.MEDIA_ROOT
-    return Path(media_root) / "maps"
+MAPS_DIR = "maps"
 
 
-def version_dir(slug: str, version: int, media_root=None) -> Path:
-    return maps_root(media_root) / slug / str(version)
+def version_prefix(slug: str, version: int) -> str:
+    """The store prefix of one export version: ``maps/<slug>/<version>``."""
+    return f"{MAPS_DIR}/{slug}/{int(version)}"
+
+
+def version_dir(slug: str, version: int, media_root=None) -> Path | None:
+    """The local folder of an export version where the store is a local folder (else None)."""
+    return storage.local_path(storage.resolve(media_root), version_prefix(slug, version))
+
+
+def base_url(slug: str, version: int) -> str:
+    """The URL the browser fetches a version's files under (ends with "/")."""
+    return storage.url(storage.public(), version_prefix(slug, version) + "/")
 
 
 def morton_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -123,9 +132,9 @@ def decode_chunk(data: bytes, count: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _cell_image(path: str) -> Image.Image | None:
+def _cell_image(store, name: str) -> Image.Image | None:
     try:
-        with Image.open(path) as im:
+        with storage.open(store, name) as handle, Image.open(handle) as im:
             im.draft("RGB", (CELL, CELL))
             im = im.convert("RGB")
             im.thumbnail((CELL, CELL))
@@ -134,13 +143,15 @@ def _cell_image(path: str) -> Image.Image | None:
         return None
 
 
-def write_sheet(paths: list[str], target: Path, quality: int = 75) -> bool:
-    """One sprite sheet from up to PER_SHEET image paths; False (nothing written) if none loads."""
+def make_sheet(names: list[str], store=None, quality: int = 75) -> bytes | None:
+    """One sprite sheet (JPEG bytes) from up to PER_SHEET images of ``store`` (the public one by
+    default); None if none loads."""
+    store = storage.resolve(store)
     sheet = None
-    for i, path in enumerate(paths):
-        if not path:
+    for i, name in enumerate(names):
+        if not name:
             continue
-        im = _cell_image(path)
+        im = _cell_image(store, name)
         if im is None:
             continue
         if sheet is None:
@@ -148,24 +159,35 @@ def write_sheet(paths: list[str], target: Path, quality: int = 75) -> bool:
         col, row = i % PER_ROW, i // PER_ROW
         sheet.paste(im, (col * CELL + (CELL - im.width) // 2, row * CELL + (CELL - im.height) // 2))
     if sheet is None:
-        return False
-    rows_used = (len(paths) + PER_ROW - 1) // PER_ROW
+        return None
+    rows_used = (len(names) + PER_ROW - 1) // PER_ROW
     sheet = sheet.crop((0, 0, SHEET, rows_used * CELL)) if rows_used < PER_ROW else sheet
-    sheet.save(target, "JPEG", quality=quality, optimize=True)
-    return True
+    out = io.BytesIO()
+    sheet.save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()
 
 
-def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[Path, int] | None = None,
-                  media_root=None, atlases: bool = True, progress=None, threads: int = 2, extra: dict | None = None) -> dict:
+def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[int, int] | None = None,
+                  media_root=None, thumbs_store=None, atlases: bool = True, progress=None, threads: int = 2,
+                  extra: dict | None = None) -> dict:
     """Write one immutable version of a layout's files; returns the ``files.json`` content.
 
-    ``reuse=(previous version dir, rows unchanged)`` hard-links atlas sheets whose rows did not
-    change (incremental placement only appends rows).
+    ``media_root``: the store (or local folder) written to, the public store by default;
+    ``thumbs_store``: where ``table.thumbs`` are, the public store by default.
+    ``reuse=(previous version, rows unchanged)`` copies (hard-links, on a local folder) atlas
+    sheets whose rows did not change (incremental placement only appends rows). What a crashed
+    earlier attempt at this version left (never served: the layout still names the previous one)
+    is removed first; ``files.json`` is written last, so a version with a manifest is complete.
     """
-    final = version_dir(slug, version, media_root)
-    tmp = final.with_name(f".{version}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    store = storage.resolve(media_root)
+    thumbs = storage.resolve(thumbs_store)
+    prefix = version_prefix(slug, version)
+    storage.delete_prefix(store, prefix)
+
+    def write(name: str, data: bytes) -> int:
+        storage.save(store, f"{prefix}/{name}", data)
+        return len(data)
+
     n = len(table)
     qx, qy, bounds = quantise(table.x, table.y)
     cls, cls_names = classification_codes(table.classification)
@@ -183,32 +205,34 @@ def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[Pa
         end = min(start + CHUNK_ROWS, n)
         part = {k: v[start:end] for k, v in columns.items()}
         name = f"points-{i:03d}.bin.gz"
-        with open(tmp / name, "wb") as fh:
-            fh.write(gzip.compress(encode_chunk(part), compresslevel=9, mtime=0))
+        size = write(name, gzip.compress(encode_chunk(part), compresslevel=9, mtime=0))
         chunks.append({
             "file": name,
             "start": start,
             "count": end - start,
-            "bytes": (tmp / name).stat().st_size,
+            "bytes": size,
             "bounds": [int(part["x"].min()), int(part["y"].min()), int(part["x"].max()), int(part["y"].max())],
         })
     sheets: list[int] = []
     if atlases and n:
         n_sheets = (n + PER_SHEET - 1) // PER_SHEET
-        reuse_dir, reuse_rows = reuse if reuse else (None, 0)
+        reuse_version, reuse_rows = reuse if reuse else (None, 0)
         full_reusable = reuse_rows // PER_SHEET
 
         def one(s: int) -> int | None:
-            target = tmp / f"atlas-{s:04d}.jpg"
-            if reuse_dir is not None and s < full_reusable:
-                source = reuse_dir / target.name
-                if source.exists():
-                    os.link(source, target)
+            name = f"atlas-{s:04d}.jpg"
+            if reuse_version is not None and s < full_reusable:
+                source = f"{version_prefix(slug, reuse_version)}/{name}"
+                if storage.exists(store, source):
+                    storage.copy(store, source, store, f"{prefix}/{name}")
                     return s
                 if not any(table.thumbs[s * PER_SHEET : (s + 1) * PER_SHEET]):
                     return None
-            ok = write_sheet(table.thumbs[s * PER_SHEET : (s + 1) * PER_SHEET], target)
-            return s if ok else None
+            data = make_sheet(table.thumbs[s * PER_SHEET : (s + 1) * PER_SHEET], thumbs)
+            if data is None:
+                return None
+            write(name, data)
+            return s
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for s in pool.map(one, range(n_sheets)):
@@ -230,27 +254,24 @@ def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[Pa
         "cls_other": CLS_OTHER,
         **(extra or {}),
     }
-    (tmp / "files.json").write_text(json.dumps(files, separators=(",", ":")))
-    if final.exists():
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    write("files.json", json.dumps(files, separators=(",", ":")).encode())
     return files
 
 
 def prune_versions(slug: str, keep: list[int], media_root=None) -> None:
     """Delete export versions other than ``keep`` (clients holding an older manifest may still
-    fetch the previous version, so callers keep the current and the previous one)."""
-    root = maps_root(media_root) / slug
-    if not root.exists():
-        return
-    for child in root.iterdir():
-        if child.is_dir() and child.name.isdigit() and int(child.name) not in keep:
-            shutil.rmtree(child, ignore_errors=True)
+    fetch the previous version, so callers keep the current and the previous one), and what an
+    older version's interrupted export left (``.<n>.tmp<pid>`` folders)."""
+    store = storage.resolve(media_root)
+    folders, _ = storage.listdir(store, f"{MAPS_DIR}/{slug}")
+    for child in folders:
+        if (child.isdigit() and int(child) not in keep) or (child.startswith(".") and ".tmp" in child):
+            storage.delete_prefix(store, f"{MAPS_DIR}/{slug}/{child}")
 
 
 def read_files(slug: str, version: int, media_root=None) -> dict | None:
-    path = version_dir(slug, version, media_root) / "files.json"
+    """A version's ``files.json``, or None when it has none (not exported, or not finished)."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(storage.read(storage.resolve(media_root), f"{version_prefix(slug, version)}/files.json"))
     except FileNotFoundError:
         return None
