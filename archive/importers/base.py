@@ -124,9 +124,13 @@ class Stats:
     image_failed_rows: int = 0
     enriched: int = 0  # records written onto an existing artwork they describe
     skipped: int = 0  # records that describe an existing artwork, not written (on_match "skip")
+    records: int = 0  # records read (not the source's read errors)
+    no_image: int = 0  # records that name no image at all
+    untitled: int = 0  # records without a title
     seconds: dict = field(default_factory=dict)  # where the batch's main thread spent its time
 
-    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped")
+    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped",
+              "records", "no_image", "untitled")
 
     def timed(self, name: str, since: float) -> float:
         now = time.perf_counter()

@@ -183,7 +183,7 @@ def as_text(value: Any) -> str:
             return "; ".join(f"{k}: {as_text(v)}" for k, v in value.items() if not _empty(v) and as_text(v))
         name = as_text(name)
         role = next((as_text(value[k]) for k in ROLE_KEYS if not _empty(value.get(k))), "")
-        return f"{name} ({role})" if role and role.lower() not in name.lower() else name
+        return f"{name} ({role})" if role and not name.lower().endswith(f"({role.lower()})") else name
     if isinstance(value, (list, tuple)):
         return "; ".join(dict.fromkeys(t for t in (as_text(v) for v in value) if t))
     return str(value)

@@ -18,8 +18,11 @@ def source_from_params(importer: str, params: dict) -> Source:
     from .folder import FolderSource
     from .iiif import IIIFSource
     from .metadata import MetadataSource, MultiSource
+    from .records_folder import RecordsFolderSource
 
-    classes = {"folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource}
+    classes = {
+        "folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource, "records": RecordsFolderSource,
+    }
     if importer not in classes:
         raise SourceError(f"unknown importer {importer!r}")
     params = dict(params)
@@ -89,9 +92,10 @@ def open_source(
     API (False), a local location or sidecar must lie inside ``IMPORT_ALLOWED_ROOTS`` and a mapping
     must be one of the named mappings (see :mod:`archive.importers.policy`).
     """
-    from .folder import FolderSource
+    from .folder import IMAGE_EXTENSIONS, FolderSource
     from .iiif import IIIFSource, is_iiif, load
     from .metadata import MetadataSource, MultiSource
+    from .records_folder import RecordsFolderSource, holds_only_records
 
     from .policy import Refused, check_operator_location
 
@@ -108,6 +112,13 @@ def open_source(
     if not is_url and not path.exists():
         raise SourceError(f"{location} does not exist (expected a folder, a metadata file, a IIIF manifest or a URL)")
     try:
+        if kind == "records" or (kind is None and not is_url and path.is_dir() and not sidecar and holds_only_records(path, IMAGE_EXTENSIONS)
+                                  and not _mapping_files(path)):
+            # A museum dump of one JSON/XML file per object: metadata, not an empty folder of images.
+            if not path.is_dir():
+                raise SourceError(f"{location} is not a folder")
+            return RecordsFolderSource(str(path), mapping=mapping, source=source_name, with_images=with_images,
+                                       overwrite_other=overwrite_other, on_match=on_match)
         if kind == "folder" or (kind is None and not is_url and path.is_dir()):
             if not path.is_dir():
                 raise SourceError(f"{location} is not a folder")

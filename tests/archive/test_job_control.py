@@ -54,7 +54,7 @@ def test_progress_and_rate_are_recorded(tmp_path):
     job.refresh_from_db()
     assert (job.total, job.done, job.failed, job.state) == (25, 25, 0, Job.State.DONE)
     assert job.rate > 0 and job.started_at and job.finished_at
-    assert stats.created == 25 and job.message == "25 imported, 0 failed"
+    assert stats.created == 25 and job.message.startswith("25 imported, 0 failed; warning: none of the 25 records names an image")
     assert Artwork.objects.get(source__startswith="metadata:", source_id="3").year_end == 1899
     # The plan and three batches of at most 10 records, each done, its records cleared.
     assert list(job.batches.order_by("seq").values_list("seq", "start", "size", "state")) == [

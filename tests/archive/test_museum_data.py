@@ -273,3 +273,73 @@ def test_real_scans_first_catalogue_later(culturecraft_dir, tmp_path):
     assert work.title == "Cystoseira granulata" and work.creator == "Anna Atkins" and work.year_start == 1843
     assert work.metadata["enriched_from"][0]["source"] == "culturecraft"
     assert not Artwork.objects.filter(status="duplicate").exists()
+
+
+# --- folders of per-object records; no silent empty imports ------------------------------------------
+
+def test_a_folder_of_per_object_tate_json_files_is_imported_as_metadata(tate_dir, tmp_path):
+    """Tate's records split one JSON file per object, as museums publish folder dumps."""
+    import gzip
+
+    dump = tmp_path / "tate-objects"
+    with gzip.open(tate_dir / "artworks.jsonl.gz", "rt", encoding="utf-8") as lines:
+        for i, line in zip(range(300), lines):
+            record = json.loads(line)
+            folder = dump / record["acno"][:2]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{record['acno']}.json").write_text(line)
+    from archive.importers import open_source
+    from archive.importers.records_folder import RecordsFolderSource
+
+    source = open_source(str(dump))
+    assert isinstance(source, RecordsFolderSource) and source.mapping.name == "tate" and source.count() == 300
+    job, stats, errors = run_import(dump)
+    assert errors == [] and stats.done == 300 and job.state == "done"
+    first = Artwork.objects.get(source="tate", source_id="A00001")
+    assert first.creator == "Robert Blake" and first.metadata["subjects"]
+    assert "warning: none of the 300 records names an image" in job.message
+    # Idempotent: the same folder again changes nothing and creates nothing.
+    _, again, errors = run_import(dump)
+    assert errors == [] and (again.created, again.updated) == (0, 300)
+
+
+def test_a_folder_of_xml_records_with_ids_from_file_names(tmp_path):
+    dump = tmp_path / "lido"
+    dump.mkdir()
+    (dump / "obj-1.xml").write_text(
+        '<?xml version="1.0"?><object xmlns="http://example.org/ns" status="public">'
+        "<title>Harbour at dusk</title>"
+        "<creator><name>Jane Painter</name><role>painter</role></creator>"
+        "<creator><name>Joe Framer</name><role>framer</role></creator>"
+        "<date>1883-01-01/1885-12-31</date><inventory>I-1</inventory></object>"
+    )
+    (dump / "obj-2.json").write_text(json.dumps({"title": "A JSON one", "creator": "Someone"}))
+    (dump / "broken.xml").write_text("<object><title>no end")
+    (dump / "bomb.xml").write_text('<!DOCTYPE x [<!ENTITY a "aaaa">]><object><title>&a;</title></object>')
+    job, stats, errors = run_import(dump)
+    source = "metadata:lido"
+    xml = Artwork.objects.get(source=source, source_id="obj-1")
+    assert (xml.title, xml.creator, xml.year_start, xml.year_end) == ("Harbour at dusk", "Jane Painter (painter); Joe Framer (framer)", 1883, 1885)
+    assert xml.metadata["inventory"] == "I-1" and xml.metadata["@status"] == "public"
+    assert Artwork.objects.get(source=source, source_id="obj-2").title == "A JSON one"
+    reasons = sorted(e.reason for e in errors)
+    assert len(reasons) == 2 and "not valid XML" in reasons[1] and "entity declarations" in reasons[0]
+
+
+def test_an_import_that_finds_nothing_fails_and_says_so(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    job, stats, errors = run_import(empty)
+    assert job.state == "failed" and "found nothing to import" in job.message
+
+
+def test_metadata_without_images_or_titles_ends_with_a_warning(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("id,heading,picture_ref\n1,Something,p1\n2,Else,p2\n")
+    job, stats, errors = run_import(path)
+    assert job.state == "done" and stats.done == 2
+    assert "warning: none of the 2 records names an image" in job.message
+    assert "warning: none of the 2 records has a title" in job.message
+    # Nothing was lost: the unrecognised columns are kept.
+    assert Artwork.objects.get(source="metadata:odd.csv", source_id="1").metadata["heading"] == "Something"

@@ -220,6 +220,9 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
         if isinstance(item, RecordError):
             errors.append(_error(item.item, item.reason, detail=item.detail, payload=item.payload))
             continue
+        stats.records += 1
+        stats.no_image += not item.images
+        stats.untitled += not str(item.fields.get("title") or "").strip()
         key = (item.source, item.source_id)
         other = existing[key][6] if key in existing else None
         if item.origin and other and not enrich.same_origin(other, item.origin) and not item.overwrite_other:

@@ -40,7 +40,7 @@ class Command(BaseCommand):
                                  "write their catalogue onto it (enrich, default), import them as separate artworks, or skip them")
         parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
         if self.kind is None:
-            parser.add_argument("--kind", choices=["folder", "metadata", "iiif"], help="skip auto-detection")
+            parser.add_argument("--kind", choices=["folder", "metadata", "iiif", "records"], help="skip auto-detection")
             parser.add_argument("--aic-api", type=int, metavar="N", help="fetch N public-domain works from api.artic.edu (needs internet)")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="send the job to the ingest workers and return (follow it with `jobs show ID`)")
