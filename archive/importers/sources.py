@@ -78,6 +78,8 @@ def open_source(
     kind: str | None = None,
     overwrite_other: bool = False,
     on_match: str = "enrich",
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
     operator: bool = True,
 ) -> Source:
     """What ``import SOURCE`` imports: a folder, a metadata file or a IIIF manifest/collection.
@@ -112,7 +114,8 @@ def open_source(
     if not is_url and not path.exists():
         raise SourceError(f"{location} does not exist (expected a folder, a metadata file, a IIIF manifest or a URL)")
     try:
-        if kind == "records" or (kind is None and not is_url and path.is_dir() and not sidecar and holds_only_records(path, IMAGE_EXTENSIONS)
+        if kind == "records" or (kind is None and not is_url and path.is_dir() and not sidecar and not include
+                                  and holds_only_records(path, IMAGE_EXTENSIONS)
                                   and not _mapping_files(path)):
             # A museum dump of one JSON/XML file per object: metadata, not an empty folder of images.
             if not path.is_dir():
@@ -132,7 +135,7 @@ def open_source(
                         for p, m in claimed
                     ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
-            return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping)
+            return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping, include=include, exclude=exclude)
         if kind == "iiif":
             return IIIFSource(location, canvases=canvases, source=source_name)
         if kind is None:

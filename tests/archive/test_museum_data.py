@@ -343,3 +343,19 @@ def test_metadata_without_images_or_titles_ends_with_a_warning(tmp_path):
     assert "warning: none of the 2 records has a title" in job.message
     # Nothing was lost: the unrecognised columns are kept.
     assert Artwork.objects.get(source="metadata:odd.csv", source_id="1").metadata["heading"] == "Something"
+
+
+def test_folder_include_and_exclude_patterns(tmp_path):
+    from django.core.management import call_command
+
+    art = tmp_path / "art"
+    write_jpeg(art / "a.jpg", seed=1)
+    write_jpeg(art / "b.JPG", seed=2)
+    write_jpeg(art / "a_detail.jpg", seed=3)
+    write_jpeg(art / "crops" / "a-1.jpg", seed=4)
+    write_jpeg(art / "sub" / "c.png", seed=5)
+    run_import(art, exclude=["crops/*", "*_detail.jpg"])
+    assert sorted(Artwork.objects.values_list("source_id", flat=True)) == ["art/a.jpg", "art/b.JPG", "art/sub/c.png"]
+    Artwork.objects.all().delete()
+    call_command("import", str(art), "--include", "*.jpg", "--exclude", "*_detail.*", verbosity=0)
+    assert sorted(Artwork.objects.values_list("source_id", flat=True)) == ["art/a.jpg", "art/b.JPG", "art/crops/a-1.jpg"]

@@ -38,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--on-match", choices=["enrich", "separate", "skip"], default="enrich",
                             help="metadata records that describe an artwork already imported (same image bytes, or file name): "
                                  "write their catalogue onto it (enrich, default), import them as separate artworks, or skip them")
+        parser.add_argument("--include", action="append", metavar="PATTERN",
+                            help="folder: import only files matching this glob (on the file name, or with a '/' on the path "
+                                 "inside the folder); repeatable")
+        parser.add_argument("--exclude", action="append", metavar="PATTERN",
+                            help="folder: skip files matching this glob (e.g. 'crops/*' or '*_detail.jpg'); repeatable")
         parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
         if self.kind is None:
             parser.add_argument("--kind", choices=["folder", "metadata", "iiif", "records"], help="skip auto-detection")
@@ -73,6 +78,7 @@ class Command(BaseCommand):
                     location, mapping=options.get("mapping"), with_images=options["with_images"], canvases=options["canvases"],
                     sidecar=options.get("sidecar"), source_name=options.get("source_name"), encoding=options["encoding"], kind=kind,
                     overwrite_other=options.get("overwrite_other", False), on_match=options.get("on_match") or "enrich",
+                    include=options.get("include"), exclude=options.get("exclude"),
                 )
             except SourceError as exc:
                 raise CommandError(str(exc)) from None
