@@ -189,6 +189,19 @@ class MetadataSource(Source):
             )
         return found
 
+    def sample(self) -> dict | None:
+        """The first raw record of the file (for drafting a mapping), or None."""
+        if self.fmt == "json":
+            try:
+                rows = readers.records_in(readers.load_json(self.path), self.mapping.records or ["data", "records", "items", "artworks", "objects"])
+            except ValueError:
+                return None
+            return next((r for r in rows if isinstance(r, dict)), None)
+        for item in self._raw():
+            if not isinstance(item, readers.Problem):
+                return item[1]
+        return None
+
     def count(self) -> int | None:
         keys = self.mapping.records or ["data", "records", "items", "artworks", "objects"]
         return readers.count_rows(self.path, self.fmt, keys)

@@ -142,6 +142,17 @@ class RecordsFolderSource(Source):
     def count(self) -> int | None:
         return sum(1 for _ in self.files())
 
+    def sample(self) -> dict | None:
+        for path in self.files():
+            try:
+                rows = read_records(path)
+            except (ValueError, OSError, EOFError):
+                continue
+            found = next((r for r in rows if isinstance(r, dict)), None)
+            if found is not None:
+                return found
+        return None
+
     def _detect(self) -> mappings.Mapping:
         for path in self.files():
             try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -359,3 +360,49 @@ def test_folder_include_and_exclude_patterns(tmp_path):
     Artwork.objects.all().delete()
     call_command("import", str(art), "--include", "*.jpg", "--exclude", "*_detail.*", verbosity=0)
     assert sorted(Artwork.objects.values_list("source_id", flat=True)) == ["art/a.jpg", "art/b.JPG", "art/crops/a-1.jpg"]
+
+
+# --- preview and drafted mappings -----------------------------------------------------------------
+
+def test_preview_shows_records_actions_and_field_shares_and_writes_nothing(tmp_path, capsys):
+    from django.core.management import call_command
+
+    from archive.models import Job
+
+    scans = _scans(tmp_path, n=2)
+    run_import(scans)
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text(
+        "id,title,artist,date,file,accession\n"
+        f"A1,The Harbour,Jane Doe,1883,scans/INV-0.jpg,X.1\n"
+        "INV-1,The Hill,,c. 1900,,X.2\n"
+        "B7,Not scanned,John Roe,,,X.3\n"
+        "B8,,John Roe,,,X.4\n"
+    )
+    before = (Artwork.objects.count(), Job.objects.count(), sorted(Artwork.objects.values_list("title", flat=True)))
+    call_command("import", str(catalogue), "--preview", "3")
+    out = capsys.readouterr().out
+    assert (Artwork.objects.count(), Job.objects.count(), sorted(Artwork.objects.values_list("title", flat=True))) == before
+    assert "nothing is written" in out and "mapping 'generic'" in out
+    assert "[1] catalogue.csv row 1 -> metadata:catalogue.csv:A1: enrich #" in out and "matched by image bytes" in out
+    assert "matched by file name" in out and "[3] catalogue.csv row 3 -> metadata:catalogue.csv:B7: new" in out
+    assert "[4]" not in out and "title: The Harbour" in out and '"accession": "X.1"' in out
+    # Shares over every record read (4 here), not only those shown.
+    assert re.search(r"title\s+75\.0%", out) and re.search(r"creator\s+75\.0%", out) and re.search(r"image\s+25\.0%", out)
+    assert re.search(r"metadata\.accession\s+100\.0%", out) and "Would: enrich 2, new 2" in out
+
+
+def test_a_mapping_drafted_from_the_columns_imports_the_file(tmp_path, capsys):
+    from django.core.management import call_command
+
+    path = tmp_path / "met.jsonl"
+    path.write_text(json.dumps({**MET, "primaryImage": ""}) + "\n" + json.dumps({**MET, "objectID": 2, "title": "Second"}) + "\n")
+    target = tmp_path / "met-draft.json"
+    call_command("import", str(path), "--draft-mapping", str(target))
+    draft = json.loads(target.read_text())
+    assert draft["id"] == "objectID" and draft["fields"]["title"] == "title" and draft["fields"]["creator"] == "artistDisplayName"
+    assert draft["metadata"]["artistNationality"] == "artistNationality" and "title" not in draft["metadata"]
+    assert Artwork.objects.count() == 0
+    run_import(path, mapping=str(target))
+    work = Artwork.objects.get(source="met-draft", source_id="2")
+    assert work.title == "Second" and work.creator == "Vincent van Gogh" and work.metadata["artistNationality"] == "Dutch"
