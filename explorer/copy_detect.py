@@ -23,11 +23,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 SIDE = 512  # long side the images are matched at (the candidates' derivative size)
-CANDIDATE_FEATURES = 1500  # a crop shows part of the candidate: it needs keypoints everywhere
-QUERY_FEATURES = 700
+CANDIDATE_FEATURES = 1000  # a crop shows part of the candidate: it needs keypoints everywhere
+QUERY_FEATURES = 500
 RATIO = 0.8  # Lowe's ratio test
 REPROJECTION = 4.0  # RANSAC inlier distance in pixels at SIDE
-COPY_THRESHOLD = 16  # RANSAC inliers; unrelated paintings reach about 12 at most (bench/copies.py)
+MIN_SCALE, MAX_SCALE = 0.25, 4.0  # query-to-candidate scale of a plausible copy (both at SIDE)
+MIN_SPREAD = 0.01  # the inliers' box on the candidate covers at least this share of SIDE x SIDE
+COPY_THRESHOLD = 10  # distinct RANSAC inliers; unrelated works reach 5 at most in bench/copies.py
 CACHE_SIZE = 4096
 
 Features = tuple[np.ndarray, np.ndarray | None]  # (keypoint positions N x 2 float32, descriptors N x 32 uint8)
@@ -72,8 +74,21 @@ def inliers(query: Features, candidate: Features) -> int:
         return 0
     src = qp[[g.queryIdx for g in good]]
     dst = cp[[g.trainIdx for g in good]]
-    _, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION)
-    return int(mask.sum()) if mask is not None else 0
+    transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION)
+    if transform is None or mask is None:
+        return 0
+    # A copy maps the query at a plausible scale (a crop to 30% of the area is ~0.55) ...
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return 0
+    keep = mask.ravel().astype(bool)
+    # ... onto distinct keypoints spread over an area: repeated patterns and clusters match many
+    # query points onto a few candidate points in one corner.
+    distinct = len({round(x) + 10_000 * round(y) for x, y in dst[keep]})
+    span = np.ptp(dst[keep], axis=0) if keep.any() else np.zeros(2)
+    if span[0] * span[1] < MIN_SPREAD * SIDE * SIDE:
+        return 0
+    return min(int(keep.sum()), distinct)
 
 
 def verify(query: dict[str, tuple[Features, Features]], candidate: dict[str, Features]) -> int:
