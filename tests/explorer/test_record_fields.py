@@ -48,3 +48,11 @@ def test_api_detail_has_the_museum_fields(client, catalogued):
     assert data["record_sources"]["field_sources"]["title"] == "metadata:catalogue.csv:A1"
     dup = client.get(f"/api/v1/artworks/{copy.pk}/").json()
     assert dup["duplicate_of"] == original.pk and "same image bytes" in dup["record_sources"]["duplicate_of"]["reason"]
+
+
+def test_api_root_lists_every_endpoint(client):
+    data = client.get("/api/v1/").json()
+    for key in ("artworks", "labels", "collections", "jobs", "search", "search/image", "search/facets", "stats",
+                "decisions", "doppelganger", "schema", "docs"):
+        assert key in data, key
+    assert data["doppelganger"].endswith("/api/v1/doppelganger/") and data["search/image"].endswith("/api/v1/search/image/")
