@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import routers
 from rest_framework.response import Response
 
-from . import views
+from . import classifiers, views
 
 # Endpoints beside the viewsets, listed by the API root too: (key, url name).
 OTHER_ENDPOINTS = [
@@ -37,6 +37,7 @@ router.register("artworks", views.ArtworkViewSet, basename="artwork")
 router.register("labels", views.LabelViewSet, basename="label")
 router.register("collections", views.CollectionViewSet, basename="collection")
 router.register("jobs", views.JobViewSet, basename="job")
+router.register("classifiers", classifiers.ClassifierViewSet, basename="classifier")
 
 urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),

@@ -24,6 +24,8 @@ STAGE_MODULES = [
     "workers.labeling.curator_job",
     "workers.faces",
     "workers.layouts.stage",
+    "workers.classifiers.train_stage",
+    "workers.classifiers.apply_stage",
 ]
 
 # The follow-up rules between stages (what a finished job triggers): one table, see that module.
