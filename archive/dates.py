@@ -48,6 +48,9 @@ _RANGE = re.compile(
 _YEAR = re.compile(r"(?<!\d)(?P<y>\d{3,4})(?![\d])" + _ERA.format(n=1), re.IGNORECASE)
 _YEAR_BC = re.compile(r"(?<!\d)(?P<y>\d{1,4})" + r"\s*(?P<era1>b\.?\s?c\.?(?:e\.?)?)", re.IGNORECASE)
 _ISO = re.compile(r"(?P<y>\d{4})-[01]\d-[0-3]\d(?:[T ]|$)")
+# An ISO 8601 interval ("1883-01-01/1885-12-31", "1883/1885", "1883-05--1884"), as open-access dumps give ranges.
+_ISO_DATE = r"(?P<{n}>-?\d{{4}})(?:-[01]\d(?:-[0-3]\d)?)?(?:T[0-9:.]*(?:Z|[+-]\d\d:?\d\d)?)?"
+_ISO_INTERVAL = re.compile(r"^" + _ISO_DATE.format(n="y1") + r"\s*(?:/|--)\s*" + _ISO_DATE.format(n="y2") + r"$")
 _UNKNOWN = re.compile(r"^\W*(date\s+)?(not\s+known|unknown|undated|n\.?\s?d\.?|no\s+date|s\.\s?d\.|sans\s+date|\?)\W*$", re.IGNORECASE)
 _APPROX = re.compile(r"\b(c\.|ca\.|circa|about|around|approx\.?|approximately|probably|possibly)|\?|\bc\s?\d", re.IGNORECASE)
 _BEFORE = re.compile(r"\b(before|by|until|not after|ante)\s*(?:c\.?\s*|circa\s+)?$", re.IGNORECASE)
@@ -111,6 +114,10 @@ def parse_date(text: str | int | None) -> DateRange:
     if not text or _UNKNOWN.match(text):
         return UNKNOWN
     approximate = bool(_APPROX.search(re.sub(r"(?i)(\d(?:st|nd|rd|th))\s*c\.?(?![a-z])", r"\1 century", text)))
+    interval = _ISO_INTERVAL.match(text)
+    if interval:
+        start, end = int(interval.group("y1")), int(interval.group("y2"))
+        return DateRange(min(start, end), max(start, end), approximate)
     iso = _ISO.match(text)
     if iso:
         year = int(iso.group("y"))

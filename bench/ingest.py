@@ -217,12 +217,12 @@ def main() -> int:
             csv_path = work / f"metadata_{n}.csv"
             write_csv(csv_path, n)
             connections.close_all()
-            before = Artwork.objects.filter(source="metadata").count()
+            before = Artwork.objects.filter(source__startswith="metadata:").count()
             csv_elapsed, peaks[n], code = import_peak_rss(csv_path)
-            rows = Artwork.objects.filter(source="metadata").count() - before
+            rows = Artwork.objects.filter(source__startswith="metadata:").count() - before
             print(f"metadata CSV: {rows} of {n} new rows in {csv_elapsed:.1f}s = {rows / csv_elapsed:.0f} rows/s "
                   f"(subprocess incl. startup; file {csv_path.stat().st_size / 1e6:.1f} MB), peak RSS {peaks[n]:.0f} MB")
-            Artwork.objects.filter(source="metadata").delete()
+            Artwork.objects.filter(source__startswith="metadata:").delete()
         peak_mb = peaks[args.rows]
         flat = peak_mb <= peaks[small_rows] * 1.1 + 32
         print(f"peak RSS {peaks[small_rows]:.0f} MB at {small_rows} rows, {peak_mb:.0f} MB at {args.rows} rows: "

@@ -313,10 +313,10 @@ def search_by_image(image: Image.Image, *, limit: int = 24, verify: int = 40) ->
 
     Test-time augmentation: the image and its mirror are both embedded and each artwork keeps its
     best similarity. The ``verify`` best candidates are then checked for being near-copies of the
-    query (crop, mirror, recolouring: :mod:`explorer.copy_detect`); verified copies rank first."""
-    from archive.images import load_derivative
-
-    from .copy_detect import COPY_THRESHOLD, copy_score
+    query (crop, mirror, recolouring, rotation, rescan: geometric verification with local
+    features, :mod:`explorer.copy_detect`); verified copies rank first."""
+    from .copy_detect import COPY_THRESHOLD, candidate_features, query_features
+    from .copy_detect import verify as verify_copy
 
     model = active_model()
     notices: list[str] = []
@@ -342,16 +342,17 @@ def search_by_image(image: Image.Image, *, limit: int = 24, verify: int = 40) ->
         if artwork_id not in candidates:
             candidates.append(artwork_id)
     found = base_queryset().defer(*HIDDEN_COLUMNS).in_bulk(set(candidates) | {a for a, _ in ranked})
-    copies: dict[int, float] = {}
+    copies: dict[int, float] = {}  # artwork id -> RANSAC inliers of the verified copy
+    query_feats = query_features(image)
     for artwork_id in candidates:
         artwork = found.get(artwork_id)
         if artwork is None or not artwork.has_image:
             continue
         try:
-            candidate = load_derivative(artwork.sha256, 128)
+            candidate = candidate_features(artwork.sha256)
         except OSError:
             continue
-        score = copy_score(image, candidate)
+        score = verify_copy(query_feats, candidate)
         if score >= COPY_THRESHOLD:
             copies[artwork_id] = score
     for artwork_id in copies:

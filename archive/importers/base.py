@@ -19,6 +19,8 @@ from archive import images, storage
 from archive.dates import parse_date
 from archive.models import Artwork
 
+from .mapping import as_text
+
 # Catalogue fields an importer may set (everything on Artwork that is not about the image).
 META_FIELDS = [
     "title", "creator", "display_date", "year_start", "year_end", "medium", "classification", "institution",
@@ -44,6 +46,9 @@ class Record:
     has_metadata: bool = True  # False for a plain file found in a folder
     item: str = ""  # how an operator finds it: 'metadata.csv row 12', a path, a URL
     position: int | None = None  # row/line ordinal in its file, when the source has one
+    origin: str = ""  # the file (path or URL) a metadata record was read from; kept in metadata.import_origin
+    on_match: str = ""  # a new record describing an existing artwork: "enrich", "separate" or "skip" (archive.importers.enrich)
+    overwrite_other: bool = False  # may update a row that another file imported (--overwrite-other-files)
     # Folders the record's local image paths may lie in (its source's policy, archive.importers.policy);
     # empty: a remote source, only http(s) images.
     roots: list[str] = field(default_factory=list)
@@ -117,9 +122,15 @@ class Stats:
     duplicates: int = 0
     near_duplicates: int = 0
     image_failed_rows: int = 0
+    enriched: int = 0  # records written onto an existing artwork they describe
+    skipped: int = 0  # records that describe an existing artwork, not written (on_match "skip")
+    records: int = 0  # records read (not the source's read errors)
+    no_image: int = 0  # records that name no image at all
+    untitled: int = 0  # records without a title
     seconds: dict = field(default_factory=dict)  # where the batch's main thread spent its time
 
-    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows")
+    COUNTS = ("done", "failed", "created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped",
+              "records", "no_image", "untitled")
 
     def timed(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -139,6 +150,10 @@ class Stats:
 def summary_text(counts: dict) -> str:
     """'12 imported, 1 failed, 2 exact duplicates linked, 1 near-duplicates flagged'."""
     parts = [f"{counts.get('done', 0)} imported", f"{counts.get('failed', 0)} failed"]
+    if counts.get("enriched"):
+        parts.append(f"{counts['enriched']} enriched existing artworks")
+    if counts.get("skipped"):
+        parts.append(f"{counts['skipped']} skipped (already in the archive)")
     if counts.get("duplicates"):
         parts.append(f"{counts['duplicates']} exact duplicates linked")
     if counts.get("near_duplicates"):
@@ -151,8 +166,8 @@ def summary_text(counts: dict) -> str:
 def _clean_text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)):
-        value = "; ".join(_clean_text(v) for v in value if v not in (None, ""))
+    if isinstance(value, (list, tuple, dict)):
+        value = as_text(value)
     return str(value).replace("\x00", "").strip()
 
 
@@ -168,13 +183,26 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
-def _clean_year(value: Any) -> int | None:
-    if value in (None, ""):
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _clean_year(value: Any, end: bool = False) -> int | None:
+    """A year from a number, a numeric text, an ISO date ("1883-01-01") or any date text
+    (its range's start, or its end with ``end``)."""
+    if value in (None, "") or isinstance(value, (bool, dict, list)):
         return None
     try:
         year = int(float(value))
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError, OverflowError):
+        dates = parse_date(str(value))
+        year = dates.end if end else dates.start
+        if year is None:
+            return None
     return year if -100_000 < year < 100_000 else None
 
 
@@ -197,11 +225,18 @@ def artwork_values(record: Record) -> dict[str, Any]:
                 text = text[: limit - 1] + "…"
         values[name] = text
     dates = parse_date(values["display_date"])
-    start = _clean_year(fields["year_start"]) if fields.get("year_start") not in (None, "") else dates.start
-    end = _clean_year(fields["year_end"]) if fields.get("year_end") not in (None, "") else dates.end
+    # A year field that gives no year falls back to the display date's range.
+    start = _clean_year(fields.get("year_start"))
+    end = _clean_year(fields.get("year_end"), end=True)
+    start = dates.start if start is None else start
+    end = dates.end if end is None else end
+    if end is None and isinstance(fields.get("year_start"), str) and not _numeric(fields["year_start"]):
+        end = _clean_year(fields["year_start"], end=True)  # a range given as the start ("1650-01-01/1655-12-31")
     if start is not None and end is not None and end < start:
         start, end = end, start
     values["year_start"], values["year_end"] = start, end
+    if record.origin:
+        metadata["import_origin"] = record.origin
     values["metadata"] = metadata
     return values
 

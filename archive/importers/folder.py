@@ -13,6 +13,7 @@ a file or folder whose name is not valid UTF-8 is an error naming it (its name c
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 from typing import Iterator
@@ -36,9 +37,12 @@ class FolderSource(Source):
 
     def __init__(
         self, location: str, *, sidecar: str | None = None, source: str | None = None, mapping: str | None = None,
-        root: str | None = None,
+        root: str | None = None, include: list[str] | None = None, exclude: list[str] | None = None,
     ):
         self.root = Path(location).resolve()
+        # Glob patterns on the path inside the folder ("crops/*") or, without a "/", on the file name ("*_crop.jpg").
+        self.include = [p for p in _patterns(include)]
+        self.exclude = [p for p in _patterns(exclude)]
         # Ids with --source-name are relative to the folder first imported, also when a retry
         # re-reads only one of its subfolders.
         self.id_root = Path(root).resolve() if root else self.root
@@ -58,6 +62,8 @@ class FolderSource(Source):
             "source": self.source,
             "mapping": self.mapping_name,
             "root": str(self.id_root) if self.id_root != self.root else None,
+            "include": self.include or None,
+            "exclude": self.exclude or None,
         }
 
     def describe(self) -> str:
@@ -173,9 +179,17 @@ class FolderSource(Source):
                     continue
                 if is_dir:
                     subfolders.append(Path(entry.path))
-                else:
+                elif self._wanted(Path(entry.path)):
                     yield Path(entry.path)
             stack.extend(reversed(subfolders))
+
+    def _wanted(self, path: Path) -> bool:
+        if not (self.include or self.exclude):
+            return True
+        inside = path.relative_to(self.id_root).as_posix()
+        if self.include and not any(_matches(inside, p) for p in self.include):
+            return False
+        return not any(_matches(inside, p) for p in self.exclude)
 
     def count(self) -> int | None:
         return sum(1 for _ in self._walk())
@@ -244,3 +258,18 @@ def _names(spec) -> set[str]:
             out |= _names(option)
         return out
     return set()
+
+
+def _patterns(value) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(p).strip() for p in value if str(p).strip()]
+
+
+def _matches(inside: str, pattern: str) -> bool:
+    """``pattern`` with a "/" is matched against the path inside the folder (``*`` crosses folders),
+    without one against the file name; matching ignores case."""
+    target = inside if "/" in pattern else inside.rsplit("/", 1)[-1]
+    return fnmatch.fnmatchcase(target.lower(), pattern.lower())

@@ -23,6 +23,12 @@ A *value spec* is one of:
 
 ``image.paths`` are templates relative to the metadata file's folder (tried first), ``image.urls``
 value specs giving URLs; with ``only_when_asked`` the URLs are used only with ``--with-images``.
+
+A text field whose value is an object or a list of objects (``[{"name": "Monet", "role":
+"artist"}]``) is stored as their names joined with their roles ("Monet (artist)"), and the
+structured value is kept in metadata under the field's name. Every field of the record that the
+mapping does not use is kept in the artwork's metadata as it was read, unless the mapping says
+``"unmapped": "drop"``. docs/ingest.md explains how to write a mapping, with examples.
 """
 from __future__ import annotations
 
@@ -58,10 +64,24 @@ class Mapping:
     detect: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     path: str = ""
+    source_per_file: bool = False  # each file is its own source: "<source>:<file name>"
+    unmapped: str = "keep"  # "keep": the record's unused fields go to metadata; "drop": they do not
+    _used: set | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_images(self) -> bool:
         return bool(self.image.get("paths") or self.image.get("urls"))
+
+    def used_keys(self) -> set[str]:
+        """The record's top-level fields this mapping reads (the rest are "unmapped")."""
+        if self._used is None:
+            used: set[str] = set()
+            for spec in [self.id, *self.fields.values(), *self.metadata.values(), *self.image.get("urls", [])]:
+                used |= spec_keys(spec)
+            for template in self.image.get("paths", []):
+                used |= spec_keys(template if isinstance(template, dict) else {"template": template})
+            self._used = used
+        return self._used
 
 
 def available() -> list[str]:
@@ -80,6 +100,9 @@ def load(name_or_path: str) -> Mapping:
         raise MappingError(f"mapping {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or "id" not in data or "source" not in data:
         raise MappingError(f"mapping {path} needs at least 'source' and 'id'")
+    unmapped = data.get("unmapped", "keep")
+    if unmapped not in ("keep", "drop"):
+        raise MappingError(f"mapping {path}: 'unmapped' must be \"keep\" or \"drop\", not {unmapped!r}")
     records = data.get("records") or []
     return Mapping(
         name=data.get("name", path.stem),
@@ -92,6 +115,8 @@ def load(name_or_path: str) -> Mapping:
         detect=data.get("detect", {}),
         title=data.get("title", ""),
         path=str(path),
+        unmapped=unmapped,
+        source_per_file=bool(data.get("source_per_file", False)),
     )
 
 
@@ -138,6 +163,55 @@ def _field_sets(value) -> list[list[str]]:
 
 
 # --- evaluating value specs -------------------------------------------------------------------------
+
+# Keys that name a structured value ({"name": "Claude Monet", "role": "artist"}) and give its role,
+# as museum dumps spell them (Tate's "fc", Cleveland's "description", Linked Art's "_label", ...).
+NAME_KEYS = (
+    "name", "display_name", "displayName", "fc", "full_name", "fullName", "preferred_name", "label", "_label",
+    "title", "description", "value", "@value", "content", "text",
+)
+ROLE_KEYS = ("role", "roles", "qualifier", "attribution", "role_label", "roleLabel")
+
+
+def as_text(value: Any) -> str:
+    """Readable text of a value: names of objects with their roles, lists joined with "; "."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        name = next((value[k] for k in NAME_KEYS if not _empty(value.get(k))), None)
+        if name is None:
+            return "; ".join(f"{k}: {as_text(v)}" for k, v in value.items() if not _empty(v) and as_text(v))
+        name = as_text(name)
+        role = next((as_text(value[k]) for k in ROLE_KEYS if not _empty(value.get(k))), "")
+        return f"{name} ({role})" if role and not name.lower().endswith(f"({role.lower()})") else name
+    if isinstance(value, (list, tuple)):
+        return "; ".join(dict.fromkeys(t for t in (as_text(v) for v in value) if t))
+    return str(value)
+
+
+def _structured(value: Any) -> bool:
+    return isinstance(value, dict) or (isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list)) for v in value))
+
+
+def spec_keys(spec: Any) -> set[str]:
+    """The record's top-level keys a value spec reads."""
+    if isinstance(spec, str):
+        if spec.startswith("$"):
+            return set()
+        head = re.split(r"[.\[]", spec, maxsplit=1)[0]
+        return {spec, head}
+    if isinstance(spec, list):
+        return set().union(*(spec_keys(s) for s in spec)) if spec else set()
+    if isinstance(spec, dict):
+        out: set[str] = set()
+        if "path" in spec:
+            out |= spec_keys(spec["path"])
+        for option in spec.get("first", []):
+            out |= spec_keys(option)
+        for name in _TEMPLATE_FIELD.findall(spec.get("template", "")):
+            out |= spec_keys(name)
+        return out
+    return set()
 
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
@@ -276,10 +350,13 @@ def apply(mapping: Mapping, record: Any, *, base_dir: Path | None = None, with_i
     if len(source_id) > 512:
         raise RecordProblem(f"the id is {len(source_id)} characters long (at most 512)")
     fields: dict[str, Any] = {}
+    structured: dict[str, Any] = {}
     for name, spec in mapping.fields.items():
         value = evaluate(spec, record, document)
-        if isinstance(value, (dict,)):
-            raise RecordProblem(f"field {name!r} ({_describe(spec)}) is an object, expected text")
+        if _structured(value):
+            # Names joined with their roles for the column; the objects themselves kept in metadata.
+            structured[name] = value
+            value = as_text(value)
         if not _empty(value):
             fields[name] = value
     metadata = {}
@@ -287,6 +364,13 @@ def apply(mapping: Mapping, record: Any, *, base_dir: Path | None = None, with_i
         value = evaluate(spec, record, document)
         if not _empty(value):
             metadata[name] = value
+    for name, value in structured.items():
+        metadata.setdefault(name, value)
+    if mapping.unmapped == "keep":
+        used = mapping.used_keys()
+        for key, value in record.items():
+            if key not in used and not _empty(value):
+                metadata.setdefault(str(key), value)
     fields["metadata"] = metadata
     locations = image_locations(mapping, record, base_dir=base_dir, with_images=with_images, document=document)
     return (source or mapping.source), source_id, fields, locations
@@ -319,6 +403,7 @@ def prune(mapping: Mapping, keys: set[str]) -> Mapping:
         fields={k: simplify(v) for k, v in mapping.fields.items()},
         metadata={k: simplify(v) for k, v in mapping.metadata.items()},
         image=image, records=mapping.records, detect=mapping.detect, title=mapping.title, path=mapping.path,
+        unmapped=mapping.unmapped, source_per_file=mapping.source_per_file, _used=mapping.used_keys(),
     )
 
 

@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
+from . import enrich
 from . import mapping as mappings
 from . import readers
 from .base import Record, RecordError, Source
@@ -90,6 +91,9 @@ class MetadataSource(Source):
         encoding: str = "utf-8",
         source: str | None = None,
         image_base: str | None = None,
+        overwrite_other: bool = False,
+        origin: str | None = None,
+        on_match: str = "enrich",
         root: str | None = None,
     ):
         self.location = str(location)
@@ -108,6 +112,25 @@ class MetadataSource(Source):
         # Image paths in the mapping are relative to the metadata file's folder unless told otherwise.
         self.image_base = Path(image_base) if image_base else self.path.parent
         self.mapping = mappings.load(mapping) if mapping else self._detect()
+        self.overwrite_other = bool(overwrite_other)
+        if on_match not in enrich.POLICIES:
+            raise ValueError(f"on_match must be one of {', '.join(enrich.POLICIES)}, not {on_match!r}")
+        self.on_match = on_match
+        # The file a row came from (a folder of collection files is one origin: a work listed in two
+        # of them is one record); another origin updates the row only with overwrite_other.
+        self.origin = origin or (self.location if self.location.startswith(("http://", "https://")) else str(self.path))
+
+    @property
+    def source_name(self) -> str:
+        """Artwork.source of this file's records: --source-name, else the mapping's source; a
+        mapping for any file (generic) makes each file its own source ("metadata:objects.csv"),
+        so two files with the same record ids never overwrite each other."""
+        if self.source:
+            return self.source
+        if self.mapping.source_per_file:
+            name = self.location.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or self.path.name
+            return f"{self.mapping.source}:{name}"[:100]
+        return self.mapping.source
 
     def params(self) -> dict:
         return {
@@ -117,6 +140,9 @@ class MetadataSource(Source):
             "encoding": self.encoding,
             "source": self.source,
             "image_base": str(self.image_base),
+            "overwrite_other": self.overwrite_other or None,
+            "origin": self.origin,
+            "on_match": self.on_match,
             **({"root": self.root} if self.root else {}),
         }
 
@@ -163,6 +189,19 @@ class MetadataSource(Source):
             )
         return found
 
+    def sample(self) -> dict | None:
+        """The first raw record of the file (for drafting a mapping), or None."""
+        if self.fmt == "json":
+            try:
+                rows = readers.records_in(readers.load_json(self.path), self.mapping.records or ["data", "records", "items", "artworks", "objects"])
+            except ValueError:
+                return None
+            return next((r for r in rows if isinstance(r, dict)), None)
+        for item in self._raw():
+            if not isinstance(item, readers.Problem):
+                return item[1]
+        return None
+
     def count(self) -> int | None:
         keys = self.mapping.records or ["data", "records", "items", "artworks", "objects"]
         return readers.count_rows(self.path, self.fmt, keys)
@@ -200,13 +239,14 @@ class MetadataSource(Source):
                 mapping = mappings.prune(self.mapping, set(row)) if self.fmt in ("csv", "tsv") else self.mapping
             try:
                 source, source_id, fields, images = mappings.apply(
-                    mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source
+                    mapping, row, base_dir=self.image_base, with_images=self.with_images, document=document, source=self.source_name
                 )
             except mappings.RecordProblem as exc:
                 yield RecordError(where, str(exc), payload=self.reread_payload(position))
                 continue
             yield Record(source=source, source_id=source_id, fields=fields, images=images, has_metadata=True, item=where,
-                         position=position, roots=self.policy.root_list())
+                         position=position, roots=self.policy.root_list(), origin=self.origin,
+                         overwrite_other=self.overwrite_other, on_match=self.on_match)
 
 
 class MultiSource(Source):

@@ -18,8 +18,11 @@ def source_from_params(importer: str, params: dict) -> Source:
     from .folder import FolderSource
     from .iiif import IIIFSource
     from .metadata import MetadataSource, MultiSource
+    from .records_folder import RecordsFolderSource
 
-    classes = {"folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource}
+    classes = {
+        "folder": FolderSource, "metadata": MetadataSource, "iiif": IIIFSource, "multi": MultiSource, "records": RecordsFolderSource,
+    }
     if importer not in classes:
         raise SourceError(f"unknown importer {importer!r}")
     params = dict(params)
@@ -73,6 +76,10 @@ def open_source(
     source_name: str | None = None,
     encoding: str = "utf-8",
     kind: str | None = None,
+    overwrite_other: bool = False,
+    on_match: str = "enrich",
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
     operator: bool = True,
 ) -> Source:
     """What ``import SOURCE`` imports: a folder, a metadata file or a IIIF manifest/collection.
@@ -87,9 +94,10 @@ def open_source(
     API (False), a local location or sidecar must lie inside ``IMPORT_ALLOWED_ROOTS`` and a mapping
     must be one of the named mappings (see :mod:`archive.importers.policy`).
     """
-    from .folder import FolderSource
+    from .folder import IMAGE_EXTENSIONS, FolderSource
     from .iiif import IIIFSource, is_iiif, load
     from .metadata import MetadataSource, MultiSource
+    from .records_folder import RecordsFolderSource, holds_only_records
 
     from .policy import Refused, check_operator_location
 
@@ -106,6 +114,14 @@ def open_source(
     if not is_url and not path.exists():
         raise SourceError(f"{location} does not exist (expected a folder, a metadata file, a IIIF manifest or a URL)")
     try:
+        if kind == "records" or (kind is None and not is_url and path.is_dir() and not sidecar and not include
+                                  and holds_only_records(path, IMAGE_EXTENSIONS)
+                                  and not _mapping_files(path)):
+            # A museum dump of one JSON/XML file per object: metadata, not an empty folder of images.
+            if not path.is_dir():
+                raise SourceError(f"{location} is not a folder")
+            return RecordsFolderSource(str(path), mapping=mapping, source=source_name, with_images=with_images,
+                                       overwrite_other=overwrite_other, on_match=on_match)
         if kind == "folder" or (kind is None and not is_url and path.is_dir()):
             if not path.is_dir():
                 raise SourceError(f"{location} is not a folder")
@@ -114,11 +130,12 @@ def open_source(
                 if claimed:
                     parts = [
                         MetadataSource(str(p), mapping=m.name, with_images=with_images, encoding=encoding, source=source_name,
-                                       root=str(path.resolve()))
+                                       root=str(path.resolve()), overwrite_other=overwrite_other, origin=str(path.resolve()),
+                                       on_match=on_match)
                         for p, m in claimed
                     ]
                     return parts[0] if len(parts) == 1 else MultiSource(sources=parts)
-            return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping)
+            return FolderSource(str(path), sidecar=sidecar, source=source_name, mapping=mapping, include=include, exclude=exclude)
         if kind == "iiif":
             return IIIFSource(location, canvases=canvases, source=source_name)
         if kind is None:
@@ -128,7 +145,7 @@ def open_source(
                 from .metadata import CONTENT_TYPES
 
                 if CONTENT_TYPES.get(_content_type(location), ".json") != ".json":
-                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
+                    return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
             if name.endswith(".json") or (is_url and not name.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".gz"))):
                 load_error = ""
                 try:
@@ -139,12 +156,12 @@ def open_source(
                     raise SourceError(f"cannot read {location}: {load_error}")
                 if document is None:
                     # Unreadable JSON (manifest or metadata, no telling): the import reports why as its error.
-                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name)
+                    return MetadataSource(location, mapping=mapping or "generic", with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
                 if is_iiif(document) and not mapping:
                     source = IIIFSource(location, canvases=canvases, source=source_name)
                     source._document = document
                     return source
-        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name)
+        return MetadataSource(location, mapping=mapping, with_images=with_images, encoding=encoding, source=source_name, overwrite_other=overwrite_other, on_match=on_match)
     except mappings.MappingError as exc:
         raise SourceError(str(exc)) from None
     except ValueError as exc:

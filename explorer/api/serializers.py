@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from archive.models import Artwork, Collection, Face, Label
+from explorer import record
 
 
 class ArtworkSummarySerializer(serializers.ModelSerializer):
@@ -59,13 +60,41 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     faces = serializers.SerializerMethodField()
     similar = serializers.SerializerMethodField()
     on_map = serializers.SerializerMethodField()
+    accession_number = serializers.SerializerMethodField()
+    department = serializers.SerializerMethodField()
+    provenance = serializers.SerializerMethodField()
+    catalogue = serializers.SerializerMethodField()
+    record_sources = serializers.SerializerMethodField()
 
     class Meta:
         model = Artwork
         fields = ["id", "source", "source_id", "title", "creator", "display_date", "year_start", "year_end", "medium",
                   "classification", "institution", "rights", "rights_url", "credit_line", "source_url",
-                  "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "thumbnail_url",
+                  "accession_number", "department", "provenance", "catalogue", "metadata", "record_sources",
+                  "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "duplicate_of", "thumbnail_url",
                   "image_url", "labels", "faces", "similar", "on_map"]
+
+    def _fact(self, obj, key) -> str:
+        return next((f["text"] for f in record.catalogue_facts(obj) if f["key"] == key), "")
+
+    def get_accession_number(self, obj) -> str:
+        return self._fact(obj, "accession_number")
+
+    def get_department(self, obj) -> str:
+        return self._fact(obj, "department")
+
+    def get_provenance(self, obj) -> str:
+        return self._fact(obj, "provenance")
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_catalogue(self, obj):
+        """The museum fields kept in metadata, as label and text (accession number, department, ...)."""
+        return record.catalogue_facts(obj)
+
+    @extend_schema_field(serializers.DictField())
+    def get_record_sources(self, obj):
+        """Where the record came from: its import, the records that enriched it, each field's source, why it is a duplicate."""
+        return record.record_sources(obj)
 
     @extend_schema_field(ShownLabelSerializer(many=True))
     def get_labels(self, obj):

@@ -1,11 +1,38 @@
 """/api/v1/ routes."""
-from django.urls import include, path
+from django.urls import NoReverseMatch, include, path, reverse
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.routers import DefaultRouter
+from rest_framework import routers
+from rest_framework.response import Response
 
 from . import classifiers, views
 
-router = DefaultRouter()
+# Endpoints beside the viewsets, listed by the API root too: (key, url name).
+OTHER_ENDPOINTS = [
+    ("search", "explorer:api:search"), ("search/facets", "explorer:api:search-facets"),
+    ("search/image", "explorer:api:search-image"), ("stats", "explorer:api:stats"),
+    ("decisions", "explorer:api:decisions"), ("doppelganger", "explorer:api-doppelganger"),
+    ("schema", "explorer:api:schema"), ("docs", "explorer:api:docs"),
+]
+
+
+class APIRootView(routers.APIRootView):
+    """Every endpoint of /api/v1/ (the viewsets and the others); the schema describes each."""
+
+    def get(self, request, *args, **kwargs):
+        data = dict(super().get(request, *args, **kwargs).data)
+        for key, name in OTHER_ENDPOINTS:
+            try:
+                data[key] = request.build_absolute_uri(reverse(name))
+            except NoReverseMatch:
+                continue
+        return Response(data)
+
+
+class Router(routers.DefaultRouter):
+    APIRootView = APIRootView
+
+
+router = Router()
 router.register("artworks", views.ArtworkViewSet, basename="artwork")
 router.register("labels", views.LabelViewSet, basename="label")
 router.register("collections", views.CollectionViewSet, basename="collection")

@@ -1,6 +1,8 @@
 """Operators' job dashboard: start jobs, watch progress (the page polls the JSON API), control them."""
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -42,7 +44,8 @@ def job_list(request):
 def job_detail(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     errors = Paginator(job.errors.order_by("id"), 50).get_page(request.GET.get("page"))
-    return render(request, "explorer/job_detail.html", {"job": job, "info": job_control.describe(job), "errors": errors})
+    params = json.dumps(job.params, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return render(request, "explorer/job_detail.html", {"job": job, "info": job_control.describe(job), "errors": errors, "params": params})
 
 
 @require_POST

@@ -11,7 +11,7 @@ from django.template.loader import select_template
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, search as search_mod, stats, uploads
+from .. import browse, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
@@ -105,6 +105,9 @@ def artwork_detail(request, pk: int):
     faces = list(artwork.faces.filter(not_a_face=False).order_by("x")) if _faces_template_exists() else []
     context = {
         "artwork": artwork,
+        "catalogue": record.catalogue_facts(artwork),
+        "other_fields": record.other_fields(artwork),
+        "record_sources": record.record_sources(artwork),
         "labels": shown,
         "similar": similar_to(artwork, model, limit=12),
         "faces": faces,

@@ -33,13 +33,14 @@ def test_exact_duplicate_is_linked_not_stored_twice(tmp_path):
     assert set(copies.values_list("status", flat=True)) == {"duplicate"}
     assert all(c.has_image and c.thumbnail_url == a.thumbnail_url for c in copies)
 
-    # Re-importing keeps the same links; a later import of the same bytes under a new record links too.
+    # Re-importing keeps the same links; a later import of the same bytes under a new record, kept
+    # as a separate artwork, links too (by default it would enrich the original: test_museum_data).
     run_import(folder)
     assert Artwork.objects.filter(duplicate_of=a).count() == 2
     csv = tmp_path / "meta.csv"
     csv.write_text(f"id,title,file\nm1,Same picture,{original}\n")
-    run_import(csv)
-    assert Artwork.objects.get(source="metadata", source_id="m1").duplicate_of_id == a.id
+    run_import(csv, on_match="separate")
+    assert Artwork.objects.get(source="metadata:meta.csv", source_id="m1").duplicate_of_id == a.id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -47,6 +47,8 @@ def test_dashboard_starts_an_import(operator_client, tmp_path, run_sent_tasks, s
     }
     page = operator_client.get(r["Location"]).content.decode()
     assert "2 imported, 0 failed" in page
+    # The parameters read as JSON, not as a Python dict repr.
+    assert "&quot;importer&quot;: &quot;folder&quot;" in page and "{&#x27;" not in page
 
 
 def test_api_starts_an_import_and_refuses_bad_sources(operator_client, tmp_path, run_sent_tasks, settings):

@@ -23,10 +23,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from django.db import transaction
 from django.utils import timezone
 
 from archive import images
-from archive.importers import duplicates, policy, upsert
+from archive.importers import duplicates, enrich, policy, upsert
 from archive.importers.base import ImportSettings, Record, RecordError, Stats
 from archive.models import Artwork
 from archive.storage import StoreUnavailable
@@ -154,7 +155,7 @@ def _existing(chunk: list[Record | RecordError]) -> dict[tuple[str, str], tuple]
     found = {}
     for source, ids in keys.items():
         for row in Artwork.objects.filter(source=source, source_id__in=ids).values_list(
-            "source", "source_id", "id", "sha256", "status", "width", "height", "phash"
+            "source", "source_id", "id", "sha256", "status", "width", "height", "phash", "metadata__import_origin"
         ):
             found[(row[0], row[1])] = row[2:]
     return found
@@ -169,6 +170,40 @@ def _where(record: Record, result: ImageOutcome) -> str:
 
 def _error(item: str, reason: str, *, detail: str = "", payload: dict | None = None, artwork_id: int | None = None) -> ItemError:
     return ItemError(artwork_id, reason, detail, item=str(item)[:10_000], payload=payload or {})
+
+
+def _match_existing(with_image, meta_only, failed_new, existing, stats: Stats, outcome: BatchOutcome) -> None:
+    """New metadata records that describe an artwork already in the archive (by its image bytes,
+    or by file name when they have no readable image; see :mod:`archive.importers.enrich`) enrich
+    that artwork or are skipped, per the record's ``on_match``; they are taken out of the groups
+    to write. Ambiguous file-name matches stay new rows listing the candidates."""
+    wanted = ("enrich", "skip")
+    by_sha = {k: (r, o.sha256) for k, (r, o) in with_image.items() if r.on_match in wanted and k not in existing}
+    by_name = {k: r for k, r in meta_only.items() if r.on_match in wanted and k not in existing}
+    by_name.update({k: r for k, (r, _) in failed_new.items() if r.on_match in wanted and k not in existing})
+    if not by_sha and not by_name:
+        return
+    matches, ambiguous = enrich.find_matches(by_sha, by_name)
+    for key, ids in ambiguous.items():
+        record = by_name[key]
+        record.fields = {**record.fields, "metadata": {**(record.fields.get("metadata") or {}), "possible_matches": ids}}
+    now = timezone.now()
+    for key, match in matches.items():
+        record = by_sha[key][0] if key in by_sha else by_name[key]
+        for group in (with_image, meta_only, failed_new):
+            group.pop(key, None)
+        if record.on_match == "skip":
+            stats.skipped += 1
+            continue
+        try:
+            with transaction.atomic():
+                enrich.enrich(match.artwork_id, record, match.rule, now)
+        except enrich.Refused as exc:
+            outcome.errors.append(_error(record.label, str(exc), payload=record.payload(), artwork_id=match.artwork_id))
+            continue
+        stats.enriched += 1
+        stats.done += 1
+        outcome.done.append(match.artwork_id)
 
 
 def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome: BatchOutcome) -> None:
@@ -188,7 +223,20 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
         if isinstance(item, RecordError):
             errors.append(_error(item.item, item.reason, detail=item.detail, payload=item.payload))
             continue
+        stats.records += 1
+        stats.no_image += not item.images
+        stats.untitled += not str(item.fields.get("title") or "").strip()
         key = (item.source, item.source_id)
+        other = existing[key][6] if key in existing else None
+        if item.origin and other and not enrich.same_origin(other, item.origin) and not item.overwrite_other:
+            # Never overwrite silently what another file imported: say so, keep the row as it is.
+            errors.append(_error(
+                item.label,
+                f"{item.source}:{item.source_id} was imported from {other}; this record from {item.origin} would overwrite it. "
+                "Import it under its own --source-name, or pass --overwrite-other-files to update it",
+                payload=item.payload(), artwork_id=existing[key][0],
+            ))
+            continue
         # The same id twice in one chunk: the later record wins, as it would across chunks.
         for group in (with_image, meta_only, failed_new):
             group.pop(key, None)
@@ -204,6 +252,9 @@ def _write(chunk, futures, existing, cfg: ImportSettings, stats: Stats, outcome:
             failed_new[key] = (item, result)
         else:
             errors.append(_error(_where(item, result), result.reason, detail=result.detail, payload=item.payload()))
+
+    _match_existing(with_image, meta_only, failed_new, existing, stats, outcome)
+    t = stats.timed("matching existing artworks", t)
 
     written, refused = upsert.upsert(with_image, meta_only, failed_new, timezone.now())
     for refusal in refused:

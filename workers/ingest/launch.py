@@ -23,7 +23,8 @@ from workers import jobs
 from .plan import PLAN_SEQ
 
 # What an import job may be given besides its source (see archive.importers.open_source).
-OPTIONS = {"mapping", "kind", "with_images", "canvases", "sidecar", "source_name", "encoding", "limit"}
+OPTIONS = {"mapping", "kind", "with_images", "canvases", "sidecar", "source_name", "encoding", "limit", "overwrite_other", "on_match",
+           "include", "exclude"}
 
 
 def start(

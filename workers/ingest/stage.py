@@ -31,7 +31,8 @@ from . import plan
 from .launch import start_from_params
 from .retry import launch_retry
 
-SUMMARY_COUNTS = ("created", "updated", "duplicates", "near_duplicates", "image_failed_rows")
+SUMMARY_COUNTS = ("created", "updated", "duplicates", "near_duplicates", "image_failed_rows", "enriched", "skipped", "records", "no_image",
+                  "untitled")
 
 
 def run_batch(job: Job, batch: JobBatch, options: dict) -> BatchResult:
@@ -74,12 +75,36 @@ def totals(job: Job) -> dict[str, int]:
 def finish(job: Job) -> None:
     """The finished job's message: what was imported, failed, linked and flagged. A plan that
     stopped before the end of its source leaves the job FAILED, with why."""
-    message = summary_text(totals(job))
+    counts = totals(job)
+    message = summary_text(counts)
     stopped = JobBatch.objects.filter(job=job, seq=plan.PLAN_SEQ).values_list("summary", flat=True).first() or {}
     if stopped.get("stopped"):
         Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, message=f"{stopped['stopped']}; {message}")
+    elif not (counts["done"] or counts["failed"] or counts["skipped"]):
+        what = (job.params or {}).get("describe") or "the source"
+        Job.objects.filter(pk=job.pk).update(
+            state=Job.State.FAILED,
+            message=f"found nothing to import in {what}: no image files and no records (see docs/ingest.md for what each source reads)",
+        )
     else:
-        Job.objects.filter(pk=job.pk).update(message=message)
+        warnings = import_warnings(job, counts)
+        Job.objects.filter(pk=job.pk).update(message="; ".join([message, *(f"warning: {w}" for w in warnings)]))
+
+
+def import_warnings(job: Job, counts: dict[str, int]) -> list[str]:
+    """What a curator should know about an import that succeeded: nothing named an image, nothing had a title."""
+    warnings = []
+    records = counts["records"]
+    importer = (job.params or {}).get("importer")
+    if records and counts["no_image"] == records and importer != "folder":
+        warnings.append(
+            f"none of the {records} records names an image (the mapping found no image file or URL field), "
+            "so they are metadata only; give --mapping with an 'image' section (or --with-images where the mapping "
+            "fetches images only when asked)"
+        )
+    if records and counts["untitled"] == records:
+        warnings.append(f"none of the {records} records has a title (the mapping found no title field)")
+    return warnings
 
 
 def retry(job: Job, user=None) -> Job:

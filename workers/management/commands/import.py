@@ -33,9 +33,24 @@ class Command(BaseCommand):
         parser.add_argument("--canvases", choices=["first", "all"], default="first", help="IIIF: one artwork per manifest (first canvas) or per canvas")
         parser.add_argument("--sidecar", help="folder: a CSV/JSON file of metadata keyed by file name")
         parser.add_argument("--source-name", help="Artwork.source to record (default: from the mapping, 'folder' or 'iiif')")
+        parser.add_argument("--overwrite-other-files", dest="overwrite_other", action="store_true",
+                            help="let records update rows that another metadata file imported (refused by default)")
+        parser.add_argument("--on-match", choices=["enrich", "separate", "skip"], default="enrich",
+                            help="metadata records that describe an artwork already imported (same image bytes, or file name): "
+                                 "write their catalogue onto it (enrich, default), import them as separate artworks, or skip them")
+        parser.add_argument("--include", action="append", metavar="PATTERN",
+                            help="folder: import only files matching this glob (on the file name, or with a '/' on the path "
+                                 "inside the folder); repeatable")
+        parser.add_argument("--exclude", action="append", metavar="PATTERN",
+                            help="folder: skip files matching this glob (e.g. 'crops/*' or '*_detail.jpg'); repeatable")
+        parser.add_argument("--preview", nargs="?", type=int, const=5, metavar="N",
+                            help="write nothing: show the first N records (default 5) as they would be stored, what would "
+                                 "happen to each, and the share of records with each field filled")
+        parser.add_argument("--draft-mapping", metavar="FILE.json",
+                            help="write nothing: draft a mapping from the source's columns into FILE.json (edit it, then --mapping)")
         parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
         if self.kind is None:
-            parser.add_argument("--kind", choices=["folder", "metadata", "iiif"], help="skip auto-detection")
+            parser.add_argument("--kind", choices=["folder", "metadata", "iiif", "records"], help="skip auto-detection")
             parser.add_argument("--aic-api", type=int, metavar="N", help="fetch N public-domain works from api.artic.edu (needs internet)")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="send the job to the ingest workers and return (follow it with `jobs show ID`)")
@@ -67,9 +82,18 @@ class Command(BaseCommand):
                 source = open_source(
                     location, mapping=options.get("mapping"), with_images=options["with_images"], canvases=options["canvases"],
                     sidecar=options.get("sidecar"), source_name=options.get("source_name"), encoding=options["encoding"], kind=kind,
+                    overwrite_other=options.get("overwrite_other", False), on_match=options.get("on_match") or "enrich",
+                    include=options.get("include"), exclude=options.get("exclude"),
                 )
             except SourceError as exc:
                 raise CommandError(str(exc)) from None
+
+        if options.get("preview") is not None:
+            self._preview(source, options["preview"])
+            return
+        if options.get("draft_mapping"):
+            self._draft(source, options["draft_mapping"])
+            return
 
         if options["run_async"] or options["wait"]:
             job = launch(source, limit=options.get("limit"), extra=self._sizes(options))
@@ -115,6 +139,49 @@ class Command(BaseCommand):
             bar.close()
         job.refresh_from_db()
         self._report(job)
+
+    def _preview(self, source, show: int) -> None:
+        import json
+
+        from archive.importers.preview import preview
+
+        result = preview(source, show=show)
+        out = self.stdout.write
+        out(f"Preview of {result.describe} (nothing is written)")
+        out(f"  source {result.source or '?'}" + (f", mapping {result.mapping!r}" if result.mapping else ""))
+        for number, example in enumerate(result.examples, start=1):
+            out(f"\n[{number}] {example['item']} -> {example['key']}: {example['action']}")
+            for name, value in example["values"].items():
+                out(f"    {name}: {str(value)[:200]}")
+            if example["images"]:
+                out(f"    image: {example['images'][0][:200]}" + (f" (+{len(example['images']) - 1} more)" if len(example["images"]) > 1 else ""))
+            if example["metadata"]:
+                out(f"    metadata: {json.dumps(example['metadata'], ensure_ascii=False, default=str)[:400]}")
+        out(f"\nFields filled over the first {result.sampled} records:")
+        for name, share in result.shares().items():
+            if share or not name.startswith("metadata."):
+                out(f"  {name:<24} {share:6.1%}")
+        if result.actions:
+            out("Would: " + ", ".join(f"{kind} {count}" for kind, count in sorted(result.actions.items())))
+        for error in result.errors:
+            self.stderr.write(f"  error: {error}")
+        if not result.sampled:
+            raise CommandError(f"found no records in {result.describe}" + (f" (first error: {result.errors[0]})" if result.errors else ""))
+
+    def _draft(self, source, target: str) -> None:
+        import json
+        from pathlib import Path
+
+        from archive.importers.preview import draft_mapping
+
+        sample = source.sample() if hasattr(source, "sample") else None
+        if not sample:
+            raise CommandError(f"cannot draft a mapping: {source.describe()} has no readable record (drafting needs a metadata file or folder of records)")
+        name = Path(target).stem
+        draft = draft_mapping(sample, name=name, source=name)
+        Path(target).write_text(json.dumps(draft, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        self.stdout.write(f"Wrote {target}: id {draft['id']!r}, {len(draft['fields'])} fields, {len(draft['metadata'])} metadata columns, "
+                          f"image {draft['image'] or 'none found'}. Edit it, then import with --mapping {target}")
 
     @staticmethod
     def _sizes(options) -> dict:
