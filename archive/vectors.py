@@ -283,3 +283,33 @@ def copy_arrays(
             cursor.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {target} ON CONFLICT ({keys}) {action}")
             cursor.execute(f"DROP TABLE {target}")
     return n
+
+
+def nearest_among(
+    space: VectorSpace,
+    model_value: int | str,
+    query: Sequence[float] | np.ndarray,
+    ids: Sequence[int],
+    *,
+    dim: int,
+    limit: int = 10,
+    metric: str = "cosine",
+    key: str = "",
+) -> list[tuple]:
+    """The ``limit`` nearest to ``query`` among the rows of one model whose ``key`` column
+    (default: the id column) is in ``ids``: ``(key, distance)`` tuples, nearest first, ties by key.
+    Every distance is computed (the rows are found through a b-tree on ``key``, not the HNSW
+    index), so nothing in ``ids`` is missed: for small filtered sets."""
+    if not len(ids):
+        return []
+    op = _OPERATORS[metric]
+    key = _ident(key or space.id_column)
+    expr = f"{_ident(space.vector_column)}::vector({int(dim)}) {op} %s::vector"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH scored AS MATERIALIZED (SELECT {key}, {expr} AS distance FROM {_ident(space.table)}"
+            f" WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)} AND {key} = ANY(%s))"
+            f" SELECT {key}, distance FROM scored ORDER BY distance, {key} LIMIT %s",
+            [to_literal(query), [int(i) for i in ids], int(limit)],
+        )
+        return [tuple(row) for row in cursor.fetchall()]

@@ -14,6 +14,7 @@ class Job(models.Model):
         SCORE_LABEL = "score_label", "Score a new label"
         FACES = "faces", "Faces"
         LAYOUT = "layout", "Map layout"
+        PALETTE = "palette", "Colour palettes"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -24,6 +24,7 @@ STAGE_MODULES = [
     "workers.labeling.curator_job",
     "workers.faces",
     "workers.layouts.stage",
+    "workers.palettes",
 ]
 
 # The follow-up rules between stages (what a finished job triggers): one table, see that module.
