@@ -59,13 +59,14 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     faces = serializers.SerializerMethodField()
     similar = serializers.SerializerMethodField()
     on_map = serializers.SerializerMethodField()
+    palette = serializers.SerializerMethodField()
 
     class Meta:
         model = Artwork
         fields = ["id", "source", "source_id", "title", "creator", "display_date", "year_start", "year_end", "medium",
                   "classification", "institution", "rights", "rights_url", "credit_line", "source_url",
                   "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "thumbnail_url",
-                  "image_url", "labels", "faces", "similar", "on_map"]
+                  "image_url", "labels", "faces", "similar", "on_map", "palette"]
 
     @extend_schema_field(ShownLabelSerializer(many=True))
     def get_labels(self, obj):
@@ -78,6 +79,13 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     @extend_schema_field(ScoredArtworkSerializer(many=True))
     def get_similar(self, obj):
         return [{"artwork": ArtworkSummarySerializer(a).data, "score": s} for a, s in self.context.get("similar", [])]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text=(
+        'dominant colours, largest first: [{"hex": "#rrggbb", "lab": [L, a, b], "share": 0.4}]')))
+    def get_palette(self, obj):
+        from explorer.colours import palette_of
+
+        return palette_of(obj)
 
     @extend_schema_field(MapPositionSerializer(many=True))
     def get_on_map(self, obj):

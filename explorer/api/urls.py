@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import discovery, views
 
 router = DefaultRouter()
 router.register("artworks", views.ArtworkViewSet, basename="artwork")
@@ -16,6 +16,7 @@ urlpatterns = [
     path("search/facets/", views.FacetsView.as_view(), name="search-facets"),
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
+    path("search/colour/", discovery.ColourSearchView.as_view(), name="search-colour"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),

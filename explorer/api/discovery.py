@@ -1,0 +1,57 @@
+"""/api/v1 for the ways in beyond labels: search by colour, the path between two artworks."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from .. import colours as colour_search, search as search_mod
+from ..permissions import is_curator
+from ..throttles import SearchThrottle
+from . import serializers as s
+from .views import FILTER_PARAMS, _filters, _int_param
+
+
+class PaletteColourSerializer(drf.Serializer):
+    hex = drf.CharField(help_text="#rrggbb (sRGB)")
+    lab = drf.ListField(child=drf.FloatField(), help_text="CIELAB (D65): L, a, b")
+    share = drf.FloatField(help_text="share of the image's pixels, 0-1")
+
+
+class ColourSearchView(APIView):
+    """Artworks whose palettes are closest to one to three colours (with how much of the image
+    each should cover), best first; combinable with every search filter."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("colours", str, required=True, description="1-3 colours, comma-separated: c03020,1f3a80 (# optional)"),
+        OpenApiParameter("amounts", str, description="percent of the image per colour, comma-separated (default: equal)"),
+        *FILTER_PARAMS,
+        OpenApiParameter("offset", int, description=f"0-{colour_search.MAX_RESULTS - 1}"),
+        OpenApiParameter("limit", int, description="1-100, default 48"),
+    ], responses=inline_serializer("ColourSearchResults", {
+        "colours": drf.ListField(child=drf.CharField()), "amounts": drf.ListField(child=drf.FloatField()),
+        "next": drf.CharField(allow_null=True), "results": s.ScoredArtworkSerializer(many=True)}))
+    def get(self, request):
+        offset = _int_param(request, "offset", 0, 0, colour_search.MAX_RESULTS - 1)
+        limit = min(_int_param(request, "limit", 48, 1, 100), colour_search.MAX_RESULTS - offset)
+        filters = _filters(request)
+        try:
+            query = colour_search.parse(request.query_params.get("colours"), request.query_params.get("amounts"))
+            found = colour_search.search(query, filters, offset=offset, limit=limit, include_drafts=is_curator(request.user))
+        except search_mod.BadSearch as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        more = len(found) == limit and offset + limit < colour_search.MAX_RESULTS
+        return Response({
+            "colours": list(query.hexes),
+            "amounts": [round(a, 4) for a in query.amounts],
+            "next": replace_query_param(request.build_absolute_uri(), "offset", offset + limit) if more else None,
+            "results": [{"artwork": s.ArtworkSummarySerializer(a).data, "score": round(sc, 4)} for a, sc in found],
+        })

@@ -1,0 +1,54 @@
+"""Pages for the ways in beyond labels: search by colour, the path between two artworks."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.shortcuts import render
+
+from .. import colours as colour_search, search as search_mod
+from ..permissions import is_curator
+from ..throttles import SearchThrottle, throttled
+from .pages import _search_context
+
+PER_PAGE = 48
+DEFAULT_PICKS = [("#b03a2e", 60), ("#1f4e79", 40), ("#e8d8a8", 0)]
+
+
+def colour_picks(params) -> tuple[list[str], list[str]]:
+    """Colours and amounts from a query string: the page's repeated ``colour``/``amount`` inputs
+    (a colour with amount 0 is not used) or the API's comma lists ``colours``/``amounts``."""
+    if params.getlist("colour"):
+        hexes, amounts = params.getlist("colour"), params.getlist("amount")
+        pairs = [(h, a) for h, a in zip(hexes, amounts + [""] * len(hexes)) if a.strip() not in ("0", "0.0")]
+        return [h for h, _ in pairs], [a for _, a in pairs if a.strip()]
+    return colour_search._split(params.get("colours")), colour_search._split(params.get("amounts"))
+
+
+@throttled(SearchThrottle)
+def colour_page(request):
+    params = request.GET
+    context = _search_context(request, clear_url="/colours/")
+    hexes, amounts = colour_picks(params)
+    picks = list(zip(hexes, amounts or [round(100 / max(1, len(hexes)))] * len(hexes)))
+    context["picks"] = [(h, a) for h, a in picks] + [(h, 0) for h, _ in DEFAULT_PICKS[len(picks):]] if picks else DEFAULT_PICKS
+    if not hexes:
+        return render(request, "explorer/colour_search.html", context)
+    try:
+        page = max(1, min(int(params.get("page") or 1), colour_search.MAX_RESULTS // PER_PAGE))
+    except ValueError:
+        page = 1
+    try:
+        query = colour_search.parse(hexes, amounts or None)
+        filters = search_mod.Filters.from_params(params)
+        found = colour_search.search(query, filters, offset=(page - 1) * PER_PAGE, limit=PER_PAGE,
+                                     include_drafts=is_curator(request.user))
+    except search_mod.BadSearch as exc:
+        context["error"] = str(exc)
+        return render(request, "explorer/colour_search.html", context, status=400)
+    rest = [(k, v) for k in params for v in params.getlist(k) if k != "page"]
+    context.update({
+        "query": query, "found": found, "page": page, "has_next": len(found) == PER_PAGE and page * PER_PAGE < colour_search.MAX_RESULTS,
+        "page_query": urlencode(rest),
+        "clear_url": "/colours/?" + urlencode(query.as_params()),
+    })
+    return render(request, "explorer/colour_search.html", context)

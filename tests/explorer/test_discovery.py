@@ -1,0 +1,101 @@
+"""The explorer's ways in beyond labels on the small real archive: search by colour (page and
+API, with filters, bad input as a clear 400), swatches and "more in these colours" on the
+artwork page, the OpenAPI schema."""
+from __future__ import annotations
+
+import pytest
+
+from archive.models import ArtworkPalette
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def palettes(archive, django_db_blocker, tmp_path_factory):
+    """The palette stage over the archive (its derivatives are in the session's MEDIA_ROOT)."""
+    from django.conf import settings
+
+    from workers import palettes as stage
+
+    old, settings.MEDIA_ROOT = settings.MEDIA_ROOT, tmp_path_factory.getbasetemp() / "media"
+    try:
+        with django_db_blocker.unblock():
+            ids = [a.pk for a in archive["artworks"]]
+            result = stage.process(ids, {})
+            assert result.done == ids, result.errors[:3]
+            rows = {r.artwork_id: r.colours for r in ArtworkPalette.objects.filter(artwork_id__in=ids)}
+    finally:
+        settings.MEDIA_ROOT = old
+    return rows
+
+
+def dominant(palettes):
+    """The artwork most covered by one colour, and that colour."""
+    artwork_id = max(palettes, key=lambda a: palettes[a][0]["share"])
+    return artwork_id, palettes[artwork_id][0]["hex"]
+
+
+def test_colour_page_finds_the_painting_dominated_by_the_colour(client, palettes):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/colours/", {"colour": [hex_colour, "#000000", "#ffffff"], "amount": ["100", "0", "0"]})
+    assert r.status_code == 200
+    found = [a.pk for a, _ in r.context["found"]]
+    assert found[0] == artwork_id
+    assert f'href="/artworks/{artwork_id}/"' in r.content.decode()
+    assert r.context["query"].hexes == (hex_colour,)
+
+
+def test_colour_page_within_a_filter_and_with_bad_input(client, palettes, archive):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/colours/", {"colours": hex_colour.lstrip("#"), "classification": "detail"})
+    assert r.status_code == 200
+    kinds = {a.classification for a, _ in r.context["found"]}
+    assert kinds == {"detail"}
+    r = client.get("/colours/", {"colours": "#zzzzzz"})
+    assert r.status_code == 400 and "not a colour" in r.content.decode()
+    assert client.get("/colours/").status_code == 200  # the empty form
+
+
+def test_artwork_page_shows_swatches_and_more_in_these_colours(client, palettes):
+    artwork_id = next(iter(palettes))
+    r = client.get(f"/artworks/{artwork_id}/")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'id="palette"' in html
+    for c in palettes[artwork_id]:
+        assert c["hex"] in html
+    more = r.context["more_in_colours"]
+    assert more.startswith("/colours/?colours=")
+    r = client.get(more)
+    assert r.status_code == 200 and artwork_id in [a.pk for a, _ in r.context["found"]][:3]
+
+
+def test_colour_search_api(client, palettes):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/api/v1/search/colour/", {"colours": hex_colour, "limit": 5})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["colours"] == [hex_colour] and data["amounts"] == [1.0]
+    assert data["results"][0]["artwork"]["id"] == artwork_id and len(data["results"]) == 5
+    scores = [row["score"] for row in data["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert data["next"] and "offset=5" in data["next"]
+    two = client.get("/api/v1/search/colour/", {"colours": f"{hex_colour},#1f3a80", "amounts": "80,20", "year_to": 1700}).json()
+    assert two["amounts"] == [0.8, 0.2]
+    assert all(row["artwork"]["year_start"] is not None and row["artwork"]["year_start"] <= 1700 for row in two["results"])
+    for bad in ({"colours": ""}, {"colours": "#12"}, {"colours": "#111111", "amounts": "0"}, {"colours": "#111111", "offset": 5000}):
+        r = client.get("/api/v1/search/colour/", bad)
+        assert r.status_code == 400, bad
+        assert r.json()  # says what is wrong
+
+
+def test_artwork_api_has_its_palette(client, palettes):
+    artwork_id = next(iter(palettes))
+    data = client.get(f"/api/v1/artworks/{artwork_id}/").json()
+    assert [c["hex"] for c in data["palette"]] == [c["hex"] for c in palettes[artwork_id]]
+
+
+def test_schema_lists_the_discovery_endpoints(client, archive):
+    schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/search/colour/" in schema["paths"]
+    params = {p["name"] for p in schema["paths"]["/api/v1/search/colour/"]["get"]["parameters"]}
+    assert {"colours", "amounts", "year_from", "label", "offset", "limit"} <= params
