@@ -2,8 +2,9 @@
 
 For one batch of artwork ids, :func:`process` reads each artwork's derivative (default 1024 px,
 chosen by measurement, see docs/faces.md), detects faces with 5-point landmarks, computes their
-128-d dlib descriptors, writes an aligned crop per face under ``faces/`` of the public store (:mod:`archive.storage`) and replaces
-that artwork's Face rows for the model. Boxes and landmarks are stored in original-image pixels.
+128-d dlib descriptors, writes an aligned crop per face under ``faces/`` of the public store
+(:mod:`archive.storage`) and replaces that artwork's Face rows for the model. Boxes and landmarks
+are stored in original-image pixels.
 
 Curators' "not a face" marks survive re-runs: a new detection overlapping (IoU >= 0.5) a face a
 curator rejected is stored rejected again, and rejected rows that no new detection overlaps are
@@ -108,7 +109,7 @@ def _unlink(relpaths) -> None:
 
 def _store(artwork: Artwork, params: dict, backend, originals, descriptors, staged: list[tuple[bytes, str]]) -> tuple[int, set[str]]:
     """Replace the artwork's Face rows (keeping curators' rejections) and its FaceScan in one
-    transaction; the staged crops get their names as its last step. Returns the row count and the
+    transaction; the staged crops are written as its last step. Returns the row count and the
     crops of the rows it replaced."""
     model = params["model"]
     created: list[str] = []

@@ -13,7 +13,7 @@ Rules the write applies:
 - a record without an image is stored as metadata only and never clears an existing image;
 - a record whose image fails: an existing row is left exactly as it is; a new record with real
   metadata is stored with status ``image_failed``; a plain file without metadata is only an error;
-- every failure carries a payload that re-runs that one item (see :mod:`archive.importers.retry_source`).
+- every failure carries a payload that re-runs that one item (see :mod:`workers.ingest.retry_source`).
 """
 from __future__ import annotations
 

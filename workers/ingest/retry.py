@@ -1,5 +1,5 @@
 """Retry the failed items of an import job as a new import job (see
-:mod:`archive.importers.retry_source` for how each failed item is read again)."""
+:mod:`workers.ingest.retry_source` for how each failed item is read again)."""
 from __future__ import annotations
 
 from typing import Callable

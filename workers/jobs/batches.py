@@ -207,8 +207,9 @@ FINISH_LOCK = 0x4A0B  # advisory lock class of finish hooks: (FINISH_LOCK, job i
 
 
 def run_finish_hook(job: Job) -> bool:
-    """Run the ``finish`` hook of a DONE job whose hook is pending (e.g. build the HNSW index
-    deferred by a bulk load, switch models), once. A session advisory lock on the job keeps a
+    """Run the after-steps of a DONE job whose steps are pending, once: its stage's ``finish``
+    hook (e.g. build the HNSW index deferred by a bulk load), then the pipeline's follow-ups
+    (:mod:`workers.pipeline`: placement on the maps, model activation). A session advisory lock on the job keeps a
     running hook (an index build can take long) from being started twice; if its worker dies, the
     lock goes with the connection and :func:`recover` runs the hook. Returns True if it ran here."""
     conn = connections["default"]
