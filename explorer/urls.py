@@ -15,6 +15,7 @@ urlpatterns = [
     path("search/", pages.search, name="search"),
     path("search/image/", pages.search_image, name="search_image"),
     path("colours/", discovery.colour_page, name="colours"),
+    path("path/", discovery.path_page, name="path"),
     path("curate/labels/new/", curator.prompt_label_new, name="prompt_label_new"),
     path("curate/labels/<slug:slug>/", curator.prompt_label_review, name="prompt_label_review"),
     path("collections/", curator.collection_list, name="collections"),

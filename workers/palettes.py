@@ -13,6 +13,7 @@ import json
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -99,6 +100,23 @@ def process(ids: list[int], params: dict) -> BatchResult:
         )
     result.summary = {"palettes": len(rows)}
     return result
+
+
+def after_import(job) -> str | None:
+    """The pipeline's step after an import job: a palette job over the artworks without a palette
+    (unless PALETTES_AFTER_IMPORT is off, the import ingested nothing, or one is already running)."""
+    from archive.models import Job
+    from workers.jobs import launch
+
+    if not getattr(settings, "PALETTES_AFTER_IMPORT", True) or not job.done:
+        return None
+    running = Job.objects.filter(kind=Job.Kind.PALETTE).exclude(state__in=Job.FINAL_STATES).first()
+    if running is not None:
+        return f"colour palettes: job {running.pk} is already computing them"
+    started = launch("palette", {}, mode="missing")
+    if not started.total:
+        return None
+    return f"colour palettes of {started.total} artworks: job {started.pk}"
 
 
 STAGE = Stage(

@@ -55,3 +55,49 @@ class ColourSearchView(APIView):
             "next": replace_query_param(request.build_absolute_uri(), "offset", offset + limit) if more else None,
             "results": [{"artwork": s.ArtworkSummarySerializer(a).data, "score": round(sc, 4)} for a, sc in found],
         })
+
+
+class PathView(APIView):
+    """A sequence of works from one artwork to another in small visual steps: a shortest path on
+    the active model's nearest-neighbour graph (each step among the previous work's nearest
+    neighbours, or the end's), no work twice."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("from", int, required=True, description="the first artwork's id"),
+        OpenApiParameter("to", int, required=True, description="the last artwork's id"),
+    ], responses=inline_serializer("ArtworkPath", {
+        "from": drf.IntegerField(), "to": drf.IntegerField(), "model": drf.CharField(),
+        "artworks": s.ArtworkSummarySerializer(many=True),
+        "similarities": drf.ListField(child=drf.FloatField(), help_text="cosine similarity of each step"),
+        "url": drf.CharField(help_text="the path's page")}))
+    def get(self, request):
+        from django.shortcuts import get_object_or_404
+
+        from archive.models import Artwork
+
+        from .. import path as path_mod
+        from ..models_state import active_model
+        from .pagination import whole_number
+
+        ends = []
+        for name in ("from", "to"):
+            raw = request.query_params.get(name)
+            if raw in (None, ""):
+                raise ValidationError({name: "required: an artwork id"})
+            ends.append(whole_number(raw, name, 1, 2**63 - 1))
+        for pk in ends:
+            get_object_or_404(Artwork, pk=pk)
+        model = active_model()
+        try:
+            found = path_mod.find_path(ends[0], ends[1], model)
+        except path_mod.NoPath as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "from": ends[0], "to": ends[1], "model": model.key,
+            "artworks": s.ArtworkSummarySerializer(path_mod.path_artworks(found), many=True).data,
+            "similarities": [round(x, 4) for x in found.similarities],
+            "url": f"/path/?from={ends[0]}&to={ends[1]}",
+        })

@@ -17,6 +17,7 @@ urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
     path("search/colour/", discovery.ColourSearchView.as_view(), name="search-colour"),
+    path("path/", discovery.PathView.as_view(), name="path"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),

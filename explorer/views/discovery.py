@@ -52,3 +52,48 @@ def colour_page(request):
         "clear_url": "/colours/?" + urlencode(query.as_params()),
     })
     return render(request, "explorer/colour_search.html", context)
+
+
+def _artwork_ref(value) -> int | None:
+    """An artwork from a form field: its number or its page's address (``/artworks/12/``)."""
+    import re
+
+    match = re.search(r"(\d+)/?\s*$", str(value or "").strip())
+    return int(match.group(1)) if match and len(match.group(1)) < 12 else None
+
+
+@throttled(SearchThrottle)
+def path_page(request):
+    from django.http import Http404
+
+    from archive.models import Artwork
+
+    from .. import path as path_mod
+    from ..models_state import active_model, untrained_notice
+
+    params = request.GET
+    start, end = _artwork_ref(params.get("from")), _artwork_ref(params.get("to"))
+    context = {"start_ref": params.get("from", ""), "end_ref": params.get("to", "")}
+    if params.get("from") and start is None or params.get("to") and end is None:
+        context["error"] = "give each artwork as its number or the address of its page"
+        return render(request, "explorer/path.html", context, status=400)
+    ends = Artwork.objects.defer("search_document", "metadata", "phash_bits").in_bulk([a for a in (start, end) if a])
+    for ref in (start, end):
+        if ref is not None and ref not in ends:
+            raise Http404(f"no artwork {ref}")
+    context.update({"start": ends.get(start), "end": ends.get(end)})
+    if start is None or end is None:
+        return render(request, "explorer/path.html", context)
+    model = active_model()
+    try:
+        found = path_mod.find_path(start, end, model)
+    except path_mod.NoPath as exc:
+        context["error"] = str(exc)
+        return render(request, "explorer/path.html", context, status=400)
+    works = path_mod.path_artworks(found)
+    context.update({
+        "steps": list(zip(works, [None, *found.similarities])),
+        "untrained_notice": untrained_notice(model),
+        "share_url": request.build_absolute_uri(f"/path/?{urlencode({'from': start, 'to': end})}"),
+    })
+    return render(request, "explorer/path.html", context)

@@ -96,6 +96,92 @@ def test_artwork_api_has_its_palette(client, palettes):
 
 def test_schema_lists_the_discovery_endpoints(client, archive):
     schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    assert "/api/v1/search/colour/" in schema["paths"]
+    assert "/api/v1/search/colour/" in schema["paths"] and "/api/v1/path/" in schema["paths"]
     params = {p["name"] for p in schema["paths"]["/api/v1/search/colour/"]["get"]["parameters"]}
     assert {"colours", "amounts", "year_from", "label", "offset", "limit"} <= params
+
+
+# --- the path between two artworks -----------------------------------------------------------------
+import numpy as np  # noqa: E402
+
+
+def exact_knn(archive, k):
+    """Each artwork's k nearest by cosine, computed here from the embedding matrix (no index)."""
+    ids = [a.pk for a in archive["artworks"]]
+    unit = archive["matrix"] / np.linalg.norm(archive["matrix"], axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    return {ids[i]: {ids[j] for j in np.argsort(-sims[i])[:k]} for i in range(len(ids))}, dict(zip(ids, unit))
+
+
+def farthest_pair(archive):
+    ids = [a.pk for a in archive["artworks"]]
+    unit = archive["matrix"] / np.linalg.norm(archive["matrix"], axis=1, keepdims=True)
+    i, j = np.unravel_index(np.argmin(unit @ unit.T), (len(ids), len(ids)))
+    return ids[i], ids[j]
+
+
+def check_path(ids, start, end, knn):
+    assert ids[0] == start and ids[-1] == end
+    assert len(set(ids)) == len(ids)
+    for a, b in zip(ids, ids[1:]):
+        assert b in knn[a] or (b == end and a in knn[end]), (a, b)
+
+
+def test_path_between_the_two_most_different_works(archive):
+    from explorer import path as path_mod
+
+    start, end = farthest_pair(archive)
+    found = path_mod.find_path(start, end, archive["model"])
+    knn, unit = exact_knn(archive, path_mod.NEIGHBOURS)
+    check_path(found.ids, start, end, knn)
+    assert 3 <= len(found.ids) <= path_mod.MAX_WORKS
+    # Small steps: every step is closer than the two ends are to each other.
+    assert min(found.similarities) > float(unit[start] @ unit[end])
+    assert found.similarities == pytest.approx([float(unit[a] @ unit[b]) for a, b in zip(found.ids, found.ids[1:])], abs=1e-4)
+    # Each pair of works: a path (or a clear refusal), never a repeat or a jump.
+    ids = [a.pk for a in archive["artworks"]][:8]
+    for a in ids:
+        for b in ids:
+            if a != b:
+                check_path(path_mod.find_path(a, b, archive["model"]).ids, a, b, knn)
+
+
+def test_path_refusals_are_clear(archive):
+    from archive.models import Artwork
+    from explorer import path as path_mod
+
+    a = archive["artworks"][0].pk
+    with pytest.raises(path_mod.NoPath, match="two different"):
+        path_mod.find_path(a, a, archive["model"])
+    lonely = Artwork.objects.create(source="t", source_id="no-embedding", title="metadata only")
+    with pytest.raises(path_mod.NoPath, match="no embedding"):
+        path_mod.find_path(a, lonely.pk, archive["model"])
+    with pytest.raises(path_mod.NoPath, match="active image model"):
+        path_mod.find_path(a, lonely.pk, None)
+    start, end = farthest_pair(archive)
+    with pytest.raises(path_mod.NoPath, match="at most 2 works"):
+        path_mod.find_path(start, end, archive["model"], max_works=2)
+
+
+def test_path_page_and_api(client, archive):
+    start, end = farthest_pair(archive)
+    r = client.get("/path/", {"from": start, "to": f"http://testserver/artworks/{end}/"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    shown = [a.pk for a, _ in r.context["steps"]]
+    assert shown[0] == start and shown[-1] == end and 'id="path-strip"' in html
+    assert f"/path/?from={start}&amp;to={end}" in html  # the shareable address
+    data = client.get("/api/v1/path/", {"from": start, "to": end}).json()
+    assert [a["id"] for a in data["artworks"]] == shown and len(data["similarities"]) == len(shown) - 1
+    assert data["url"] == f"/path/?from={start}&to={end}"
+    assert client.get("/api/v1/path/", {"from": start, "to": start}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start, "to": "x"}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start, "to": 999_999_999}).status_code == 404
+    assert client.get("/path/", {"from": start, "to": start}).status_code == 400
+    assert client.get("/path/", {"from": "nothing", "to": end}).status_code == 400
+    assert client.get("/path/", {"from": start, "to": 999_999_999}).status_code == 404
+    page = client.get(f"/artworks/{start}/").content.decode()
+    assert f'href="/path/?from={start}"' in page
+    assert client.get("/path/", {"from": start}).status_code == 200  # the form, the start filled in

@@ -199,3 +199,31 @@ def test_two_colours_with_amounts():
 def test_bad_colour_queries_are_clear_errors(colours, amounts, message):
     with pytest.raises(BadSearch, match=message):
         colour_search.parse(colours, amounts)
+
+
+def test_an_import_starts_the_palette_job(aic_dir, tmp_path, settings, django_capture_on_commit_callbacks):
+    """The pipeline's step after an import: the new works get their palettes, once."""
+    import shutil
+
+    from django.core.management import call_command
+
+    from workers.celery import app
+
+    settings.PALETTES_AFTER_IMPORT = True
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for aic_id in PAINTINGS[:2]:
+        shutil.copy(aic_dir / "images" / f"{aic_id}.jpg", folder / f"{aic_id}.jpg")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("import", str(folder), verbosity=0)
+    finally:
+        app.conf.task_always_eager = eager
+    imported = set(Artwork.objects.filter(status=Artwork.Status.OK).values_list("pk", flat=True))
+    assert len(imported) == 2
+    job = Job.objects.get(kind=Job.Kind.PALETTE)
+    assert job.state == Job.State.DONE and job.done == 2
+    assert set(ArtworkPalette.objects.values_list("artwork_id", flat=True)) == imported
+    assert f"job {job.pk}" in Job.objects.get(kind=Job.Kind.IMPORT).message
