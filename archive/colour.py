@@ -98,6 +98,7 @@ def palette(pixels_rgb, *, k: int = PALETTE_SIZE, seed: int = 0) -> list[dict]:
     ``[{"lab": [L, a, b], "hex": "#rrggbb", "share": 0.41}, ...]`` (k-means in CIELAB; fewer
     colours for an image with fewer distinct ones)."""
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     pixels = np.asarray(pixels_rgb, dtype=np.uint8).reshape(-1, 3)
     if len(pixels) == 0:
@@ -105,7 +106,10 @@ def palette(pixels_rgb, *, k: int = PALETTE_SIZE, seed: int = 0) -> list[dict]:
     labs = rgb_to_lab(pixels)
     distinct = len(np.unique(pixels, axis=0))
     k = max(1, min(k, distinct))
-    km = KMeans(n_clusters=k, n_init=2, random_state=seed, max_iter=100).fit(labs)
+    # One thread: a few thousand pixels are done in ~30 ms; BLAS/OpenMP threads only contend
+    # (10-25 times slower on a busy 2-core machine), and the workers run batches in parallel anyway.
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=k, n_init=2, random_state=seed, max_iter=100).fit(labs)
     counts = np.bincount(km.labels_, minlength=k).astype(np.float64)
     out = []
     for i in np.argsort(-counts):

@@ -1,20 +1,25 @@
 """The path between two artworks: a short sequence of works that moves from one to the other in
 small visual steps, found on the nearest-neighbour graph of the active model's embeddings.
 
-Each work's neighbours are its K nearest under the model (:func:`archive.vectors.nearest`,
-through the model's HNSW index), fetched only for the works the search reaches. The search is
-A* from the start: a step from ``u`` to a neighbour ``v`` costs ``d + d^2 / r`` (``d`` the chord
-distance between the unit vectors, ``r`` the typical neighbour distance near the two ends), so two
-short steps are cheaper than one long one and the steps come out even; the straight-line distance
-to the end is the (admissible) estimate of what is left. The last step may also enter the end
-from one of *its* nearest neighbours (so a work that is nobody's neighbour can still be reached).
-Every step is thus between nearest neighbours, and no work appears twice.
+The graph: two works are linked when one is among the other's NEIGHBOURS nearest under the model
+(the usual symmetric kNN graph). Neighbours are read from the model's HNSW index only for the
+works the search reaches, several works per query (:func:`archive.vectors.neighbours_of`: no
+vector leaves the database). A step between works at chord distance ``d`` (of the unit vectors)
+costs ``d + d^2 / r``, ``r`` the typical neighbour distance near the two ends, so two short steps
+are cheaper than one long one and the steps come out even.
+
+The search runs from both ends at once (bidirectional best-first: each side expands the works
+with the lowest cost so far plus HEURISTIC_WEIGHT times their straight-line distance to the other
+end, BATCH works per side per query), and stops EXTRA_ROUNDS rounds after the two sides first
+meet, keeping the cheapest meeting. It finds a short path, not always the shortest. No work
+appears twice; every step links two nearest neighbours.
 """
 from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,9 +30,11 @@ from .models_state import display_artworks
 from .similar import artwork_vector
 
 NEIGHBOURS = 10  # K of the graph
-MAX_EXPANSIONS = 400  # neighbour look-ups per path, at most
+MAX_EXPANSIONS = 800  # works whose neighbours are read, both sides together, at most
 MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
-HEURISTIC_WEIGHT = 1.3  # > 1: fewer look-ups, a path at most 30 % costlier than the best
+HEURISTIC_WEIGHT = 1.5  # > 1: fewer look-ups for a slightly costlier path
+BATCH = 8  # works expanded per side per query
+EXTRA_ROUNDS = 2  # rounds after the sides first meet, for a cheaper meeting
 
 
 class NoPath(ValueError):
@@ -39,102 +46,128 @@ class Path:
     ids: list[int]
     similarities: list[float]  # cosine similarity of each step (len(ids) - 1)
     expansions: int = 0
-    neighbours: dict[int, list[int]] = field(default_factory=dict, repr=False)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / (np.linalg.norm(v) or 1.0)
+def _chord(cosine_distance: float) -> float:
+    return math.sqrt(max(0.0, 2.0 * float(cosine_distance)))
 
 
-class Graph:
-    """The K-nearest-neighbour graph of one model, read lazily (one kNN query per work)."""
+class _Side:
+    """One direction of the search: costs so far, the step each work was reached by, the frontier."""
 
-    def __init__(self, model: EmbeddingModel, k: int = NEIGHBOURS):
-        self.model, self.k = model, k
-        self.vecs: dict[int, np.ndarray] = {}
-        self.adj: dict[int, list[tuple[int, float]]] = {}
+    def __init__(self, root: int, goal_index: int):
+        self.g = {root: 0.0}
+        self.parent: dict[int, tuple[int, float]] = {}  # work -> (previous work on this side, cosine distance)
+        self.depth = {root: 1}
+        self.closed: set[int] = set()
+        self.goal_index = goal_index  # which target distance estimates what is left
+        self.tie = itertools.count()
+        self.frontier = [(0.0, next(self.tie), root)]
 
-    def vector(self, artwork_id: int) -> np.ndarray | None:
-        if artwork_id not in self.vecs:
-            v = artwork_vector(artwork_id, self.model)
-            if v is None:
-                return None
-            self.vecs[artwork_id] = _unit(v)
-        return self.vecs[artwork_id]
+    def pop(self, count: int) -> list[int]:
+        out = []
+        while self.frontier and len(out) < count:
+            _, _, node = heapq.heappop(self.frontier)
+            if node not in self.closed:
+                self.closed.add(node)
+                out.append(node)
+        return out
 
-    def neighbours(self, artwork_id: int) -> list[tuple[int, float]]:
-        """``(artwork_id, chord distance)`` of the K nearest works, nearest first."""
-        if artwork_id not in self.adj:
-            rows = vectors.nearest(vectors.ARTWORK_EMBEDDINGS, self.model.pk, self.vecs[artwork_id], dim=self.model.dim,
-                                   limit=self.k + 1, ef_search=max(40, 4 * self.k), columns=("artwork_id", "vector"))
-            out = []
-            for _, dist, other, vec in rows:
-                other = int(other)
-                if other == artwork_id:
-                    continue
-                self.vecs.setdefault(other, _unit(vectors.from_value(vec)))
-                out.append((other, float(np.sqrt(max(0.0, 2.0 * float(dist))))))
-            self.adj[artwork_id] = out[: self.k]
-        return self.adj[artwork_id]
+    def relax(self, node: int, other: int, cosine_distance: float, left: float, cost, max_works: int) -> None:
+        if other in self.closed or self.depth[node] + 1 > max_works:
+            return
+        g = self.g[node] + cost(_chord(cosine_distance))
+        if g < self.g.get(other, float("inf")):
+            self.g[other], self.parent[other], self.depth[other] = g, (node, cosine_distance), self.depth[node] + 1
+            heapq.heappush(self.frontier, (g + HEURISTIC_WEIGHT * left, next(self.tie), other))
+
+    def chain(self, node: int) -> list[tuple[int, float | None]]:
+        """From ``node`` back to this side's root: (work, cosine distance of the step to the next one)."""
+        out = [(node, None)]
+        while node in self.parent:
+            node, d = self.parent[node]
+            out.append((node, d))
+        return out
 
 
 def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NEIGHBOURS,
               max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS) -> Path:
-    """The path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not."""
+    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not."""
     if model is None:
         raise NoPath("paths need an active image model")
     if start == end:
         raise NoPath("pick two different artworks")
-    graph = Graph(model, k)
+    ends = {}
     for end_id in (start, end):
-        if graph.vector(end_id) is None:
+        vec = artwork_vector(end_id, model)
+        if vec is None:
             raise NoPath(f"artwork {end_id} has no embedding under {model.key} (not embedded yet, or no image)")
-    target = graph.vecs[end]
-    # The end can be entered from any of its own nearest neighbours.
-    entries = {a: d for a, d in graph.neighbours(end)}
-    typical = float(np.median([d for _, d in graph.neighbours(start)] + list(entries.values()))) or 1e-3
+        ends[end_id] = vec / (np.linalg.norm(vec) or 1.0)
+    targets = [ends[start], ends[end]]
+    forward, backward = _Side(start, goal_index=1), _Side(end, goal_index=0)
+    typical = None
+    best, meeting, rounds_after, expansions = float("inf"), None, 0, 0
 
     def cost(d: float) -> float:
         return d + d * d / typical
 
-    def estimate(a: int) -> float:
-        return HEURISTIC_WEIGHT * float(np.linalg.norm(graph.vecs[a] - target))
-
-    tie = itertools.count()
-    best = {start: 0.0}
-    came: dict[int, int] = {}
-    depth = {start: 1}
-    frontier = [(estimate(start), next(tie), start)]
-    closed: set[int] = set()
-    expansions = 0
-    while frontier:
-        _, _, node = heapq.heappop(frontier)
-        if node == end:
+    while forward.frontier or backward.frontier:
+        ahead, behind = forward.pop(BATCH), backward.pop(BATCH)
+        if not ahead and not behind:
             break
-        if node in closed:
-            continue
-        closed.add(node)
-        if expansions >= max_expansions:
-            raise NoPath(f"no path found within {max_expansions} steps of the search: these works are far apart on the similarity graph")
-        expansions += 1
-        steps = list(graph.neighbours(node))
-        if node in entries:
-            steps.append((end, entries[node]))
-        for other, d in steps:
-            if other in closed or depth[node] + 1 > max_works:
-                continue
-            g = best[node] + cost(d)
-            if g < best.get(other, float("inf")):
-                best[other], came[other], depth[other] = g, node, depth[node] + 1
-                heapq.heappush(frontier, (g + (0.0 if other == end else estimate(other)), next(tie), other))
-    if end not in came:
+        if expansions + len(ahead) + len(behind) > max_expansions:
+            break
+        expansions += len(ahead) + len(behind)
+        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, sorted(set(ahead) | set(behind)), dim=model.dim,
+                                     limit=k + 1, key="artwork_id", ef_search=max(40, 4 * k), targets=targets)
+        adjacency: dict[int, list[tuple[int, float, float, float]]] = {}
+        for source, other, d, to_start, to_end in rows:
+            if int(other) != int(source):
+                adjacency.setdefault(int(source), []).append((int(other), float(d), _chord(to_start), _chord(to_end)))
+        if typical is None:
+            near = [_chord(d) for node in (start, end) for _, d, _, _ in adjacency.get(node, [])]
+            typical = float(np.median(near)) if near else 1.0
+            typical = typical or 1e-3
+        for side, nodes in ((forward, ahead), (backward, behind)):
+            for node in nodes:
+                for other, d, to_start, to_end in adjacency.get(node, [])[:k]:
+                    side.relax(node, other, d, to_end if side is forward else to_start, cost, max_works)
+        for node in set(forward.g) & set(backward.g):
+            total = forward.g[node] + backward.g[node]
+            if total < best and forward.depth[node] + backward.depth[node] - 1 <= max_works:
+                best, meeting = total, node
+        if meeting is not None:
+            rounds_after += 1
+            if rounds_after > EXTRA_ROUNDS:
+                break
+    if meeting is None:
+        if expansions + 2 * BATCH > max_expansions:
+            raise NoPath(f"no path found after reading the neighbours of {expansions} works: "
+                         "these works are far apart on the similarity graph")
         raise NoPath(f"no path of at most {max_works} works links these two artworks on the similarity graph")
-    ids = [end]
-    while ids[-1] != start:
-        ids.append(came[ids[-1]])
-    ids.reverse()
-    sims = [float(graph.vecs[a] @ graph.vecs[b]) for a, b in zip(ids, ids[1:])]
-    return Path(ids=ids, similarities=sims, expansions=expansions, neighbours={a: [b for b, _ in graph.adj.get(a, [])] for a in ids})
+    head = list(reversed(forward.chain(meeting)))  # start .. meeting, distance of each step to the next
+    back = backward.chain(meeting)  # meeting .. end, each with the distance of the step *before* it
+    tail = [(node, nxt) for (node, _), (_, nxt) in zip(back, back[1:])] + [(back[-1][0], None)]
+    walk = _without_loops(head[:-1] + tail)
+    return Path(ids=[n for n, _ in walk], similarities=[1.0 - d for _, d in walk[:-1]], expansions=expansions)
+
+
+def _without_loops(steps: list[tuple[int, float | None]]) -> list[tuple[int, float | None]]:
+    """The walk ``[(work, cosine distance to the next), ...]`` with any loop cut out (a work reached
+    by both sides before they met): each kept step is still a step of the walk."""
+    out: list[tuple[int, float | None]] = []
+    at: dict[int, int] = {}
+    for node, d in steps:
+        if node in at:
+            i = at[node]
+            for dropped, _ in out[i + 1:]:
+                del at[dropped]
+            out = out[: i + 1]
+            out[i] = (node, d)
+        else:
+            at[node] = len(out)
+            out.append((node, d))
+    return out
 
 
 def path_artworks(path: Path) -> list:
