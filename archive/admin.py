@@ -12,13 +12,14 @@ from django.apps import apps
 from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html
-from pgvector.django import VectorField
+from pgvector.django import HalfVectorField, VectorField
 
 from archive import models as m
+from archive.vectors import from_value
 
 
 def _vector_fields(model) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields if isinstance(f, VectorField)]
+    return [f.name for f in model._meta.concrete_fields if isinstance(f, (VectorField, HalfVectorField))]
 
 
 def _generated_fields(model) -> list[str]:
@@ -28,7 +29,7 @@ def _generated_fields(model) -> list[str]:
 def vector_summary(value) -> str:
     if value is None:
         return "—"
-    arr = np.asarray(value, dtype=np.float32).ravel()
+    arr = from_value(value).ravel()
     head = ", ".join(f"{x:.3g}" for x in arr[:6])
     return f"{arr.size} dims [{head}{', …' if arr.size > 6 else ''}] |v|={float(np.linalg.norm(arr)):.3f}"
 
@@ -152,7 +153,7 @@ class ArtworkEmbeddingAdmin(ArchiveAdmin):
 
     @admin.display(description="Dims")
     def dims(self, obj):
-        return 0 if obj.vector is None else len(obj.vector)
+        return 0 if obj.vector is None else len(from_value(obj.vector))  # a HalfVector (halfvec column)
 
     list_filter = ("model",)
     search_fields = ("artwork__title",)
@@ -243,7 +244,7 @@ class CollectionItemAdmin(ArchiveAdmin):
 def _default_list_display(model) -> tuple[str, ...]:
     names = ["id"]
     for field in model._meta.concrete_fields:
-        if field.name == "id" or isinstance(field, (VectorField, models.JSONField, models.TextField, models.GeneratedField)):
+        if field.name == "id" or isinstance(field, (VectorField, HalfVectorField, models.JSONField, models.TextField, models.GeneratedField)):
             continue
         names.append(field.name)
         if len(names) >= 8:

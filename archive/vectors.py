@@ -2,8 +2,14 @@
 
 Vector columns (``ArtworkEmbedding.vector``, ``Face.vector``, ``LabelEmbedding.vector``) have no
 fixed dimension, so models of any width share a table. Each model gets its own *partial* HNSW
-index on ``(vector::vector(dim))`` restricted to its rows; :func:`nearest` writes the query with
-exactly that expression and predicate, so PostgreSQL uses the index.
+index on ``(vector::<kind>(dim))`` restricted to its rows; :func:`nearest` writes the query with
+exactly that expression and predicate, so PostgreSQL uses the index. Artwork embeddings are stored
+as ``halfvec`` (16-bit floats: half the bytes of ``vector``, in the table and in the index; CLIP
+similarities change in the fourth decimal), faces and label embeddings as ``vector``.
+
+Search within a filter uses pgvector's iterative index scans (``hnsw.iterative_scan``): the index
+scan goes on past ``ef_search`` until ``limit`` rows pass the filter or ``hnsw.max_scan_tuples``
+index entries were visited, so a filter keeps its full ``limit`` matches.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ def from_value(value) -> np.ndarray:
     """A vector column value (pgvector's numpy array or text) as float32."""
     if isinstance(value, str):
         return np.array([float(x) for x in value.strip("[]").split(",")], dtype=np.float32)
+    if hasattr(value, "to_numpy"):  # pgvector's Vector / HalfVector objects
+        value = value.to_numpy()
     return np.asarray(value, dtype=np.float32)
 
 
@@ -45,6 +53,11 @@ class VectorSpace:
     model_column: str
     vector_column: str = "vector"
     id_column: str = "id"
+    kind: str = "vector"  # pgvector type: "vector" (float32) or "halfvec" (float16)
+
+    def cast(self, dim: int) -> str:
+        """The indexed expression: the column at the model's fixed width."""
+        return f"{_ident(self.vector_column)}::{_ident(self.kind)}({int(dim)})"
 
 
 def index_name(space: VectorSpace, model_value: int | str) -> str:
@@ -56,23 +69,126 @@ def ensure_hnsw_index(
     space: VectorSpace, model_value: int | str, dim: int, *, metric: str = "cosine", m: int = 16, ef_construction: int = 64
 ) -> str:
     """Create (if missing) the partial HNSW index for one model's vectors. Idempotent."""
-    opclass = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}[metric]
+    opclass = f"{_ident(space.kind)}_" + {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}[metric]
     name = index_name(space, model_value)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
-            f"(({_ident(space.vector_column)}::vector({int(dim)})) {opclass}) "
+            f"(({space.cast(dim)}) {opclass}) "
             f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
             f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
         )
     return name
 
 
-def index_exists(space: VectorSpace, model_value: int | str) -> bool:
-    """Whether the model's HNSW index is in the catalogue (a plain look-up: no lock on the table)."""
+def index_exists(space: VectorSpace, model_value: int | str, *, binary: bool = False) -> bool:
+    """Whether the model's HNSW index (``binary``: its binary-quantized one) is in the catalogue
+    (a plain look-up: no lock on the table)."""
+    name = binary_index_name(space, model_value) if binary else index_name(space, model_value)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [index_name(space, model_value)])
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         return bool(cursor.fetchone()[0])
+
+
+# --- two-phase search: binary-quantized HNSW candidates, exact re-rank ----------------------------
+# binary_quantize() keeps one bit per dimension (the sign): a 512-d vector becomes 64 bytes, so the
+# index holds 64 bytes a vector instead of 1,032 (halfvec) or 2,056 (vector). Hamming distance
+# between the bits finds candidates; their stored vectors re-rank them exactly.
+
+
+def binary_index_name(space: VectorSpace, model_value: int | str) -> str:
+    return index_name(space, model_value) + "_bq"
+
+
+def _bits(space: VectorSpace, dim: int, value: str | None = None) -> str:
+    expr = value if value is not None else space.cast(dim)
+    return f"binary_quantize({expr})::bit({int(dim)})"
+
+
+def ensure_binary_index(space: VectorSpace, model_value: int | str, dim: int, *, m: int = 16, ef_construction: int = 64) -> str:
+    """Create (if missing) the model's partial HNSW index on its binary-quantized vectors. Idempotent."""
+    name = binary_index_name(space, model_value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
+            f"(({_bits(space, dim)}) bit_hamming_ops) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
+            f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        )
+    return name
+
+
+def two_phase_above() -> int:
+    """Rows of one model from which its artworks are searched in two phases (VECTOR_TWO_PHASE_ABOVE)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "VECTOR_TWO_PHASE_ABOVE", 1_000_000))
+
+
+def ensure_artwork_index(model_id: int, dim: int) -> str:
+    """The HNSW index a model's artwork embeddings call for, created if missing: on halfvec below
+    :func:`two_phase_above` rows; at or above it the binary-quantized one (two-phase search), and
+    the halfvec index is then dropped (the binary one is a fraction of its size). Returns its name."""
+    space = ARTWORK_EMBEDDINGS
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {space.table} WHERE {space.model_column} = %s", [int(model_id)])
+        rows = int(cursor.fetchone()[0])
+    # Catalogue look-ups first: a CREATE INDEX, even one that exists, is refused inside a
+    # transaction with pending trigger events.
+    if rows < two_phase_above() and not index_exists(space, model_id, binary=True):
+        if index_exists(space, model_id):
+            return index_name(space, model_id)
+        return ensure_hnsw_index(space, model_id, dim)
+    if not index_exists(space, model_id, binary=True):
+        ensure_binary_index(space, model_id, dim)
+    if index_exists(space, model_id):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {_ident(index_name(space, model_id))}")
+    return binary_index_name(space, model_id)
+
+
+def nearest_two_phase(
+    space: VectorSpace,
+    model_value: int | str,
+    query: Sequence[float] | np.ndarray,
+    *,
+    dim: int,
+    limit: int = 10,
+    candidates: int = 200,
+    where: str = "",
+    params: Sequence = (),
+    columns: Sequence[str] = (),
+    iterative: bool = False,
+    max_scan_tuples: int | None = None,
+) -> list[tuple]:
+    """Like :func:`nearest` (cosine) through the binary-quantized index: the ``candidates`` nearest
+    by Hamming distance between the sign bits (HNSW on ``bit_hamming_ops``, ``ef_search`` =
+    ``candidates``), re-ranked by the exact cosine distance of their stored vectors; the
+    ``limit`` best come back, nearest first. ``iterative`` lets the index scan go on until
+    ``candidates`` rows pass ``where`` (search within a filter)."""
+    extra = "".join(f", {_ident(c)}" for c in columns)
+    kind = _ident(space.kind)
+    qcast = f"%s::{kind}({int(dim)})"
+    inner = (
+        f"SELECT {_ident(space.id_column)}, {_ident(space.vector_column)}{extra} FROM {_ident(space.table)} "
+        f"WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
+        + (f" AND ({where})" if where else "")
+        + f" ORDER BY {_bits(space, dim)} <~> {_bits(space, dim, qcast)} LIMIT %s"
+    )
+    sql = (
+        f"WITH candidates AS MATERIALIZED ({inner}) "
+        f"SELECT {_ident(space.id_column)}, {_ident(space.vector_column)}::{kind}({int(dim)}) <=> {qcast} AS distance{extra} "
+        f"FROM candidates ORDER BY distance, {_ident(space.id_column)} LIMIT %s"
+    )
+    literal = to_literal(query)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(int(candidates), 40))}")
+        if iterative:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            if max_scan_tuples:
+                cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        cursor.execute(sql, [*params, literal, int(candidates), literal, int(limit)])
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _quote(value: str) -> str:
@@ -99,27 +215,50 @@ def nearest(
     params: Sequence = (),
     ef_search: int | None = None,
     columns: Sequence[str] = (),
+    iterative: str | None = None,
+    max_scan_tuples: int | None = None,
 ) -> list[tuple]:
-    """The ``limit`` nearest rows of one model to ``query``: ``(id, distance, *columns)`` tuples.
+    """The ``limit`` nearest rows of one model to ``query``: ``(id, distance, *columns)`` tuples,
+    nearest first.
 
-    ``where`` adds SQL conditions (with ``%s`` placeholders bound from ``params``); keep them
-    selective-free (e.g. ``not_a_face = false``) so the HNSW index stays usable. ``ef_search``
-    raises recall at some cost (pgvector's default is 40).
+    ``where`` adds SQL conditions (with ``%s`` placeholders bound from ``params``). Without
+    ``iterative`` keep them selective-free (e.g. ``not_a_face = false``): the index returns at
+    most ``ef_search`` candidates (pgvector's default is 40) before the conditions. With
+    ``iterative`` (``"relaxed_order"`` or ``"strict_order"``) the index scan continues until
+    ``limit`` rows pass the conditions or ``max_scan_tuples`` index entries were visited
+    (pgvector's default 20,000); relaxed order is re-sorted here, so rows come back ordered either way.
     """
     op = _OPERATORS[metric]
-    expr = f"{_ident(space.vector_column)}::vector({int(dim)})"
+    expr = space.cast(dim)
+    qcast = f"%s::{_ident(space.kind)}({int(dim)})"
     extra = "".join(f", {_ident(c)}" for c in columns)
     sql = (
-        f"SELECT {_ident(space.id_column)}, {expr} {op} %s::vector AS distance{extra} "
+        f"SELECT {_ident(space.id_column)}, {expr} {op} {qcast} AS distance{extra} "
         f"FROM {_ident(space.table)} WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)}"
         + (f" AND ({where})" if where else "")
-        + f" ORDER BY {expr} {op} %s::vector LIMIT %s"
+        + f" ORDER BY {expr} {op} {qcast} LIMIT %s"
     )
+    if iterative == "relaxed_order":
+        # pgvector's advice: materialise the relaxed index order, then sort the few rows exactly.
+        # "distance + 0": the planner takes the CTE as already sorted by distance (the inner ORDER
+        # BY) and would only break ties; an expression makes it sort for real.
+        # The inner scan takes ef_search rows (at least ``limit``): in relaxed order the first
+        # ``limit`` to pass are not always the nearest ``limit`` of what the index found.
+        sql = f"WITH hits AS MATERIALIZED ({sql}) SELECT * FROM hits ORDER BY distance + 0, {_ident(space.id_column)} LIMIT %s"
+    elif iterative not in (None, "strict_order"):
+        raise ValueError(f"iterative must be relaxed_order or strict_order, not {iterative!r}")
     literal = to_literal(query)
     with transaction.atomic(), connection.cursor() as cursor:
         if ef_search:
             cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        cursor.execute(sql, [literal, *params, literal, int(limit)])
+        if iterative:
+            cursor.execute(f"SET LOCAL hnsw.iterative_scan = {iterative}")
+            if max_scan_tuples:
+                cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        limits = [int(limit)]
+        if iterative == "relaxed_order":
+            limits = [max(int(limit), int(ef_search or 40)), int(limit)]
+        cursor.execute(sql, [literal, *params, literal, *limits])
         return [tuple(row) for row in cursor.fetchall()]
 
 
@@ -161,7 +300,7 @@ def register(conn=None) -> None:
     register_vector(conn or connection.connection)
 
 
-ARTWORK_EMBEDDINGS = VectorSpace(table="archive_artworkembedding", model_column="model_id")
+ARTWORK_EMBEDDINGS = VectorSpace(table="archive_artworkembedding", model_column="model_id", kind="halfvec")
 FACES = VectorSpace(table="archive_face", model_column="model")
 LABEL_EMBEDDINGS = VectorSpace(table="archive_labelembedding", model_column="model_id")
 
@@ -172,7 +311,7 @@ LABEL_EMBEDDINGS = VectorSpace(table="archive_labelembedding", model_column="mod
 # PostgreSQL's binary COPY stream from numpy column arrays in one vectorised step: no per-row
 # Python work, no text formatting or parsing, and float32 values arrive bit for bit.
 # Binary forms: numbers big-endian; pgvector ``vector`` = int16 dim, int16 unused (0), dim
-# float32; ``timestamp with time zone`` = int64 microseconds since 2000-01-01 UTC.
+# float32; ``halfvec`` the same with float16 (values rounded to the nearest float16); ``timestamp with time zone`` = int64 microseconds since 2000-01-01 UTC.
 
 _BINARY_TYPES = {
     "bigint": ">i8",
@@ -182,37 +321,31 @@ _BINARY_TYPES = {
     "real": ">f4",
     "boolean": "?",
 }
+_VECTOR_TYPES = {"vector": ">f4", "halfvec": ">f2"}
 _PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _PGCOPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 
-_column_types: dict[tuple[str, str], dict[str, str]] = {}
-
-
 def column_types(table: str) -> dict[str, str]:
-    """``{column: SQL data type}`` of a table in the current schema (an extension's type, such as
-    pgvector's, by its name: ``vector``). Cached per database and table for the process."""
-    key = (str(connection.settings_dict.get("NAME")), table)
-    if key not in _column_types:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END "
-                "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s",
-                [table],
-            )
-            types = dict(cursor.fetchall())
-        if not types:
-            return types  # no such table (yet): never cache that
-        _column_types[key] = types
-    return _column_types[key]
+    """``{column: SQL data type}`` of a table (an extension's type, such as pgvector's, by its
+    name: ``vector``, ``halfvec``). Read from the catalogue on every call (well under a millisecond),
+    never cached: a column may change type under a running process (migration 0016 turns artwork
+    embeddings from vector into halfvec while workers write)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            [table],
+        )
+        return dict(cursor.fetchall())
 
 
 def binary_copy_payload(types: Sequence[str], arrays: Sequence[np.ndarray]) -> bytes:
     """PostgreSQL binary COPY stream (header, rows, trailer) for equal-length columns.
 
-    ``types`` are SQL type names: keys of ``_BINARY_TYPES``, ``vector`` (a 2-d float array, one
-    row per vector, finite values) or ``timestamp with time zone`` (numpy datetime64 in UTC). No NULLs.
+    ``types`` are SQL type names: keys of ``_BINARY_TYPES``, ``vector`` or ``halfvec`` (a 2-d float
+    array, one row per vector, finite values; within float16's range for ``halfvec``) or ``timestamp with time zone`` (numpy datetime64 in UTC). No NULLs.
     """
     n = len(arrays[0]) if arrays else 0
     fields: list[tuple] = [("n", ">i2")]
@@ -221,13 +354,18 @@ def binary_copy_payload(types: Sequence[str], arrays: Sequence[np.ndarray]) -> b
         array = np.asarray(array)
         if len(array) != n:
             raise ValueError("all columns must have the same length")
-        if sql_type == "vector":
+        if sql_type in _VECTOR_TYPES:
             if array.ndim != 2:
                 raise ValueError("a vector column takes a 2-d array (one row per vector)")
             if not np.isfinite(array).all():
                 raise ValueError("vectors must be finite (pgvector stores no NaN or infinity)")
+            if sql_type == "halfvec":
+                with np.errstate(over="ignore"):
+                    array = array.astype(np.float16)
+                if not np.isfinite(array).all():
+                    raise ValueError("halfvec values must be within float16's range (|x| < 65,504)")
             dim = array.shape[1]
-            fields += [(f"l{i}", ">i4"), (f"d{i}", ">i2"), (f"u{i}", ">i2"), (f"v{i}", ">f4", (dim,))]
+            fields += [(f"l{i}", ">i4"), (f"d{i}", ">i2"), (f"u{i}", ">i2"), (f"v{i}", _VECTOR_TYPES[sql_type], (dim,))]
         elif sql_type == "timestamp with time zone":
             fields += [(f"l{i}", ">i4"), (f"v{i}", ">i8")]
             array = (array.astype("datetime64[us]") - _PG_EPOCH).astype(np.int64)
@@ -239,8 +377,8 @@ def binary_copy_payload(types: Sequence[str], arrays: Sequence[np.ndarray]) -> b
     rows = np.empty(n, dtype=np.dtype(fields))
     rows["n"] = len(types)
     for i, (sql_type, array) in enumerate(zip(types, values)):
-        if sql_type == "vector":
-            rows[f"l{i}"] = 4 + 4 * array.shape[1]
+        if sql_type in _VECTOR_TYPES:
+            rows[f"l{i}"] = 4 + np.dtype(_VECTOR_TYPES[sql_type]).itemsize * array.shape[1]
             rows[f"d{i}"] = array.shape[1]
             rows[f"u{i}"] = 0
         else:

@@ -249,7 +249,7 @@ def build_vectors(model, n_vectors: int, seed: int, intrinsic_dim: int) -> float
     with raw.cursor() as rc, rc.copy(
         "COPY archive_artworkembedding (artwork_id, model_id, vector, created_at) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
-        copy.set_types(["int8", "int8", "vector", "timestamptz"])
+        copy.set_types(["int8", "int8", "halfvec", "timestamptz"])
         from django.utils import timezone
 
         now = timezone.now()
@@ -517,16 +517,14 @@ def filtered_steps(model, urls: list[str]) -> None:
         if len(ids) <= similar.EXACT_LIMIT:
             timed("exact", lambda: similar.exact_nearest(model, query, ids, limit=search.CANDIDATES))
         else:
-            hits = timed("index", lambda: similar.nearest_artworks(model, query, limit=similar.FILTERED_EF_SEARCH,
-                                                                  ef_search=similar.FILTERED_EF_SEARCH))
-            timed("check", lambda: set(qs.order_by().filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True)))
+            timed("index", lambda: similar.index_nearest_in(model, query, qs, limit=search.CANDIDATES))
         timed("nearest_in", lambda: similar.nearest_in(model, query, qs, limit=search.CANDIDATES))
         timed("full text", lambda: search.metadata_ranking(q, qs))
         timed("search", lambda: search.search(q, filters, limit=48))
         rows[kinds[j % 5]].append(t)
     log("search within filters, step by step (p50/p95 ms; each step timed on its own, so a step also warms the next):")
     for kind, samples in rows.items():
-        names = [n for n in ("estimate", "list ids", "exact", "index", "check", "nearest_in", "full text", "search")
+        names = [n for n in ("estimate", "list ids", "exact", "index", "nearest_in", "full text", "search")
                  if any(n in r for r in samples)]
         log(f"  {kind:17s} " + ", ".join(
             f"{n} {pct([r[n] for r in samples if n in r], 50):.0f}/{pct([r[n] for r in samples if n in r], 95):.0f}" for n in names))

