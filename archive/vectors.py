@@ -442,7 +442,7 @@ def nearest_among(
         return []
     op = _OPERATORS[metric]
     key = _ident(key or space.id_column)
-    expr = f"{_ident(space.vector_column)}::vector({int(dim)}) {op} %s::vector"
+    expr = f"{space.cast(dim)} {op} %s::{_ident(space.kind)}({int(dim)})"
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH scored AS MATERIALIZED (SELECT {key}, {expr} AS distance FROM {_ident(space.table)}"
@@ -476,8 +476,8 @@ def neighbours_of(
     key = _ident(key or space.id_column)
     vec, table = _ident(space.vector_column), _ident(space.table)
     model = f"{_ident(space.model_column)} = {_predicate_literal(model_value)}"
-    cast = f"::vector({int(dim)})"
-    extra = "".join(f", h.{vec}{cast} {op} %s::vector" for _ in targets)
+    cast = f"::{_ident(space.kind)}({int(dim)})"
+    extra = "".join(f", h.{vec}{cast} {op} %s{cast}" for _ in targets)
     sql = (
         f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ("
         f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"

@@ -121,6 +121,11 @@ def build(n: int, seed: int) -> dict:
     cur.execute("SET maintenance_work_mem = '2GB'")
     cur.execute("SET max_parallel_maintenance_workers = 2")
     cur.execute("TRUNCATE archive_artwork, archive_embeddingmodel, archive_artworkembedding, archive_artworkpalette CASCADE")
+    # Bulk loads go in without the HNSW indexes (built after the load, as the stages do at scale).
+    cur.execute("SELECT indexname FROM pg_indexes WHERE tablename IN ('archive_artworkpalette', 'archive_artworkembedding')"
+                " AND indexdef LIKE '%%USING hnsw%%'")
+    for (name,) in cur.fetchall():
+        cur.execute(f"DROP INDEX {name}")
     cur.execute(f"""
         INSERT INTO archive_artwork (id, source, source_id, title, creator, display_date, year_start, year_end, medium,
             classification, institution, rights, rights_url, credit_line, source_url, iiif_manifest_url,
@@ -141,12 +146,13 @@ def build(n: int, seed: int) -> dict:
         stop = min(n, start + 50_000)
         labs, shares = synthetic_palettes(stop - start, rng)
         sigs = signatures(labs, shares)
+        hexes = [colour.to_hex(rgb) for rgb in colour.lab_to_rgb(labs.reshape(-1, 3))]
         with raw.cursor() as rc, rc.copy(
             "COPY archive_artworkpalette (artwork_id, method, colours, vector, derivative_size, computed_at) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["int8", "text", "jsonb", "vector", "int4", "timestamptz"])
             for i in range(stop - start):
-                cols = [{"lab": [round(float(v), 2) for v in labs[i, j]], "hex": colour.to_hex(colour.lab_to_rgb(labs[i, j])),
+                cols = [{"lab": [round(float(v), 2) for v in labs[i, j]], "hex": hexes[5 * i + j],
                          "share": round(float(shares[i, j]), 4)} for j in range(5)]
                 copy.write_row((start + i + 1, colour.METHOD, json.dumps(cols), sigs[i], 256, now))
     palettes_s = time.time() - t1

@@ -3,7 +3,8 @@ ranked by the cosine of palette signatures (:mod:`archive.colour`) through the p
 HNSW index, combinable with every search filter (:class:`explorer.search.Filters`).
 
 Within a filter the strategy is the one of search by meaning (:func:`explorer.similar.nearest_in`):
-a small filtered set is ranked exactly, a broad one through the index and then filtered.
+a small filtered set is ranked exactly, a broad one through the index with an iterative scan that
+checks the filter on each candidate (and, should that scan stop short, ranked exactly).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from archive.models import Artwork, ArtworkPalette
 
 from .models_state import display_artworks
 from .search import BadSearch, Filters, base_queryset
-from .similar import BROAD_ENOUGH, BROAD_FACTOR, EF_SEARCH, EXACT_LIMIT, FILTERED_EF_SEARCH, estimated_count
+from .similar import BROAD_FACTOR, EF_SEARCH, EXACT_LIMIT, MAX_SCAN_TUPLES, estimated_count, filter_condition
 
 MAX_COLOURS = 3
 MAX_RESULTS = 1000  # offset + limit: the ranking is a nearest-neighbour list, not a count
@@ -74,9 +75,13 @@ def parse(colours, amounts=None) -> ColourQuery:
     return ColourQuery(tuple(parsed), tuple(w / total for w in weights))
 
 
-def _index_hits(query: np.ndarray, limit: int) -> list[tuple[int, float]]:
+def _index_hits(query: np.ndarray, limit: int, where: str = "", params=()) -> list[tuple[int, float]]:
+    """Through the method's HNSW index; with ``where`` an iterative scan (relaxed order, re-sorted)
+    that goes on until ``limit`` candidates pass or MAX_SCAN_TUPLES index entries were visited."""
     rows = vectors.nearest(PALETTES, colour.METHOD, query, dim=colour.SIGNATURE_DIM, limit=limit,
-                           ef_search=min(FILTERED_EF_SEARCH, max(EF_SEARCH, limit)), columns=("artwork_id",))
+                           ef_search=min(1000, max(EF_SEARCH, 2 * limit if where else limit)), columns=("artwork_id",),
+                           where=where, params=params, iterative="relaxed_order" if where else None,
+                           max_scan_tuples=MAX_SCAN_TUPLES if where else None)
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
@@ -88,26 +93,24 @@ def _exact(query: np.ndarray, ids: list[int], limit: int) -> list[tuple[int, flo
 
 def ranking(query: np.ndarray, filters: Filters | None = None, *, limit: int = 24, include_drafts: bool = False) -> list[tuple[int, float]]:
     """``(artwork_id, similarity)`` of the ``limit`` artworks whose palettes are nearest ``query``
-    (a signature) among those passing ``filters``, best first."""
+    (a signature) among those passing ``filters``, best first: always ``limit``, or all there are."""
     limit = min(int(limit), MAX_RESULTS)
     if not filters:
         return _index_hits(query, limit)
     queryset = filters.apply(base_queryset(), include_drafts=include_drafts, model=_model())
     hits = None
     if estimated_count(queryset) > BROAD_FACTOR * EXACT_LIMIT:
-        hits = _filtered_index(query, queryset, limit)
-        if len(hits) >= limit * BROAD_ENOUGH:
+        hits = _index_hits(query, limit, *filter_condition(queryset))
+        if len(hits) >= limit:
             return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
         return _exact(query, ids, limit)
-    return hits if hits is not None else _filtered_index(query, queryset, limit)
-
-
-def _filtered_index(query, queryset, limit):
-    hits = _index_hits(query, FILTERED_EF_SEARCH)
-    allowed = set(queryset.order_by().filter(pk__in=[a for a, _ in hits]).values_list("id", flat=True))
-    return [(a, s) for a, s in hits if a in allowed][:limit]
+    if hits is None:
+        hits = _index_hits(query, limit, *filter_condition(queryset))
+        if len(hits) >= limit:
+            return hits
+    return _exact(query, list(queryset.order_by().values_list("id", flat=True)), limit)
 
 
 def _model():

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0014_face_crop_help_text'),
+        ('archive', '0016_artwork_embeddings_halfvec'),
     ]
 
     operations = [
