@@ -29,7 +29,13 @@ def colour_page(request):
     params = request.GET
     context = _search_context(request, clear_url="/colours/")
     hexes, amounts = colour_picks(params)
-    picks = list(zip(hexes, amounts or [round(100 / max(1, len(hexes)))] * len(hexes)))
+    shown = []
+    for h in hexes:  # the colour inputs need #rrggbb; a colour that is not one is shown as black
+        try:
+            shown.append(colour_search.colour.to_hex(colour_search.colour.parse_hex(h)))
+        except ValueError:
+            shown.append("#000000")
+    picks = list(zip(shown, amounts or [round(100 / max(1, len(hexes)))] * len(hexes)))
     context["picks"] = [(h, a) for h, a in picks] + [(h, 0) for h, _ in DEFAULT_PICKS[len(picks):]] if picks else DEFAULT_PICKS
     if not hexes:
         return render(request, "explorer/colour_search.html", context)

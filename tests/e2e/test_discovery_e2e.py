@@ -39,8 +39,8 @@ def test_colour_search_and_path(browser, screenshot, live_server, colour_archive
     wait_for(browser, "document.querySelectorAll('#colour-results li.card').length > 0")
     first = browser.find_element(By.CSS_SELECTOR, "#colour-results li.card a").get_attribute("href")
     assert first.endswith(f"/artworks/{start}/")
-    wait_for(browser, "Array.from(document.images).every(i => i.complete)")
-    screenshot("discovery_colour_search", full_page=True)
+    wait_for(browser, "Array.from(document.querySelectorAll('#colour-results img')).slice(0, 12).every(i => i.complete)")
+    screenshot("discovery_colour_search")
 
     # The same colours within a filter: only works passing it.
     browser.find_element(By.CSS_SELECTOR, "select[name=classification] option[value=detail], select[name=classification] option:not([value=''])").click()
@@ -61,5 +61,6 @@ def test_colour_search_and_path(browser, screenshot, live_server, colour_archive
     cards = browser.find_elements(By.CSS_SELECTOR, "#path-strip li.card a")
     assert cards[0].get_attribute("href").endswith(f"/artworks/{start}/")
     assert cards[-1].get_attribute("href").endswith(f"/artworks/{end}/")
-    wait_for(browser, "Array.from(document.images).every(i => i.complete)")
-    screenshot("discovery_path", full_page=True)
+    browser.execute_script("document.querySelectorAll('#path-strip img').forEach(i => i.loading = 'eager')")
+    wait_for(browser, "Array.from(document.querySelectorAll('#path-strip img')).every(i => i.complete)")
+    screenshot("discovery_path")
