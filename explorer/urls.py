@@ -16,6 +16,7 @@ urlpatterns = [
     path("search/image/", pages.search_image, name="search_image"),
     path("colours/", discovery.colour_page, name="colours"),
     path("path/", discovery.path_page, name="path"),
+    path("timeline/", discovery.timeline_page, name="timeline"),
     path("curate/labels/new/", curator.prompt_label_new, name="prompt_label_new"),
     path("curate/labels/<slug:slug>/", curator.prompt_label_review, name="prompt_label_review"),
     path("collections/", curator.collection_list, name="collections"),

@@ -101,3 +101,40 @@ class PathView(APIView):
             "similarities": [round(x, 4) for x in found.similarities],
             "url": f"/path/?from={ends[0]}&to={ends[1]}",
         })
+
+
+class TimelineView(APIView):
+    """The artworks along their dates: counts per bin of years over a range (default: the data's)
+    with the search filters, and a few works per bin ordered by the hue of their dominant colour.
+    Years outside the data are a 400 that says the data's range."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
+
+    @extend_schema(parameters=[
+        *FILTER_PARAMS,
+        OpenApiParameter("bins", int, description="1-200, default 40"),
+        OpenApiParameter("per_bin", int, description="works shown per bin, 0-24, default 6"),
+    ], responses=inline_serializer("Timeline", {
+        "year_from": drf.IntegerField(), "year_to": drf.IntegerField(), "width": drf.IntegerField(help_text="years per bin"),
+        "data_from": drf.IntegerField(allow_null=True), "data_to": drf.IntegerField(allow_null=True), "total": drf.IntegerField(),
+        "bins": inline_serializer("TimelineBin", {"start": drf.IntegerField(), "end": drf.IntegerField(), "count": drf.IntegerField(),
+                                                  "artworks": s.ArtworkSummarySerializer(many=True)}, many=True)}))
+    def get(self, request):
+        from .. import timeline as timeline_mod
+        from ..models_state import active_model
+
+        bins = _int_param(request, "bins", 40, 1, timeline_mod.MAX_BINS)
+        per_bin = _int_param(request, "per_bin", 6, 0, timeline_mod.MAX_PER_BIN)
+        filters = _filters(request)
+        try:
+            found = timeline_mod.build(filters, bins=bins, per_bin=per_bin, include_drafts=is_curator(request.user),
+                                       model=active_model())
+        except search_mod.BadSearch as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "year_from": found.year_from, "year_to": found.year_to, "width": found.width,
+            "data_from": found.data_from, "data_to": found.data_to, "total": found.total,
+            "bins": [{"start": b.start, "end": b.end, "count": b.count,
+                      "artworks": s.ArtworkSummarySerializer(b.artworks, many=True).data} for b in found.bins],
+        })

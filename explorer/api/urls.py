@@ -18,6 +18,7 @@ urlpatterns = [
     path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
     path("search/colour/", discovery.ColourSearchView.as_view(), name="search-colour"),
     path("path/", discovery.PathView.as_view(), name="path"),
+    path("timeline/", discovery.TimelineView.as_view(), name="timeline"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),

@@ -103,3 +103,20 @@ def path_page(request):
         "share_url": request.build_absolute_uri(f"/path/?{urlencode({'from': start, 'to': end})}"),
     })
     return render(request, "explorer/path.html", context)
+
+
+@throttled(SearchThrottle)
+def timeline_page(request):
+    from .. import timeline as timeline_mod
+    from ..models_state import active_model
+
+    context = _search_context(request, clear_url="/timeline/")
+    try:
+        filters = search_mod.Filters.from_params(request.GET)
+        context["timeline"] = timeline_mod.build(filters, bins=30, per_bin=4, include_drafts=is_curator(request.user),
+                                                 model=active_model())
+    except search_mod.BadSearch as exc:
+        context["error"] = str(exc)
+        return render(request, "explorer/timeline.html", context, status=400)
+    context["most"] = max((b.count for b in context["timeline"].bins), default=0) or 1
+    return render(request, "explorer/timeline.html", context)

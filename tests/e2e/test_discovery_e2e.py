@@ -1,5 +1,5 @@
-"""Colour and the path in headless Chromium: an artwork's swatches -> "more in these colours" ->
-the colour search with a filter; "path from here" -> the path between two works. Screenshots in
+"""Colour, the path and the timeline in headless Chromium: an artwork's swatches -> "more in these colours" ->
+the colour search with a filter; "path from here" -> the path between two works; the timeline. Screenshots in
 docs/screenshots/discovery_*.png."""
 from __future__ import annotations
 
@@ -64,3 +64,14 @@ def test_colour_search_and_path(browser, screenshot, live_server, colour_archive
     browser.execute_script("document.querySelectorAll('#path-strip img').forEach(i => i.loading = 'eager')")
     wait_for(browser, "Array.from(document.querySelectorAll('#path-strip img')).every(i => i.complete)")
     screenshot("discovery_path")
+
+    # The timeline: every dated work in its column, a few thumbnails each.
+    browser.get(f"{base}/timeline/")
+    wait_for(browser, "document.querySelectorAll('#timeline li.timeline-bin').length > 0")
+    browser.execute_script("document.querySelectorAll('#timeline img').forEach(i => i.loading = 'eager')")
+    wait_for(browser, "Array.from(document.querySelectorAll('#timeline img')).every(i => i.complete)")
+    counts = browser.execute_script("return Array.from(document.querySelectorAll('.timeline-count')).map(e => +e.textContent)")
+    from archive.models import Artwork
+
+    assert sum(counts) == Artwork.objects.filter(year_start__isnull=False).exclude(status="duplicate").count()
+    screenshot("discovery_timeline", full_page=True)

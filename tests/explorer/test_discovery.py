@@ -195,3 +195,39 @@ def test_loops_are_cut_out_of_the_walk():
     walk = [(1, 0.1), (2, 0.2), (3, 0.3), (2, 0.4), (4, 0.5), (5, None)]
     assert _without_loops(walk) == [(1, 0.1), (2, 0.4), (4, 0.5), (5, None)]
     assert _without_loops([(1, 0.1), (2, None)]) == [(1, 0.1), (2, None)]
+
+
+# --- the timeline ----------------------------------------------------------------------------------
+def test_timeline_counts_and_works_per_bin(client, archive, palettes):
+    from archive.models import Artwork
+
+    dated = Artwork.objects.exclude(status="duplicate").filter(year_start__isnull=False)
+    lo, hi = min(dated.values_list("year_start", flat=True)), max(dated.values_list("year_start", flat=True))
+    data = client.get("/api/v1/timeline/", {"bins": 10, "per_bin": 3}).json()
+    assert (data["data_from"], data["data_to"], data["year_from"], data["year_to"]) == (lo, hi, lo, hi)
+    assert data["total"] == dated.count() == sum(b["count"] for b in data["bins"])
+    assert data["bins"][0]["start"] == lo and data["bins"][-1]["end"] == hi
+    for b in data["bins"]:
+        assert b["end"] - b["start"] + 1 <= data["width"]
+        assert dated.filter(year_start__gte=b["start"], year_start__lte=b["end"]).count() == b["count"]
+        assert len(b["artworks"]) == min(3, b["count"])
+        assert all(b["start"] <= a["year_start"] <= b["end"] for a in b["artworks"])
+    # With a filter: only its works are counted.
+    paintings = client.get("/api/v1/timeline/", {"classification": "painting", "bins": 5}).json()
+    assert paintings["total"] == dated.filter(classification__iexact="painting").count()
+    page = client.get("/timeline/", {"year_from": lo, "year_to": hi})
+    assert page.status_code == 200 and 'id="timeline"' in page.content.decode()
+
+
+def test_timeline_dates_outside_the_data_are_a_clear_400(client, archive):
+    from archive.models import Artwork
+
+    lo = min(Artwork.objects.filter(year_start__isnull=False).values_list("year_start", flat=True))
+    r = client.get("/api/v1/timeline/", {"year_from": lo - 1})
+    assert r.status_code == 400 and "outside the data" in r.json()["detail"] and str(lo) in r.json()["detail"]
+    r = client.get("/timeline/", {"year_to": 2999})
+    assert r.status_code == 400 and "outside the data" in r.content.decode()
+    assert client.get("/api/v1/timeline/", {"bins": 0}).status_code == 400
+    assert client.get("/api/v1/timeline/", {"year_from": "abc"}).status_code == 400
+    schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/timeline/" in schema["paths"]
