@@ -442,8 +442,11 @@ def restart_database() -> None:
     if server is None:
         pytest.skip("the tests use an external DATABASE_URL: its server cannot be restarted from here")
     from pgserver._commands import pg_ctl
+    from pgserver.utils import PostmasterInfo
 
     pg_ctl(["-w", "-m", "fast", "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=120)
+    # pgserver stops the server it started when the test run ends, by its process: tell it the new one.
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
     connection.close()
 
 
