@@ -25,6 +25,8 @@ from typing import Iterable, Sequence
 from django.conf import settings
 from django.db import connection, transaction
 
+from archive.models.labels import TRAINED_GROUP
+
 LOCK_NAMESPACE = 0x4C43  # "LC": advisory lock key is (namespace, model id)
 
 # The effective threshold of label ``l`` under model %(model)s (NULL: show every row).
@@ -57,7 +59,7 @@ _DELTA_SQL = """
 UPDATE archive_labelcount lc SET count = lc.count + %(sign)s * d.n, updated_at = now()
 FROM (SELECT al.label_id, count(*) AS n FROM archive_artworklabel al
       JOIN archive_labelcount c ON c.label_id = al.label_id AND c.model_id = al.model_id
-      WHERE al.model_id = %(model)s AND al.artwork_id = ANY(%(artworks)s)
+      WHERE al.model_id = %(model)s AND al.artwork_id = ANY(%(artworks)s) AND al.rank > 0
         AND al.score >= coalesce(c.threshold, '-infinity'::float8)
         AND NOT EXISTS (SELECT 1 FROM archive_labeldecision dd WHERE dd.label_id = al.label_id AND dd.artwork_id = al.artwork_id)
       GROUP BY al.label_id) d
@@ -160,8 +162,10 @@ def rows_removed(model_id: int, artwork_ids: Sequence[int] | None) -> None:
             _lock(cursor, model_id)
             cursor.execute(
                 "UPDATE archive_labelcount lc SET updated_at = now(), count = (SELECT count(*) FROM archive_labeldecision d"
-                " WHERE d.label_id = lc.label_id AND d.decision IN ('added', 'accepted')) WHERE lc.model_id = %s",
-                [int(model_id)],
+                " WHERE d.label_id = lc.label_id AND d.decision IN ('added', 'accepted')) WHERE lc.model_id = %s"
+                # the rows of curator-trained labels (rank 0) are not deleted with the top-k rows
+                ' AND lc.label_id NOT IN (SELECT id FROM archive_label WHERE "group" = %s)',
+                [int(model_id), TRAINED_GROUP],
             )
         return
     _adjust(model_id, artwork_ids, -1)

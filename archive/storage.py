@@ -38,6 +38,12 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 PUBLIC, PRIVATE, MAP_MODELS = "default", "private", "maps-models"
 
 
+class StoreUnavailable(ConnectionError):
+    """A store could not be reached (network, endpoint down, throttled, server error): nothing is
+    known to be wrong with the file. Stages let it propagate, so the kernel gives the batch back
+    and retries it later (``workers.jobs.contract.TRANSIENT_ERRORS``) instead of failing its items."""
+
+
 # --- the folder backends ------------------------------------------------------------------------
 
 class MediaFolder(FileSystemStorage):
@@ -138,6 +144,8 @@ def describe(store: Storage) -> str:
     """Where a store keeps its files, for messages."""
     if isinstance(store, FileSystemStorage):
         return str(store.location)
+    if hasattr(store, "describe"):
+        return store.describe()
     return f"{store.__class__.__module__}.{store.__class__.__name__}"
 
 
@@ -283,12 +291,16 @@ def open(store: Storage, name: str, mode: str = "rb") -> IO:
     path = local_path(store, name)
     if path is not None:
         return builtins.open(path, mode)
+    if hasattr(store, "open_bytes"):  # an object store read in one request (archive/storage_s3.py)
+        return store.open_bytes(name)
     if not store.exists(name):
         raise FileNotFoundError(f"{where(store, name)} does not exist")
     return store.open(name, mode)
 
 
 def read(store: Storage, name: str) -> bytes:
+    if local_path(store, name) is None and hasattr(store, "read_bytes"):
+        return store.read_bytes(name)
     with open(store, name) as handle:
         return handle.read()
 

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import api_faces
-from .views import curator, discovery, jobs, pages
+from .views import classifiers, curator, discovery, jobs, pages
 
 app_name = "explorer"
 urlpatterns = [
@@ -19,6 +19,13 @@ urlpatterns = [
     path("timeline/", discovery.timeline_page, name="timeline"),
     path("curate/labels/new/", curator.prompt_label_new, name="prompt_label_new"),
     path("curate/labels/<slug:slug>/", curator.prompt_label_review, name="prompt_label_review"),
+    path("curate/classifiers/", classifiers.classifier_list, name="classifiers"),
+    path("curate/classifiers/examples/", classifiers.classifier_examples, name="classifier_examples_any"),
+    path("curate/classifiers/<int:pk>/", classifiers.classifier_detail, name="classifier"),
+    path("curate/classifiers/<int:pk>/examples/", classifiers.classifier_examples, name="classifier_examples"),
+    path("curate/classifiers/<int:pk>/review/", classifiers.classifier_review, name="classifier_review"),
+    path("curate/classifiers/<int:pk>/train/", classifiers.classifier_train, name="classifier_train"),
+    path("curate/classifiers/<int:pk>/apply/", classifiers.classifier_apply, name="classifier_apply"),
     path("collections/", curator.collection_list, name="collections"),
     path("collections/save/", curator.collection_save, name="collection_save"),
     path("collections/<slug:slug>/", curator.collection_detail, name="collection"),

@@ -67,6 +67,8 @@ PRODUCTION = env_bool("MUSEUM_PRODUCTION", False)
 if PRODUCTION and not DEBUG and not os.environ.get("SECRET_KEY"):
     raise RuntimeError("SECRET_KEY must be set when MUSEUM_PRODUCTION is on.")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Liveness and readiness probes (museum/health.py) come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
@@ -103,6 +105,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files under a production server (`./run serve`): WhiteNoise serves STATIC_ROOT with
+    # compression and caching headers, before any other middleware runs (museum/static_files.py).
+    "museum.static_files.StaticFilesMiddleware",
     "museum.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CSRF (which parses the body): upload size checked and kept in memory (explorer.uploads).
@@ -156,6 +161,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
+# WhiteNoise (`./run serve`): seconds browsers may cache a static file.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_MAX_AGE = env_int("STATIC_MAX_AGE", 3600)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 # Files only the workers read (fetched metadata files of imports): never served.
@@ -182,8 +190,24 @@ STORAGES = {
         "BACKEND": "archive.storage.PrivateFolder",
         "OPTIONS": {"setting": "MAP_MODEL_ROOT", "default": "var/maps-models"},
     },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic also writes gzip and Brotli copies that WhiteNoise serves to clients that take them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# S3-compatible object storage (museum/object_storage.py, docs/deploy.md): STORAGE_URL puts the
+# public and private stores in buckets; MEDIA_STORAGE / PRIVATE_STORAGE, when set, still win.
+from museum import object_storage  # noqa: E402
+
+_object_storage_env = {
+    "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
+    "PRIVATE_STORAGE_URL": os.environ.get("PRIVATE_STORAGE_URL", ""),
+    "STORAGE_ENDPOINT_URL": os.environ.get("STORAGE_ENDPOINT_URL", ""),
+    "STORAGE_REGION": os.environ.get("STORAGE_REGION", ""),
+    "STORAGE_CDN_DOMAIN": os.environ.get("STORAGE_CDN_DOMAIN", ""),
+    "STORAGE_CACHE_CONTROL": os.environ.get("STORAGE_CACHE_CONTROL", ""),
+}
+for _alias, _store in object_storage.stores(_object_storage_env).items():
+    if not os.environ.get({"default": "MEDIA_STORAGE", "private": "PRIVATE_STORAGE"}[_alias]):
+        STORAGES[_alias] = _store
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -276,6 +300,9 @@ JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900)
 JOB_WAITING_SECONDS = env_int("JOB_WAITING_SECONDS", 30)
 # Threads that decode and preprocess images while the model runs (0: CPU count).
 EMBED_DECODE_THREADS = env_int("EMBED_DECODE_THREADS", 0)
+# On a public store that is not a local folder (object storage), at least this many threads read
+# (and decode) images, so the network's latency per GET is overlapped.
+EMBED_READ_THREADS = env_int("EMBED_READ_THREADS", 32)
 # Images per forward pass inside a batch (0: 64 on CPU, 256 on CUDA).
 EMBED_MICRO_BATCH = env_int("EMBED_MICRO_BATCH", 0)
 # On CUDA, decode the JPEG derivatives and preprocess them on the GPU (nvJPEG, antialiased

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# No test reaches the internet for model weights: the hub is offline unless a test says otherwise
+# (tests/workers/test_weights.py serves weights from a local hub). Workers started by tests inherit it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 SHARED_DATA = Path(os.environ.get("MUSEUM_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 

@@ -22,7 +22,9 @@ from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from archive import storage
 from archive.images import derivative_where, load_derivative, read_derivative
+from archive.storage import StoreUnavailable
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
 from archive.vectors import ARTWORK_EMBEDDINGS, binary_index_name, copy_arrays, ensure_artwork_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
@@ -118,13 +120,29 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+_pool_size = 0
+
+
+def pool_threads() -> int:
+    """Threads reading, decoding and preprocessing images: ``EMBED_DECODE_THREADS`` (CPU count) on a
+    local folder; on a remote store at least ``EMBED_READ_THREADS``, since each read mostly waits
+    on the network (tens of ms per GET) and only a few threads' worth of decoding runs at once."""
+    threads = int(getattr(settings, "EMBED_DECODE_THREADS", 0) or os.cpu_count() or 2)
+    if storage.local_path(storage.public()) is None:
+        threads = max(threads, int(getattr(settings, "EMBED_READ_THREADS", 32) or 0))
+    return threads
+
+
 def decode_pool() -> ThreadPoolExecutor:
-    """Threads that decode and preprocess images (PIL and torchvision release the GIL)."""
-    global _pool
+    """Threads that read, decode and preprocess images (I/O, PIL and torchvision release the GIL)."""
+    global _pool, _pool_size
+    threads = pool_threads()
     with _pool_lock:
-        if _pool is None:
-            threads = int(getattr(settings, "EMBED_DECODE_THREADS", 0) or os.cpu_count() or 2)
+        if _pool is None or _pool_size != threads:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="embed-decode")
+            _pool_size = threads
     return _pool
 
 
@@ -178,6 +196,8 @@ def embed_artworks(
             try:
                 tensors.append(future.result())
                 ids.append(artwork_id)
+            except StoreUnavailable:
+                raise  # the store is away, not the image: the batch is retried, nothing is failed
             except Exception as exc:  # noqa: BLE001 - one bad image never aborts the batch
                 errors.append(ItemError(artwork_id, describe_image_error(exc, sha)))
         batch = None

@@ -22,6 +22,7 @@ from PIL import Image
 from archive import storage, vectors
 from archive.images import derivative_relpath
 from archive.models import Artwork, Face
+from archive.storage import StoreUnavailable
 from archive.models.faces import FaceScan
 from workers.ml.faces import face_model, face_settings, get_backend, iou, model_dim
 from workers.jobs import BatchResult, ItemError, Stage
@@ -205,6 +206,8 @@ def process(ids: list[int], params: dict) -> BatchResult:
             continue
         try:
             process_artwork(artwork, params)
+        except StoreUnavailable:
+            raise  # the store is away, not the image: the batch is retried, nothing is failed
         except FileNotFoundError as exc:
             result.errors.append(ItemError(artwork_id, "image derivative missing; re-import the artwork", str(exc)))
         except (OSError, ValueError, RuntimeError) as exc:

@@ -3,7 +3,8 @@
     embed  ->  place the newly embedded works on the ready maps of that model
            ->  activate the model when asked (``--activate-when-complete``); when another model
                is active, first start a label job for it (its end activates it)
-    label  ->  activate the model if an embed job asked for it and it is now complete
+    label  ->  retrain the applied curator classifiers on its model (and start their apply jobs)
+           ->  activate the model if an embed job asked for it and it is now complete
     faces  ->  place the new faces on the ready face maps of that face model
     import ->  compute the colour palettes of the new works (PALETTES_AFTER_IMPORT)
 
@@ -20,6 +21,7 @@ from django.db import transaction
 
 from archive.models import Job
 from workers import palettes, switch
+from workers.classifiers import model_switch as classifier_switch
 from workers.jobs import TRANSIENT_ERRORS, describe_exception
 from workers.layouts import auto
 
@@ -29,7 +31,7 @@ Step = Callable[[Job], "str | None"]
 
 FOLLOW_UPS: dict[str, tuple[Step, ...]] = {
     Job.Kind.EMBED: (auto.place_after_embed, switch.after_embed),
-    Job.Kind.LABEL: (switch.after_label,),
+    Job.Kind.LABEL: (classifier_switch.retrain_after_label, switch.after_label),
     Job.Kind.FACES: (auto.place_after_faces,),
     Job.Kind.IMPORT: (palettes.after_import,),
 }

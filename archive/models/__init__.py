@@ -1,5 +1,6 @@
 """The archive's data, one module per concern."""
 from .artworks import Artwork, NearDuplicate
+from .classifiers import Classifier, ClassifierExample, ClassifierVersion
 from .collections import Collection, CollectionItem
 from .embeddings import ArtworkEmbedding, EmbeddingModel
 from .faces import Face
@@ -13,6 +14,9 @@ __all__ = [
     "ArtworkEmbedding",
     "ArtworkLabel",
     "ArtworkPalette",
+    "Classifier",
+    "ClassifierExample",
+    "ClassifierVersion",
     "Collection",
     "CollectionItem",
     "EmbeddingModel",

@@ -21,6 +21,10 @@ class EmbeddingModel(models.Model):
     preprocess_fingerprint = models.CharField(max_length=64, blank=True)
     preprocess = models.JSONField(default=dict, blank=True, help_text="Image preprocessing the embeddings were made with")
     untrained = models.BooleanField(default=False, help_text="Random weights: results are not meaningful")
+    weights_sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the weights file the model was loaded from")
+    weights_source = models.CharField(
+        max_length=1024, blank=True, help_text="Where the weights came from: hub:REPO/FILE@COMMIT, or file"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.EMBEDDING)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)

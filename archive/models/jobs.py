@@ -14,6 +14,8 @@ class Job(models.Model):
         SCORE_LABEL = "score_label", "Score a new label"
         FACES = "faces", "Faces"
         LAYOUT = "layout", "Map layout"
+        TRAIN_CLASSIFIER = "train_classifier", "Train a classifier"
+        APPLY_CLASSIFIER = "apply_classifier", "Apply a classifier"
         PALETTE = "palette", "Colour palettes"
 
     class State(models.TextChoices):

@@ -2,6 +2,10 @@ from django.conf import settings
 from django.db import models
 from pgvector.django import VectorField
 
+# The group of the labels curators teach by example (archive.models.classifiers.Classifier): their
+# rows are written by the classifier (rank 0, score a probability), never by the vocabulary's stages.
+TRAINED_GROUP = "trained"
+
 
 class Label(models.Model):
     """A browsable label from the vocabulary, or one a curator created from a text prompt."""

@@ -3,13 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
-from . import discovery, views
+from . import classifiers, discovery, views
 
 router = DefaultRouter()
 router.register("artworks", views.ArtworkViewSet, basename="artwork")
 router.register("labels", views.LabelViewSet, basename="label")
 router.register("collections", views.CollectionViewSet, basename="collection")
 router.register("jobs", views.JobViewSet, basename="job")
+router.register("classifiers", classifiers.ClassifierViewSet, basename="classifier")
 
 urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),

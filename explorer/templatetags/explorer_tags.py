@@ -80,3 +80,11 @@ def _label_options_html(rows) -> str:
         )
         parts.append(format_html('<optgroup label="{}">{}</optgroup>', group[:1].upper() + group[1:], options))
     return "".join(parts)
+
+
+@register.simple_tag
+def curator_classifiers():
+    """The classifiers a curator can add examples to (the "Add to a classifier" buttons)."""
+    from archive.models import Classifier
+
+    return list(Classifier.objects.select_related("label").order_by("label__name")[:100])

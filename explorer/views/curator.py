@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from archive.models import Artwork, Collection, Label
+from archive.models.labels import TRAINED_GROUP
 
 from .. import browse, collecting, prompt_labels
 from ..forms import CollectionForm, PromptLabelForm, first_error
@@ -54,7 +55,7 @@ def prompt_label_new(request):
             shown = {k: v.replace("\x00", "") for k, v in request.POST.items()}
             return render(request, "explorer/prompt_label_new.html", {"error": str(exc), "form": shown}, status=400)
         return redirect("explorer:prompt_label_review", slug=label.slug)
-    drafts = Label.objects.filter(published=False).order_by("-created_at")[:50]
+    drafts = Label.objects.filter(published=False).exclude(group=TRAINED_GROUP).order_by("-created_at")[:50]
     return render(request, "explorer/prompt_label_new.html", {"drafts": drafts, "form": {}})
 
 

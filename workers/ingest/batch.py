@@ -29,6 +29,7 @@ from archive import images
 from archive.importers import duplicates, policy, upsert
 from archive.importers.base import ImportSettings, Record, RecordError, Stats
 from archive.models import Artwork
+from archive.storage import StoreUnavailable
 from workers.jobs import ItemError, describe_exception
 
 
@@ -75,6 +76,8 @@ def ingest_image(locations: list[str], known: tuple | None, cfg: ImportSettings,
             return ImageOutcome(False, location, reason=str(exc))
         except MemoryError:
             return ImageOutcome(False, location, reason="not enough memory to decode this image")
+        except StoreUnavailable:
+            raise  # the derivatives' store is away: the batch is retried, the record is not failed
         except OSError as exc:  # decoding errors are ImageRejected; this is the derivatives' disk
             return ImageOutcome(
                 False, location, reason=f"cannot write the derivatives under {cfg.media_root}: {exc.strerror or exc}",

@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import psycopg
 from django.db import InterfaceError, OperationalError
+
+from archive.storage import StoreUnavailable
 from django.db.models import QuerySet
 
 
@@ -101,6 +103,8 @@ class Stage:
 # (execute, executemany, fetch*, connect, commit). COPY (``cursor.copy``) and the raw psycopg
 # cursors of the vector readers raise psycopg's classes directly. OperationalError covers a lost
 # connection, an admin shutdown, lock and statement timeouts, deadlocks and serialisation failures.
+# A store that cannot be reached (archive.storage.StoreUnavailable) is transient too: the batch
+# is given back and retried, its items are not failed.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError, StoreUnavailable,
 )

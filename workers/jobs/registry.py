@@ -24,6 +24,8 @@ STAGE_MODULES = [
     "workers.labeling.curator_job",
     "workers.faces",
     "workers.layouts.stage",
+    "workers.classifiers.train_stage",
+    "workers.classifiers.apply_stage",
     "workers.palettes",
 ]
 

@@ -44,7 +44,7 @@ def score_label(label: Label, model=None, limit: int = 200, *, ef_search: int | 
 _RERANK = f"""
 UPDATE {TABLE} al SET rank = r.rn
 FROM (SELECT id, row_number() OVER (PARTITION BY artwork_id ORDER BY score DESC, label_id) AS rn
-      FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s)) r
+      FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) AND rank > 0) r
 WHERE al.id = r.id AND al.rank IS DISTINCT FROM r.rn
 """
 
@@ -62,7 +62,7 @@ def apply_to_chunk(label: Label, model, vec: np.ndarray, ids: np.ndarray, matrix
         # How full, and how good at the bottom, each artwork's top-k is without this label.
         cursor.execute(
             f"SELECT artwork_id, count(*) FILTER (WHERE label_id <> %s), min(score) FILTER (WHERE label_id <> %s), "
-            f"bool_or(label_id = %s) FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) GROUP BY artwork_id",
+            f"bool_or(label_id = %s) FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) AND rank > 0 GROUP BY artwork_id",
             [label.pk, label.pk, label.pk, model.pk, id_list],
         )
         state = {a: (n, lowest, had) for a, n, lowest, had in cursor.fetchall()}

@@ -133,13 +133,14 @@ def write_top_k(model_id: int, ids: np.ndarray, label_ids: np.ndarray, idx: np.n
 
 
 def delete_rows(model_id: int, artwork_ids: Sequence[int] | np.ndarray | None = None) -> int:
-    """Delete this model's ArtworkLabel rows (of the given artworks, or all of them)."""
+    """Delete this model's top-k ArtworkLabel rows (of the given artworks, or all of them); the rows
+    of curator-trained classifiers (rank 0) are theirs to replace."""
     with transaction.atomic(), connection.cursor() as cursor:
         label_counts.rows_removed(model_id, artwork_ids)  # the stored per-label counts follow
         if artwork_ids is None:
-            cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s", [model_id])
+            cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s AND rank > 0", [model_id])
         else:
             cursor.execute(
-                f"DELETE FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s)", [model_id, [int(i) for i in artwork_ids]]
+                f"DELETE FROM {TABLE} WHERE model_id = %s AND artwork_id = ANY(%s) AND rank > 0", [model_id, [int(i) for i in artwork_ids]]
             )
         return cursor.rowcount

@@ -12,6 +12,7 @@ derived threshold applies.
 from __future__ import annotations
 
 from archive.models import Label, LabelEmbedding
+from archive.models.labels import TRAINED_GROUP
 
 
 def convert(threshold: float, old: LabelEmbedding | None, new: LabelEmbedding | None) -> float | None:
@@ -26,7 +27,8 @@ def convert(threshold: float, old: LabelEmbedding | None, new: LabelEmbedding | 
 def carry_thresholds(old_model, new_model) -> dict[str, int]:
     """Move every curator threshold from ``old_model``'s units to ``new_model``'s (call it in the
     transaction that activates ``new_model``). Returns counts: converted, restored, cleared."""
-    labels = list(Label.objects.filter(threshold__isnull=False).only("id", "threshold"))
+    # A curator-trained label's threshold is a probability of its classifier, not a cosine: not converted.
+    labels = list(Label.objects.filter(threshold__isnull=False).exclude(group=TRAINED_GROUP).only("id", "threshold"))
     counts = {"converted": 0, "restored": 0, "cleared": 0}
     if not labels:
         return counts

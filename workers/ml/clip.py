@@ -1,10 +1,13 @@
 """open_clip image/text embedder.
 
-One entry point builds any open_clip model from a name and a pretrained tag, a local weights path,
-or (explicitly) random weights. Pretrained weights come from the local Hugging Face cache or a file;
-nothing is downloaded at run time, and missing weights raise :class:`WeightsMissing` with the steps
-to provide them. Random weights are only used when asked for (``pretrained="random"``, e.g. the
-``test-tiny`` config) and the embedder is then flagged ``untrained``.
+One entry point builds any open_clip model from a name and a pretrained tag, a hub reference, a
+local weights path, or (explicitly) random weights. Pretrained weights come from
+:mod:`workers.ml.weights`: a local file, or the Hugging Face cache, downloaded into it on first use
+when the network is allowed (``HF_HUB_OFFLINE``, ``HF_ENDPOINT``), checked against their checksum;
+weights that cannot be had raise :class:`WeightsMissing` with the steps to provide them. Random
+weights are only used when asked for (``pretrained="random"``, e.g. the ``test-tiny`` config) and
+the embedder is then flagged ``untrained``; so is anything the ``test-tiny`` architectures produce,
+whatever weights they carry.
 """
 from __future__ import annotations
 
@@ -19,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-# Workers never reach for a model hub: weights come from the local cache or a file. Must be set
-# before huggingface_hub is first imported (it reads the variable at import time).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from . import weights as weights_source
+from .weights import WeightsMissing, is_weights_path  # noqa: F401  (re-exported)
+
 # OpenMP threads that spin while waiting steal the cores that the image-decoding threads need
 # (measured: 3-4x slower embedding with decode overlapped). Read when torch first loads, so the
 # worker entry point (workers/celery.py) sets it too.
@@ -30,15 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 CONFIG_DIR = Path(__file__).with_name("configs")
 RANDOM = "random"
 UNTRAINED_SEED = 0  # the seed of "random" weights (see ClipEmbedder)
-
-
-class WeightsMissing(RuntimeError):
-    """The requested pretrained weights are not on this machine. The message says how to provide them."""
-
-
-def is_weights_path(pretrained: str) -> bool:
-    """A local weights file rather than an open_clip pretrained tag."""
-    return os.sep in pretrained or (os.altsep or os.sep) in pretrained
+TEST_ARCHS = ("test-tiny", "test-tiny-b")  # configs in CONFIG_DIR: whatever they produce is untrained
 
 
 @dataclass(frozen=True)
@@ -63,21 +58,11 @@ class ModelSpec:
 
     @property
     def untrained(self) -> bool:
-        return self.pretrained == RANDOM
+        return self.pretrained == RANDOM or self.arch in TEST_ARCHS
 
 
 def weights_missing_message(spec: ModelSpec, cause: BaseException | None = None) -> str:
-    hf_home = os.environ.get("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
-    return (
-        f"CLIP weights for {spec.arch!r} (pretrained {spec.pretrained!r}) are not available on this machine"
-        + (f" ({cause.__class__.__name__}: {cause})" if cause else "")
-        + ". Nothing is downloaded at run time. Provide them in one of two ways:\n"
-        f"  1. Copy the open_clip checkpoint file here and set CLIP_MODEL={spec.arch} CLIP_PRETRAINED=/path/to/open_clip_model.safetensors\n"
-        f"  2. On a machine with internet run: python -c \"import open_clip; open_clip.create_model('{spec.arch}', "
-        f"pretrained='{spec.pretrained}')\" and copy its Hugging Face cache to {hf_home} here (or set HF_HOME).\n"
-        "To exercise the pipeline without real weights, select the untrained test model explicitly with "
-        "CLIP_MODEL=test-tiny (its labels and similarities are meaningless and are marked as untrained)."
-    )
+    return weights_source.missing_message(spec, f"{cause.__class__.__name__}: {cause}" if cause else "not found")
 
 
 _config_lock = threading.Lock()
@@ -112,9 +97,10 @@ class ClipEmbedder:
         _add_local_configs()
         self.spec = spec
         self.device = pick_device(device)
-        pretrained = None if spec.untrained else spec.pretrained
-        if pretrained and is_weights_path(pretrained) and not Path(pretrained).is_file():
-            raise WeightsMissing(weights_missing_message(spec, FileNotFoundError(pretrained)))
+        # The checked weights file (downloaded into the Hugging Face cache when allowed); None for
+        # random weights, which are built only when asked for by name.
+        self.weights = None if spec.pretrained == RANDOM else weights_source.fetch(spec)
+        preprocess_cfg = self.weights.preprocess if self.weights else {}
         try:
             # Random weights come from a fixed seed (without touching the caller's RNG state), so
             # every process (web, workers, tests) builds the same untrained model and its image
@@ -122,13 +108,17 @@ class ClipEmbedder:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(UNTRAINED_SEED)
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    spec.arch, pretrained=pretrained, device=self.device
+                    spec.arch, pretrained=str(self.weights.path) if self.weights else None, device=self.device,
+                    # the preprocessing open_clip's table gives the tag, as when it loads a tag itself
+                    image_mean=preprocess_cfg.get("mean"), image_std=preprocess_cfg.get("std"),
+                    image_interpolation=preprocess_cfg.get("interpolation"),
+                    image_resize_mode=preprocess_cfg.get("resize_mode"),
                 )
         except RuntimeError as exc:
-            if "Unknown model" in str(exc) or "not found" in str(exc).lower():
+            if "Unknown model" in str(exc) or "not found in built-ins" in str(exc):
                 raise ValueError(f"unknown open_clip model {spec.arch!r}: {exc}") from exc
             raise WeightsMissing(weights_missing_message(spec, exc)) from exc
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             raise WeightsMissing(weights_missing_message(spec, exc)) from exc
         model.eval()
         self.model = model

@@ -74,20 +74,40 @@ def register(embedder: ClipEmbedder):
     which checks it on every job and updates it when a model is re-embedded from scratch."""
     from archive.models import EmbeddingModel
 
+    weights = getattr(embedder, "weights", None)
+    identity = {"weights_sha256": weights.sha256, "weights_source": weights.source} if weights else {}
     row = EmbeddingModel.objects.filter(key=embedder.key).first()
     if row is None and embedder.spec.pretrained != RANDOM:
         row = EmbeddingModel.objects.filter(arch=embedder.spec.arch, pretrained=embedder.spec.pretrained).order_by("pk").first()
-    if row is not None:
+    if row is None:
+        row, _ = EmbeddingModel.objects.get_or_create(
+            key=embedder.key,
+            defaults={
+                "arch": embedder.spec.arch,
+                "pretrained": embedder.spec.pretrained,
+                "dim": embedder.dim,
+                "untrained": embedder.untrained,
+                **identity,
+            },
+        )
+    return _check_identity(row, identity)
+
+
+def _check_identity(row, identity: dict):
+    """Record the weights' identity on a row made before it was recorded; refuse other weights
+    under a key whose vectors were made with different ones (they would not be comparable)."""
+    if not identity:
         return row
-    row, _ = EmbeddingModel.objects.get_or_create(
-        key=embedder.key,
-        defaults={
-            "arch": embedder.spec.arch,
-            "pretrained": embedder.spec.pretrained,
-            "dim": embedder.dim,
-            "untrained": embedder.untrained,
-        },
-    )
+    if not row.weights_sha256:
+        type(row).objects.filter(pk=row.pk).update(**identity)
+        for name, value in identity.items():
+            setattr(row, name, value)
+    elif row.weights_sha256 != identity["weights_sha256"]:
+        raise WeightsMissing(
+            f"the weights loaded for {row.key} ({identity['weights_source']}, SHA-256 {identity['weights_sha256']}) are not "
+            f"the ones its vectors were made with ({row.weights_source}, SHA-256 {row.weights_sha256}). Put the original "
+            "weights back, or register the new ones under their own key (another file name or pretrained tag) and embed with it."
+        )
     return row
 
 

@@ -8,14 +8,14 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0016_artwork_embeddings_halfvec'),
+        ('archive', '0018_classifiers'),
     ]
 
     operations = [
         migrations.AlterField(
             model_name='job',
             name='kind',
-            field=models.CharField(choices=[('import', 'Import'), ('embed', 'Embed'), ('label', 'Label'), ('score_label', 'Score a new label'), ('faces', 'Faces'), ('layout', 'Map layout'), ('palette', 'Colour palettes')], db_index=True, max_length=20),
+            field=models.CharField(choices=[('import', 'Import'), ('embed', 'Embed'), ('label', 'Label'), ('score_label', 'Score a new label'), ('faces', 'Faces'), ('layout', 'Map layout'), ('train_classifier', 'Train a classifier'), ('apply_classifier', 'Apply a classifier'), ('palette', 'Colour palettes')], db_index=True, max_length=20),
         ),
         migrations.CreateModel(
             name='ArtworkPalette',

@@ -1,0 +1,63 @@
+"""The learning part of curator classifiers on arrays: split, threshold, figures, refusals."""
+import numpy as np
+import pytest
+
+from workers.classifiers.fit import MIN_PER_CLASS, TrainingError, choose_threshold, fit, probabilities, split
+
+
+def _blobs(n_pos=60, n_neg=140, dim=32, gap=1.0, seed=1):
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=dim)
+    pos = rng.normal(size=(n_pos, dim)) + gap * centre
+    neg = rng.normal(size=(n_neg, dim)) - gap * centre
+    return np.vstack([pos, neg]).astype(np.float32), np.r_[np.ones(n_pos), np.zeros(n_neg)].astype(int)
+
+
+def test_split_is_stratified_80_10_10_and_seeded():
+    _, y = _blobs()
+    train, val, test = split(y, seed=3)
+    assert (len(train), len(val), len(test)) == (160, 20, 20)
+    assert len(set(train) | set(val) | set(test)) == 200
+    assert y[val].sum() == 6 and y[test].sum() == 6  # 30% positives in every part
+    again = split(y, seed=3)
+    assert all((a == b).all() for a, b in zip((train, val, test), again))
+    assert not (split(y, seed=4)[2] == test).all()
+
+
+def test_fit_separates_and_is_deterministic():
+    X, y = _blobs()
+    a = fit(X, y, seed=0, target_precision=0.9)
+    b = fit(X, y, seed=0, target_precision=0.9)
+    assert np.array_equal(a.weights, b.weights) and a.metrics == b.metrics
+    m = a.metrics
+    assert m["split"] == {"train": 160, "validation": 20, "test": 20, "seed": 0}
+    assert np.array(m["confusion"]).sum() == 20
+    assert m["classes"]["positive"]["f1"] > 0.8 and m["average_precision"] > 0.9
+    assert m["C"] > 0 and 0 < m["threshold"] < 1
+    assert m["pr_curve"][-1]["threshold"] is None and all(0 <= p["precision"] <= 1 for p in m["pr_curve"])
+    p = probabilities(X, a.weights, a.intercept)
+    assert p[y == 1].mean() > p[y == 0].mean()
+
+
+def test_threshold_reaches_target_precision_or_says_so():
+    y = np.array([0, 0, 1, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.5, 0.6, 0.8, 0.9])
+    # The lowest score reaching the target, moved halfway (in log-odds) to the next lower score.
+    threshold, reached = choose_threshold(y, p, 1.0)
+    assert reached and 0.6 < threshold < 0.8
+    threshold, reached = choose_threshold(y, p, 0.7)
+    assert reached and 0.4 < threshold < 0.5
+    assert ((p >= threshold) == (p >= 0.5)).all()
+    threshold, reached = choose_threshold(np.array([1, 0, 1, 0]), np.array([0.2, 0.9, 0.4, 0.8]), 0.99)
+    assert not reached and 0 < threshold < 1
+
+
+def test_bad_examples_get_clear_errors():
+    X, y = _blobs(n_pos=MIN_PER_CLASS - 1)
+    with pytest.raises(TrainingError, match="too few examples: 9 positive and 140 negative"):
+        fit(X, y)
+    X, y = _blobs()
+    with pytest.raises(TrainingError, match="all 200 examples are positive: add negative examples"):
+        fit(X, np.ones(200, dtype=int))
+    with pytest.raises(TrainingError, match="target precision"):
+        fit(X, y, target_precision=1.5)

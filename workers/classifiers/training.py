@@ -1,0 +1,78 @@
+"""Train a classifier from its stored examples on one embedding model: a new ClassifierVersion.
+
+The examples' vectors are read through :func:`workers.labeling.store.load_embeddings`; examples
+without an embedding under the model are left out and counted in the version's figures (and
+message). Too few examples, a single class or no embeddings at all end the version FAILED with a
+message saying what to add.
+"""
+from __future__ import annotations
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+
+from archive.models import Classifier, ClassifierVersion, EmbeddingModel
+from workers.labeling.store import load_embeddings
+
+from .fit import TrainingError, fit
+
+
+def new_version(classifier: Classifier, model: EmbeddingModel, *, user=None) -> ClassifierVersion:
+    """A TRAINING version numbered after the classifier's last one."""
+    with transaction.atomic():
+        Classifier.objects.select_for_update().filter(pk=classifier.pk).first()
+        number = (ClassifierVersion.objects.filter(classifier=classifier).aggregate(n=Max("number"))["n"] or 0) + 1
+        return ClassifierVersion.objects.create(
+            classifier=classifier, number=number, model=model, seed=classifier.seed,
+            target_precision=classifier.target_precision, created_by=user,
+        )
+
+
+def examples_matrix(classifier: Classifier, model: EmbeddingModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(artwork_ids, matrix, y, without_embedding)`` of the classifier's examples under ``model``."""
+    examples = dict(classifier.examples.values_list("artwork_id", "positive"))
+    if not examples:
+        raise TrainingError("this classifier has no examples yet: add positive and negative examples first")
+    ids, matrix = load_embeddings(model.pk, sorted(examples))
+    missing = len(examples) - len(ids)
+    if len(ids) == 0:
+        raise TrainingError(
+            f"none of the {len(examples)} examples has an embedding under model {model.key}: embed them first (manage.py embed)"
+        )
+    y = np.asarray([1 if examples[int(i)] else 0 for i in ids], dtype=np.int64)
+    return ids, matrix, y, missing
+
+
+def train_version(version: ClassifierVersion) -> ClassifierVersion:
+    """Fit ``version`` (TRAINING) from its classifier's examples under its model; stores the
+    weights, threshold and figures (READY) or the reason (FAILED). Returns the version."""
+    classifier, model = version.classifier, version.model
+    try:
+        _ids, matrix, y, missing = examples_matrix(classifier, model)
+        try:
+            fitted = fit(matrix, y, seed=version.seed, target_precision=version.target_precision)
+        except TrainingError as exc:
+            if missing:
+                raise TrainingError(f"{exc} ({missing} example(s) have no embedding under model {model.key} and were left out)") from None
+            raise
+    except TrainingError as exc:
+        version.state, version.message = ClassifierVersion.State.FAILED, str(exc)
+        version.save(update_fields=["state", "message"])
+        return version
+    metrics = {**fitted.metrics, "without_embedding": missing, "model": model.key, "untrained_model": bool(model.untrained)}
+    m = metrics["classes"]["positive"]
+    message = (
+        f"test part: precision {m['precision']:.2f}, recall {m['recall']:.2f}, F1 {m['f1']:.2f} "
+        f"at threshold {fitted.threshold:.3f}"
+    )
+    if not metrics["target_reached_on_validation"]:
+        message += f" (no threshold reached precision {version.target_precision:.2f} on the validation part: best F1 used)"
+    if missing:
+        message += f"; {missing} example(s) without an embedding under {model.key} left out"
+    version.weights = [float(w) for w in fitted.weights]
+    version.intercept = fitted.intercept
+    version.threshold = fitted.threshold
+    version.metrics = metrics
+    version.state, version.message = ClassifierVersion.State.READY, message
+    version.save(update_fields=["weights", "intercept", "threshold", "metrics", "state", "message"])
+    return version
