@@ -45,8 +45,9 @@ def test_colour_search_and_path(browser, screenshot, live_server, colour_archive
     # The same colours within a filter: only works passing it.
     browser.find_element(By.CSS_SELECTOR, "select[name=classification] option[value=detail], select[name=classification] option:not([value=''])").click()
     browser.find_element(By.CSS_SELECTOR, "#colour-form button[type=submit]").click()
-    wait_for(browser, "document.querySelector('.result-count') !== null")
-    assert "within the filters" in browser.page_source
+    # (waiting on the new page: the old one has a result count too)
+    wait_for(browser, "location.search.includes('classification=') && document.readyState === 'complete'"
+                      " && document.body.innerText.includes('within the filters')")
 
     # The path from the first artwork to the one least like it.
     ids = [a.pk for a in colour_archive["artworks"]]
