@@ -421,3 +421,71 @@ def copy_arrays(
             cursor.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {target} ON CONFLICT ({keys}) {action}")
             cursor.execute(f"DROP TABLE {target}")
     return n
+
+
+def nearest_among(
+    space: VectorSpace,
+    model_value: int | str,
+    query: Sequence[float] | np.ndarray,
+    ids: Sequence[int],
+    *,
+    dim: int,
+    limit: int = 10,
+    metric: str = "cosine",
+    key: str = "",
+) -> list[tuple]:
+    """The ``limit`` nearest to ``query`` among the rows of one model whose ``key`` column
+    (default: the id column) is in ``ids``: ``(key, distance)`` tuples, nearest first, ties by key.
+    Every distance is computed (the rows are found through a b-tree on ``key``, not the HNSW
+    index), so nothing in ``ids`` is missed: for small filtered sets."""
+    if not len(ids):
+        return []
+    op = _OPERATORS[metric]
+    key = _ident(key or space.id_column)
+    expr = f"{space.cast(dim)} {op} %s::{_ident(space.kind)}({int(dim)})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH scored AS MATERIALIZED (SELECT {key}, {expr} AS distance FROM {_ident(space.table)}"
+            f" WHERE {_ident(space.model_column)} = {_predicate_literal(model_value)} AND {key} = ANY(%s))"
+            f" SELECT {key}, distance FROM scored ORDER BY distance, {key} LIMIT %s",
+            [to_literal(query), [int(i) for i in ids], int(limit)],
+        )
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def neighbours_of(
+    space: VectorSpace,
+    model_value: int | str,
+    keys: Sequence[int],
+    *,
+    dim: int,
+    limit: int = 10,
+    key: str = "",
+    metric: str = "cosine",
+    ef_search: int | None = None,
+    targets: Sequence[Sequence[float] | np.ndarray] = (),
+) -> list[tuple]:
+    """The ``limit`` nearest rows of one model to each of several stored rows (those whose ``key``
+    column, default the id column, is in ``keys``), in one query: each row's own vector is the
+    query of an HNSW index scan (a LATERAL join), so no vector travels to or from the client.
+    Returns ``(key, neighbour key, distance, *distance to each of targets)`` tuples, each row's
+    neighbours nearest first; the row itself is among its neighbours (distance 0)."""
+    if not len(keys):
+        return []
+    op = _OPERATORS[metric]
+    key = _ident(key or space.id_column)
+    vec, table = _ident(space.vector_column), _ident(space.table)
+    model = f"{_ident(space.model_column)} = {_predicate_literal(model_value)}"
+    cast = f"::{_ident(space.kind)}({int(dim)})"
+    extra = "".join(f", h.{vec}{cast} {op} %s{cast}" for _ in targets)
+    sql = (
+        f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ("
+        f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"
+        f" ORDER BY e.{vec}{cast} {op} q.{vec}{cast} LIMIT %s) h"
+        f" WHERE q.{model} AND q.{key} = ANY(%s) ORDER BY q.{key}, h.distance"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if ef_search:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        cursor.execute(sql, [*[to_literal(t) for t in targets], int(limit), [int(k) for k in keys]])
+        return [tuple(row) for row in cursor.fetchall()]

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import api_faces
-from .views import classifiers, curator, jobs, pages
+from .views import classifiers, curator, discovery, jobs, pages
 
 app_name = "explorer"
 urlpatterns = [
@@ -14,6 +14,9 @@ urlpatterns = [
     path("artworks/<int:pk>/decide/", curator.decide, name="decide"),
     path("search/", pages.search, name="search"),
     path("search/image/", pages.search_image, name="search_image"),
+    path("colours/", discovery.colour_page, name="colours"),
+    path("path/", discovery.path_page, name="path"),
+    path("timeline/", discovery.timeline_page, name="timeline"),
     path("curate/labels/new/", curator.prompt_label_new, name="prompt_label_new"),
     path("curate/labels/<slug:slug>/", curator.prompt_label_review, name="prompt_label_review"),
     path("curate/classifiers/", classifiers.classifier_list, name="classifiers"),

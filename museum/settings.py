@@ -312,6 +312,10 @@ EMBED_GPU_DECODE = env_bool("EMBED_GPU_DECODE", True)
 # index after the load.
 EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 
+# --- Colour palettes (docs/discovery.md) -----------------------------------------------------------
+# Start a palette job (artworks without a palette) when an import job that ingested images ends.
+PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
+
 # --- Labels (docs/labels.md) --------------------------------------------------------------------
 # Labels stored per artwork and model, and artworks per label-job batch.
 LABEL_TOP_K = env_int("LABEL_TOP_K", 20)

@@ -68,3 +68,10 @@ def _map_model_root(settings, tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "maps-models"
     settings.MAP_MODEL_ROOT = root
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_palettes_after_import(settings):
+    """An import job's end starts no palette job in tests (tests count the jobs they start);
+    tests/workers/test_palettes.py turns it on to check the pipeline's step."""
+    settings.PALETTES_AFTER_IMPORT = False

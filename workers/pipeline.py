@@ -6,6 +6,7 @@
     label  ->  retrain the applied curator classifiers on its model (and start their apply jobs)
            ->  activate the model if an embed job asked for it and it is now complete
     faces  ->  place the new faces on the ready face maps of that face model
+    import ->  compute the colour palettes of the new works (PALETTES_AFTER_IMPORT)
 
 Each stage's own ``finish`` hook only completes its own output (e.g. the embed stage builds the
 HNSW index its bulk load deferred); the kernel runs it first, then :func:`follow_up`, each step
@@ -19,7 +20,7 @@ from typing import Callable
 from django.db import transaction
 
 from archive.models import Job
-from workers import switch
+from workers import palettes, switch
 from workers.classifiers import model_switch as classifier_switch
 from workers.jobs import TRANSIENT_ERRORS, describe_exception
 from workers.layouts import auto
@@ -32,6 +33,7 @@ FOLLOW_UPS: dict[str, tuple[Step, ...]] = {
     Job.Kind.EMBED: (auto.place_after_embed, switch.after_embed),
     Job.Kind.LABEL: (classifier_switch.retrain_after_label, switch.after_label),
     Job.Kind.FACES: (auto.place_after_faces,),
+    Job.Kind.IMPORT: (palettes.after_import,),
 }
 
 

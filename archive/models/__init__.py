@@ -7,11 +7,13 @@ from .faces import Face
 from .jobs import Job, JobBatch, JobError
 from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
+from .palettes import ArtworkPalette
 
 __all__ = [
     "Artwork",
     "ArtworkEmbedding",
     "ArtworkLabel",
+    "ArtworkPalette",
     "Classifier",
     "ClassifierExample",
     "ClassifierVersion",

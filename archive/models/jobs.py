@@ -16,6 +16,7 @@ class Job(models.Model):
         LAYOUT = "layout", "Map layout"
         TRAIN_CLASSIFIER = "train_classifier", "Train a classifier"
         APPLY_CLASSIFIER = "apply_classifier", "Apply a classifier"
+        PALETTE = "palette", "Colour palettes"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -65,6 +65,7 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     provenance = serializers.SerializerMethodField()
     catalogue = serializers.SerializerMethodField()
     record_sources = serializers.SerializerMethodField()
+    palette = serializers.SerializerMethodField()
 
     class Meta:
         model = Artwork
@@ -72,7 +73,7 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
                   "classification", "institution", "rights", "rights_url", "credit_line", "source_url",
                   "accession_number", "department", "provenance", "catalogue", "metadata", "record_sources",
                   "iiif_manifest_url", "iiif_image_service", "width", "height", "status", "duplicate_of", "thumbnail_url",
-                  "image_url", "labels", "faces", "similar", "on_map"]
+                  "image_url", "labels", "faces", "similar", "on_map", "palette"]
 
     def _fact(self, obj, key) -> str:
         return next((f["text"] for f in record.catalogue_facts(obj) if f["key"] == key), "")
@@ -107,6 +108,13 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
     @extend_schema_field(ScoredArtworkSerializer(many=True))
     def get_similar(self, obj):
         return [{"artwork": ArtworkSummarySerializer(a).data, "score": s} for a, s in self.context.get("similar", [])]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text=(
+        'dominant colours, largest first: [{"hex": "#rrggbb", "lab": [L, a, b], "share": 0.4}]')))
+    def get_palette(self, obj):
+        from explorer.colours import palette_of
+
+        return palette_of(obj)
 
     @extend_schema_field(MapPositionSerializer(many=True))
     def get_on_map(self, obj):

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import routers
 from rest_framework.response import Response
 
-from . import classifiers, views
+from . import classifiers, discovery, views
 
 # Endpoints beside the viewsets, listed by the API root too: (key, url name).
 OTHER_ENDPOINTS = [
@@ -44,6 +44,9 @@ urlpatterns = [
     path("search/facets/", views.FacetsView.as_view(), name="search-facets"),
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("search/image/", views.ImageSearchView.as_view(), name="search-image"),
+    path("search/colour/", discovery.ColourSearchView.as_view(), name="search-colour"),
+    path("path/", discovery.PathView.as_view(), name="path"),
+    path("timeline/", discovery.TimelineView.as_view(), name="timeline"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),

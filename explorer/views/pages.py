@@ -11,7 +11,7 @@ from django.template.loader import select_template
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, record, search as search_mod, stats, uploads
+from .. import browse, colours as colour_search, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
@@ -103,11 +103,15 @@ def artwork_detail(request, pk: int):
     curator = is_curator(request.user)
     shown = browse.artwork_labels(artwork, model_id=model.pk if model else None, include_rejected=curator, include_drafts=curator)
     faces = list(artwork.faces.filter(not_a_face=False).order_by("x")) if _faces_template_exists() else []
+    palette = colour_search.palette_of(artwork)
+    more = colour_search.query_for_palette(palette)
     context = {
         "artwork": artwork,
         "catalogue": record.catalogue_facts(artwork),
         "other_fields": record.other_fields(artwork),
         "record_sources": record.record_sources(artwork),
+        "palette": palette,
+        "more_in_colours": "/colours/?" + urlencode(more.as_params()) if more else "",
         "labels": shown,
         "similar": similar_to(artwork, model, limit=12),
         "faces": faces,

@@ -26,6 +26,7 @@ STAGE_MODULES = [
     "workers.layouts.stage",
     "workers.classifiers.train_stage",
     "workers.classifiers.apply_stage",
+    "workers.palettes",
 ]
 
 # The follow-up rules between stages (what a finished job triggers): one table, see that module.

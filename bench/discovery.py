@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Discovery benchmark: search by colour and the path between two artworks on a synthetic archive.
+
+Builds (once; reused while --n/--seed match) a dedicated database ``bench_discovery`` on the same
+PostgreSQL server with ``--n`` artworks (years 1400-2019, five classifications, six
+institutions), each with
+
+* a synthetic palette: 5 colours drawn as a mixture around 40 "collection" hues plus noise, with
+  Dirichlet shares, its signature computed by :func:`archive.colour.signature` (the stage's own
+  function), stored in ``archive_artworkpalette`` and indexed by the palette stage's
+  ``ensure_index`` (HNSW, cosine, 216-d);
+* a 512-d unit embedding on a smooth 8-d manifold (random Fourier features of an 8-d latent,
+  plus a little noise) so that the nearest-neighbour graph is connected like a real archive's,
+  with its model's HNSW index (:func:`archive.vectors.ensure_hnsw_index`).
+
+Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`explorer.path`):
+
+* colour search without filters (1-3 colours with amounts) and within filters (classification,
+  a year range, institution + years, a narrow year range that is ranked exactly);
+* the path between random pairs of artworks (p50/p95, neighbour look-ups per path, works per
+  path, share found);
+* the palette stage's own cost per image on real paintings (``../shared/data``), if present.
+
+Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DB_NAME = "bench_discovery"
+DIM = 512
+LATENT = 8
+SHARED = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def bench_url() -> str:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from museum.embedded_pg import database_url
+
+        base = database_url(ROOT)
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+            log(f"created database {DB_NAME}")
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + DB_NAME, parts.query, parts.fragment))
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def synthetic_palettes(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 5, 3) CIELAB colours and (n, 5) shares, largest share first."""
+    from archive import colour
+
+    hues = rng.integers(0, 256, (40, 3)).astype(np.float64)
+    theme = rng.integers(0, len(hues), (n, 5))
+    rgb = np.clip(hues[theme] + rng.normal(0, 28, (n, 5, 3)), 0, 255).astype(np.uint8)
+    labs = colour.rgb_to_lab(rgb)
+    shares = -np.sort(-rng.dirichlet(np.full(5, 0.7), n), axis=1)
+    return labs, shares
+
+
+def signatures(labs: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """archive.colour.signature for many palettes at once (same arithmetic, vectorised)."""
+    from archive import colour
+
+    d2 = ((labs[:, :, None, :] - colour.CODEBOOK[None, None]) ** 2).sum(-1)
+    spread = np.exp(-d2 / (2 * colour.SIGMA**2))
+    spread /= spread.sum(axis=2, keepdims=True) + 1e-12
+    vec = (shares[:, :, None] * spread).sum(1)
+    return (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
+
+
+def manifold_vectors(n: int, rng) -> np.ndarray:
+    w = rng.normal(0, 0.9, (LATENT, DIM))
+    b = rng.uniform(0, 2 * np.pi, DIM)
+    out = np.empty((n, DIM), dtype=np.float32)
+    for start in range(0, n, 50_000):
+        stop = min(n, start + 50_000)
+        z = rng.normal(0, 1, (stop - start, LATENT))
+        block = np.sin(z @ w + b) + 0.05 * rng.normal(0, 1, (stop - start, DIM))
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def build(n: int, seed: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+    from pgvector.psycopg import register_vector
+
+    from archive import colour, vectors
+    from archive.models import EmbeddingModel
+    from workers import palettes as stage
+    from workers.ml.registry import activate
+
+    rng = np.random.default_rng(seed)
+    cur = connection.cursor()
+    t0 = time.time()
+    cur.execute("SET maintenance_work_mem = '2GB'")
+    cur.execute("SET max_parallel_maintenance_workers = 2")
+    cur.execute("TRUNCATE archive_artwork, archive_embeddingmodel, archive_artworkembedding, archive_artworkpalette CASCADE")
+    # Bulk loads go in without the HNSW indexes (built after the load, as the stages do at scale).
+    cur.execute("SELECT indexname FROM pg_indexes WHERE tablename IN ('archive_artworkpalette', 'archive_artworkembedding')"
+                " AND indexdef LIKE '%%USING hnsw%%'")
+    for (name,) in cur.fetchall():
+        cur.execute(f"DROP INDEX {name}")
+    cur.execute(f"""
+        INSERT INTO archive_artwork (id, source, source_id, title, creator, display_date, year_start, year_end, medium,
+            classification, institution, rights, rights_url, credit_line, source_url, iiif_manifest_url,
+            iiif_image_service, metadata, original_location, sha256, status, image_error, created_at, updated_at)
+        SELECT g, 'bench', g::text, 'Work ' || g, 'Artist ' || (g % 5000), y::text, y, y, '',
+            (ARRAY['painting','drawing','print','photograph','sculpture'])[1 + g % 5],
+            (ARRAY['Tate','Art Institute of Chicago','Met','NYPL','Smithsonian','Rijksmuseum'])[1 + g % 6],
+            'CC0', '', '', '', '', '', '{{}}', '', md5(g::text) || md5((g + 1)::text), 'ok', '', now(), now()
+        FROM generate_series(1, {n}) g CROSS JOIN LATERAL (SELECT (1400 + (g::bigint * 7919) % 620)::int AS y) yr""")
+    cur.execute("SELECT setval(pg_get_serial_sequence('archive_artwork', 'id'), %s)", [n])
+    log(f"artworks: {n:,} rows in {time.time() - t0:.0f}s")
+
+    t1 = time.time()
+    raw = connection.connection
+    register_vector(raw)
+    now = timezone.now()
+    for start in range(0, n, 50_000):
+        stop = min(n, start + 50_000)
+        labs, shares = synthetic_palettes(stop - start, rng)
+        sigs = signatures(labs, shares)
+        hexes = [colour.to_hex(rgb) for rgb in colour.lab_to_rgb(labs.reshape(-1, 3))]
+        with raw.cursor() as rc, rc.copy(
+            "COPY archive_artworkpalette (artwork_id, method, colours, vector, derivative_size, computed_at) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "jsonb", "vector", "int4", "timestamptz"])
+            for i in range(stop - start):
+                cols = [{"lab": [round(float(v), 2) for v in labs[i, j]], "hex": hexes[5 * i + j],
+                         "share": round(float(shares[i, j]), 4)} for j in range(5)]
+                copy.write_row((start + i + 1, colour.METHOD, json.dumps(cols), sigs[i], 256, now))
+    palettes_s = time.time() - t1
+    log(f"palettes: {n:,} rows in {palettes_s:.0f}s")
+    t2 = time.time()
+    stage.ensure_index()
+    palette_index_s = time.time() - t2
+    log(f"palette HNSW index in {palette_index_s:.0f}s")
+
+    model = EmbeddingModel.objects.create(key="bench-512", arch="synthetic", dim=DIM, untrained=True)
+    activate(model)
+    t3 = time.time()
+    for start in range(0, n, 50_000):
+        stop = min(n, start + 50_000)
+        block = manifold_vectors(stop - start, rng)
+        vectors.copy_arrays("archive_artworkembedding", {
+            "artwork_id": np.arange(start + 1, stop + 1, dtype=np.int64),
+            "model_id": np.full(stop - start, model.pk, dtype=np.int64),
+            "vector": block,
+            "created_at": np.full(stop - start, np.datetime64(now.replace(tzinfo=None), "us")),
+        })
+    log(f"embeddings: {n:,} x {DIM} in {time.time() - t3:.0f}s")
+    t4 = time.time()
+    vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
+    embed_index_s = time.time() - t4
+    log(f"embedding HNSW index in {embed_index_s:.0f}s")
+    for table in ("archive_artwork", "archive_artworkpalette", "archive_artworkembedding"):
+        cur.execute(f"VACUUM ANALYZE {table}")
+    meta = {"n": n, "seed": seed, "build_s": round(time.time() - t0), "palette_index_s": round(palette_index_s),
+            "embed_index_s": round(embed_index_s)}
+    cur.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
+    cur.execute("DELETE FROM bench_meta")
+    cur.execute("INSERT INTO bench_meta VALUES ('meta', %s)", [json.dumps(meta)])
+    return meta
+
+
+def current_meta() -> dict | None:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass('bench_meta')")
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute("SELECT value FROM bench_meta WHERE key = 'meta'")
+        row = cur.fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def timed(fn, items, warmup=5) -> list[float]:
+    for item in items[:warmup]:
+        fn(item)
+    out = []
+    for item in items:
+        t = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def random_query(rng: random.Random):
+    from explorer import colours as colour_search
+
+    k = rng.choice([1, 2, 3])
+    hexes = ",".join(f"{rng.randrange(256):02x}{rng.randrange(256):02x}{rng.randrange(256):02x}" for _ in range(k))
+    amounts = ",".join(str(rng.randint(10, 90)) for _ in range(k))
+    return colour_search.parse(hexes, amounts)
+
+
+def measure_colour(samples: int, seed: int) -> dict:
+    from explorer import colours as colour_search
+    from explorer.search import Filters
+
+    rng = random.Random(seed)
+    queries = [random_query(rng) for _ in range(samples)]
+    results = {}
+    cases = {
+        "none": None,
+        "classification": Filters(classification="print"),
+        "years": Filters(year_from=1800, year_to=1850),
+        "institution_years": Filters(institution="Tate", year_from=1900, year_to=1950),
+        "narrow_years": Filters(year_from=1500, year_to=1501),
+    }
+    for name, filters in cases.items():
+        counts = []
+
+        def run(q):
+            counts.append(len(colour_search.search(q, filters, limit=48)))
+
+        times = timed(run, queries)
+        results[name] = (pct(times, 50), pct(times, 95), min(counts))
+        log(f"colour search [{name}]: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, fewest results {min(counts)}")
+    return results
+
+
+def measure_path(samples: int, seed: int, n: int) -> dict:
+    from archive.models import EmbeddingModel
+    from explorer import path as path_mod
+
+    model = EmbeddingModel.objects.get(key="bench-512")
+    rng = random.Random(seed + 1)
+    pairs = [(rng.randint(1, n), rng.randint(1, n)) for _ in range(samples)]
+    lengths, expansions, failed = [], [], []
+
+    def run(pair):
+        try:
+            found = path_mod.find_path(pair[0], pair[1], model)
+        except path_mod.NoPath as exc:
+            failed.append(str(exc))
+            return
+        lengths.append(len(found.ids))
+        expansions.append(found.expansions)
+
+    cpu0 = time.process_time()
+    times = timed(run, pairs, warmup=3)
+    cpu_ms = (time.process_time() - cpu0) * 1000 / (len(pairs) + 3)
+    found_share = len(lengths) / (len(lengths) + len(failed))
+    log(f"path: p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms (client CPU {cpu_ms:.0f} ms per path); "
+        f"works per path median {statistics.median(lengths) if lengths else 0}, max {max(lengths, default=0)}; "
+        f"neighbour look-ups median {statistics.median(expansions) if expansions else 0}, max {max(expansions, default=0)}; "
+        f"found {100 * found_share:.0f}%" + (f" (first refusal: {failed[0]})" if failed else ""))
+    return {"p50": pct(times, 50), "p95": pct(times, 95), "found": found_share,
+            "median_works": statistics.median(lengths) if lengths else 0}
+
+
+def measure_stage(limit: int = 40) -> float | None:
+    """Milliseconds per real painting for the palette of its 256 px derivative (decode, reduce,
+    k-means, signature), like the stage does."""
+    from PIL import Image
+
+    from archive import colour
+    from workers.palettes import SAMPLE_PIXELS, SAMPLE_SIDE
+
+    folder = SHARED / "artworks" / "aic-artwall" / "images"
+    if not folder.exists():
+        log(f"palette stage cost: skipped ({folder} missing)")
+        return None
+    files = sorted(folder.glob("*.jpg"))[:limit]
+    derivatives = []
+    for path in files:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((256, 256))
+            derivatives.append(im.copy())
+    times = []
+    for im in derivatives:
+        t = time.perf_counter()
+        small = im.copy()
+        if small.width * small.height > SAMPLE_PIXELS:
+            small.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE))
+        colour.palette_signature(colour.palette(np.asarray(small).reshape(-1, 3)))
+        times.append((time.perf_counter() - t) * 1000)
+    log(f"palette stage cost on {len(times)} real paintings: median {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms per image")
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="artworks (default 100,000)")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = bench_url()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    meta = current_meta()
+    if args.rebuild or meta is None or meta.get("n") != args.n or meta.get("seed") != args.seed:
+        meta = build(args.n, args.seed)
+    log(f"archive: {json.dumps(meta)}")
+    colour_results = measure_colour(args.samples, args.seed)
+    path_results = measure_path(args.samples, args.seed, args.n)
+    measure_stage()
+    colour_p95 = max(p95 for _, p95, _ in colour_results.values())
+    lines = [
+        ("colour_search_p95_ms", colour_p95, 50, colour_p95 <= 50),
+        ("path_p95_ms", path_results["p95"], 300, path_results["p95"] <= 300),
+        ("path_found", path_results["found"], 0.95, path_results["found"] >= 0.95),
+    ]
+    for metric, value, target, ok in lines:
+        print(f"BENCH discovery {metric}={value:.3f} target={target:g} {'PASS' if ok else 'FAIL'} (n={args.n:,})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Search by colour: one to three colours, each with how much of the image it should cover,
+ranked by the cosine of palette signatures (:mod:`archive.colour`) through the palette method's
+HNSW index, combinable with every search filter (:class:`explorer.search.Filters`).
+
+Within a filter the strategy is the one of search by meaning (:func:`explorer.similar.nearest_in`):
+a small filtered set is ranked exactly, a broad one through the index with an iterative scan that
+checks the filter on each candidate (and, should that scan stop short, ranked exactly).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from archive import colour, vectors
+from archive.models import Artwork, ArtworkPalette
+
+from .models_state import display_artworks
+from .search import BadSearch, Filters, base_queryset
+from .similar import BROAD_FACTOR, EF_SEARCH, MAX_SCAN_TUPLES, estimated_count, filter_condition
+
+MAX_COLOURS = 3
+MAX_RESULTS = 1000  # offset + limit: the ranking is a nearest-neighbour list, not a count
+# A filtered set of at most this many artworks is ranked exactly; a larger one through the index
+# (iterative scan). Lower than search by meaning's EXACT_LIMIT: exact ranking costs ~10 ms per
+# 1,000 palettes on a busy 2-core machine, while the iterative scan of the small 216-d index
+# finds 48 matches of a filter keeping 5 % of the archive in ~20 ms (bench/discovery.py).
+EXACT_LIMIT = 2_000
+# A filter estimated above this many artworks tries the index first without listing the set (the
+# same bound as search by meaning: the planner's estimates of year ranges can be far off, and an
+# iterative scan of a small set far from the query visits MAX_SCAN_TUPLES entries for nothing).
+INDEX_FIRST_ABOVE = BROAD_FACTOR * 15_000
+
+PALETTES = colour.PALETTES
+
+
+@dataclass(frozen=True)
+class ColourQuery:
+    hexes: tuple[str, ...]
+    amounts: tuple[float, ...]  # shares, summing to 1
+
+    @property
+    def vector(self) -> np.ndarray:
+        labs = colour.rgb_to_lab(np.array([colour.parse_hex(h) for h in self.hexes], dtype=np.uint8))
+        return colour.signature(labs, self.amounts)
+
+    def as_params(self) -> dict:
+        return {"colours": ",".join(h.lstrip("#") for h in self.hexes),
+                "amounts": ",".join(str(round(a * 100)) for a in self.amounts)}
+
+
+def _split(value) -> list[str]:
+    if value is None:
+        return []
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [part.strip() for v in values for part in str(v).split(",") if part.strip()]
+
+
+def parse(colours, amounts=None) -> ColourQuery:
+    """A query from ``colours`` ('#c03020,1f3a80' or a list) and optional ``amounts`` (percent
+    each, any positive numbers: they are normalised; default equal). BadSearch says what is wrong."""
+    hexes = _split(colours)
+    if not hexes:
+        raise BadSearch("pick at least one colour (colours=#rrggbb)")
+    if len(hexes) > MAX_COLOURS:
+        raise BadSearch(f"at most {MAX_COLOURS} colours, not {len(hexes)}")
+    try:
+        parsed = [colour.to_hex(colour.parse_hex(h)) for h in hexes]
+    except ValueError as exc:
+        raise BadSearch(str(exc)) from None
+    raw = _split(amounts)
+    if not raw:
+        weights = [1.0] * len(parsed)
+    else:
+        if len(raw) != len(parsed):
+            raise BadSearch(f"give one amount per colour: {len(parsed)} colours, {len(raw)} amounts")
+        try:
+            weights = [float(a) for a in raw]
+        except ValueError:
+            raise BadSearch("amounts are numbers (percent of the image), e.g. amounts=60,40") from None
+        if any(not np.isfinite(w) or w <= 0 or w > 100 for w in weights):
+            raise BadSearch("each amount is a percentage above 0 and at most 100")
+    total = sum(weights)
+    return ColourQuery(tuple(parsed), tuple(w / total for w in weights))
+
+
+def _index_hits(query: np.ndarray, limit: int, where: str = "", params=()) -> list[tuple[int, float]]:
+    """Through the method's HNSW index; with ``where`` an iterative scan (relaxed order, re-sorted)
+    that goes on until ``limit`` candidates pass or MAX_SCAN_TUPLES index entries were visited."""
+    rows = vectors.nearest(PALETTES, colour.METHOD, query, dim=colour.SIGNATURE_DIM, limit=limit,
+                           ef_search=min(1000, max(EF_SEARCH, 2 * limit if where else limit)), columns=("artwork_id",),
+                           where=where, params=params, iterative="relaxed_order" if where else None,
+                           max_scan_tuples=MAX_SCAN_TUPLES if where else None)
+    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+
+
+def _exact(query: np.ndarray, ids: list[int], limit: int) -> list[tuple[int, float]]:
+    rows = vectors.nearest_among(PALETTES, colour.METHOD, query, ids, dim=colour.SIGNATURE_DIM, limit=limit,
+                                 key="artwork_id")
+    return [(int(a), 1.0 - float(d)) for a, d in rows]
+
+
+def ranking(query: np.ndarray, filters: Filters | None = None, *, limit: int = 24, include_drafts: bool = False) -> list[tuple[int, float]]:
+    """``(artwork_id, similarity)`` of the ``limit`` artworks whose palettes are nearest ``query``
+    (a signature) among those passing ``filters``, best first: always ``limit``, or all there are."""
+    limit = min(int(limit), MAX_RESULTS)
+    if not filters:
+        return _index_hits(query, limit)
+    queryset = filters.apply(base_queryset(), include_drafts=include_drafts, model=_model())
+    hits = None
+    if estimated_count(queryset) > INDEX_FIRST_ABOVE:
+        hits = _index_hits(query, limit, *filter_condition(queryset))
+        if len(hits) >= limit:
+            return hits
+    ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
+    if len(ids) <= EXACT_LIMIT:
+        return _exact(query, ids, limit)
+    if hits is None:
+        hits = _index_hits(query, limit, *filter_condition(queryset))
+        if len(hits) >= limit:
+            return hits
+    return _exact(query, list(queryset.order_by().values_list("id", flat=True)), limit)
+
+
+def _model():
+    from .models_state import active_model
+
+    return active_model()
+
+
+def search(query: ColourQuery, filters: Filters | None = None, *, offset: int = 0, limit: int = 24,
+           include_drafts: bool = False) -> list[tuple[Artwork, float]]:
+    """Artworks for a colour query, best first, with their similarity (0-1)."""
+    if offset < 0 or offset + limit > MAX_RESULTS:
+        raise BadSearch(f"colour search shows the best {MAX_RESULTS} matches: offset + limit must be at most {MAX_RESULTS}")
+    hits = ranking(query.vector, filters, limit=offset + limit, include_drafts=include_drafts)[offset:]
+    found = display_artworks(a for a, _ in hits)
+    return [(found[a], s) for a, s in hits if a in found]
+
+
+def palette_of(artwork: Artwork) -> list[dict]:
+    """The artwork's stored palette (largest share first), or [] before the palette stage ran."""
+    row = ArtworkPalette.objects.filter(artwork=artwork, method=colour.METHOD).values_list("colours", flat=True).first()
+    return list(row or [])
+
+
+def query_for_palette(colours: list[dict], top: int = MAX_COLOURS) -> ColourQuery | None:
+    """"More in these colours": the palette's largest colours with their shares."""
+    chosen = colours[:top]
+    if not chosen:
+        return None
+    total = sum(c["share"] for c in chosen) or 1.0
+    return ColourQuery(tuple(c["hex"] for c in chosen), tuple(c["share"] / total for c in chosen))

@@ -1,0 +1,176 @@
+"""The path between two artworks: a short sequence of works that moves from one to the other in
+small visual steps, found on the nearest-neighbour graph of the active model's embeddings.
+
+The graph: two works are linked when one is among the other's NEIGHBOURS nearest under the model
+(the usual symmetric kNN graph). Neighbours are read from the model's HNSW index only for the
+works the search reaches, several works per query (:func:`archive.vectors.neighbours_of`: no
+vector leaves the database). A step between works at chord distance ``d`` (of the unit vectors)
+costs ``d + d^2 / r``, ``r`` the typical neighbour distance near the two ends, so two short steps
+are cheaper than one long one and the steps come out even.
+
+The search runs from both ends at once (bidirectional best-first: each side expands the works
+with the lowest cost so far plus HEURISTIC_WEIGHT times their straight-line distance to the other
+end, BATCH works per side per query), and stops EXTRA_ROUNDS rounds after the two sides first
+meet, keeping the cheapest meeting. It finds a short path, not always the shortest. No work
+appears twice; every step links two nearest neighbours.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from archive import vectors
+from archive.models import EmbeddingModel
+
+from .models_state import display_artworks
+from .similar import artwork_vector
+
+NEIGHBOURS = 10  # K of the graph
+MAX_EXPANSIONS = 800  # works whose neighbours are read, both sides together, at most
+MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
+HEURISTIC_WEIGHT = 1.5  # > 1: fewer look-ups for a slightly costlier path
+BATCH = 8  # works expanded per side per query
+EXTRA_ROUNDS = 2  # rounds after the sides first meet, for a cheaper meeting
+
+
+class NoPath(ValueError):
+    """No path could be found (message is shown to the user)."""
+
+
+@dataclass
+class Path:
+    ids: list[int]
+    similarities: list[float]  # cosine similarity of each step (len(ids) - 1)
+    expansions: int = 0
+
+
+def _chord(cosine_distance: float) -> float:
+    return math.sqrt(max(0.0, 2.0 * float(cosine_distance)))
+
+
+class _Side:
+    """One direction of the search: costs so far, the step each work was reached by, the frontier."""
+
+    def __init__(self, root: int, goal_index: int):
+        self.g = {root: 0.0}
+        self.parent: dict[int, tuple[int, float]] = {}  # work -> (previous work on this side, cosine distance)
+        self.depth = {root: 1}
+        self.closed: set[int] = set()
+        self.goal_index = goal_index  # which target distance estimates what is left
+        self.tie = itertools.count()
+        self.frontier = [(0.0, next(self.tie), root)]
+
+    def pop(self, count: int) -> list[int]:
+        out = []
+        while self.frontier and len(out) < count:
+            _, _, node = heapq.heappop(self.frontier)
+            if node not in self.closed:
+                self.closed.add(node)
+                out.append(node)
+        return out
+
+    def relax(self, node: int, other: int, cosine_distance: float, left: float, cost, max_works: int) -> None:
+        if other in self.closed or self.depth[node] + 1 > max_works:
+            return
+        g = self.g[node] + cost(_chord(cosine_distance))
+        if g < self.g.get(other, float("inf")):
+            self.g[other], self.parent[other], self.depth[other] = g, (node, cosine_distance), self.depth[node] + 1
+            heapq.heappush(self.frontier, (g + HEURISTIC_WEIGHT * left, next(self.tie), other))
+
+    def chain(self, node: int) -> list[tuple[int, float | None]]:
+        """From ``node`` back to this side's root: (work, cosine distance of the step to the next one)."""
+        out = [(node, None)]
+        while node in self.parent:
+            node, d = self.parent[node]
+            out.append((node, d))
+        return out
+
+
+def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NEIGHBOURS,
+              max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS) -> Path:
+    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not."""
+    if model is None:
+        raise NoPath("paths need an active image model")
+    if start == end:
+        raise NoPath("pick two different artworks")
+    ends = {}
+    for end_id in (start, end):
+        vec = artwork_vector(end_id, model)
+        if vec is None:
+            raise NoPath(f"artwork {end_id} has no embedding under {model.key} (not embedded yet, or no image)")
+        ends[end_id] = vec / (np.linalg.norm(vec) or 1.0)
+    targets = [ends[start], ends[end]]
+    forward, backward = _Side(start, goal_index=1), _Side(end, goal_index=0)
+    typical = None
+    best, meeting, rounds_after, expansions = float("inf"), None, 0, 0
+
+    def cost(d: float) -> float:
+        return d + d * d / typical
+
+    while forward.frontier or backward.frontier:
+        ahead, behind = forward.pop(BATCH), backward.pop(BATCH)
+        if not ahead and not behind:
+            break
+        if expansions + len(ahead) + len(behind) > max_expansions:
+            break
+        expansions += len(ahead) + len(behind)
+        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, sorted(set(ahead) | set(behind)), dim=model.dim,
+                                     limit=k + 1, key="artwork_id", ef_search=max(40, 4 * k), targets=targets)
+        adjacency: dict[int, list[tuple[int, float, float, float]]] = {}
+        for source, other, d, to_start, to_end in rows:
+            if int(other) != int(source):
+                adjacency.setdefault(int(source), []).append((int(other), float(d), _chord(to_start), _chord(to_end)))
+        if typical is None:
+            near = [_chord(d) for node in (start, end) for _, d, _, _ in adjacency.get(node, [])]
+            typical = float(np.median(near)) if near else 1.0
+            typical = typical or 1e-3
+        for side, nodes in ((forward, ahead), (backward, behind)):
+            for node in nodes:
+                for other, d, to_start, to_end in adjacency.get(node, [])[:k]:
+                    side.relax(node, other, d, to_end if side is forward else to_start, cost, max_works)
+        for node in set(forward.g) & set(backward.g):
+            total = forward.g[node] + backward.g[node]
+            if total < best and forward.depth[node] + backward.depth[node] - 1 <= max_works:
+                best, meeting = total, node
+        if meeting is not None:
+            rounds_after += 1
+            if rounds_after > EXTRA_ROUNDS:
+                break
+    if meeting is None:
+        if expansions + 2 * BATCH > max_expansions:
+            raise NoPath(f"no path found after reading the neighbours of {expansions} works: "
+                         "these works are far apart on the similarity graph")
+        raise NoPath(f"no path of at most {max_works} works links these two artworks on the similarity graph")
+    head = list(reversed(forward.chain(meeting)))  # start .. meeting, distance of each step to the next
+    back = backward.chain(meeting)  # meeting .. end, each with the distance of the step *before* it
+    tail = [(node, nxt) for (node, _), (_, nxt) in zip(back, back[1:])] + [(back[-1][0], None)]
+    walk = _without_loops(head[:-1] + tail)
+    return Path(ids=[n for n, _ in walk], similarities=[1.0 - d for _, d in walk[:-1]], expansions=expansions)
+
+
+def _without_loops(steps: list[tuple[int, float | None]]) -> list[tuple[int, float | None]]:
+    """The walk ``[(work, cosine distance to the next), ...]`` with any loop cut out (a work reached
+    by both sides before they met): each kept step is still a step of the walk."""
+    out: list[tuple[int, float | None]] = []
+    at: dict[int, int] = {}
+    for node, d in steps:
+        if node in at:
+            i = at[node]
+            for dropped, _ in out[i + 1:]:
+                del at[dropped]
+            out = out[: i + 1]
+            out[i] = (node, d)
+        else:
+            at[node] = len(out)
+            out.append((node, d))
+    return out
+
+
+def path_artworks(path: Path) -> list:
+    """The path's artworks in order (display columns only)."""
+    found = display_artworks(path.ids)
+    return [found[a] for a in path.ids if a in found]

@@ -1,0 +1,233 @@
+"""The explorer's ways in beyond labels on the small real archive: search by colour (page and
+API, with filters, bad input as a clear 400), swatches and "more in these colours" on the
+artwork page, the OpenAPI schema."""
+from __future__ import annotations
+
+import pytest
+
+from archive.models import ArtworkPalette
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def palettes(archive, django_db_blocker, tmp_path_factory):
+    """The palette stage over the archive (its derivatives are in the session's MEDIA_ROOT)."""
+    from django.conf import settings
+
+    from workers import palettes as stage
+
+    old, settings.MEDIA_ROOT = settings.MEDIA_ROOT, tmp_path_factory.getbasetemp() / "media"
+    try:
+        with django_db_blocker.unblock():
+            ids = [a.pk for a in archive["artworks"]]
+            result = stage.process(ids, {})
+            assert result.done == ids, result.errors[:3]
+            rows = {r.artwork_id: r.colours for r in ArtworkPalette.objects.filter(artwork_id__in=ids)}
+    finally:
+        settings.MEDIA_ROOT = old
+    return rows
+
+
+def dominant(palettes):
+    """The artwork most covered by one colour, and that colour."""
+    artwork_id = max(palettes, key=lambda a: palettes[a][0]["share"])
+    return artwork_id, palettes[artwork_id][0]["hex"]
+
+
+def test_colour_page_finds_the_painting_dominated_by_the_colour(client, palettes):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/colours/", {"colour": [hex_colour, "#000000", "#ffffff"], "amount": ["100", "0", "0"]})
+    assert r.status_code == 200
+    found = [a.pk for a, _ in r.context["found"]]
+    assert found[0] == artwork_id
+    assert f'href="/artworks/{artwork_id}/"' in r.content.decode()
+    assert r.context["query"].hexes == (hex_colour,)
+
+
+def test_colour_page_within_a_filter_and_with_bad_input(client, palettes, archive):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/colours/", {"colours": hex_colour.lstrip("#"), "classification": "detail"})
+    assert r.status_code == 200
+    kinds = {a.classification for a, _ in r.context["found"]}
+    assert kinds == {"detail"}
+    r = client.get("/colours/", {"colours": "#zzzzzz"})
+    assert r.status_code == 400 and "not a colour" in r.content.decode()
+    assert client.get("/colours/").status_code == 200  # the empty form
+
+
+def test_artwork_page_shows_swatches_and_more_in_these_colours(client, palettes):
+    artwork_id = next(iter(palettes))
+    r = client.get(f"/artworks/{artwork_id}/")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'id="palette"' in html
+    for c in palettes[artwork_id]:
+        assert c["hex"] in html
+    more = r.context["more_in_colours"]
+    assert more.startswith("/colours/?colours=")
+    r = client.get(more)
+    assert r.status_code == 200 and artwork_id in [a.pk for a, _ in r.context["found"]][:3]
+
+
+def test_colour_search_api(client, palettes):
+    artwork_id, hex_colour = dominant(palettes)
+    r = client.get("/api/v1/search/colour/", {"colours": hex_colour, "limit": 5})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["colours"] == [hex_colour] and data["amounts"] == [1.0]
+    assert data["results"][0]["artwork"]["id"] == artwork_id and len(data["results"]) == 5
+    scores = [row["score"] for row in data["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert data["next"] and "offset=5" in data["next"]
+    two = client.get("/api/v1/search/colour/", {"colours": f"{hex_colour},#1f3a80", "amounts": "80,20", "year_to": 1700}).json()
+    assert two["amounts"] == [0.8, 0.2]
+    assert all(row["artwork"]["year_start"] is not None and row["artwork"]["year_start"] <= 1700 for row in two["results"])
+    for bad in ({"colours": ""}, {"colours": "#12"}, {"colours": "#111111", "amounts": "0"}, {"colours": "#111111", "offset": 5000}):
+        r = client.get("/api/v1/search/colour/", bad)
+        assert r.status_code == 400, bad
+        assert r.json()  # says what is wrong
+
+
+def test_artwork_api_has_its_palette(client, palettes):
+    artwork_id = next(iter(palettes))
+    data = client.get(f"/api/v1/artworks/{artwork_id}/").json()
+    assert [c["hex"] for c in data["palette"]] == [c["hex"] for c in palettes[artwork_id]]
+
+
+def test_schema_lists_the_discovery_endpoints(client, archive):
+    schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/search/colour/" in schema["paths"] and "/api/v1/path/" in schema["paths"]
+    params = {p["name"] for p in schema["paths"]["/api/v1/search/colour/"]["get"]["parameters"]}
+    assert {"colours", "amounts", "year_from", "label", "offset", "limit"} <= params
+
+
+# --- the path between two artworks -----------------------------------------------------------------
+import numpy as np  # noqa: E402
+
+
+def exact_knn(archive, k):
+    """Each artwork's k nearest by cosine, computed here from the embedding matrix (no index)."""
+    ids = [a.pk for a in archive["artworks"]]
+    unit = archive["matrix"] / np.linalg.norm(archive["matrix"], axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    return {ids[i]: {ids[j] for j in np.argsort(-sims[i])[:k]} for i in range(len(ids))}, dict(zip(ids, unit))
+
+
+def farthest_pair(archive):
+    ids = [a.pk for a in archive["artworks"]]
+    unit = archive["matrix"] / np.linalg.norm(archive["matrix"], axis=1, keepdims=True)
+    i, j = np.unravel_index(np.argmin(unit @ unit.T), (len(ids), len(ids)))
+    return ids[i], ids[j]
+
+
+def check_path(ids, start, end, knn):
+    """Starts at start, ends at end, no repeats, each step links nearest neighbours (one is among
+    the other's k nearest, computed exactly here)."""
+    assert ids[0] == start and ids[-1] == end
+    assert len(set(ids)) == len(ids)
+    for a, b in zip(ids, ids[1:]):
+        assert b in knn[a] or a in knn[b], (a, b)
+
+
+def test_path_between_the_two_most_different_works(archive):
+    from explorer import path as path_mod
+
+    start, end = farthest_pair(archive)
+    found = path_mod.find_path(start, end, archive["model"])
+    knn, unit = exact_knn(archive, path_mod.NEIGHBOURS)
+    check_path(found.ids, start, end, knn)
+    assert 3 <= len(found.ids) <= path_mod.MAX_WORKS
+    # Small steps: every step is closer than the two ends are to each other.
+    assert min(found.similarities) > float(unit[start] @ unit[end])
+    assert found.similarities == pytest.approx([float(unit[a] @ unit[b]) for a, b in zip(found.ids, found.ids[1:])], abs=1e-4)
+    # Each pair of works: a path (or a clear refusal), never a repeat or a jump.
+    ids = [a.pk for a in archive["artworks"]][:8]
+    for a in ids:
+        for b in ids:
+            if a != b:
+                check_path(path_mod.find_path(a, b, archive["model"]).ids, a, b, knn)
+
+
+def test_path_refusals_are_clear(archive):
+    from archive.models import Artwork
+    from explorer import path as path_mod
+
+    a = archive["artworks"][0].pk
+    with pytest.raises(path_mod.NoPath, match="two different"):
+        path_mod.find_path(a, a, archive["model"])
+    lonely = Artwork.objects.create(source="t", source_id="no-embedding", title="metadata only")
+    with pytest.raises(path_mod.NoPath, match="no embedding"):
+        path_mod.find_path(a, lonely.pk, archive["model"])
+    with pytest.raises(path_mod.NoPath, match="active image model"):
+        path_mod.find_path(a, lonely.pk, None)
+    start, end = farthest_pair(archive)
+    with pytest.raises(path_mod.NoPath, match="at most 2 works"):
+        path_mod.find_path(start, end, archive["model"], max_works=2)
+
+
+def test_path_page_and_api(client, archive):
+    start, end = farthest_pair(archive)
+    r = client.get("/path/", {"from": start, "to": f"http://testserver/artworks/{end}/"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    shown = [a.pk for a, _ in r.context["steps"]]
+    assert shown[0] == start and shown[-1] == end and 'id="path-strip"' in html
+    assert f"/path/?from={start}&amp;to={end}" in html  # the shareable address
+    data = client.get("/api/v1/path/", {"from": start, "to": end}).json()
+    assert [a["id"] for a in data["artworks"]] == shown and len(data["similarities"]) == len(shown) - 1
+    assert data["url"] == f"/path/?from={start}&to={end}"
+    assert client.get("/api/v1/path/", {"from": start, "to": start}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start, "to": "x"}).status_code == 400
+    assert client.get("/api/v1/path/", {"from": start, "to": 999_999_999}).status_code == 404
+    assert client.get("/path/", {"from": start, "to": start}).status_code == 400
+    assert client.get("/path/", {"from": "nothing", "to": end}).status_code == 400
+    assert client.get("/path/", {"from": start, "to": 999_999_999}).status_code == 404
+    page = client.get(f"/artworks/{start}/").content.decode()
+    assert f'href="/path/?from={start}"' in page
+    assert client.get("/path/", {"from": start}).status_code == 200  # the form, the start filled in
+
+
+def test_loops_are_cut_out_of_the_walk():
+    from explorer.path import _without_loops
+
+    walk = [(1, 0.1), (2, 0.2), (3, 0.3), (2, 0.4), (4, 0.5), (5, None)]
+    assert _without_loops(walk) == [(1, 0.1), (2, 0.4), (4, 0.5), (5, None)]
+    assert _without_loops([(1, 0.1), (2, None)]) == [(1, 0.1), (2, None)]
+
+
+# --- the timeline ----------------------------------------------------------------------------------
+def test_timeline_counts_and_works_per_bin(client, archive, palettes):
+    from archive.models import Artwork
+
+    dated = Artwork.objects.exclude(status="duplicate").filter(year_start__isnull=False)
+    lo, hi = min(dated.values_list("year_start", flat=True)), max(dated.values_list("year_start", flat=True))
+    data = client.get("/api/v1/timeline/", {"bins": 10, "per_bin": 3}).json()
+    assert (data["data_from"], data["data_to"], data["year_from"], data["year_to"]) == (lo, hi, lo, hi)
+    assert data["total"] == dated.count() == sum(b["count"] for b in data["bins"])
+    assert data["bins"][0]["start"] == lo and data["bins"][-1]["end"] == hi
+    for b in data["bins"]:
+        assert b["end"] - b["start"] + 1 <= data["width"]
+        assert dated.filter(year_start__gte=b["start"], year_start__lte=b["end"]).count() == b["count"]
+        assert len(b["artworks"]) == min(3, b["count"])
+        assert all(b["start"] <= a["year_start"] <= b["end"] for a in b["artworks"])
+    # With a filter: only its works are counted.
+    paintings = client.get("/api/v1/timeline/", {"classification": "painting", "bins": 5}).json()
+    assert paintings["total"] == dated.filter(classification__iexact="painting").count()
+    page = client.get("/timeline/", {"year_from": lo, "year_to": hi})
+    assert page.status_code == 200 and 'id="timeline"' in page.content.decode()
+
+
+def test_timeline_dates_outside_the_data_are_a_clear_400(client, archive):
+    from archive.models import Artwork
+
+    lo = min(Artwork.objects.filter(year_start__isnull=False).values_list("year_start", flat=True))
+    r = client.get("/api/v1/timeline/", {"year_from": lo - 1})
+    assert r.status_code == 400 and "outside the data" in r.json()["detail"] and str(lo) in r.json()["detail"]
+    r = client.get("/timeline/", {"year_to": 2999})
+    assert r.status_code == 400 and "outside the data" in r.content.decode()
+    assert client.get("/api/v1/timeline/", {"bins": 0}).status_code == 400
+    assert client.get("/api/v1/timeline/", {"year_from": "abc"}).status_code == 400
+    schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/timeline/" in schema["paths"]
