@@ -34,41 +34,23 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import bench_url, log, pct  # noqa: E402
 DB_NAME = "bench_browse"
 DIM = 512
 SKEW = 1.7  # label popularity: label j = floor(L * u^SKEW); see build()
 TATE = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "metadata" / "tate" / "artworks.jsonl.gz"
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def bench_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from museum.embedded_pg import database_url
-
-        base = database_url(ROOT)
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-            log(f"created database {DB_NAME}")
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + DB_NAME, parts.query, parts.fragment))
 
 
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def tate_records(limit: int = 70000) -> list[tuple[str, str, str]]:
@@ -546,7 +528,7 @@ def main() -> int:
     args = parser.parse_args()
     n_vectors = min(args.vectors or args.n, args.n)
 
-    os.environ["DATABASE_URL"] = bench_url()
+    os.environ["DATABASE_URL"] = bench_url(DB_NAME)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django

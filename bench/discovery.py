@@ -33,41 +33,22 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import bench_url, log, pct  # noqa: E402
 DB_NAME = "bench_discovery"
 DIM = 512
 LATENT = 8
 SHARED = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def bench_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from museum.embedded_pg import database_url
-
-        base = database_url(ROOT)
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-            log(f"created database {DB_NAME}")
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + DB_NAME, parts.query, parts.fragment))
 
 
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def synthetic_palettes(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +297,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = bench_url()
+    os.environ["DATABASE_URL"] = bench_url(DB_NAME)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django

@@ -32,12 +32,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import bench_url, log, pct  # noqa: E402
 DB_NAME = "bench_vectors"
 DIM = 512
 # Filters as institutions: bucket b = (id * 2654435761) mod 1000 (a multiplicative hash: spread
@@ -45,28 +45,10 @@ DIM = 512
 FILTERS = {"f0.1": (0, 1), "f1": (1, 11), "f10": (11, 111), "f50": (111, 611)}
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def bench_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from museum.embedded_pg import database_url
-
-        base = database_url(ROOT)
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + DB_NAME, parts.query, parts.fragment))
 
 
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 class ServerClock:
@@ -259,7 +241,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    os.environ["DATABASE_URL"] = bench_url()
+    os.environ["DATABASE_URL"] = bench_url(DB_NAME)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
