@@ -88,6 +88,9 @@ class ClassifierViewSet(viewsets.ViewSet):
     """Classifiers curators teach by example; their label is applied to the whole archive."""
 
     permission_classes = [IsCurator]
+    # For the schema (the id path parameter is an integer) and the URL pattern; the actions read their own rows.
+    queryset = Classifier.objects.none()
+    lookup_value_regex = r"\d+"
 
     def _get(self, pk) -> Classifier:
         return get_object_or_404(Classifier.objects.select_related("label", "applied_version__model", "created_by"), pk=pk)
