@@ -40,7 +40,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_url, log, pct  # noqa: E402
+from bench.common import bench_url, current_meta, log, pct  # noqa: E402
 DB_NAME = "bench_browse"
 DIM = 512
 SKEW = 1.7  # label popularity: label j = floor(L * u^SKEW); see build()
@@ -275,16 +275,6 @@ def synthetic_vectors(count: int, seed: int, intrinsic_dim: int = 32) -> np.ndar
     return out
 
 
-def current_meta() -> dict | None:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SELECT to_regclass('bench_meta')")
-        if cur.fetchone()[0] is None:
-            return None
-        cur.execute("SELECT value FROM bench_meta WHERE key = 'meta'")
-        row = cur.fetchone()
-    return json.loads(row[0]) if row else None
 
 
 # --- measure ------------------------------------------------------------------------------------

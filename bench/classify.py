@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import admin_exec  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
 
 import django  # noqa: E402
@@ -38,7 +39,6 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -97,11 +97,6 @@ def bench_training(n: int) -> dict:
     return {"wall": wall, "cpu": cpu, "fitted": fitted}
 
 
-def admin_exec(sql: str) -> None:
-    params = connection.get_connection_params()
-    params["dbname"] = "postgres"
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def create_bench_db() -> None:

@@ -34,3 +34,29 @@ def bench_url(db_name: str) -> str:
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def admin_exec(sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE) on the ``postgres`` database of Django's server."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def current_meta() -> dict | None:
+    """What the bench database was built with (its ``bench_meta`` row), or None when not built."""
+    import json
+
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass('bench_meta')")
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute("SELECT value FROM bench_meta WHERE key = 'meta'")
+        row = cur.fetchone()
+    return json.loads(row[0]) if row else None

@@ -38,7 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_url, log, pct  # noqa: E402
+from bench.common import bench_url, current_meta, log, pct  # noqa: E402
 DB_NAME = "bench_discovery"
 DIM = 512
 LATENT = 8
@@ -170,16 +170,6 @@ def build(n: int, seed: int) -> dict:
     return meta
 
 
-def current_meta() -> dict | None:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SELECT to_regclass('bench_meta')")
-        if cur.fetchone()[0] is None:
-            return None
-        cur.execute("SELECT value FROM bench_meta WHERE key = 'meta'")
-        row = cur.fetchone()
-    return json.loads(row[0]) if row else None
 
 
 def timed(fn, items, warmup=5) -> list[float]:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import admin_exec  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
 
 import django  # noqa: E402
@@ -41,7 +42,6 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -67,11 +67,6 @@ def vocabulary_size() -> tuple[int, str]:
         return 4500, "4,500 random label vectors (workers.vocabulary not installed yet)"
 
 
-def admin_exec(sql: str) -> None:
-    params = connection.get_connection_params()
-    params["dbname"] = "postgres"
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def create_bench_db() -> None:
