@@ -316,6 +316,21 @@ EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 # Start a palette job (artworks without a palette) when an import job that ingested images ends.
 PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
 
+# --- Text in images (docs/ocr.md) ------------------------------------------------------------------
+# Start an OCR job (artworks without text read) when an import job that ingested images ends: off
+# by default, since most paintings hold no text; turn it on for posters, prints, letters, maps.
+OCR_AFTER_IMPORT = env_bool("OCR_AFTER_IMPORT", False)
+# Tesseract's languages ("eng", "eng+deu+fra": each needs its tesseract-ocr-<lang> package).
+OCR_LANGUAGES = os.environ.get("OCR_LANGUAGES", "eng")
+# Words below this confidence (Tesseract's 0-100) are dropped.
+OCR_MIN_CONFIDENCE = env_float("OCR_MIN_CONFIDENCE", 70.0)
+# Where the text read from the 1024 px derivative is this small (median word height, pixels), the
+# original is read instead, reduced to at most OCR_ORIGINAL_SIDE pixels a side.
+OCR_SMALL_TEXT_PX = env_int("OCR_SMALL_TEXT_PX", 14)
+OCR_ORIGINAL_SIDE = env_int("OCR_ORIGINAL_SIDE", 3000)
+# Weight of the text-in-image ranking in search's rank fusion (metadata and meaning weigh 1).
+OCR_SEARCH_WEIGHT = env_float("OCR_SEARCH_WEIGHT", 0.5)
+
 # --- Labels (docs/labels.md) --------------------------------------------------------------------
 # Labels stored per artwork and model, and artworks per label-job batch.
 LABEL_TOP_K = env_int("LABEL_TOP_K", 20)

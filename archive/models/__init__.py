@@ -7,6 +7,7 @@ from .faces import Face
 from .jobs import Job, JobBatch, JobError
 from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
+from .ocr import ArtworkText
 from .palettes import ArtworkPalette
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ArtworkEmbedding",
     "ArtworkLabel",
     "ArtworkPalette",
+    "ArtworkText",
     "Classifier",
     "ClassifierExample",
     "ClassifierVersion",
