@@ -324,9 +324,10 @@ OCR_AFTER_IMPORT = env_bool("OCR_AFTER_IMPORT", False)
 OCR_LANGUAGES = os.environ.get("OCR_LANGUAGES", "eng")
 # Words below this confidence (Tesseract's 0-100) are dropped.
 OCR_MIN_CONFIDENCE = env_float("OCR_MIN_CONFIDENCE", 70.0)
-# Where the text read from the 1024 px derivative is this small (median word height, pixels), the
-# original is read instead, reduced to at most OCR_ORIGINAL_SIDE pixels a side.
-OCR_SMALL_TEXT_PX = env_int("OCR_SMALL_TEXT_PX", 14)
+# Where the original is larger than the 1024 px derivative, its lettering that is lower than this
+# many pixels in the derivative (too small to read there) is read from the original, reduced to
+# at most OCR_ORIGINAL_SIDE pixels a side.
+OCR_SMALL_TEXT_PX = env_int("OCR_SMALL_TEXT_PX", 12)
 OCR_ORIGINAL_SIDE = env_int("OCR_ORIGINAL_SIDE", 3000)
 # Weight of the text-in-image ranking in search's rank fusion (metadata and meaning weigh 1).
 OCR_SEARCH_WEIGHT = env_float("OCR_SEARCH_WEIGHT", 0.5)

@@ -3,8 +3,8 @@
 For one batch of artwork ids, :func:`process` reads each artwork's 1024 px derivative through the
 storage seam, runs Tesseract on it (:mod:`workers.ocr.engine`) in the job's languages, keeps the
 legible words (confidence >= OCR_MIN_CONFIDENCE, no single characters or texture) and, where the
-text found is small (median word height below OCR_SMALL_TEXT_PX) and the original is larger,
-reads the original again at up to OCR_ORIGINAL_SIDE pixels and keeps the better reading. One
+original is larger, also reads the original's small lettering (text regions lower than
+OCR_SMALL_TEXT_PX in the derivative) at up to OCR_ORIGINAL_SIDE pixels. One
 :class:`~archive.models.ArtworkText` row per artwork and engine is upserted in one COPY per batch
 (an artwork without text gets an empty row, so it is not read again). Boxes are stored in the
 full image's pixels. One unreadable image is an error on that artwork; the batch goes on.
@@ -28,8 +28,6 @@ from . import engine
 log = logging.getLogger(__name__)
 
 DERIVATIVE_SIZE = 1024
-# Fewer than this many small raw words, and the original is not worth reading again.
-SMALL_TEXT_MIN_WORDS = 5
 
 
 def languages_of(params: dict) -> str:
@@ -67,40 +65,38 @@ class Reading:
 
 
 def read_artwork(artwork: Artwork, languages: str, min_conf: float) -> Reading:
-    """OCR of one artwork: the derivative, then the original where the text is small."""
+    """OCR of one artwork: the 1024 px derivative; where the original is larger, also the
+    original's small text (lettering too small to read in the derivative)."""
     image = load_derivative(artwork.sha256, DERIVATIVE_SIZE)
     full_width = artwork.width or image.width
-    raw = engine.read(image, languages)
-    kept = engine.keep(raw, min_conf)
-    reading = Reading(engine.to_full_image(kept, full_width / image.width), max(image.size), "derivative")
-    if _text_is_small(raw, kept) and full_width > image.width * 1.25 and artwork.original_location:
-        original = _read_original(artwork, languages, min_conf, full_width)
-        if original is not None and len(original.words) >= len(reading.words):
-            reading = original
+    kept = engine.keep(engine.read_image(image, languages), min_conf)
+    words = engine.to_full_image(kept, full_width / image.width)
+    reading = Reading(words, max(image.size), "derivative")
+    if full_width > image.width * 1.25 and artwork.original_location and settings.OCR_ORIGINAL_SIDE > max(image.size):
+        small = _small_text_of_original(artwork, languages, min_conf, full_width, image.width)
+        if small:
+            merged = engine.merge(words, small)
+            if len(merged) > len(words):
+                reading = Reading(merged, settings.OCR_ORIGINAL_SIDE, "original")
     return reading
 
 
-def _text_is_small(raw: list[engine.Word], kept: list[engine.Word]) -> bool:
-    small_px = settings.OCR_SMALL_TEXT_PX
-    if kept:
-        return engine.median_height(kept) < small_px
-    # Nothing legible: small text reads as many small low-confidence boxes of letters.
-    small = [w for w in raw if w.h < small_px and sum(ch.isalpha() for ch in w.text) >= 2]
-    return len(small) >= SMALL_TEXT_MIN_WORDS and len(small) * 2 >= len(raw)
-
-
-def _read_original(artwork: Artwork, languages: str, min_conf: float, full_width: int) -> Reading | None:
+def _small_text_of_original(artwork: Artwork, languages: str, min_conf: float, full_width: int, derivative_width: int) -> list[engine.Word]:
+    """The words in the original's text regions that are small in the derivative (lower than
+    OCR_SMALL_TEXT_PX there), read at up to OCR_ORIGINAL_SIDE pixels, in full-image pixels.
+    Regions only: the original at full size costs many times the derivative."""
     limits = ImageLimits.from_settings()
     side = settings.OCR_ORIGINAL_SIDE
     try:
         image, _size, _fmt, _frames, _mode = open_image(read_bytes(artwork.original_location, limits), limits, want=side)
     except (ImageRejected, OSError) as exc:
         log.info("artwork %s: original not read for OCR (%s); keeping the derivative's text", artwork.pk, exc)
-        return None
+        return []
     if max(image.size) > side:
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    kept = engine.keep(engine.read(image, languages), min_conf)
-    return Reading(engine.to_full_image(kept, full_width / image.width), max(image.size), "original")
+    small_below = int(settings.OCR_SMALL_TEXT_PX * image.width / derivative_width)
+    words = engine.read_regions(image.convert("L"), languages, max_height=small_below)
+    return engine.to_full_image(engine.keep(words, min_conf), full_width / image.width)
 
 
 def process(ids: list[int], params: dict) -> BatchResult:
