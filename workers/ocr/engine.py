@@ -94,8 +94,10 @@ def read(image: Image.Image, languages: str, *, psm: int = PSM, timeout: float =
     legible inscription for part of the picture and returns nothing (a third of the rendered test
     inscriptions), and greyscale is faster. Raises pytesseract's TesseractError for an image it
     cannot read and RuntimeError when it runs past ``timeout`` seconds."""
-    if image.mode != "L":
-        image = image.convert("L")
+    image = image.convert("L")
+    # pytesseract hands the image to tesseract as a file in the image's format (PNG by default):
+    # BMP is written in a fraction of a millisecond, a PNG of 1024 px in about 140 ms.
+    image.format = "BMP"
     data = pytesseract.image_to_data(
         image, lang=languages, config=f"--psm {psm}", output_type=pytesseract.Output.DICT, timeout=timeout,
     )
