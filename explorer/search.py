@@ -15,6 +15,7 @@ from PIL import Image, ImageOps
 from archive import vectors
 from archive.models import Artwork, EmbeddingModel
 
+from .label_suggest import resolve as resolve_label
 from .models_state import HIDDEN_COLUMNS, active_model, display_artworks
 from .similar import nearest_artworks, nearest_in
 
@@ -111,7 +112,7 @@ class Filters:
 
         from .browse import thresholds
 
-        label = _visible_labels(include_drafts).filter(slug=self.label).first()
+        label = resolve_label(self.label, include_drafts=include_drafts)
         if label is None:
             return qs.none()
         # Conditions on curator decisions only where there are some: a plain semi-join on the
@@ -132,11 +133,6 @@ class Filters:
         qs = qs.filter(shown)
         return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
-
-def _visible_labels(include_drafts: bool):
-    from archive.models import Label
-
-    return Label.objects.all() if include_drafts else Label.objects.filter(published=True)
 
 
 @dataclass
@@ -222,7 +218,7 @@ def search(
     result = SearchResult([], 0, model=model, notices=notices)
     # Only the label filter empties the queryset (a label that is missing, or that nothing can show
     # without a model): name a missing one, looked up only then.
-    if filters.label and qs.query.is_empty() and not _visible_labels(include_drafts).filter(slug=filters.label).exists():
+    if filters.label and qs.query.is_empty() and resolve_label(filters.label, include_drafts=include_drafts) is None:
         notices.append(f"There is no label “{filters.label}”, so nothing matches the label filter.")
     if not q:
         ids = list(qs.order_by("id").values_list("id", flat=True)[offset : offset + limit])
