@@ -81,3 +81,18 @@ def viewer(request):
     """A page that opens a manifest (``?manifest=URL``, by default the top collection's first
     work): its image in deep zoom and its labels beside it."""
     return render(request, "explorer/iiif_viewer.html", {"manifest": request.GET.get("manifest", "")})
+
+
+def activity_stream(request):
+    from . import activity
+
+    return _json(activity.collection(ids.base_url(request)))
+
+
+def activity_page(request, number: int):
+    from . import activity
+
+    try:
+        return _json(activity.page(ids.base_url(request), number))
+    except ValueError as exc:
+        raise Http404(str(exc)) from None

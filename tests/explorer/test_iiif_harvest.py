@@ -175,3 +175,58 @@ def test_stream_reading_rules(tmp_path):
     stream.write_text(json.dumps({"type": "OrderedCollection", "last": {"id": str(tmp_path / "absent.json")}}))
     with pytest.raises(changes.StreamProblem, match="cannot read"):
         changes.read(str(stream))
+
+
+def test_the_archives_own_stream_harvests_into_another(aic_dir, logged_dir, tmp_path, settings):
+    """/iiif/activity/all-changes.json lists each artwork's newest change; harvested (from a copy
+    of the stream and manifests on another server) it brings every work into a cleared archive,
+    and after one work changes here, the next harvest fetches only that one."""
+    www, base, requested = logged_dir
+    settings.MEDIA_ROOT = tmp_path / "media-one"
+    run_import(aic_dir, limit=5)
+    settings.IIIF_BASE_URL = base
+    settings.IIIF_COLLECTION_PAGE_SIZE = 2
+    client = Client()
+
+    def publish() -> list[str]:
+        stream = json.loads(client.get("/iiif/activity/all-changes.json").content)
+        assert stream["type"] == "OrderedCollection" and stream["totalItems"] == 5
+        (www / "iiif" / "activity" / "page").mkdir(parents=True, exist_ok=True)
+        (www / "iiif" / "activity" / "all-changes.json").write_text(json.dumps(stream))
+        objects = []
+        for n in range(3):
+            page = json.loads(client.get(f"/iiif/activity/page/{n}.json").content)
+            assert page["type"] == "OrderedCollectionPage" and len(page["orderedItems"]) <= 2
+            assert ("prev" in page) == (n > 0) and ("next" in page) == (n < 2)
+            (www / "iiif" / "activity" / "page" / f"{n}.json").write_text(json.dumps(page))
+            objects += [a["object"]["id"] for a in page["orderedItems"]]
+        assert client.get("/iiif/activity/page/3.json").status_code == 404
+        for url in objects:
+            save(www, url, base, client)
+        return objects
+
+    objects = publish()
+    first_ids = sorted(Artwork.objects.values_list("id", flat=True))
+    assert sorted(objects) == sorted(f"{base}/iiif/artwork/{pk}/manifest.json" for pk in first_ids)
+    if not (www / "media").exists():
+        (www / "media").symlink_to(settings.MEDIA_ROOT, target_is_directory=True)
+    # The second archive's rows (source "iiif") live beside the first's in this test database.
+    stream = f"{base}/iiif/activity/all-changes.json"
+    settings.MEDIA_ROOT = tmp_path / "media-two"
+    result = harvest(stream, cfg=settings_for_tests(), source_name="elsewhere")
+    assert result.stats.done == 5
+    assert set(Artwork.objects.filter(source="elsewhere").values_list("iiif_manifest_url", flat=True)) == set(objects)
+    # The two archives share this test database: the second's rows are set aside so that the
+    # first publishes only its own. One work changes there: its activity becomes the newest, an Update.
+    Artwork.objects.filter(source="elsewhere").delete()
+    changed = Artwork.objects.filter(pk__in=first_ids).order_by("id").first()
+    Artwork.objects.filter(pk=changed.pk).update(title="Renamed here", updated_at=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    publish()
+    last = json.loads((www / "iiif" / "activity" / "page" / "2.json").read_text())["orderedItems"][-1]
+    assert last["type"] == "Update" and last["object"]["id"].endswith(f"/artwork/{changed.pk}/manifest.json")
+    requested.clear()
+    again = harvest(stream, cfg=settings_for_tests())
+    assert manifests_requested(requested) == [f"/iiif/artwork/{changed.pk}/manifest.json"]
+    assert again.stats.done == 1
+    assert list(Artwork.objects.filter(source="elsewhere").values_list("iiif_manifest_url", "title")) == [
+        (last["object"]["id"], "Renamed here")]
