@@ -9,6 +9,7 @@ app_name = "explorer"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("labels/", pages.label_list, name="labels"),
+    path("labels/suggest/", pages.label_suggestions, name="label_suggestions"),
     path("labels/<slug:slug>/", pages.label_detail, name="label"),
     path("artworks/<int:pk>/", pages.artwork_detail, name="artwork"),
     path("artworks/<int:pk>/decide/", curator.decide, name="decide"),

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0019_artwork_palettes'),
+        ('archive', '0020_artwork_substring_search'),
     ]
 
     operations = [
