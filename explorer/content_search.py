@@ -1,6 +1,6 @@
 """IIIF Content Search 2.0 over the text read in the images (OCR) and the labels.
 
-Two scopes: one artwork (the service of its manifest, ``/iiif/<id>/search?q=``) and the whole
+Two scopes: one artwork (the service of its manifest, ``/iiif/artwork/<id>/search?q=``) and the whole
 archive (the service of the top collection, ``/iiif/search?q=``). The answer is an
 AnnotationPage (``@context`` http://iiif.io/api/search/2/context.json) whose ``items`` are
 Annotations on the artworks' canvases:
@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from archive.models import Artwork, ArtworkText, Label
 
 from . import image_text
+from .iiif import ids
 from .browse import artwork_labels
 from .models_state import active_model
 from .search import FTS_MATCH_CAP, Filters, base_queryset, text_query
@@ -36,28 +37,29 @@ MAX_WORDS_PER_ARTWORK = 1000
 
 
 class Urls:
-    """How the answer names things: absolute URIs built by the caller (the view knows the host)."""
+    """How the answer names things: the ids of the IIIF Presentation resources
+    (:mod:`explorer.iiif.ids`) under ``base``, the archive's public address."""
 
-    def __init__(self, absolute):
-        self.absolute = absolute  # path -> absolute URI
+    def __init__(self, base: str):
+        self.base = base
 
     def canvas(self, artwork_id: int) -> str:
         # The canvas of the artwork's IIIF Presentation 3 manifest.
-        return self.absolute(f"/iiif/{artwork_id}/canvas/1")
+        return ids.canvas(self.base, artwork_id)
 
     def manifest(self, artwork_id: int) -> str:
-        return self.absolute(f"/iiif/{artwork_id}/manifest")
+        return ids.manifest(self.base, artwork_id)
 
     def artwork_search(self, artwork_id: int) -> str:
-        return self.absolute(f"/iiif/{artwork_id}/search")
+        return ids.search(self.base, artwork_id)
 
     def archive_search(self) -> str:
-        return self.absolute("/iiif/search")
+        return ids.search(self.base)
 
 
-def service(urls: Urls, artwork_id: int | None = None) -> dict:
+def service(base: str, artwork_id: int | None = None) -> dict:
     """The service block a manifest (``artwork_id``) or the top collection lists in ``service``."""
-    return {"id": urls.artwork_search(artwork_id) if artwork_id is not None else urls.archive_search(), "type": PROFILE_TYPE}
+    return {"id": ids.search(base, artwork_id), "type": PROFILE_TYPE}
 
 
 def _motivations(params) -> set[str]:

@@ -9,6 +9,7 @@ app_name = "explorer"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("labels/", pages.label_list, name="labels"),
+    path("labels/suggest/", pages.label_suggestions, name="label_suggestions"),
     path("labels/<slug:slug>/", pages.label_detail, name="label"),
     path("artworks/<int:pk>/", pages.artwork_detail, name="artwork"),
     path("artworks/<int:pk>/decide/", curator.decide, name="decide"),
@@ -16,7 +17,7 @@ urlpatterns = [
     path("search/image/", pages.search_image, name="search_image"),
     # IIIF Content Search 2.0 over the text in the images and the labels (docs/ocr.md).
     path("iiif/search", content_search.archive_search, name="iiif_search"),
-    path("iiif/<int:pk>/search", content_search.artwork_search, name="iiif_artwork_search"),
+    path("iiif/artwork/<int:pk>/search", content_search.artwork_search, name="iiif_artwork_search"),
     path("colours/", discovery.colour_page, name="colours"),
     path("path/", discovery.path_page, name="path"),
     path("timeline/", discovery.timeline_page, name="timeline"),
@@ -39,5 +40,6 @@ urlpatterns = [
     path("api/v1/doppelganger/", api_faces.DoppelgangerView.as_view(), name="api-doppelganger"),
     path("api/v1/", include(("explorer.api.urls", "api"))),
     path("map/", include("explorer.map.urls")),
+    path("iiif/", include("explorer.iiif.urls")),
     path("doppelganger/", include("explorer.doppelganger.urls")),
 ]

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from archive.models import Artwork
 
 from .. import content_search
+from ..iiif import ids
 from ..search import MAX_QUERY_CHARS, base_queryset, clean_text
 from ..throttles import SearchThrottle, throttled
 
@@ -40,7 +41,7 @@ def artwork_search(request, pk: int):
     params = _params(request)
     if len(params["q"]) > MAX_QUERY_CHARS:
         return _refusal(request, f"the query is too long (at most {MAX_QUERY_CHARS} characters)")
-    urls = content_search.Urls(request.build_absolute_uri)
+    urls = content_search.Urls(ids.base_url(request))
     return _answer(content_search.artwork_answer(urls, artwork, params, request.build_absolute_uri()))
 
 
@@ -56,5 +57,5 @@ def archive_search(request):
         return _refusal(request, "page must be a whole number")
     if not 1 <= page <= MAX_PAGE:
         return _refusal(request, f"page must be between 1 and {MAX_PAGE}")
-    urls = content_search.Urls(request.build_absolute_uri)
+    urls = content_search.Urls(ids.base_url(request))
     return _answer(content_search.archive_answer(urls, params, page))

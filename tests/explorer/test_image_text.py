@@ -82,7 +82,7 @@ def check_annotation_page(data: dict, url_part: str) -> None:
     for anno in data["items"]:
         assert anno["type"] == "Annotation" and anno["id"].startswith("http")
         assert anno["motivation"] in ("highlighting", "tagging")
-        assert re.fullmatch(r"http://testserver/iiif/\d+/canvas/1#xywh=\d+,\d+,\d+,\d+", anno["target"])
+        assert re.fullmatch(r"http://testserver/iiif/artwork/\d+/canvas/1#xywh=\d+,\d+,\d+,\d+", anno["target"])
         assert anno["body"]["type"] == "TextualBody" and anno["body"]["value"]
     for page in data.get("annotations", []):
         assert page["type"] == "AnnotationPage"
@@ -94,23 +94,23 @@ def check_annotation_page(data: dict, url_part: str) -> None:
 def test_content_search_within_an_artwork(client, text_archive):
     art = text_archive["inscribed"]
     word = text_archive["words"]["tuesday"]
-    r = client.get(f"/iiif/{art.pk}/search", {"q": "tuesday", "user": "someone"})
+    r = client.get(f"/iiif/artwork/{art.pk}/search", {"q": "tuesday", "user": "someone"})
     assert r.status_code == 200 and r["Access-Control-Allow-Origin"] == "*" and "ld+json" in r["Content-Type"]
     data = r.json()
-    check_annotation_page(data, f"/iiif/{art.pk}/search")
+    check_annotation_page(data, f"/iiif/artwork/{art.pk}/search")
     assert data["ignored"] == ["user"]
     (hit,) = data["items"]
     assert hit["motivation"] == "highlighting" and hit["body"]["value"] == word["text"]
-    assert hit["target"] == f"http://testserver/iiif/{art.pk}/canvas/1#xywh={word['x']},{word['y']},{word['w']},{word['h']}"
+    assert hit["target"] == f"http://testserver/iiif/artwork/{art.pk}/canvas/1#xywh={word['x']},{word['y']},{word['w']},{word['h']}"
     (context,) = data["annotations"][0]["items"]
     assert context["target"]["source"] == hit["id"] and context["target"]["selector"][0]["exact"] == word["text"]
     assert "opens" in context["target"]["selector"][0]["prefix"]
     # The hit's box is on the rendered word.
     (x, y, w, h) = next(box for text, box in text_archive["rendered"].words if text == "Tuesday")
     assert abs(word["x"] - x) < 0.3 * w and abs(word["y"] - y) < 0.5 * h
-    assert client.get(f"/iiif/{art.pk}/search", {"q": "tuesday", "motivation": "tagging"}).json()["items"] == []
-    assert client.get(f"/iiif/{art.pk}/search", {"q": ""}).json()["items"] == []
-    assert client.get("/iiif/999999999/search", {"q": "x"}).status_code == 404
+    assert client.get(f"/iiif/artwork/{art.pk}/search", {"q": "tuesday", "motivation": "tagging"}).json()["items"] == []
+    assert client.get(f"/iiif/artwork/{art.pk}/search", {"q": ""}).json()["items"] == []
+    assert client.get("/iiif/artwork/999999999/search", {"q": "x"}).status_code == 404
 
 
 def test_content_search_over_labels_and_the_archive(client, text_archive):
@@ -121,11 +121,27 @@ def test_content_search_over_labels_and_the_archive(client, text_archive):
     check_annotation_page(data, "/iiif/search")
     assert data["partOf"]["type"] == "AnnotationCollection" and "next" not in data
     by_motivation = {(a["motivation"], a["target"].split("#")[0]) for a in data["items"]}
-    assert ("highlighting", f"http://testserver/iiif/{text_archive['inscribed'].pk}/canvas/1") in by_motivation
-    assert ("tagging", f"http://testserver/iiif/{titled.pk}/canvas/1") in by_motivation
+    assert ("highlighting", f"http://testserver/iiif/artwork/{text_archive['inscribed'].pk}/canvas/1") in by_motivation
+    assert ("tagging", f"http://testserver/iiif/artwork/{titled.pk}/canvas/1") in by_motivation
     tag = next(a for a in data["items"] if a["motivation"] == "tagging")
     assert tag["body"]["value"] == "Zeppelin airship" and tag["target"].endswith(f"#xywh=0,0,{titled.width},{titled.height}")
-    within = client.get(f"/iiif/{titled.pk}/search", {"q": "airship"}).json()
+    within = client.get(f"/iiif/artwork/{titled.pk}/search", {"q": "airship"}).json()
     assert [a["motivation"] for a in within["items"]] == ["tagging"]
     assert client.get("/iiif/search", {"q": "zeppelin", "page": "x"}).status_code == 400
     assert client.get("/iiif/search", {"q": "z" * 600}).status_code == 400
+
+
+def test_manifests_and_the_top_collection_list_the_search_service(client, text_archive):
+    """The hits' targets are the canvases of the artwork's IIIF manifest, in its pixels."""
+    art = text_archive["inscribed"]
+    manifest = client.get(f"/iiif/artwork/{art.pk}/manifest.json").json()
+    (service,) = manifest["service"]
+    assert service == {"id": f"http://testserver/iiif/artwork/{art.pk}/search", "type": "SearchService2"}
+    (canvas,) = manifest["items"]
+    hit = client.get(service["id"].replace("http://testserver", ""), {"q": "tuesday"}).json()["items"][0]
+    target, xywh = hit["target"].split("#xywh=")
+    assert target == canvas["id"]
+    x, y, w, h = (int(v) for v in xywh.split(","))
+    assert 0 <= x and x + w <= canvas["width"] and 0 <= y and y + h <= canvas["height"]
+    top = client.get("/iiif/collection.json").json()
+    assert {"id": "http://testserver/iiif/search", "type": "SearchService2"} in top["service"]
