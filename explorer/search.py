@@ -149,6 +149,7 @@ class SearchResult:
     copies: dict = field(default_factory=dict)  # artwork id -> near-copy score (search by image)
     total_capped: bool = False  # more than COUNT_CAP matched; total says COUNT_CAP
     used_text: bool = False  # the text read in the images matched
+    text_matches: set = field(default_factory=set)  # ids of the artworks whose image text matched
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
@@ -288,6 +289,7 @@ def search(
         rankings.append(in_images)
         weights.append(settings.OCR_SEARCH_WEIGHT)
         result.used_text = True
+        result.text_matches = set(in_images)
     fused = rrf(rankings, weights=weights)
     result.total = len(fused)
     window = fused[offset : offset + limit]
