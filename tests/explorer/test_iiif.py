@@ -66,7 +66,9 @@ def test_machine_labels_are_tagging_annotations_by_the_model(archive, client, cu
     assert first["score"] == pytest.approx(shown.get(label__name=first["body"]["value"]).score, abs=1e-5)
     # The extension context defines the terms it adds, and comes before the Presentation context.
     assert manifest["@context"][0] == "http://testserver/iiif/context.json"
-    context = get(client, "/iiif/context.json")["@context"]
+    response = client.get("/iiif/context.json")
+    assert response["Content-Type"] == "application/ld+json"
+    context = json.loads(response.content)["@context"]
     assert {"score", "untrained", "curated", "rank"} <= set(context)
     # A curator's rejection removes the label; an added label is curated, not the model's.
     rejected = artwork.labels.filter(model=model).order_by("-score").first().label

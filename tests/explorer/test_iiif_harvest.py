@@ -189,7 +189,9 @@ def test_the_archives_own_stream_harvests_into_another(aic_dir, logged_dir, tmp_
     client = Client()
 
     def publish() -> list[str]:
-        stream = json.loads(client.get("/iiif/activity/all-changes.json").content)
+        response = client.get("/iiif/activity/all-changes.json")
+        assert response["Content-Type"] == 'application/ld+json;profile="https://www.w3.org/ns/activitystreams"'
+        stream = json.loads(response.content)
         assert stream["type"] == "OrderedCollection" and stream["totalItems"] == 5
         (www / "iiif" / "activity" / "page").mkdir(parents=True, exist_ok=True)
         (www / "iiif" / "activity" / "all-changes.json").write_text(json.dumps(stream))
