@@ -398,6 +398,12 @@ class IIIFSource(Source):
         found = canvases(manifest, ver)
         manifest_id = _id(manifest) or location
         if self.canvases == "first":
+            if len(found) == 1 and _unpainted(found[0], ver):
+                # A record published without an image (an empty painting page): its metadata alone.
+                yield Record(source=self.source, source_id=str(manifest_id)[:512],
+                             fields={**fields, "metadata": {**fields.get("metadata", {}), "canvas": _id(found[0])}},
+                             images=[], has_metadata=True, item=location, roots=self.policy.root_list())
+                return
             url, service = canvas_image(found[0], ver)
             yield self._record(manifest_id, fields, url, service, location, found[0], ver)
             return
@@ -430,6 +436,13 @@ class IIIFSource(Source):
             source=self.source, source_id=str(source_id)[:512], fields=fields,
             images=images, has_metadata=True, item=f"{location} ({url})", roots=self.policy.root_list(),
         )
+
+
+def _unpainted(canvas: dict, ver: int) -> bool:
+    """A v3 canvas whose painting pages are there and all empty: no image on purpose."""
+    pages = canvas.get("items")
+    return (ver == 3 and isinstance(pages, list) and bool(pages)
+            and all(isinstance(p, dict) and p.get("items") == [] for p in pages))
 
 
 def _size(canvas: dict) -> list[int] | None:

@@ -171,3 +171,20 @@ def test_the_checker_finds_what_breaks_the_rules(archive, client):
     assert broken(lambda d: d.update(navDate="1895"))
     assert broken(lambda d: d["homepage"][0].pop("label"))
     assert broken(lambda d: d.update(id="/relative"))
+
+
+def test_a_work_without_an_image_is_a_valid_manifest_that_imports_as_metadata(archive, client, tmp_path):
+    from tests.archive.conftest import run_import
+
+    work = Artwork.objects.create(source="catalogue", source_id="x-1", title="Lost panel", creator="Unknown maker",
+                                  display_date="c. 1500", institution="Somewhere", status=Artwork.Status.NO_IMAGE)
+    manifest = get(client, f"/iiif/artwork/{work.pk}/manifest.json")
+    assert check.problems(manifest) == []
+    assert manifest["items"][0]["items"][0]["items"] == [] and "thumbnail" not in manifest
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    job, stats, errors = run_import(path)
+    assert errors == [] and stats.done == 1
+    again = Artwork.objects.get(source="iiif", source_id=manifest["id"])
+    assert (again.title, again.creator, again.display_date, again.institution, again.status) == (
+        "Lost panel", "Unknown maker", "c. 1500", "Somewhere", Artwork.Status.NO_IMAGE)
