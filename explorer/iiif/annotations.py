@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from archive.models import Artwork
 
-from . import ids
 
 def context(base: str) -> dict:
     """The extension context (served at /iiif/context.json): the terms annotations use beyond
