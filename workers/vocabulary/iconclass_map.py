@@ -14,7 +14,8 @@ Method, first that applies for a label:
 
 1. ``mappings/iconclass_exceptions.tsv`` (label name, notation or ``-`` for none): curated;
 2. ``text``: the label, normalised, equals a notation's text, the text's first clause (before
-   ``;``), or the name of a bracketed notation (``25F23(LION)`` "beasts of prey ...: lion");
+   ``;``), or the name of a bracketed notation (``25F23(LION)`` "beasts of prey ...: lion",
+   ``11H(GEORGE)``: "george");
 3. ``keyword``: the label equals one of a notation's keywords *and* that keyword is a whole part
    of the notation's first clause (between commas, colons, tildes or brackets), so "lamb" does
    not land on John the Baptist, whose attributes list a lamb, nor "horse" on "winged horse";
@@ -24,7 +25,7 @@ Normalising folds case and whitespace, drops a leading "Saint"/"St." and a trail
 and, as a second try, a label's disambiguating parenthesis (``crane (bird)`` -> ``crane``, kept
 only where the Iconclass text also says "bird"). A candidate must lie in the Iconclass branches
 that suit the label's group (:data:`GROUP_BRANCHES`; groups not listed take any branch). Among
-candidates a text without a context (``bell ~ acoustic signalling``) wins, then the shortest
+candidates a saint's notation (``11H``/``11HH``) wins for a label named "Saint ...", then a text without a context (``bell ~ acoustic signalling``, ``attributes of Apollo: lyre``) wins, then the shortest
 notation (the main entry, not a variant deeper down), then the shortest text. Groups whose labels
 are not subjects (styles, techniques, materials, periods, colours, composition, moods) are not
 mapped. ``confidence`` is the method's prior for the
@@ -53,7 +54,7 @@ SUBJECT_COLUMNS = ("notation", "parent", "text")
 UNMAPPED_GROUPS = {"styles", "techniques", "materials", "periods", "colours", "composition", "moods", "trained"}
 # Iconclass branches (notation prefixes) that suit each group; a group not listed accepts any.
 GROUP_BRANCHES = {
-    "animals": ("25F", "34", "47I"),
+    "animals": ("25F", "34", "46C13", "47I"),
     "plants": ("25G",),
     "nature": ("2",),
     "places": ("25H", "25I", "4"),
@@ -101,6 +102,9 @@ def text_forms(notation: str, text: str) -> set[str]:
     forms = {normalise(text), normalise(first), normalise(re.sub(r"\([^)]*\)", " ", first))}
     if "(" in notation and ":" in first:
         forms.add(normalise(first.rsplit(":", 1)[1]))
+    bracket = re.search(r"\(([^()]+)\)$", notation)  # 11H(JOHN THE BAPTIST): "john the baptist"
+    if bracket:
+        forms.add(normalise(bracket.group(1)))
     return {f for f in forms if f}
 
 
@@ -114,8 +118,17 @@ def head(notation: str, text: str) -> str:
 
 
 def segments(notation: str, text: str) -> set[str]:
-    """The comma-separated names in a text's head (``lute, and special forms of lute``)."""
+    """The comma-separated names in a text's head (``lute, and special forms of lute``); for a
+    bracketed notation the name after the colon, whole (not the list of a group's members)."""
+    first = text.split(";")[0]
+    if "(" in notation and ":" in first:
+        return {normalise(re.sub(r"\([^)]*\)", " ", first.rsplit(":", 1)[1]))} - {""}
     return {normalise(re.sub(r"^(and|or)\s+", "", part.strip())) for part in head(notation, text).split(",")} - {""}
+
+
+def in_context(text: str) -> bool:
+    """A text about a thing in a context (``bell ~ acoustic signalling``, ``attributes of Apollo: lyre``)."""
+    return " ~ " in text or text.startswith("attributes of")
 
 
 class Index:
@@ -133,11 +146,12 @@ class Index:
                 if form and form in parts:
                     self.by_keyword.setdefault(form, set()).add(notation)
 
-    def best(self, candidates: set[str], group: str) -> tuple[str, bool]:
+    def best(self, candidates: set[str], group: str, saint: bool = False) -> tuple[str, bool]:
         branches = GROUP_BRANCHES.get(group)
         def inside(n: str) -> bool:
             return branches is None or n.startswith(branches)
-        ranked = sorted(candidates, key=lambda n: (not inside(n), " ~ " in self.ic.text(n), len(n), len(self.ic.text(n)), n))
+        ranked = sorted(candidates, key=lambda n: (
+            not inside(n), saint and not n.startswith("11H"), in_context(self.ic.text(n)), len(n), len(self.ic.text(n)), n))
         return ranked[0], inside(ranked[0])
 
     def match(self, name: str, group: str) -> tuple[str, str, float] | None:
@@ -154,7 +168,7 @@ class Index:
                 candidates = {n for n in candidates if word in normalise(self.ic.text(n))}
             if not candidates:
                 continue
-            notation, inside = self.best(candidates, group)
+            notation, inside = self.best(candidates, group, saint=bool(re.match(r"(saint|st\.?)\s", name, re.I)))
             if inside:
                 return notation, kind, CONFIDENCE[kind]
         return None
@@ -220,12 +234,39 @@ def to_csv(rows: list[dict], columns) -> str:
     return out.getvalue()
 
 
+REVIEW_CSV = HERE / "iconclass_review.csv"
+REVIEW_COLUMNS = ("name", "group", "notation", "match", "iconclass_text", "judgement", "note")
+REVIEW_SEED = 19
+
+
+def review_sample(rows: list[dict], n: int = 100, seed: int = REVIEW_SEED) -> list[dict]:
+    """A random sample of mapped labels to judge by eye (fixed seed, so it can be drawn again)."""
+    import random
+
+    picked = random.Random(seed).sample(rows, min(n, len(rows)))
+    return [{k: r.get(k, "") for k in REVIEW_COLUMNS} | {"judgement": "", "note": ""} for r in picked]
+
+
+def precision(review: list[dict]) -> dict[str, float]:
+    """Share of judged rows that are correct, overall and per match type."""
+    out: dict[str, float] = {}
+    for kind in ["all"] + sorted({r["match"] for r in review}):
+        rows = [r for r in review if kind == "all" or r["match"] == kind]
+        out[kind] = sum(r["judgement"] == "correct" for r in rows) / len(rows) if rows else 0.0
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("iconclass", help="the Iconclass data folder (notations.txt, txt/en, kw/en)")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the shipped files differ")
+    parser.add_argument("--review-sample", type=int, metavar="N",
+                        help=f"print N mapped labels drawn at random (seed {REVIEW_SEED}) as a CSV to judge; write nothing")
     args = parser.parse_args(argv)
     rows, subjects = build(read_iconclass(args.iconclass))
+    if args.review_sample:
+        sys.stdout.write(to_csv(review_sample(rows, args.review_sample), REVIEW_COLUMNS))
+        return 0
     outputs = {MAP_CSV: to_csv(rows, MAP_COLUMNS), SUBJECTS_CSV: to_csv(subjects, SUBJECT_COLUMNS)}
     labels = read_labels(LABELS_CSV)
     mappable = [label for label in labels if label.group not in UNMAPPED_GROUPS]
