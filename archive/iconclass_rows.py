@@ -52,7 +52,7 @@ _INSERT = _CLOSURE + """
     FROM archive_labeldecision d
    WHERE d.decision IN ('added', 'accepted') {artworks_d} AND d.label_id IN (SELECT src FROM up)
 )
-INSERT INTO archive_artworklabel (artwork_id, label_id, model_id, score, rank)
+INSERT INTO archive_artworklabel AS al (artwork_id, label_id, model_id, score, rank)
 SELECT s.artwork_id, up.ic, %(model)s, max(s.score), 0 FROM shown s JOIN up ON up.src = s.label_id
  GROUP BY s.artwork_id, up.ic
 ON CONFLICT (artwork_id, model_id, label_id) DO UPDATE SET score = EXCLUDED.score, rank = 0
@@ -63,18 +63,27 @@ DELETE FROM archive_artworklabel al USING archive_label l
  WHERE l.id = al.label_id AND l."group" = %(group)s AND al.model_id = %(model)s {artworks_al}
 """
 
-# Per-label count of these artworks' shown Iconclass rows (as archive.label_counts' delta).
-_DELTA = """
+# The batch path counts as it writes: the rows a DELETE or INSERT returns adjust the stored counts
+# in the same statement (as archive.label_counts' delta, by each count row's own threshold).
+_COUNT_CHANGE = """
 UPDATE archive_labelcount lc SET count = lc.count + %(sign)s * d.n, updated_at = now()
-FROM (SELECT al.label_id, count(*) AS n FROM archive_artworklabel al
-      JOIN archive_label l ON l.id = al.label_id AND l."group" = %(group)s
-      JOIN archive_labelcount c ON c.label_id = al.label_id AND c.model_id = al.model_id
-      WHERE al.model_id = %(model)s AND al.artwork_id = ANY(%(artworks)s)
-        AND al.score >= coalesce(c.threshold, '-infinity'::float8)
-        AND NOT EXISTS (SELECT 1 FROM archive_labeldecision dd WHERE dd.label_id = al.label_id AND dd.artwork_id = al.artwork_id)
-      GROUP BY al.label_id) d
+FROM (SELECT g.label_id, count(*) AS n FROM changed g
+      JOIN archive_labelcount c ON c.label_id = g.label_id AND c.model_id = %(model)s
+      WHERE g.score >= coalesce(c.threshold, '-infinity'::float8)
+        AND NOT EXISTS (SELECT 1 FROM archive_labeldecision dd WHERE dd.label_id = g.label_id AND dd.artwork_id = g.artwork_id)
+      GROUP BY g.label_id) d
 WHERE lc.model_id = %(model)s AND lc.label_id = d.label_id
 """
+_RETURNING = " RETURNING al.label_id, al.artwork_id, al.score"
+
+
+def _counted(statement: str, *, recursive: bool) -> str:
+    """``statement`` (a DELETE or an INSERT ... RETURNING) as a data-modifying CTE whose rows
+    adjust the stored counts."""
+    if recursive:  # the INSERT starts with the WITH RECURSIVE of the closure: extend that WITH
+        head, _, insert = statement.rpartition("INSERT INTO")
+        return f"{head}, changed AS (INSERT INTO{insert}{_RETURNING}) {_COUNT_CHANGE}"
+    return f"WITH changed AS ({statement}{_RETURNING}) {_COUNT_CHANGE}"
 
 
 def _sql(template: str, artworks: bool) -> str:
@@ -85,24 +94,27 @@ def _sql(template: str, artworks: bool) -> str:
     )
 
 
-def derive(model_id: int, artwork_ids: Sequence[int] | None = None) -> int:
+def derive(model_id: int, artwork_ids: Sequence[int] | None = None) -> int | None:
     """Rewrite the Iconclass rows of these artworks (all artworks if None) under the model from
-    their shown mapped labels; the stored counts follow. Returns the rows written."""
+    their shown mapped labels; the stored counts follow (a batch's adjusted by the rows its
+    statements return, a whole model's recounted). Returns the rows written for a whole model
+    (None for a batch)."""
     params = {"group": ICONCLASS_GROUP, "model": int(model_id), "fixed": label_counts.fixed_threshold()}
     some = artwork_ids is not None
     if some:
         params["artworks"] = [int(i) for i in artwork_ids]
         if not params["artworks"]:
-            return 0
+            return None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [label_counts.LOCK_NAMESPACE, int(model_id)])
-        if some:
-            cursor.execute(_DELTA, params | {"sign": -1})
-        cursor.execute(_sql(_DELETE, some), params)
-        cursor.execute(_sql(_INSERT, some), params)
-        written = cursor.rowcount
-        if some:
-            cursor.execute(_DELTA, params | {"sign": 1})
+        if some:  # after the delete no row of these artworks conflicts: every returned row is new
+            cursor.execute(_counted(_sql(_DELETE, True), recursive=False), params | {"sign": -1})
+            cursor.execute(_counted(_sql(_INSERT, True), recursive=True), params | {"sign": 1})
+            written = None
+        else:
+            cursor.execute(_sql(_DELETE, False), params)
+            cursor.execute(_sql(_INSERT, False), params)
+            written = cursor.rowcount
     if not some:
         label_counts.refresh(model_id, iconclass_label_ids())
     return written
@@ -117,8 +129,9 @@ def clear(model_id: int, artwork_ids: Sequence[int] | None = None) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [label_counts.LOCK_NAMESPACE, int(model_id)])
         if some:
-            cursor.execute(_DELTA, params | {"sign": -1})
-        cursor.execute(_sql(_DELETE, some), params)
+            cursor.execute(_counted(_sql(_DELETE, True), recursive=False), params | {"sign": -1})
+        else:
+            cursor.execute(_sql(_DELETE, False), params)
     if not some:
         label_counts.refresh(model_id, iconclass_label_ids())
 

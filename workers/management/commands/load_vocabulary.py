@@ -38,7 +38,7 @@ class Command(BaseCommand):
         ))
         models = iconclass_rows.labelled_models()
         if models:  # artworks labelled before: their Iconclass subjects follow the mapping now
-            rows = sum(iconclass_rows.derive(m) for m in models)
+            rows = sum(iconclass_rows.derive(m) or 0 for m in models)
             self.stdout.write(self.style.SUCCESS(f"Iconclass rows derived: {rows} under {len(models)} model(s)"))
         if embed:
             from workers.labeling.models import model_for_work
