@@ -16,20 +16,23 @@ Method, first that applies for a label:
 2. ``text``: the label, normalised, equals a notation's text, the text's first clause (before
    ``;``), or the name of a bracketed notation (``25F23(LION)`` "beasts of prey ...: lion",
    ``11H(GEORGE)``: "george");
-3. ``keyword``: the label equals one of a notation's keywords *and* that keyword is a whole part
-   of the notation's first clause (between commas, colons, tildes or brackets), so "lamb" does
-   not land on John the Baptist, whose attributes list a lamb, nor "horse" on "winged horse";
+3. ``keyword``: the label equals one of a notation's keywords *and* that keyword is one of the
+   comma-separated names at the head of its text (before a ``~`` context, a `` - `` aspect or,
+   for a plain notation, a colon; for a bracketed one the name after the colon, whole), so "lamb"
+   does not land on John the Baptist, whose attributes list a lamb, nor "horse" on "winged horse";
 4. ``plural``: as 2 and 3 with the label's plural (Iconclass often names things in the plural).
 
-Normalising folds case and whitespace, drops a leading "Saint"/"St." and a trailing "(St.)", quotes
-and, as a second try, a label's disambiguating parenthesis (``crane (bird)`` -> ``crane``, kept
-only where the Iconclass text also says "bird"). A candidate must lie in the Iconclass branches
-that suit the label's group (:data:`GROUP_BRANCHES`; groups not listed take any branch). Among
-candidates a saint's notation (``11H``/``11HH``) wins for a label named "Saint ...", then a text without a context (``bell ~ acoustic signalling``, ``attributes of Apollo: lyre``) wins, then the shortest
-notation (the main entry, not a variant deeper down), then the shortest text. Groups whose labels
-are not subjects (styles, techniques, materials, periods, colours, composition, moods) are not
-mapped. ``confidence`` is the method's prior for the
-match type (checked by the sample review in ``iconclass_review.csv``).
+Normalising folds case and whitespace, drops quotes, a leading "Saint"/"St." and a trailing
+"(St.)"; as a second try a label's disambiguating parenthesis is removed (``crane (bird)`` ->
+``crane``), kept only where the Iconclass text also says "bird". A candidate must lie in the
+Iconclass branches that suit the label's group (:data:`GROUP_BRANCHES`; groups not listed take any
+branch). Among candidates a saint's notation (``11H``) wins for a label named "Saint ...", then a
+text without a context (``bell ~ acoustic signalling``, ``attributes of Apollo: lyre``), then the
+shortest notation (the main entry, not a variant deeper down), then the shortest text. Groups
+whose labels are not subjects (styles, techniques, materials, periods, colours, composition,
+moods) are not mapped. ``confidence`` is the method's prior for the match type; the measured
+precision comes from the judged sample in ``iconclass_review.csv`` (``--review-sample N`` draws
+a new one).
 """
 from __future__ import annotations
 
