@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0019_artwork_palettes'),
+        ('archive', '0021_iiif_harvest_state'),
     ]
 
     operations = [
