@@ -207,3 +207,26 @@ def test_refresh_command_derives_again_and_reset_clears(archive, iconclass):
     delete_rows(model.pk)  # the label stage's reset takes the derived rows with the top-k
     assert not derived_rows(model)
     assert label_counts.counts(model.pk).get(subject("2").pk, 0) == 0
+
+
+def test_manifest_label_annotations_carry_the_iconclass_identifier(client, archive, iconclass):
+    from explorer.iiif import check
+
+    model = archive["model"]
+    artwork_id = ArtworkLabel.objects.filter(model=model, label__slug="bird").values_list("artwork_id", flat=True).first()
+    response = client.get(f"/iiif/artwork/{artwork_id}/manifest.json")
+    assert response.status_code == 200
+    manifest = json.loads(response.content)
+    assert check.problems(manifest) == []
+    items = manifest["items"][0]["annotations"][0]["items"]
+    by_name = {}
+    for annotation in items:
+        bodies = annotation["body"] if isinstance(annotation["body"], list) else [annotation["body"]]
+        by_name[bodies[0]["value"]] = bodies
+    bird = by_name["bird"]
+    assert bird[1]["id"] == "https://iconclass.org/25F3" and bird[1]["purpose"] == "classifying"
+    assert bird[1]["label"] == {"none": ["25F3"]}
+    animals = by_name[subject("25F").name]
+    assert animals[1]["id"] == "https://iconclass.org/25F"
+    unmapped = [bodies for name, bodies in by_name.items() if name in ("portrait", "landscape", "ship", "flower")]
+    assert all(len(bodies) == 1 for bodies in unmapped)  # no notation in this fixture: the name alone
