@@ -230,3 +230,14 @@ def test_manifest_label_annotations_carry_the_iconclass_identifier(client, archi
     assert animals[1]["id"] == "https://iconclass.org/25F"
     unmapped = [bodies for name, bodies in by_name.items() if name in ("portrait", "landscape", "ship", "flower")]
     assert all(len(bodies) == 1 for bodies in unmapped)  # no notation in this fixture: the name alone
+
+
+def test_search_label_filter_takes_an_iconclass_subject(archive, iconclass):
+    from explorer import search as search_mod
+    from explorer.search import Filters
+
+    model = archive["model"]
+    animals = subject("25F")
+    bird = Label.objects.get(slug="bird")
+    got = set(Filters(label=animals.slug).apply(search_mod.base_queryset(), model).values_list("id", flat=True))
+    assert got == set(ArtworkLabel.objects.filter(model=model, label=bird).values_list("artwork_id", flat=True)) != set()
