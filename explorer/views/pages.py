@@ -95,6 +95,7 @@ def label_detail(request, slug: str):
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
     context["count"] = browse.label_count(label, model_id, threshold=threshold)
+    context["iconclass"] = browse.iconclass_context(label, model_id)
     return render(request, "explorer/label_detail.html", context)
 
 
