@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0021_iiif_harvest_state'),
+        ('archive', '0022_label_iconclass_notation_and_parent'),
     ]
 
     operations = [
