@@ -22,6 +22,12 @@ KIOSK = "/doppelganger/kiosk/"
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _roomy_budget(settings):
+    """These tests send frames faster than a visitor's script does (the budget has its own test)."""
+    settings.DOPPELGANGER_LIVE_RATE = "1000/second"
+
+
 def frame_of(path: Path, side: int = 320, quality: int = 80) -> bytes:
     """A camera-sized JPEG frame of a real photo: downscaled to ``side`` px on the long side."""
     with Image.open(path) as im:
