@@ -177,6 +177,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = with_db(base_url, DB_NAME)
     os.environ["MEDIA_ROOT"] = str(work / "media")
     os.environ["DOPPELGANGER_RATE"] = "100000/minute"
+    os.environ["DOPPELGANGER_LIVE_RATE"] = "100000/second"  # one address sends every frame of the run
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
     try:
         import django

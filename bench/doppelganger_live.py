@@ -86,7 +86,9 @@ def in_process(frames, photos) -> dict:
             response = client.post(FRAME_URL, data=data, content_type="image/jpeg")
             wall.append(time.perf_counter() - a)
             cpu.append(time.process_time() - c)
-            faces += response.status_code == 200 and response.json()["face"] is not None
+            if response.status_code != 200:
+                raise SystemExit(f"frame answered {response.status_code}: {response.content[:200]!r}")
+            faces += response.json()["face"] is not None
         parts = {"decode": [], "detect": [], "embed": [], "knn": []}
         for pair in frames:
             if pair[index] is None:
@@ -219,7 +221,7 @@ def report(inproc: dict, served: dict, visitors: int, workers: int) -> dict:
               f"wall p50 {ms(f['wall'], 50):.1f} ms p95 {ms(f['wall'], 95):.1f} ms; CPU p50 {ms(f['cpu'], 50):.1f} ms "
               f"p95 {ms(f['cpu'], 95):.1f} ms ({ms(f['cpu'], 50) / snap_cpu:.2f}x the snapshot's CPU)")
         parts = f["parts"]
-        print("    parts (p50): " + ", ".join(f"{name} {np.median(v):.1f} ms" for name, v in parts.items() if v))
+        print("    parts (wall p50): " + ", ".join(f"{name} {np.median(v):.1f} ms" for name, v in parts.items() if v))
     print(f"  baseline: snapshot look-up of the same photos (POST /api/v1/doppelganger/, full photo) CPU p50 {snap_cpu:.1f} ms, "
           f"wall p95 {ms(inproc['snapshot']['wall'], 95):.1f} ms")
     one, many = served["one"], served["many"]
