@@ -237,6 +237,9 @@ def report(inproc: dict, served: dict, visitors: int, workers: int) -> dict:
     print(f"  {visitors} visitors: {many['frames']} frames in {many['wall_s']:.1f} s, updates/s per visitor min {rates[0]:.2f} "
           f"median {rates[len(rates) // 2]:.2f}, server p95 {pct(many['server_ms'], 95):.1f} ms, server CPU {many_cpu:.1f} ms "
           f"per frame, errors {len(many['errors'])} {sorted(set(many['errors']))}")
+    print(f"  extra: at {one_cpu:.0f} ms of server CPU per frame, {os.cpu_count()} idle cores serve about "
+          f"{os.cpu_count() * 1000 / one_cpu:.0f} frames/s ({os.cpu_count() * 1000 / one_cpu / MAX_FPS:.0f} visitors at the "
+          f"script's {MAX_FPS}/s); this run's server got {many['cpu_s'] / many['wall_s']:.2f} cores of CPU under load")
     checks = [
         ("one visitor >= 5 match updates/s", one_rate >= 5),
         ("one visitor server p95 <= 120 ms", one_p95 <= 120),

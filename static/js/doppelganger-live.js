@@ -88,7 +88,11 @@
     var began = Date.now();
     self.inFlight = true;
     self.grab.toBlob(function (blob) {
-      if (!blob || !self.running) { self.inFlight = false; return; }
+      if (!blob || !self.running) {
+        self.inFlight = false;
+        if (self.running) setTimeout(function () { self.loop(); }, 200);
+        return;
+      }
       self.stats.sent += 1;
       self.stats.mode = r.mode;
       fetch(self.endpoint, {
