@@ -144,3 +144,19 @@ def test_screenshots_of_live_mode_and_kiosk(live_server, live_media, transaction
     time.sleep(0.8)
     browser.save_screenshot(str(screenshot_dir / "doppelganger_kiosk.png"))
     assert (screenshot_dir / "doppelganger_kiosk.png").stat().st_size > 50_000
+
+
+def test_without_a_camera_the_snapshot_remains(live_server, live_media, transactional_db, browser):
+    """A browser without getUserMedia (an old phone, a page not served over https): no live button,
+    the photo upload as before; the kiosk says it needs a camera and points to the page."""
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                            {"source": "Object.defineProperty(navigator, 'mediaDevices', {value: undefined});"})
+    browser.get(live_server.url + PAGE)
+    assert browser.execute_script("return navigator.mediaDevices") is None
+    assert not browser.find_element("id", "dg-live-start").is_displayed()
+    assert not browser.find_element("id", "dg-camera-start").is_displayed()
+    assert browser.find_element("id", "dg-photo").is_enabled()
+    browser.get(live_server.url + KIOSK)
+    wait_for(browser, "!document.getElementById('kiosk-nocamera').hidden")
+    link = browser.find_element("css selector", "#kiosk-nocamera a")
+    assert link.get_attribute("href").endswith(PAGE)
