@@ -12,7 +12,8 @@ builds the database of --faces indexed faces first). No BENCH line here: the cal
    request in flight, at most 7 frames a second; one whole frame then the face region, per photo
    in turn). Match updates per second per visitor (answers with a face and matches), the server's
    time per frame (its ``Server-Timing`` header), errors, and the server processes' CPU time per
-   frame (psutil, all gunicorn processes).
+   frame (psutil: all gunicorn processes, plus the PostgreSQL backends serving the bench database,
+   which run the kNN).
 """
 from __future__ import annotations
 
@@ -159,6 +160,7 @@ def visit(base: str, sequence: list[bytes], seconds: float, offset: int, out: di
 
 
 def server_cpu(proc) -> float:
+    """CPU seconds of the gunicorn processes so far."""
     import psutil
 
     total = 0.0
@@ -172,16 +174,34 @@ def server_cpu(proc) -> float:
     return total
 
 
+def database_cpu(db_name: str = "bench_doppelganger") -> float:
+    """CPU seconds of the PostgreSQL backends serving the bench database (their process titles
+    name it): the kNN's share of a frame, which the web processes' CPU does not include."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if cmd.startswith("postgres:") and f" {db_name} " in cmd:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
 def load(base: str, proc, sequence, visitors: int, seconds: float) -> dict:
     out: dict = {}
     lock = threading.Lock()
     threads = [threading.Thread(target=visit, args=(base, sequence, seconds, k * 37, out, lock)) for k in range(visitors)]
-    cpu0, wall0 = server_cpu(proc), time.monotonic()
+    cpu0, db0, wall0 = server_cpu(proc), database_cpu(), time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     out["cpu_s"] = server_cpu(proc) - cpu0
+    out["db_cpu_s"] = database_cpu() - db0  # backends that stay connected (CONN_MAX_AGE) are counted
     out["wall_s"] = time.monotonic() - wall0
     out["frames"] = sum(v["sent"] for v in out.get("visitors", []))
     return out
@@ -225,18 +245,22 @@ def report(inproc: dict, served: dict, visitors: int, workers: int) -> dict:
     print(f"  baseline: snapshot look-up of the same photos (POST /api/v1/doppelganger/, full photo) CPU p50 {snap_cpu:.1f} ms, "
           f"wall p95 {ms(inproc['snapshot']['wall'], 95):.1f} ms")
     one, many = served["one"], served["many"]
-    one_cpu = one["cpu_s"] / max(1, one["frames"]) * 1000
-    many_cpu = many["cpu_s"] / max(1, many["frames"]) * 1000
+    one_web = one["cpu_s"] / max(1, one["frames"]) * 1000
+    many_web = many["cpu_s"] / max(1, many["frames"]) * 1000
+    one_db = one["db_cpu_s"] / max(1, one["frames"]) * 1000
+    many_db = many["db_cpu_s"] / max(1, many["frames"]) * 1000
+    one_cpu, many_cpu = one_web + one_db, many_web + many_db  # web processes + PostgreSQL backends
     one_rate = one["visitors"][0]["updates_s"]
     one_p95 = pct(one["server_ms"], 95)
     rates = sorted(v["updates_s"] for v in many["visitors"])
     print(f"\nunder ./run serve (gunicorn, {workers} workers x 4 threads, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
     print(f"  1 visitor: {one['frames']} frames in {one['wall_s']:.1f} s, {one_rate:.2f} match updates/s, server p50 "
-          f"{pct(one['server_ms'], 50):.1f} ms p95 {one_p95:.1f} ms per frame, server CPU {one_cpu:.1f} ms per frame, "
+          f"{pct(one['server_ms'], 50):.1f} ms p95 {one_p95:.1f} ms per frame, server CPU {one_cpu:.1f} ms per frame "
+          f"(web {one_web:.1f} + database {one_db:.1f}), "
           f"errors {len(one['errors'])}")
     print(f"  {visitors} visitors: {many['frames']} frames in {many['wall_s']:.1f} s, updates/s per visitor min {rates[0]:.2f} "
           f"median {rates[len(rates) // 2]:.2f}, server p95 {pct(many['server_ms'], 95):.1f} ms, server CPU {many_cpu:.1f} ms "
-          f"per frame, errors {len(many['errors'])} {sorted(set(many['errors']))}")
+          f"per frame (web {many_web:.1f} + database {many_db:.1f}), errors {len(many['errors'])} {sorted(set(many['errors']))}")
     print(f"  extra: at {one_cpu:.0f} ms of server CPU per frame, {os.cpu_count()} idle cores serve about "
           f"{os.cpu_count() * 1000 / one_cpu:.0f} frames/s ({os.cpu_count() * 1000 / one_cpu / MAX_FPS:.0f} visitors at the "
           f"script's {MAX_FPS}/s); this run's server got {many['cpu_s'] / many['wall_s']:.2f} cores of CPU under load")
