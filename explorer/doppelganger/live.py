@@ -5,9 +5,10 @@ either the whole camera picture downscaled to about 320 px, or, once a face has 
 the region around it (the face at about 110 px). Both are just a small JPEG to this module: it is
 decoded in memory (refused over ``DOPPELGANGER_LIVE_MAX_BYTES`` or ``LIVE_MAX_PIXELS``), searched
 with the page's detector without upsampling (a small frame: ~11 ms of CPU at 320x240), the largest
-face is embedded (dlib's ResNet: the bulk of the cost, ~100 ms of CPU on this machine's dlib build)
-and looked up in the faces' HNSW index (``service.nearest_per_artwork``, ~10 ms). One backend per
-process (``workers.ml.faces.get_backend`` caches it), so no request loads a model.
+face is embedded (dlib's ResNet through PyTorch, ``workers.ml.dlib_resnet``: ~17 ms of CPU, where
+dlib's own code took ~100 ms) and looked up in the faces' HNSW index
+(``service.nearest_per_artwork``, ~10 ms at 100k faces). One backend per process
+(``workers.ml.faces.get_backend`` caches it), so no request loads a model.
 
 Privacy as for the snapshot (``service``): the frame's bytes live in the request only; nothing is
 written to disk, the database, the cache (only the rate-limit counter) or the logs, and the answer
