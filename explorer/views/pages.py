@@ -13,6 +13,7 @@ from archive.models import Artwork, Label, Layout
 
 from .. import browse, colours as colour_search, label_suggest, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
+from ..iiif import ids as iiif_ids
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
 from ..similar import similar_to
@@ -94,6 +95,7 @@ def label_detail(request, slug: str):
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
     context["count"] = browse.label_count(label, model_id, threshold=threshold)
+    context["iconclass"] = browse.iconclass_context(label, model_id)
     return render(request, "explorer/label_detail.html", context)
 
 
@@ -119,6 +121,7 @@ def artwork_detail(request, pk: int):
         "model": model,
         "untrained_notice": untrained_notice(model),
         "is_curator": curator,
+        "iiif_manifest": iiif_ids.manifest(iiif_ids.base_url(request), artwork.pk),
         "deep_zoom": artwork.iiif_image_service.rstrip("/") + "/info.json" if artwork.iiif_image_service else "",
         # Slug of a ready map with this artwork on it (the default map first), or None: no link.
         "show_on_map": Layout.objects.filter(state=Layout.State.READY, export_version__gt=0, points__artwork=artwork)
