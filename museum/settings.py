@@ -358,10 +358,18 @@ FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
+# What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,
+# workers/ml/dlib_resnet.py, ~1/7 of the CPU) or "dlib" (dlib's own CPU code).
+FACE_EMBEDDER = os.environ.get("FACE_EMBEDDER", "torch")
 # The public page's own detector, and the largest photo (bytes, declared pixels) it accepts.
 DOPPELGANGER_DETECTOR = os.environ.get("DOPPELGANGER_DETECTOR", "hog")
 DOPPELGANGER_MAX_BYTES = env_int("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024)
 DOPPELGANGER_MAX_PIXELS = env_int("DOPPELGANGER_MAX_PIXELS", 40_000_000)
+# The live mirror (explorer/doppelganger/live.py): frames per client (one or more comma-separated
+# rates, all of which must allow a frame), the largest frame, and the kiosk's idle reset.
+DOPPELGANGER_LIVE_RATE = os.environ.get("DOPPELGANGER_LIVE_RATE", "8/second,400/minute")
+DOPPELGANGER_LIVE_MAX_BYTES = env_int("DOPPELGANGER_LIVE_MAX_BYTES", 256 * 1024)
+DOPPELGANGER_KIOSK_IDLE_SECONDS = env_int("DOPPELGANGER_KIOSK_IDLE_SECONDS", 10)
 
 # --- Client identity and login throttling (explorer.client_ip, explorer.login_throttle) --------
 # Reverse proxies in front of the server whose X-Forwarded-For entries are trusted (0: the header
