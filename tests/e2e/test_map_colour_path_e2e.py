@@ -203,7 +203,8 @@ def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, 
     pixels = map_pixels(browser)
     ratio = pixels.shape[1] / w
     x, y = (int(v * ratio) for v in at[0])
-    r = int(20 * ratio)
+    px = browser.execute_script("return window.__map.thumbPx()")
+    r = int(((0.72 * px + 12) if px else 20) * ratio)  # the ring around a thumbnail, or the marker
     patch = pixels[max(0, y - r): y + r, max(0, x - r): x + r].reshape(-1, 3)
     green = (patch[:, 1] > 180) & (patch[:, 0] < 140) & (patch[:, 2] < 170)
     assert green.sum() >= 5, "no green start marker around step 1"

@@ -395,7 +395,11 @@ function updateThumbs() {
     state.thumbPx = 0;
     return;
   }
-  // The artwork in focus is drawn last, over its neighbours.
+  // A path's works are drawn over their neighbours, and the artwork in focus over everything.
+  if (state.path) {
+    const on = new Set(state.path.steps.map((st) => st.i));
+    visible.sort((a, b) => on.has(a) - on.has(b));
+  }
   if (state.focus >= 0) {
     const at = visible.indexOf(state.focus);
     if (at >= 0) visible.push(...visible.splice(at, 1));
@@ -941,6 +945,7 @@ async function main() {
   window.__map.regionNames = () => state.names.map((r) => r.name);
   window.__map.parseYears = parseYears;
   window.__map.colourBy = () => state.colourBy;
+  window.__map.thumbPx = () => state.thumbPx;
   window.__map.colourOf = (i) => Array.from(state.colours.slice(4 * i, 4 * i + 4));
   window.__map.yearScale = () => state.yearScale;
   window.__map.pathSteps = () => (state.path ? state.path.steps.map((s) => [s.step, s.id, s.i]) : []);

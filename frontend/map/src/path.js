@@ -47,7 +47,10 @@ export function pathLayers(path, positions, thumbPx) {
   const at = (s) => [positions[2 * s.i], positions[2 * s.i + 1]];
   const last = path.ids.length;
   const colour = (s) => (s.step === 1 ? START : s.step === last ? END : STEP);
-  const radius = thumbPx ? Math.max(12, thumbPx * 0.25) : 11;
+  // Over thumbnails the works stay visible: a ring around each thumbnail, its number in a badge at
+  // the corner. Over points: a marker with the number in it.
+  const radius = thumbPx ? thumbPx * 0.72 + 4 : 11;
+  const badge = thumbPx ? [-thumbPx / 2, -thumbPx / 2] : [0, 0];
   return [
     new PathLayer({
       id: "path-line",
@@ -66,6 +69,7 @@ export function pathLayers(path, positions, thumbPx) {
       getRadius: radius,
       radiusUnits: "pixels",
       stroked: true,
+      filled: !thumbPx,
       getFillColor: [20, 20, 24, 235],
       getLineColor: colour,
       lineWidthUnits: "pixels",
@@ -79,11 +83,16 @@ export function pathLayers(path, positions, thumbPx) {
       getText: (s) => String(s.step),
       getSize: 13,
       getColor: colour,
+      getPixelOffset: badge,
+      background: Boolean(thumbPx),
+      getBackgroundColor: [20, 20, 24, 235],
+      backgroundPadding: [5, 2],
       fontWeight: 700,
       fontFamily: "system-ui, sans-serif",
       characterSet: "0123456789",
       getTextAnchor: "middle",
       getAlignmentBaseline: "center",
+      updateTriggers: { getPixelOffset: thumbPx },
     }),
   ];
 }
