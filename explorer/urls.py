@@ -37,5 +37,6 @@ urlpatterns = [
     path("api/v1/doppelganger/", api_faces.DoppelgangerView.as_view(), name="api-doppelganger"),
     path("api/v1/", include(("explorer.api.urls", "api"))),
     path("map/", include("explorer.map.urls")),
+    path("iiif/", include("explorer.iiif.urls")),
     path("doppelganger/", include("explorer.doppelganger.urls")),
 ]
