@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -142,8 +143,8 @@ def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, 
     assert scale["min"] == min(known) and scale["max"] == max(known) and scale["lo"] <= scale["hi"]
     legend = browser.find_element(By.ID, "map-legend")
     assert legend.is_displayed() and str(scale["lo"]) in legend.text and "date unknown" in legend.text
-    assert "colour=date" in browser.current_url
-    wait_for(browser, "true")
+    wait_for(browser, "location.hash.includes('colour=date')")  # the URL keeps the mode (written after 250 ms)
+    time.sleep(0.5)  # the next animation frame draws the new colours
     date_pixels = map_pixels(browser)
     assert np.abs(date_pixels - cluster_pixels).sum(axis=2).astype(bool).mean() > 0.01  # the canvas was repainted
     shot(browser, "map_colour_date")
@@ -165,7 +166,8 @@ def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, 
         assert np.abs(np.array(rgba[:3]) - colour.parse_hex(palettes[artwork_id][0]["hex"])).max() <= 8
     assert without > 0
     legend = browser.find_element(By.ID, "map-legend")
-    assert "no palette" in legend.text and "colour=colour" in browser.current_url
+    assert "no palette" in legend.text
+    wait_for(browser, "location.hash.includes('colour=colour')")
     shot(browser, "map_colour_palette")
 
     # The mode is in the URL: a reload keeps it.
@@ -192,9 +194,6 @@ def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, 
     layers = browser.execute_script("return window.__map.layerIds()")
     assert {"path-line", "path-steps", "path-numbers"} <= set(layers)
     # Flown to the path: every step is on screen, and the start's green ring is drawn there.
-    wait_for(browser, "true")
-    import time
-
     time.sleep(1.5)  # the fly-to transition (600 ms) and the thumbnails after it
     el = browser.find_element(By.ID, "map")
     w, h = el.size["width"], el.size["height"]
