@@ -7,7 +7,8 @@ the real palette stage, plus synthetic catalogue works in clusters (a period per
 undated, catalogue records without images) so that the overview shows points rather than
 thumbnails. Each synthetic work is given the stored palette of one real work; every tenth has none. The map's files are written by the real export code from the stored palettes.
 The path is found by ``explorer.path`` and opened from the path page's "Show on the map".
-Screenshots: docs/screenshots/map_colour_date.png, map_colour_palette.png, map_path.png.
+An export made before the colour column is then served: the page loads it without the colour
+choice. Screenshots: docs/screenshots/map_colour_date.png, map_colour_palette.png, map_path.png.
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def choose_colouring(driver, mode: str) -> None:
     wait_for(driver, f"window.__map.colourBy() === {json.dumps(mode)}")
 
 
-def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, coloured_map, browser):  # noqa: F811
+def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, coloured_map, browser, monkeypatch):  # noqa: F811
     from selenium.webdriver.common.by import By
 
     from explorer import path as path_mod
@@ -219,3 +220,20 @@ def test_colour_by_date_and_dominant_colour_then_a_path_on_the_map(live_server, 
     browser.find_element(By.ID, "map-path-clear").click()
     wait_for(browser, "window.__map.pathSteps().length === 0 && !location.hash.includes('path=')")
     assert not browser.find_element(By.ID, "map-path").is_displayed()
+
+    # An export made before the colour column still loads: the page offers region and date only.
+    from django.core.cache import cache
+
+    monkeypatch.setattr(export, "COLUMNS", [c for c in export.COLUMNS if c[0] != "colour"])
+    build.export_layout(layout)
+    monkeypatch.undo()
+    cache.clear()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})  # the manifest is cached for 60 s
+    open_map(browser, f"{base}/map/#colour=colour")
+    assert browser.execute_script("return window.__map.state.manifest.columns.map((c) => c.name)") == [
+        c[0] for c in export.COLUMNS if c[0] != "colour"]
+    assert browser.execute_script("return document.querySelector('#map-colour option[value=colour]').disabled") is True
+    assert browser.execute_script("return window.__map.colourBy()") == "cluster"  # the asked-for mode is not available
+    choose_colouring(browser, "date")
+    assert "date unknown" in browser.find_element(By.ID, "map-legend").text
