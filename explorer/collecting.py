@@ -1,5 +1,5 @@
 """Curators' collections: create from a list of artwork ids, add/remove items, export as CSV, JSON
-and a IIIF Presentation 3 Collection."""
+(with each artwork's shown labels and their Iconclass notations) and a IIIF Presentation 3 Collection."""
 from __future__ import annotations
 
 import io
@@ -113,14 +113,41 @@ def _record(artwork: Artwork, base_url: str) -> dict:
     return record
 
 
+def shown_labels(artworks) -> dict[int, list]:
+    """``{artwork id: [ShownLabel, ...]}``: the labels the explorer shows (active model, curator
+    decisions applied), a few queries for the whole collection."""
+    from workers.labeling.visible import visible_labels_for
+
+    return visible_labels_for([a.pk for a in artworks])
+
+
+def _label_record(shown) -> dict:
+    label = shown.label
+    return {"slug": label.slug, "name": label.name, "group": label.group, "score": shown.score,
+            "by_curator": shown.by_curator, "notation": label.notation, "iconclass_uri": label.iconclass_uri}
+
+
+def iconclass_notations(labels) -> list[str]:
+    """The distinct Iconclass notations among an artwork's shown labels, in their order."""
+    return list(dict.fromkeys(s.label.notation for s in labels if s.label.notation))
+
+
 def export_json(collection: Collection, base_url: str) -> dict:
+    artworks = artworks_of(collection)
+    labels = shown_labels(artworks)
+    records = []
+    for artwork in artworks:
+        record = _record(artwork, base_url)
+        record["labels"] = [_label_record(s) for s in labels.get(artwork.pk, [])]
+        record["iconclass"] = iconclass_notations(labels.get(artwork.pk, []))
+        records.append(record)
     return {
         "title": collection.title,
         "slug": collection.slug,
         "description": collection.description,
         "owner": collection.owner.get_username() if collection.owner else None,
         "created_at": collection.created_at.isoformat(),
-        "artworks": [_record(a, base_url) for a in artworks_of(collection)],
+        "artworks": records,
     }
 
 
@@ -130,11 +157,17 @@ def export_csv(collection: Collection, base_url: str) -> str:
     from defusedcsv import csv
 
     out = io.StringIO()
-    fields = list(EXPORT_FIELDS) + ["page_url", "image_url"]
+    fields = list(EXPORT_FIELDS) + ["page_url", "image_url", "labels", "iconclass"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
-    for artwork in artworks_of(collection):
-        writer.writerow(_record(artwork, base_url))
+    artworks = artworks_of(collection)
+    labels = shown_labels(artworks)
+    for artwork in artworks:
+        shown = labels.get(artwork.pk, [])
+        # "; "-separated: the shown labels' names, and the distinct Iconclass notations among them
+        writer.writerow(_record(artwork, base_url) | {
+            "labels": "; ".join(s.label.name for s in shown), "iconclass": "; ".join(iconclass_notations(shown)),
+        })
     return out.getvalue()
 
 

@@ -40,7 +40,10 @@ LABELS = {
     "credit_line": ("credit line", "credit"),
     "rights": ("rights", "rights statement", "license", "licence", "copyright"),
     "source_url": ("source", "source url", "source record", "record"),
+    "rights_url": ("rights url", "rights uri", "license url", "licence url"),
 }
+# Fields that take a pair's value only when it is a URL.
+URL_LABEL_FIELDS = {"source_url", "rights_url"}
 # metadata keys of the import's own; a metadata pair of that name does not replace them.
 RESERVED_KEYS = {
     "iiif_version", "iiif_metadata", "summary", "manifest_location", "canvas", "image_url", "canvas_size",
@@ -248,7 +251,7 @@ def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
     extra: dict[str, Any] = {}
     for label, value, values in pairs:
         field = next((f for f, names in LABELS.items() if label.lower() in names), None)
-        if field == "source_url" and not value.startswith(("http://", "https://")):
+        if field in URL_LABEL_FIELDS and not value.startswith(("http://", "https://")):
             field = None
         if field is not None and field not in fields:
             fields[field] = value
@@ -259,7 +262,7 @@ def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
     if ver == 3:
         rights = manifest.get("rights")
         if isinstance(rights, str):
-            fields["rights_url"] = rights
+            fields.setdefault("rights_url", rights)  # a "Rights URL" pair is the URL as its source recorded it
             fields.setdefault("rights", rights)
         required = manifest.get("requiredStatement")
         if isinstance(required, dict):
@@ -395,6 +398,12 @@ class IIIFSource(Source):
         found = canvases(manifest, ver)
         manifest_id = _id(manifest) or location
         if self.canvases == "first":
+            if len(found) == 1 and _unpainted(found[0], ver):
+                # A record published without an image (an empty painting page): its metadata alone.
+                yield Record(source=self.source, source_id=str(manifest_id)[:512],
+                             fields={**fields, "metadata": {**fields.get("metadata", {}), "canvas": _id(found[0])}},
+                             images=[], has_metadata=True, item=location, roots=self.policy.root_list())
+                return
             url, service = canvas_image(found[0], ver)
             yield self._record(manifest_id, fields, url, service, location, found[0], ver)
             return
@@ -427,6 +436,13 @@ class IIIFSource(Source):
             source=self.source, source_id=str(source_id)[:512], fields=fields,
             images=images, has_metadata=True, item=f"{location} ({url})", roots=self.policy.root_list(),
         )
+
+
+def _unpainted(canvas: dict, ver: int) -> bool:
+    """A v3 canvas whose painting pages are there and all empty: no image on purpose."""
+    pages = canvas.get("items")
+    return (ver == 3 and isinstance(pages, list) and bool(pages)
+            and all(isinstance(p, dict) and p.get("items") == [] for p in pages))
 
 
 def _size(canvas: dict) -> list[int] | None:

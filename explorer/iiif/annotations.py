@@ -5,13 +5,13 @@ Each label shown on the artwork page is one Annotation with motivation ``tagging
 embedding model as an agent of type ``Software`` (its registry key, and ``untrained`` when its
 weights are random), and it carries the score (``score``, a term of the project's extension
 context ``/iiif/context.json``). A label a curator added or confirmed has no Software creator;
-``"curated": true`` says a person decided it.
+``"curated": true`` says a person decided it. A label with an Iconclass notation (docs/labels.md)
+has a second body, ``{"id": "https://iconclass.org/<notation>", "purpose": "classifying", ...}``.
 """
 from __future__ import annotations
 
 from archive.models import Artwork
 
-from . import ids
 
 def context(base: str) -> dict:
     """The extension context (served at /iiif/context.json): the terms annotations use beyond
@@ -30,6 +30,13 @@ def software(model, base: str) -> dict:
     return {"id": f"{base}/iiif/model/{model.pk}", "type": "Software", "label": {"none": [name]}, "untrained": bool(model.untrained)}
 
 
+def iconclass_body(label) -> dict:
+    """The label's Iconclass subject as a second body: the notation's page on iconclass.org
+    (``purpose`` classifying), so a reader gets the controlled identifier beside the name."""
+    return {"id": label.iconclass_uri, "type": "Text", "format": "text/html", "language": "en",
+            "label": {"none": [label.notation]}, "purpose": "classifying"}
+
+
 def label_page(artwork: Artwork, base: str, canvas_id: str, model) -> dict | None:
     """The AnnotationPage of the artwork's shown labels (None when it has none)."""
     from explorer import browse
@@ -46,6 +53,8 @@ def label_page(artwork: Artwork, base: str, canvas_id: str, model) -> dict | Non
                      "purpose": "tagging"},
             "target": canvas_id,
         }
+        if entry.label.notation:
+            annotation["body"] = [annotation["body"], iconclass_body(entry.label)]
         if entry.decision in ("added", "accepted"):
             annotation["curated"] = True
         if entry.score is not None and model is not None and entry.decision != "added":

@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 CONTEXT = "http://iiif.io/api/presentation/3/context.json"
-RIGHTS = re.compile(r"^https?://(creativecommons\.org/(licenses|publicdomain)/|rightsstatements\.org/vocab/)\S+/$")
+# Creative Commons and RightsStatements.org define their URIs with http (the IIIF validator checks it too).
+RIGHTS = re.compile(r"^http://(creativecommons\.org/(licenses|publicdomain)/|rightsstatements\.org/vocab/)\S+/$")
 NAV_DATE = re.compile(r"^-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 LANGUAGE = re.compile(r"^(none|[a-zA-Z]{2,8}(-[a-zA-Z0-9]{1,8})*)$")
 MOTIVATIONS = {"painting", "supplementing", "tagging", "classifying", "commenting", "describing", "identifying",

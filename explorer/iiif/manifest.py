@@ -2,8 +2,8 @@
 
 Everything the IIIF importer (:mod:`archive.importers.iiif`) reads back is here: the label (title),
 ``metadata`` pairs for each catalogue field and each field the record keeps in ``metadata``,
-``rights`` (only a Creative Commons or RightsStatements.org URI; the rights text is a metadata
-pair), ``requiredStatement`` (the credit line), ``navDate`` (the first year), ``homepage`` (the
+``rights`` (only a Creative Commons or RightsStatements.org URI, in their http form; the rights
+text is a metadata pair, and so is the rights URL as recorded when it differs), ``requiredStatement`` (the credit line), ``navDate`` (the first year), ``homepage`` (the
 artwork page here, then the record's page at its source), and one Canvas of the full image's size
 painted with the largest derivative, which carries the source's IIIF image service when the
 artwork has one. Machine labels are an AnnotationPage of ``tagging`` annotations whose
@@ -18,6 +18,7 @@ from django.conf import settings
 from archive.importers.mapping import as_text
 from archive.models import Artwork
 
+from .. import content_search
 from . import ids
 from .annotations import label_page
 from .check import RIGHTS
@@ -44,10 +45,15 @@ def lang(*values: str, language: str = "none") -> dict:
     return {language: [v for v in values]}
 
 
-def is_rights_uri(url: str) -> bool:
-    """Whether ``rights`` may hold it: a Creative Commons or RightsStatements.org URI (any other
+def rights_uri(url: str) -> str:
+    """The value ``rights`` may hold for a stored rights URL: a Creative Commons or
+    RightsStatements.org URI in the form they define it (http, trailing slash), else "" (any other
     rights text or URL stays a metadata pair)."""
-    return bool(url and RIGHTS.match(url))
+    if not url:
+        return ""
+    canonical = re.sub(r"^https://", "http://", url.strip())
+    canonical = canonical if canonical.endswith("/") else canonical + "/"
+    return canonical if RIGHTS.match(canonical) else ""
 
 
 def largest_size() -> int:
@@ -69,6 +75,9 @@ def metadata_pairs(artwork: Artwork) -> list[dict]:
         value = getattr(artwork, field)
         if value:
             pairs.append({"label": lang(label, language="en"), "value": lang(str(value))})
+    if artwork.rights_url and artwork.rights_url != rights_uri(artwork.rights_url):
+        # The URL as recorded (https, another licence's page): ``rights`` has the canonical form or nothing.
+        pairs.append({"label": lang("Rights URL", language="en"), "value": lang(artwork.rights_url)})
     for key, value in sorted((artwork.metadata or {}).items()):
         if key in INTERNAL_KEYS or key.endswith("_full") or value in (None, "", [], {}):
             continue
@@ -155,8 +164,9 @@ def build(artwork: Artwork, base: str, *, model=None) -> dict:
     text = summary(artwork)
     if text:
         out["summary"] = lang(text)
-    if is_rights_uri(artwork.rights_url):
-        out["rights"] = artwork.rights_url
+    rights = rights_uri(artwork.rights_url)
+    if rights:
+        out["rights"] = rights
     attribution = artwork.credit_line or artwork.institution
     if attribution:
         out["requiredStatement"] = {"label": lang("Attribution", language="en"), "value": lang(attribution)}
@@ -170,5 +180,7 @@ def build(artwork: Artwork, base: str, *, model=None) -> dict:
         out["thumbnail"] = thumbnail(artwork, base)
     out["seeAlso"] = [{"id": f"{base}/api/v1/artworks/{artwork.pk}/", "type": "Dataset", "format": "application/json",
                        "label": lang("The record in the archive's JSON API", language="en")}]
+    # IIIF Content Search 2.0 over the text read in the image and the labels (explorer/content_search.py).
+    out["service"] = [content_search.service(base, artwork.pk)]
     out["items"] = [canvas(artwork, base, model)]
     return out

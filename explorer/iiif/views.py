@@ -14,8 +14,11 @@ from ..models_state import active_model
 from . import annotations, collections, ids, manifest
 
 
-def _json(data: dict, *, private: bool = False) -> HttpResponse:
-    response = HttpResponse(json.dumps(data, ensure_ascii=False), content_type=ids.JSON_LD)
+ACTIVITY_STREAMS = 'application/ld+json;profile="https://www.w3.org/ns/activitystreams"'
+
+
+def _json(data: dict, *, private: bool = False, content_type: str = ids.JSON_LD) -> HttpResponse:
+    response = HttpResponse(json.dumps(data, ensure_ascii=False), content_type=content_type)
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "private, no-store" if private else "public, max-age=300"
     return response
@@ -74,7 +77,7 @@ def top_collection(request):
 
 
 def context(request):
-    return _json(annotations.context(ids.base_url(request)))
+    return _json(annotations.context(ids.base_url(request)), content_type="application/ld+json")
 
 
 def viewer(request):
@@ -86,13 +89,13 @@ def viewer(request):
 def activity_stream(request):
     from . import activity
 
-    return _json(activity.collection(ids.base_url(request)))
+    return _json(activity.collection(ids.base_url(request)), content_type=ACTIVITY_STREAMS)
 
 
 def activity_page(request, number: int):
     from . import activity
 
     try:
-        return _json(activity.page(ids.base_url(request), number))
+        return _json(activity.page(ids.base_url(request), number), content_type=ACTIVITY_STREAMS)
     except ValueError as exc:
         raise Http404(str(exc)) from None

@@ -11,8 +11,9 @@ from django.views.decorators.http import require_GET
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, colours as colour_search, label_suggest, record, search as search_mod, stats, uploads
+from .. import browse, colours as colour_search, image_text, label_suggest, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
+from ..iiif import ids as iiif_ids
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
 from ..similar import similar_to
@@ -94,6 +95,7 @@ def label_detail(request, slug: str):
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
     context["count"] = browse.label_count(label, model_id, threshold=threshold)
+    context["iconclass"] = browse.iconclass_context(label, model_id)
     return render(request, "explorer/label_detail.html", context)
 
 
@@ -105,7 +107,12 @@ def artwork_detail(request, pk: int):
     faces = list(artwork.faces.filter(not_a_face=False).order_by("x")) if _faces_template_exists() else []
     palette = colour_search.palette_of(artwork)
     more = colour_search.query_for_palette(palette)
+    q = search_mod.clean_text(request.GET.get("q", ""), 200)
+    text = image_text.text_of(artwork.pk)
     context = {
+        "q": q,
+        "image_text": text.text if text is not None else "",
+        "text_highlights": image_text.highlights(artwork, q) if q and text is not None and text.word_count else None,
         "artwork": artwork,
         "catalogue": record.catalogue_facts(artwork),
         "other_fields": record.other_fields(artwork),
@@ -119,6 +126,7 @@ def artwork_detail(request, pk: int):
         "model": model,
         "untrained_notice": untrained_notice(model),
         "is_curator": curator,
+        "iiif_manifest": iiif_ids.manifest(iiif_ids.base_url(request), artwork.pk),
         "deep_zoom": artwork.iiif_image_service.rstrip("/") + "/info.json" if artwork.iiif_image_service else "",
         # Slug of a ready map with this artwork on it (the default map first), or None: no link.
         "show_on_map": Layout.objects.filter(state=Layout.State.READY, export_version__gt=0, points__artwork=artwork)

@@ -32,7 +32,9 @@ def test_manifest_opens_in_the_viewer(browser, screenshot, live_server, transact
     link = browser.find_element(By.ID, "iiif-manifest-link").get_attribute("href")
     assert link == f"{base}/iiif/artwork/{artwork.pk}/manifest.json"
 
-    browser.get(f"{base}/iiif/viewer/?manifest={link}")
+    browser.find_element(By.ID, "iiif-viewer-link").click()
+    wait_for(browser, "location.pathname === '/iiif/viewer/'")
+    assert browser.find_element(By.ID, "manifest-url").get_attribute("value") == link
     wait_for(browser, "document.getElementById('iiif-image').dataset.opened")
     opened = browser.execute_script("return document.getElementById('iiif-image').dataset.opened")
     assert opened == f"{base}{artwork.derivative_url_1024}"

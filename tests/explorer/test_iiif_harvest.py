@@ -189,7 +189,9 @@ def test_the_archives_own_stream_harvests_into_another(aic_dir, logged_dir, tmp_
     client = Client()
 
     def publish() -> list[str]:
-        stream = json.loads(client.get("/iiif/activity/all-changes.json").content)
+        response = client.get("/iiif/activity/all-changes.json")
+        assert response["Content-Type"] == 'application/ld+json;profile="https://www.w3.org/ns/activitystreams"'
+        stream = json.loads(response.content)
         assert stream["type"] == "OrderedCollection" and stream["totalItems"] == 5
         (www / "iiif" / "activity" / "page").mkdir(parents=True, exist_ok=True)
         (www / "iiif" / "activity" / "all-changes.json").write_text(json.dumps(stream))
@@ -230,3 +232,26 @@ def test_the_archives_own_stream_harvests_into_another(aic_dir, logged_dir, tmp_
     assert again.stats.done == 1
     assert list(Artwork.objects.filter(source="elsewhere").values_list("iiif_manifest_url", "title")) == [
         (last["object"]["id"], "Renamed here")]
+
+
+def test_harvest_command(tmp_path):
+    """``manage.py harvest``: a stream that cannot be read is a clear error and records nothing;
+    one with nothing in it says so; ``--list`` shows where each stream stands."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    stream = tmp_path / "stream.json"
+    stream.write_text(json.dumps({"type": "Manifest"}))
+    with pytest.raises(CommandError, match="must be an OrderedCollection"):
+        call_command("harvest", str(stream))
+    assert not HarvestState.objects.exists()
+    stream.write_text(json.dumps({"type": "OrderedCollection", "totalItems": 0}))
+    out = StringIO()
+    call_command("harvest", str(stream), stdout=out)
+    assert "read 0 new activities" in out.getvalue() and "0 manifests to fetch" in out.getvalue()
+    listing = StringIO()
+    call_command("harvest", "--list", stdout=listing)
+    assert str(stream) in listing.getvalue()
+    with pytest.raises(CommandError, match="give the stream"):
+        call_command("harvest")

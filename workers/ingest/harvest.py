@@ -65,12 +65,13 @@ def harvest(stream_url: str, *, full: bool = False, source_name: str | None = No
             cfg: ImportSettings | None = None, user=None, progress=None) -> Harvest:
     """Harvest what changed in the stream since its last harvest (``full``: everything). With
     ``run_here`` the import runs in this process, else it is sent to the ingest workers."""
-    state, _ = HarvestState.objects.get_or_create(stream_url=stream_url, defaults={"source": source_name or "iiif"})
-    if source_name and source_name != state.source:
-        HarvestState.objects.filter(pk=state.pk).update(source=source_name)
-        state.source = source_name
+    state = HarvestState.objects.filter(stream_url=stream_url).first() or HarvestState(stream_url=stream_url)
     since = None if full else state.last_end_time
-    changes = read(stream_url, since, set(state.boundary_ids or []) if since else frozenset())  # StreamProblem: nothing changes
+    # A stream that cannot be read raises StreamProblem here: nothing is recorded or changed.
+    changes = read(stream_url, since, set(state.boundary_ids or []) if since else frozenset())
+    if source_name:
+        state.source = source_name
+    state.save()
     withdrawn = withdraw(state.source, changes.withdraw, stream_url)
     job = stats = None
     if changes.fetch:
