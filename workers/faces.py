@@ -25,6 +25,7 @@ from archive.models import Artwork, Face
 from archive.storage import StoreUnavailable
 from archive.models.faces import FaceScan
 from workers.ml.faces import face_model, face_settings, get_backend, iou, model_dim
+from workers.batch_items import with_images
 from workers.jobs import BatchResult, ItemError, Stage
 
 log = logging.getLogger(__name__)
@@ -195,15 +196,8 @@ def process(ids: list[int], params: dict) -> BatchResult:
     params = params if all(k in params for k in ("model", "detector", "size", "upsample")) else prepare(params)
     ensure_index(params["model"])
     result = BatchResult()
-    artworks = Artwork.objects.in_bulk(ids)
-    for artwork_id in ids:
-        artwork = artworks.get(artwork_id)
-        if artwork is None:
-            result.errors.append(ItemError(artwork_id, "artwork no longer exists"))
-            continue
-        if not artwork.has_image:
-            result.errors.append(ItemError(artwork_id, f"no image to search for faces (status {artwork.status})"))
-            continue
+    for artwork in with_images(ids, result, "search for faces"):
+        artwork_id = artwork.pk
         try:
             process_artwork(artwork, params)
         except StoreUnavailable:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from archive import colour, vectors
 from archive.images import load_derivative
 from archive.models import Artwork, ArtworkPalette
+from workers.batch_items import with_images
 from workers.jobs import BatchResult, ItemError, Stage
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,8 @@ def process(ids: list[int], params: dict) -> BatchResult:
     result = BatchResult()
     rows = []
     now = timezone.now()
-    artworks = Artwork.objects.in_bulk(ids)
-    for artwork_id in ids:
-        artwork = artworks.get(artwork_id)
-        if artwork is None:
-            result.errors.append(ItemError(artwork_id, "artwork no longer exists"))
-            continue
-        if not artwork.has_image:
-            result.errors.append(ItemError(artwork_id, f"no image to take colours from (status {artwork.status})"))
-            continue
+    for artwork in with_images(ids, result, "take colours from"):
+        artwork_id = artwork.pk
         try:
             colours = image_palette(artwork.sha256)
         except FileNotFoundError as exc:
@@ -106,18 +100,11 @@ def process(ids: list[int], params: dict) -> BatchResult:
 def after_import(job) -> str | None:
     """The pipeline's step after an import job: a palette job over the artworks without a palette
     (unless PALETTES_AFTER_IMPORT is off, the import ingested nothing, or one is already running)."""
-    from archive.models import Job
-    from workers.jobs import launch
+    from workers.jobs import launch_missing_once
 
     if not getattr(settings, "PALETTES_AFTER_IMPORT", True) or not job.done:
         return None
-    running = Job.objects.filter(kind=Job.Kind.PALETTE).exclude(state__in=Job.FINAL_STATES).first()
-    if running is not None:
-        return f"colour palettes: job {running.pk} is already computing them"
-    started = launch("palette", {}, mode="missing")
-    if not started.total:
-        return None
-    return f"colour palettes of {started.total} artworks: job {started.pk}"
+    return launch_missing_once("palette", "colour palettes")
 
 
 STAGE = Stage(

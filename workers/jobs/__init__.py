@@ -31,7 +31,7 @@ _WHERE = {
         "describe_exception", "current_state", "check_cancelled", "finish_job", "cancel_job", "pause_job",
         "append_message", "progress_line", "waiting", "eta_text",
     ),
-    "fanout": ("MODES", "launch", "select_ids", "write_batches", "_ids", "_difference", "_unique", "_chunks"),
+    "fanout": ("MODES", "launch", "launch_missing_once", "select_ids", "write_batches", "_ids", "_difference", "_unique", "_chunks"),
     "sending": ("enqueue_batches",),
     "batches": (
         "worker_name", "lease_seconds", "lease_batch", "release_batch", "Heartbeat", "run_batch", "complete_batch",

@@ -151,3 +151,16 @@ def launch(
         return job
     job.refresh_from_db()
     return job
+
+
+def launch_missing_once(kind: str, what: str) -> str | None:
+    """A follow-up step: launch ``kind`` over the items it has not done yet, unless a job of that
+    kind is already running. Returns a line for the finished job's message, or None when there was
+    nothing to do."""
+    running = Job.objects.filter(kind=kind).exclude(state__in=Job.FINAL_STATES).first()
+    if running is not None:
+        return f"{what}: job {running.pk} is already running"
+    started = launch(kind, {}, mode="missing")
+    if not started.total:
+        return None
+    return f"{what} of {started.total} artworks: job {started.pk}"

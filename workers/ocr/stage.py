@@ -21,6 +21,7 @@ from PIL import Image
 from archive import vectors
 from archive.images import ImageLimits, ImageRejected, load_derivative, open_image, read_bytes
 from archive.models import Artwork, ArtworkText
+from workers.batch_items import with_images
 from workers.jobs import BatchResult, ItemError, Stage, StopJob
 
 from . import engine
@@ -111,15 +112,8 @@ def process(ids: list[int], params: dict) -> BatchResult:
     rows = []
     now = timezone.now()
     words_total = 0
-    artworks = Artwork.objects.in_bulk(ids)
-    for artwork_id in ids:
-        artwork = artworks.get(artwork_id)
-        if artwork is None:
-            result.errors.append(ItemError(artwork_id, "artwork no longer exists"))
-            continue
-        if not artwork.has_image:
-            result.errors.append(ItemError(artwork_id, f"no image to read text in (status {artwork.status})"))
-            continue
+    for artwork in with_images(ids, result, "read text in"):
+        artwork_id = artwork.pk
         try:
             reading = read_artwork(artwork, languages, min_conf)
         except FileNotFoundError as exc:
@@ -150,22 +144,15 @@ def after_import(job) -> str | None:
     """The pipeline's step after an import job, when OCR_AFTER_IMPORT is on: an OCR job over the
     artworks without text read (not when the import ingested nothing, Tesseract is missing, or
     one is already running)."""
-    from archive.models import Job
-    from workers.jobs import launch
+    from workers.jobs import launch_missing_once
 
     if not settings.OCR_AFTER_IMPORT or not job.done:
         return None
-    running = Job.objects.filter(kind=Job.Kind.OCR).exclude(state__in=Job.FINAL_STATES).first()
-    if running is not None:
-        return f"text in images: job {running.pk} is already reading it"
     try:
         engine.check_languages(settings.OCR_LANGUAGES)
     except (engine.EngineMissing, ValueError) as exc:
         return f"text in images not read: {exc}"
-    started = launch("ocr", {}, mode="missing")
-    if not started.total:
-        return None
-    return f"text in images of {started.total} artworks: job {started.pk}"
+    return launch_missing_once("ocr", "text in images")
 
 
 STAGE = Stage(
