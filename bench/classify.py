@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import admin_exec  # noqa: E402
+from bench.common import admin_exec, fresh_database  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
 
 import django  # noqa: E402
@@ -39,7 +39,6 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from archive.models import Classifier, ClassifierVersion  # noqa: E402
@@ -100,12 +99,7 @@ def bench_training(n: int) -> dict:
 
 
 def create_bench_db() -> None:
-    connection.close()
-    admin_exec(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    admin_exec(f"CREATE DATABASE {DB}")
-    connection.settings_dict["NAME"] = DB
-    connection.close()
-    call_command("migrate", verbosity=0, skip_checks=True)
+    fresh_database(DB)
     with connection.cursor() as cursor:
         for table in ("archive_artworkembedding", "archive_artworklabel"):
             cursor.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", [table])

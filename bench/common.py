@@ -62,6 +62,20 @@ def current_meta() -> dict | None:
     return json.loads(row[0]) if row else None
 
 
+
+def fresh_database(name: str) -> None:
+    """Drop and create database ``name`` on Django's server, point Django's connection at it and
+    migrate it (the benches that build their own archive from nothing)."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    connection.close()
+    admin_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin_exec(f"CREATE DATABASE {name}")
+    connection.settings_dict["NAME"] = name
+    connection.close()
+    call_command("migrate", verbosity=0, skip_checks=True)
+
 # --- an S3-compatible server for the benchmarks, and a slow network in front of it -----------------
 
 def start_moto():

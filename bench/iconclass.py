@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import admin_exec, log  # noqa: E402
+from bench.common import admin_exec, fresh_database, log  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
 
@@ -41,7 +41,6 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 DB = "bench_iconclass"
@@ -56,12 +55,7 @@ def cpu() -> float:
 
 
 def create_db() -> None:
-    connection.close()
-    admin_exec(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    admin_exec(f"CREATE DATABASE {DB}")
-    connection.settings_dict["NAME"] = DB
-    connection.close()
-    call_command("migrate", verbosity=0, skip_checks=True)
+    fresh_database(DB)
     with connection.cursor() as cursor:
         for table, columns in (("archive_artworklabel", ("artwork_id", "model_id")), ("archive_labelcount", ("model_id",))):
             cursor.execute(

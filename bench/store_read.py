@@ -63,7 +63,7 @@ def main() -> int:
     from django.conf import settings
 
     from archive import storage
-    from archive.images import ImageLimits, derivative_relpath, ingest_location, load_derivative
+    from archive.images import ImageLimits, ingest_location, load_derivative
     from archive.storage_s3 import PublicS3Storage
     from museum import object_storage
     from workers import embedding
