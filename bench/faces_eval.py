@@ -70,6 +70,13 @@ def identity_metrics(vectors: list, people: list[str]) -> dict:
     dist = np.sqrt(((mat[:, None, :] - mat[None, :, :]) ** 2).sum(-1))
     np.fill_diagonal(dist, np.inf)
     correct = sum(1 for row, person in enumerate(who) if who[int(np.argmin(dist[row]))] == person)
+    average_precisions = []
+    for row, person in enumerate(who):
+        order = np.argsort(dist[row])[: len(found) - 1]  # every other photo, nearest first
+        relevant = np.array([who[j] == person for j in order])
+        if relevant.any():
+            hits = np.cumsum(relevant)
+            average_precisions.append(float(np.mean((hits / np.arange(1, len(order) + 1))[relevant])))
     iu = np.triu_indices(len(found), k=1)
     same = np.array([who[a] == who[b] for a, b in zip(*iu)])
     pair_dist = dist[iu]
@@ -84,6 +91,8 @@ def identity_metrics(vectors: list, people: list[str]) -> dict:
         # A photo without a detected face counts as a miss (it cannot be identified).
         "top1": correct / n,
         "top1_detected": correct / len(found),
+        # Same-person retrieval: mean average precision of each photo's ranking of all the others.
+        "map": float(np.mean(average_precisions)) if average_precisions else 0.0,
         "genuine_pairs": int(len(genuine)),
         "impostor_pairs": int(len(impostor)),
         "far_0.1pct_threshold": round(threshold, 4),
