@@ -6,7 +6,10 @@ landscape paintings keep their size and tall ones shrink to 1024 px high); its b
 original pixels and matched one-to-one to the test set's boxes (greedy by score, IoU >= 0.4).
 Precision, recall and F1 are over all faces of all images; seconds per image are the detector call
 alone (landmarks included for dlib, as the stage runs it) on one core: the bench pins itself to one
-CPU (``os.sched_setaffinity``) and sets OMP/BLAS/OpenCV threads to 1 before anything loads.
+CPU (``os.sched_setaffinity``) and sets OMP/BLAS/OpenCV threads to 1 before anything loads. The
+cost budget is on CPU seconds (what one thread takes on an idle core, whatever else shares the
+machine); wall seconds are printed beside them. F1 is also given without the paintings the test
+set marks ``crowd`` (many faces under ~30 px, boxed only where clear).
 
 Detectors:
 - ``hog0``/``hog1``/``hog2``: dlib's HOG frontal-face detector at upsampling 0/1/2 (the stage's backend);
@@ -157,10 +160,12 @@ def run_detector(name: str, items: list, cache: dict, save=None) -> dict:
     return {k: done[k] for k, _ in items}
 
 
-def score(results: dict, truth: dict) -> dict:
+def score(results: dict, truth: dict, keys=None) -> dict:
     tp = found = expected = 0
     seconds, cpu = [], []
     for key, res in results.items():
+        if keys is not None and key not in keys:
+            continue
         boxes = truth[key]
         tp += match(res["boxes"], boxes)
         found += len(res["boxes"])
@@ -177,8 +182,9 @@ def score(results: dict, truth: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N paintings (sorted by id)")
+    parser.add_argument("--skip", type=int, default=0, help="start after the first N paintings (to split a run)")
     parser.add_argument("--detectors", default=",".join(DETECTORS))
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds per painting on one core")
+    parser.add_argument("--budget", type=float, default=1.0, help="CPU seconds per painting (one core)")
     parser.add_argument("--cache", default="/tmp/face_detect_cache.json")
     parser.add_argument("--fresh", action="store_true", help="ignore cached detections")
     args = parser.parse_args()
@@ -193,10 +199,12 @@ def main() -> None:
 
     data = load_truth()
     truth = {k: v["faces"] for k, v in data["images"].items()}
+    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
     folder = DATA / "artworks" / "aic-artwall" / "images"
     items = [(k, folder / f"{k}.jpg") for k in sorted(truth) if (folder / f"{k}.jpg").exists()]
     if not items:
         raise SystemExit(f"no test-set images under {folder}")
+    items = items[args.skip:]
     items = items[: args.limit] if args.limit else items
     cache_path = Path(args.cache)
     cache = {} if args.fresh or not cache_path.exists() else json.loads(cache_path.read_text())
@@ -207,22 +215,28 @@ def main() -> None:
             cache_path.write_text(json.dumps(cache))
 
         try:
-            rows[name] = score(run_detector(name, items, cache, save), truth)
+            results = run_detector(name, items, cache, save)
+            rows[name] = score(results, truth)
+            rows[name]["plain"] = score(results, truth, plain)
         finally:
             save()
         r = rows[name]
         log(f"{name}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} ({r['tp']}/{r['found']} found, {r['truth']} true) {r['seconds']:.3f} s/image")
 
-    print(f"\n| detector | precision | recall | F1 | found (true) | s / painting (CPU s) |")
-    print("|---|---|---|---|---|---|")
+    n_plain = next(iter(rows.values()))["plain"]["images"] if rows else 0
+    print(f"\n| detector | precision | recall | F1 | found (true) | F1 without the {len(items) - n_plain} crowd paintings | CPU s / painting | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['found']} ({r['tp']}) | {r['seconds']:.3f} ({r['cpu_seconds']:.3f}) |")
-    within = {n: r for n, r in rows.items() if r["seconds"] <= args.budget}
+        print(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['found']} ({r['tp']}) | {r['plain']['f1']:.3f} |"
+              f" {r['cpu_seconds']:.3f} | {r['seconds']:.3f} |")
+    # The budget is on CPU seconds: the detector runs on one thread, so its CPU time is what it
+    # takes on one idle core, whatever else shares the machine (wall time is printed beside it).
+    within = {n: r for n, r in rows.items() if r["cpu_seconds"] <= args.budget}
     if not within:
         print(f"BENCH face_detect f1=0 target={TARGET_F1} FAIL")
         return
     best = max(within, key=lambda n: within[n]["f1"])
-    print(f"\nchosen within {args.budget} s/painting: {best} (F1 {within[best]['f1']:.3f}, {within[best]['seconds']:.3f} s)")
+    print(f"\nchosen within {args.budget} CPU s/painting: {best} (F1 {within[best]['f1']:.3f}, {within[best]['cpu_seconds']:.3f} CPU s)")
     f1 = within[best]["f1"]
     print(f"BENCH face_detect f1={f1:.3f} target={TARGET_F1} {'PASS' if f1 >= TARGET_F1 else 'FAIL'}")
 

@@ -12,6 +12,10 @@
    per image, for each derivative size (512/1024) and upsampling (0/1), from derivatives made
    exactly as ingest makes them.
 
+3. Identity in paintings: of the faces in the hand-checked test set ``bench/data/painted_faces.json``
+   whose sitter is named in more than one painting, the share whose nearest painted face (the
+   stage's default detector, every detection embedded) from another painting is the same sitter.
+
 Usage: .venv/bin/python bench/faces_eval.py [--configs 512:0,512:1,1024:0,1024:1] [--limit N] [--sets aic-artwall,culturecraft]
 Ends with: BENCH faces_eval top1=<value> target=0.95 PASS|FAIL
 """
@@ -193,12 +197,67 @@ def detection_sweep(artworks, configs, label: str = "") -> list[dict]:
     return rows
 
 
+def painted_identity(limit: int | None = None) -> dict:
+    """Painted sitters: of the test set's faces whose sitter is named in more than one painting
+    (``bench/data/painted_faces.json``, "sitters"), the share whose nearest painted face from
+    another painting shows the same sitter. Faces are what the stage stores: the default detector
+    on the 1024 px derivative, every detection embedded (false ones included, as in the index)."""
+    from workers.ml.faces import face_settings, get_backend, iou
+
+    truth = json.loads((ROOT / "bench" / "data" / "painted_faces.json").read_text())["images"]
+    named = {}
+    for key, entry in truth.items():
+        for sitter in entry.get("sitters", []):
+            named.setdefault(sitter["name"], []).append((key, entry["faces"][sitter["face"]]))
+    wanted = {name: uses for name, uses in named.items() if len({k for k, _ in uses}) > 1}
+    conf = face_settings()
+    backend = get_backend(detector=conf["detector"], upsample=conf["upsample"])
+    folder = DATA / "artworks" / "aic-artwall" / "images"
+    keys = sorted(truth)[:limit] if limit else sorted(truth)
+    keys = sorted(set(keys) | {k for uses in wanted.values() for k, _ in uses})
+    owners, boxes, vecs = [], [], []
+    for key in keys:
+        data = (folder / f"{key}.jpg").read_bytes()
+        image = derivative(data, conf["size"])
+        factor = truth[key]["size"][0] / image.size[0]
+        found = backend.detect(image)
+        for det, vec in zip(found, backend.embed(image, found)):
+            owners.append(key)
+            boxes.append(det.scaled(factor).box)
+            vecs.append(vec)
+    mat = np.stack(vecs)
+    label = {}
+    for name, uses in wanted.items():
+        for key, box in uses:
+            hits = [i for i, (k, b) in enumerate(zip(owners, boxes)) if k == key and iou(b, box) >= 0.4]
+            if hits:
+                label[hits[0]] = name
+    queries = sum(len(uses) for uses in wanted.values())
+    correct = 0
+    for i, name in label.items():
+        other = np.array([k != owners[i] for k in owners])
+        dist = np.sqrt(((mat - mat[i]) ** 2).sum(-1))
+        dist[~other] = np.inf
+        correct += label.get(int(np.argmin(dist))) == name
+    return {
+        "detector": f"{backend.detector} upsample {backend.upsample}, {conf['size']} px",
+        "paintings": len(keys),
+        "painted_faces_indexed": len(owners),
+        "sitters_in_several_paintings": sorted(wanted),
+        "sitter_faces": queries,
+        "sitter_faces_detected": len(label),
+        "nearest_is_same_sitter": int(correct),
+        "share": correct / queries if queries else 0.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="512:0,512:1,1024:0,1024:1", help="derivative size:upsample pairs for the detection sweep")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (sorted by id)")
     parser.add_argument("--sets", default=",".join(ARTWORK_SETS), help="artwork sets for the detection sweep")
     parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument("--skip-painted", action="store_true", help="skip the painted-sitter retrieval")
     args = parser.parse_args()
     setup()
     from explorer.doppelganger.service import QUERY_MAX_SIDE, QUERY_RETRY_UPSAMPLE, QUERY_UPSAMPLE
@@ -227,6 +286,13 @@ def main() -> None:
                     f"  {r['size']:>5} {r['upsample']:>8} {r['faces']:>6} {r['images_with_face']:>6}/{r['images']:<5}"
                     f" {r['portraits_with_face']:>10}/{r['portraits']:<7} {r['seconds_per_image']:>8.3f}"
                 )
+
+    if not args.skip_painted:
+        painted = painted_identity(args.limit)
+        print(f"\nPainted sitters ({painted['detector']}; {painted['painted_faces_indexed']} painted faces indexed from {painted['paintings']} paintings):")
+        print(f"  sitters named in more than one painting: {', '.join(painted['sitters_in_several_paintings'])}")
+        print(f"  their faces {painted['sitter_faces']}, detected {painted['sitter_faces_detected']}, nearest face from another"
+              f" painting is the same sitter: {painted['nearest_is_same_sitter']} ({painted['share']:.3f})")
 
     top1 = results["photos-deepface"]["top1"]
     print(f"BENCH faces_eval top1={top1:.3f} target={TARGET_TOP1} {'PASS' if top1 >= TARGET_TOP1 else 'FAIL'}")
