@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["ingest", "embed", "store_read", "serve", "label", "faces", "doppelganger", "map", "browse"]
+ORDER = ["ingest", "embed", "store_read", "serve", "label", "faces", "face_detect", "doppelganger", "map", "browse"]
 HEADER = """# Performance
 
 Figures from the benchmarks in `bench/`. Each benchmark prints its figures and ends with one line

@@ -63,3 +63,21 @@ def test_default_detector_finds_the_sitter_in_known_portraits(test_set, aic_dir,
     truth = test_set["images"][key]["faces"]
     sitter = truth[test_set["images"][key]["sitters"][0]["face"]]
     assert any(ml.iou(box, sitter) >= test_set["match_iou"] for box in found), (found, sitter)
+
+
+def test_locate_embeds_a_face_from_its_known_box(test_set, aic_dir):
+    """``locate`` (used to embed the test set's hand-checked boxes) gives the same descriptor as
+    detecting the face, within a small distance."""
+    backend = ml.get_backend(detector="hog", upsample=1)
+    with Image.open(aic_dir / "images" / "16281.jpg") as im:
+        image = im.convert("RGB")
+    detected = max(backend.detect(image), key=lambda d: d.area)
+    located = backend.locate(image, [detected.box])
+    assert len(located) == 1 and len(located[0].landmarks) == 5 and located[0].box == detected.box
+    x, y, w, h = detected.box
+    assert all(x - w <= px <= x + 2 * w and y - h <= py <= y + 2 * h for px, py in located[0].landmarks)
+    vectors = backend.embed(image, [detected] + located)
+    assert vectors.shape == (2, 128) and ml.l2(vectors[0], vectors[1]) < 0.05
+    truth = test_set["images"]["16281"]["faces"][0]
+    from_truth = backend.embed(image, backend.locate(image, [truth]))
+    assert ml.l2(vectors[0], from_truth[0]) < ml.MATCH_THRESHOLD
