@@ -60,3 +60,85 @@ def current_meta() -> dict | None:
         cur.execute("SELECT value FROM bench_meta WHERE key = 'meta'")
         row = cur.fetchone()
     return json.loads(row[0]) if row else None
+
+
+# --- an S3-compatible server for the benchmarks, and a slow network in front of it -----------------
+
+def start_moto():
+    """moto's S3 server on a free local port: (process, endpoint URL). Stop with ``.terminate()``."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    import requests
+
+    for _ in range(300):
+        try:
+            requests.get(endpoint, timeout=5)
+            return proc, endpoint
+        except requests.RequestException:  # not listening yet, or slow to answer on a busy machine
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("moto's S3 server did not start")
+
+
+class LatencyProxy:
+    """A TCP proxy on a local port that holds every request ``latency_ms`` before passing it on:
+    the round trip to a remote bucket, for any process (a worker too) that talks to its address.
+    Runs in a daemon thread; responses pass at once."""
+
+    def __init__(self, target: str, latency_ms: float):
+        import asyncio
+        import threading
+
+        parts = urlsplit(target)
+        self.target = (parts.hostname, parts.port)
+        self.delay = latency_ms / 1000
+        self.requests = 0
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait(10)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def _run(self, ready) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        self._loop.run_forever()
+
+    async def _client(self, reader, writer) -> None:
+        import asyncio
+
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def upstream():
+            # The first bytes of each request wait; the rest of it follows at once.
+            while data := await reader.read(65536):
+                if data[:4] in (b"GET ", b"PUT ", b"HEAD", b"POST", b"DELE"):
+                    self.requests += 1
+                    await asyncio.sleep(self.delay)
+                up_writer.write(data)
+                await up_writer.drain()
+            up_writer.close()
+
+        async def downstream():
+            while data := await up_reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)

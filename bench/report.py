@@ -38,6 +38,10 @@ says what was measured and what is next.
 Not settled: embedding from object storage with 20 ms per GET at >= 0.9 of the bare model
 (`bench/store_read.py`): two runs on the shared 2-core machine gave 0.79 and 1.14, with the S3 test
 server on the same cores; the Embedding from object storage section says what was measured.
+
+Not met: the Iconclass rows derived in the label stage's batch add at most half to its write
+(`bench/iconclass.py`, issue 19): 1.57 on a loaded 2-core machine; the Iconclass section says where
+the time goes.
 """
 BENCH_LINE = re.compile(r"`BENCH (\S+) (\S+?)=(\S+) target=(\S+) (PASS|FAIL)`")
 

@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from bench.common import start_moto  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
 os.environ.setdefault("DATABASE_URL", "postgresql://bench:none@127.0.0.1:1/none")  # no database is used
 os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
@@ -46,24 +45,6 @@ BUCKET = "bench-public"
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    import requests
-
-    for _ in range(300):
-        try:
-            requests.get(endpoint, timeout=1)
-            return proc, endpoint
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit("moto's S3 server did not start")
 
 
 def main() -> int:

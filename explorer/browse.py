@@ -9,8 +9,9 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.functions import Lower
 
-from archive import label_counts as stored_counts
+from archive import iconclass_rows, label_counts as stored_counts
 from archive.models import Artwork, ArtworkLabel, Label, LabelCount, LabelDecision
+from archive.models.labels import ICONCLASS_GROUP
 
 from .models_state import active_model, display_artworks
 
@@ -186,14 +187,17 @@ def artwork_labels(
     return sorted(shown.values(), key=lambda s: (s.decision not in (ADDED, ACCEPTED), -(s.score or 0.0)))
 
 
-def _recount(label: Label) -> None:
-    """Store the label's count again under every model that counts it (after a decision)."""
+def _recount(label: Label, artwork: Artwork | None = None) -> None:
+    """Store the label's count again under every model that counts it (after a decision); a label
+    mapped to Iconclass also rewrites the artwork's Iconclass rows (and their counts)."""
     model_ids = set(LabelCount.objects.filter(label=label).values_list("model_id", flat=True))
     model = active_model()
     if model is not None:
         model_ids.add(model.pk)
     for model_id in sorted(model_ids):
         stored_counts.refresh(model_id, [label.pk])
+        if artwork is not None and label.notation and label.group != ICONCLASS_GROUP:
+            iconclass_rows.derive(model_id, [artwork.pk])
 
 
 def decide(artwork: Artwork, label: Label, decision: str, user) -> LabelDecision | None:
@@ -210,5 +214,39 @@ def decide(artwork: Artwork, label: Label, decision: str, user) -> LabelDecision
                 artwork=artwork, label=label,
                 defaults={"decision": decision, "user": user if user and user.is_authenticated else None},
             )
-        _recount(label)
+        _recount(label, artwork)
     return row
+
+
+@dataclass
+class IconclassContext:
+    """What a label page shows of Iconclass: the notation and its link, the broader subjects
+    (root first), the narrower ones with their counts, and how the label relates to the others."""
+
+    notation: str
+    uri: str
+    chain: list  # broader Iconclass labels, root first (not the label itself)
+    children: list  # [(label, count)] narrower Iconclass subjects, by notation
+    subject: Label | None  # the Iconclass label a vocabulary label is mapped to
+    mapped: list  # vocabulary labels mapped to this Iconclass subject
+
+
+def iconclass_context(label: Label, model_id: int | None) -> IconclassContext | None:
+    """None for a label without a notation."""
+    if not label.notation:
+        return None
+    if label.group != ICONCLASS_GROUP:
+        subject = Label.objects.filter(group=ICONCLASS_GROUP, notation=label.notation, published=True).first()
+        return IconclassContext(label.notation, label.iconclass_uri, [], [], subject, [])
+    chain, seen, parent_id = [], {label.pk}, label.parent_id
+    while parent_id is not None and parent_id not in seen:  # a handful of levels
+        parent = Label.objects.filter(pk=parent_id).only("id", "slug", "name", "notation", "parent_id", "group").first()
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.pk)
+        parent_id = parent.parent_id
+    counts = label_counts(model_id)
+    children = [(c, counts.get(c.pk, 0)) for c in label.children.filter(published=True).order_by("notation")]
+    mapped = list(Label.objects.filter(notation=label.notation, published=True).exclude(group=ICONCLASS_GROUP).order_by("name"))
+    return IconclassContext(label.notation, label.iconclass_uri, chain[::-1], children, None, mapped)

@@ -1,5 +1,5 @@
 """Curators' collections: create from a list of artwork ids, add/remove items, export as CSV, JSON
-and a IIIF Presentation 3 Collection."""
+(with each artwork's shown labels and their Iconclass notations) and a IIIF Presentation 3 Collection."""
 from __future__ import annotations
 
 import io
@@ -113,14 +113,41 @@ def _record(artwork: Artwork, base_url: str) -> dict:
     return record
 
 
+def shown_labels(artworks) -> dict[int, list]:
+    """``{artwork id: [ShownLabel, ...]}``: the labels the explorer shows (active model, curator
+    decisions applied), a few queries for the whole collection."""
+    from workers.labeling.visible import visible_labels_for
+
+    return visible_labels_for([a.pk for a in artworks])
+
+
+def _label_record(shown) -> dict:
+    label = shown.label
+    return {"slug": label.slug, "name": label.name, "group": label.group, "score": shown.score,
+            "by_curator": shown.by_curator, "notation": label.notation, "iconclass_uri": label.iconclass_uri}
+
+
+def iconclass_notations(labels) -> list[str]:
+    """The distinct Iconclass notations among an artwork's shown labels, in their order."""
+    return list(dict.fromkeys(s.label.notation for s in labels if s.label.notation))
+
+
 def export_json(collection: Collection, base_url: str) -> dict:
+    artworks = artworks_of(collection)
+    labels = shown_labels(artworks)
+    records = []
+    for artwork in artworks:
+        record = _record(artwork, base_url)
+        record["labels"] = [_label_record(s) for s in labels.get(artwork.pk, [])]
+        record["iconclass"] = iconclass_notations(labels.get(artwork.pk, []))
+        records.append(record)
     return {
         "title": collection.title,
         "slug": collection.slug,
         "description": collection.description,
         "owner": collection.owner.get_username() if collection.owner else None,
         "created_at": collection.created_at.isoformat(),
-        "artworks": [_record(a, base_url) for a in artworks_of(collection)],
+        "artworks": records,
     }
 
 
@@ -130,58 +157,38 @@ def export_csv(collection: Collection, base_url: str) -> str:
     from defusedcsv import csv
 
     out = io.StringIO()
-    fields = list(EXPORT_FIELDS) + ["page_url", "image_url"]
+    fields = list(EXPORT_FIELDS) + ["page_url", "image_url", "labels", "iconclass"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
-    for artwork in artworks_of(collection):
-        writer.writerow(_record(artwork, base_url))
+    artworks = artworks_of(collection)
+    labels = shown_labels(artworks)
+    for artwork in artworks:
+        shown = labels.get(artwork.pk, [])
+        # "; "-separated: the shown labels' names, and the distinct Iconclass notations among them
+        writer.writerow(_record(artwork, base_url) | {
+            "labels": "; ".join(s.label.name for s in shown), "iconclass": "; ".join(iconclass_notations(shown)),
+        })
     return out.getvalue()
 
 
-def _lang(text: str) -> dict:
-    return {"none": [text or ""]}
-
-
 def export_iiif(collection: Collection, base_url: str) -> dict:
-    """A IIIF Presentation 3 Collection: one item per artwork, the source's manifest where it has
-    one, else a small Manifest of our own with the 1024 px derivative as its single canvas."""
-    items = []
-    for artwork in artworks_of(collection):
-        label = _lang(artwork.title or f"Artwork {artwork.pk}")
-        if artwork.iiif_manifest_url:
-            items.append({"id": artwork.iiif_manifest_url, "type": "Manifest", "label": label})
-            continue
-        manifest_id = f"{base_url}/api/v1/artworks/{artwork.pk}/"
-        manifest = {"id": manifest_id, "type": "Manifest", "label": label}
-        if artwork.has_image:
-            width, height = artwork.width or 1024, artwork.height or 1024
-            scale = 1024 / max(width, height) if max(width, height) > 1024 else 1.0
-            w, h = max(1, round(width * scale)), max(1, round(height * scale))
-            canvas = f"{manifest_id}canvas/1"
-            body = {"id": f"{base_url}{artwork.derivative_url_1024}", "type": "Image", "format": "image/jpeg", "width": w, "height": h}
-            if artwork.iiif_image_service:
-                body["service"] = [{"id": artwork.iiif_image_service, "type": "ImageService2", "profile": "level2"}]
-            manifest["items"] = [{
-                "id": canvas, "type": "Canvas", "width": w, "height": h,
-                "items": [{"id": f"{canvas}/page", "type": "AnnotationPage", "items": [{
-                    "id": f"{canvas}/page/image", "type": "Annotation", "motivation": "painting",
-                    "body": body, "target": canvas,
-                }]}],
-            }]
-            manifest["thumbnail"] = [{"id": f"{base_url}{artwork.thumbnail_url}", "type": "Image", "format": "image/jpeg"}]
-        if artwork.rights_url:
-            manifest["rights"] = artwork.rights_url
-        manifest["metadata"] = [
-            {"label": {"en": [k]}, "value": _lang(str(v))}
-            for k, v in (("Creator", artwork.creator), ("Date", artwork.display_date), ("Institution", artwork.institution))
-            if v
-        ]
-        items.append(manifest)
-    return {
-        "@context": "http://iiif.io/api/presentation/3/context.json",
-        "id": f"{base_url}/collections/{collection.slug}/export.iiif.json",
+    """The collection as a IIIF Presentation 3 Collection: every artwork, in order, by reference to
+    its manifest at ``/iiif/artwork/<id>/manifest.json`` (:mod:`explorer.iiif`), which the IIIF
+    importer fetches and reads back with every catalogue field, its rights and its image. Unlike
+    ``/iiif/collection/<slug>/collection.json`` it is never split into pages."""
+    from django.conf import settings
+
+    from .iiif import collections, ids
+
+    base = (getattr(settings, "IIIF_BASE_URL", "") or base_url).rstrip("/")
+    listing = collections.curator_listing(collection)
+    out = {
+        "@context": ids.PRESENTATION_CONTEXT,
+        "id": f"{base}/collections/{collection.slug}/export.iiif.json",
         "type": "Collection",
-        "label": {"en": [collection.title]},
-        "summary": {"en": [collection.description]} if collection.description else {"en": [""]},
-        "items": items,
+        "label": {"none": [collection.title]},
     }
+    if collection.description:
+        out["summary"] = {"none": [collection.description]}
+    out["items"] = [collections.manifest_ref(a, base) for a in listing.slice(0, max(listing.total, 1))]
+    return out

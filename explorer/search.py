@@ -10,11 +10,13 @@ import numpy as np
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import F, Q
+from django.db.models.functions import Length
 from PIL import Image, ImageOps
 
-from archive import vectors
+from archive import substring, vectors
 from archive.models import Artwork, EmbeddingModel
 
+from .label_suggest import resolve as resolve_label
 from .models_state import HIDDEN_COLUMNS, active_model, display_artworks
 from .similar import nearest_artworks, nearest_in
 
@@ -52,8 +54,8 @@ def word_prefix_tsquery(text: str, config: str = "simple") -> str:
 
 def creator_query(text: str) -> SearchQuery | None:
     """The creator filter: word prefixes on the creator alone, served by the GIN index
-    artwork_creator_words (pg_trgm, which could serve a substring match, is not part of every
-    PostgreSQL, e.g. the embedded one)."""
+    artwork_creator_words (any PostgreSQL; substrings of makers are matched by the search text
+    itself where pg_trgm is available, :mod:`archive.substring`)."""
     if not re.search(r"\w", text):
         return None
     tsquery = word_prefix_tsquery(text)
@@ -111,7 +113,7 @@ class Filters:
 
         from .browse import thresholds
 
-        label = _visible_labels(include_drafts).filter(slug=self.label).first()
+        label = resolve_label(self.label, include_drafts=include_drafts)
         if label is None:
             return qs.none()
         # Conditions on curator decisions only where there are some: a plain semi-join on the
@@ -132,11 +134,6 @@ class Filters:
         qs = qs.filter(shown)
         return qs.exclude(pk__in=rejected.values("artwork_id")) if rejected.exists() else qs
 
-
-def _visible_labels(include_drafts: bool):
-    from archive.models import Label
-
-    return Label.objects.all() if include_drafts else Label.objects.filter(published=True)
 
 
 @dataclass
@@ -197,12 +194,27 @@ def metadata_ranking(q: str, qs) -> list[int]:
     # Unordered: ordered by id, PostgreSQL would walk the primary key checking every row's text
     # against the query (and join a filter in id order) instead of reading the GIN index.
     matches = qs.filter(search_document=query).order_by().values("id")[:FTS_MATCH_CAP]
-    return list(
+    ranked = list(
         Artwork.objects.filter(id__in=matches)
         .annotate(rank=SearchRank(F("search_document"), query))
         .order_by("-rank", "id")
         .values_list("id", flat=True)[:CANDIDATES]
     )
+    if len(ranked) < CANDIDATES:
+        ranked += substring_ranking(q, qs, exclude=set(ranked), limit=CANDIDATES - len(ranked))
+    return ranked
+
+
+def substring_ranking(q: str, qs, *, exclude: set[int], limit: int) -> list[int]:
+    """Artworks whose title or maker contains ``q`` as a substring (pg_trgm indexes; none without
+    them), after the whole-word matches: shortest titles first, where the text is most of it."""
+    found = substring.matches(qs, q)
+    if found is None:
+        return []
+    rows = found.order_by().values("id")[:FTS_MATCH_CAP]
+    ids = (Artwork.objects.filter(id__in=rows).annotate(_length=Length("title"))
+           .order_by("_length", "id").values_list("id", flat=True)[: limit + len(exclude)])
+    return [a for a in ids if a not in exclude][:limit]
 
 
 COUNT_CAP = 10_000  # filter-only results are counted up to this many ("10,000+")
@@ -222,7 +234,7 @@ def search(
     result = SearchResult([], 0, model=model, notices=notices)
     # Only the label filter empties the queryset (a label that is missing, or that nothing can show
     # without a model): name a missing one, looked up only then.
-    if filters.label and qs.query.is_empty() and not _visible_labels(include_drafts).filter(slug=filters.label).exists():
+    if filters.label and qs.query.is_empty() and resolve_label(filters.label, include_drafts=include_drafts) is None:
         notices.append(f"There is no label “{filters.label}”, so nothing matches the label filter.")
     if not q:
         ids = list(qs.order_by("id").values_list("id", flat=True)[offset : offset + limit])

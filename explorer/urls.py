@@ -9,6 +9,7 @@ app_name = "explorer"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("labels/", pages.label_list, name="labels"),
+    path("labels/suggest/", pages.label_suggestions, name="label_suggestions"),
     path("labels/<slug:slug>/", pages.label_detail, name="label"),
     path("artworks/<int:pk>/", pages.artwork_detail, name="artwork"),
     path("artworks/<int:pk>/decide/", curator.decide, name="decide"),
@@ -36,5 +37,6 @@ urlpatterns = [
     path("api/v1/doppelganger/", api_faces.DoppelgangerView.as_view(), name="api-doppelganger"),
     path("api/v1/", include(("explorer.api.urls", "api"))),
     path("map/", include("explorer.map.urls")),
+    path("iiif/", include("explorer.iiif.urls")),
     path("doppelganger/", include("explorer.doppelganger.urls")),
 ]

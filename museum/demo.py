@@ -7,6 +7,7 @@ it has, so the explorer always comes up on whatever was ingested.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
 import signal
@@ -34,14 +35,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def demo_password_path() -> Path:
+    """The file holding the demo curator's password for *this* database: one file per database
+    (name, host and port), so pointing the demo at another DATABASE_URL never prints a password
+    that belongs to a different database's curator."""
+    from django.db import connection
+
+    conf = connection.settings_dict
+    ident = f"{conf.get('NAME')}|{conf.get('HOST') or ''}|{conf.get('PORT') or ''}"
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
+    return BASE_DIR / "var" / f"demo_curator_password.{digest}"
+
+
 def ensure_demo_curator(login_url: str) -> None:
-    """A curator+operator account for trying the workspace; its password is kept in var/."""
+    """A curator+operator account for trying the workspace; its password is kept in var/, one file
+    per database. A password file that does not open this database's account (the account was
+    changed, or the file is from an older layout) is never printed as if it did."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     from museum.secret_files import read_secret, write_secret
 
-    path = BASE_DIR / "var" / "demo_curator_password"
+    path = demo_password_path()
     User = get_user_model()
     user = User.objects.filter(username="curator").first()
     if user is None:
@@ -51,8 +66,11 @@ def ensure_demo_curator(login_url: str) -> None:
     groups = Group.objects.filter(name__in=["curator", "operator"])
     user.groups.add(*groups)
     password = read_secret(path)  # an older world-readable file is tightened here
-    if password:
+    if password and user.check_password(password):
         print(f"Curator login: curator / {password}  ({login_url})", flush=True)
+    else:
+        print("Curator login: the account 'curator' exists in this database but its password is not "
+              f"kept here; set one with `./run manage changepassword curator` ({login_url})", flush=True)
 
 
 def run_stage(name: str, *args, **options) -> bool:

@@ -40,10 +40,26 @@ def database_url(base_dir: Path) -> str:
         logging.getLogger("pgserver").setLevel(logging.WARNING)
         from pgserver._commands import POSTGRES_BIN_PATH
 
+        from museum import pg_tuning
         from museum.pg_upgrade import ensure_current
 
         path = data_dir(base_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         ensure_current(path, POSTGRES_BIN_PATH, base_dir / "var" / "cache")
+        settings = pg_tuning.memory_settings(pg_tuning.total_memory(), pg_tuning.share_from_env())
+        pg_tuning.write(path, settings)  # an existing folder: read at this start
         _server = pgserver.get_server(str(path), cleanup_mode="stop")
+        if pg_tuning.write(path, settings):  # a new folder, or a server another process started
+            _reload(_server)
     return _server.get_uri()
+
+
+def _reload(server) -> None:
+    """Apply what can change without a restart (shared_buffers waits for the next start)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+    except psycopg.Error:
+        pass  # the settings apply at the next start

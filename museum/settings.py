@@ -261,6 +261,12 @@ FETCH_ALLOWED_HOSTS = env_list("FETCH_ALLOWED_HOSTS")
 FETCH_MAX_SECONDS = env_int("FETCH_MAX_SECONDS", 600)
 # Largest IIIF manifest or collection fetched from a URL.
 MAX_MANIFEST_BYTES = env_int("MAX_MANIFEST_BYTES", 100_000_000)
+# --- IIIF out (explorer.iiif) ------------------------------------------------------------------
+# The archive's public address that IIIF ids are built from (e.g. https://art.example.org); empty:
+# the address of each request.
+IIIF_BASE_URL = os.environ.get("IIIF_BASE_URL", "").rstrip("/")
+# Manifests listed per IIIF collection (or per page of a larger one).
+IIIF_COLLECTION_PAGE_SIZE = env_int("IIIF_COLLECTION_PAGE_SIZE", 1000)
 
 # --- Celery -----------------------------------------------------------------------------------
 # Default broker: kombu's SQLAlchemy transport on the same PostgreSQL, so a fresh machine needs no

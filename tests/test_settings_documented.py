@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # cache and hub (workers/ml/weights.py, at each download), the embedded PostgreSQL's data folder
 # and the old server's binaries for upgrading it (museum/embedded_pg.py and museum/pg_upgrade.py,
 # before settings exist), gunicorn's and ./run serve's (museum/gunicorn_conf.py).
-NOT_DJANGO = {"OMP_WAIT_POLICY", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "PGSERVER_DATA",
+NOT_DJANGO = {"OMP_WAIT_POLICY", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "PGSERVER_DATA", "EMBEDDED_PG_MEMORY",
               "PGSERVER_UPGRADE_BIN", "SERVE_BIND", "WEB_CONCURRENCY", "SERVE_THREADS", "SERVE_TIMEOUT",
               "SERVE_MIGRATE", "FORWARDED_ALLOW_IPS"}
 

@@ -38,7 +38,19 @@ LABELS = {
     "classification": ("type", "classification", "object type", "genre", "object name"),
     "institution": ("repository", "institution", "holding institution", "museum", "collection"),
     "credit_line": ("credit line", "credit"),
+    "rights": ("rights", "rights statement", "license", "licence", "copyright"),
+    "source_url": ("source", "source url", "source record", "record"),
+    "rights_url": ("rights url", "rights uri", "license url", "licence url"),
 }
+# Fields that take a pair's value only when it is a URL.
+URL_LABEL_FIELDS = {"source_url", "rights_url"}
+# metadata keys of the import's own; a metadata pair of that name does not replace them.
+RESERVED_KEYS = {
+    "iiif_version", "iiif_metadata", "summary", "manifest_location", "canvas", "image_url", "canvas_size",
+    "import_origin", "field_sources", "enriched_from", "possible_matches",
+}
+_KEY = re.compile(r"[^a-z0-9]+")
+_NAV_YEAR = re.compile(r"^(-?\d{1,6})-\d\d-\d\d")
 
 
 class ManifestProblem(Exception):
@@ -196,7 +208,8 @@ def bounded_image_url(service: str, size: int = SERVICE_IMAGE_SIZE) -> str:
     return f"{service.rstrip('/')}/full/!{size},{size}/0/default.jpg"
 
 
-def _pairs(manifest: dict) -> list[tuple[str, str]]:
+def _pairs(manifest: dict) -> list[tuple[str, str, list[str]]]:
+    """(label, value text, the value's separate strings) of each metadata pair."""
     metadata = manifest.get("metadata")
     if not isinstance(metadata, list):
         return []
@@ -205,28 +218,64 @@ def _pairs(manifest: dict) -> list[tuple[str, str]]:
         if isinstance(entry, dict):
             label, value = text(entry.get("label")), text(entry.get("value"))
             if label and value:
-                pairs.append((label, value))
+                pairs.append((label, value, _values(entry.get("value")) or [value]))
     return pairs
+
+
+def _values(value: Any, lang: str = "en") -> list[str]:
+    """The strings of a v3 language map's preferred language (or a v2 list), each on its own."""
+    if isinstance(value, dict) and "@value" not in value:
+        for key in (lang, "none", *value.keys()):
+            if isinstance(value.get(key), list):
+                return [t for t in (text(v) for v in value[key]) if t]
+        return []
+    if isinstance(value, list):
+        return [t for t in (text(v) for v in value) if t]
+    return []
+
+
+def metadata_key(label: str) -> str:
+    """The ``metadata`` key of a metadata pair: its label in lower case, words joined by _."""
+    return _KEY.sub("_", label.lower()).strip("_")[:100]
+
+
+def _nav_year(value: Any) -> int | None:
+    match = _NAV_YEAR.match(value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
 
 
 def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
     pairs = _pairs(manifest)
     fields: dict[str, Any] = {"title": text(manifest.get("label"))}
-    for label, value in pairs:
-        for field, names in LABELS.items():
-            if label.lower() in names and field not in fields:
-                fields[field] = value
+    # Pairs that name no catalogue field are kept in metadata under their label (every value).
+    extra: dict[str, Any] = {}
+    for label, value, values in pairs:
+        field = next((f for f, names in LABELS.items() if label.lower() in names), None)
+        if field in URL_LABEL_FIELDS and not value.startswith(("http://", "https://")):
+            field = None
+        if field is not None and field not in fields:
+            fields[field] = value
+        else:  # no catalogue field, or one already read: the pair is a field of the record's own
+            key = metadata_key(label)
+            if key and key not in RESERVED_KEYS and key not in extra:
+                extra[key] = values[0] if len(values) == 1 else values
     if ver == 3:
         rights = manifest.get("rights")
         if isinstance(rights, str):
-            fields["rights_url"] = rights
-            fields["rights"] = rights
+            fields.setdefault("rights_url", rights)  # a "Rights URL" pair is the URL as its source recorded it
+            fields.setdefault("rights", rights)
         required = manifest.get("requiredStatement")
         if isinstance(required, dict):
-            fields.setdefault("credit_line", text(required.get("value")))
+            # An attribution that only names the institution already read is not a credit line.
+            statement = text(required.get("value"))
+            if statement != fields.get("institution"):
+                fields.setdefault("credit_line", statement)
         homepage = manifest.get("homepage")
         homepages = homepage if isinstance(homepage, list) else [homepage]
-        fields["source_url"] = next((_id(h) for h in homepages if _id(h)), "")
+        fields.setdefault("source_url", next((_id(h) for h in homepages if _id(h)), ""))
+        year = _nav_year(manifest.get("navDate"))
+        if year is not None:
+            fields["year_start"] = year
         providers = manifest.get("provider")
         if isinstance(providers, list) and providers and isinstance(providers[0], dict):
             fields.setdefault("institution", text(providers[0].get("label")))
@@ -235,7 +284,7 @@ def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
         license_ = manifest.get("license")
         license_ = license_[0] if isinstance(license_, list) and license_ else license_
         if isinstance(license_, str):
-            fields["rights"] = license_
+            fields.setdefault("rights", license_)
             if license_.startswith(("http://", "https://")):
                 fields["rights_url"] = license_
         attribution = text(manifest.get("attribution"))
@@ -243,7 +292,7 @@ def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
             fields.setdefault("credit_line", attribution)
         related = manifest.get("related")
         related = related[0] if isinstance(related, list) and related else related
-        fields["source_url"] = _id(related)
+        fields.setdefault("source_url", _id(related))
         summary = text(manifest.get("description"))
     manifest_id = _id(manifest)
     if manifest_id.startswith(("http://", "https://")):
@@ -251,8 +300,9 @@ def manifest_fields(manifest: dict, ver: int, location: str) -> dict:
     elif location.startswith(("http://", "https://")):
         fields["iiif_manifest_url"] = location
     fields["metadata"] = {
+        **extra,
         "iiif_version": ver,
-        "iiif_metadata": [{"label": k, "value": v} for k, v in pairs],
+        "iiif_metadata": [{"label": k, "value": v} for k, v, _ in pairs],
         **({"summary": summary} if summary else {}),
         "manifest_location": location,
     }
@@ -348,6 +398,12 @@ class IIIFSource(Source):
         found = canvases(manifest, ver)
         manifest_id = _id(manifest) or location
         if self.canvases == "first":
+            if len(found) == 1 and _unpainted(found[0], ver):
+                # A record published without an image (an empty painting page): its metadata alone.
+                yield Record(source=self.source, source_id=str(manifest_id)[:512],
+                             fields={**fields, "metadata": {**fields.get("metadata", {}), "canvas": _id(found[0])}},
+                             images=[], has_metadata=True, item=location, roots=self.policy.root_list())
+                return
             url, service = canvas_image(found[0], ver)
             yield self._record(manifest_id, fields, url, service, location, found[0], ver)
             return
@@ -380,6 +436,13 @@ class IIIFSource(Source):
             source=self.source, source_id=str(source_id)[:512], fields=fields,
             images=images, has_metadata=True, item=f"{location} ({url})", roots=self.policy.root_list(),
         )
+
+
+def _unpainted(canvas: dict, ver: int) -> bool:
+    """A v3 canvas whose painting pages are there and all empty: no image on purpose."""
+    pages = canvas.get("items")
+    return (ver == 3 and isinstance(pages, list) and bool(pages)
+            and all(isinstance(p, dict) and p.get("items") == [] for p in pages))
 
 
 def _size(canvas: dict) -> list[int] | None:

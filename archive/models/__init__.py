@@ -4,6 +4,7 @@ from .classifiers import Classifier, ClassifierExample, ClassifierVersion
 from .collections import Collection, CollectionItem
 from .embeddings import ArtworkEmbedding, EmbeddingModel
 from .faces import Face
+from .harvests import HarvestState
 from .jobs import Job, JobBatch, JobError
 from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
@@ -21,6 +22,7 @@ __all__ = [
     "CollectionItem",
     "EmbeddingModel",
     "Face",
+    "HarvestState",
     "Job",
     "JobBatch",
     "JobError",

@@ -75,6 +75,8 @@ class Artwork(models.Model):
             # Joins from label rows to artworks check the status (duplicates are not shown) in
             # the index alone.
             models.Index(fields=["id"], include=["status"], name="artwork_id_status"),
+            # The IIIF Change Discovery stream's pages (explorer/iiif/activity.py), oldest change first.
+            models.Index(fields=["updated_at", "id"], name="artwork_updated"),
         ]
         ordering = ["id"]
 

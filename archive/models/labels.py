@@ -5,6 +5,10 @@ from pgvector.django import VectorField
 # The group of the labels curators teach by example (archive.models.classifiers.Classifier): their
 # rows are written by the classifier (rank 0, score a probability), never by the vocabulary's stages.
 TRAINED_GROUP = "trained"
+# The group of the Iconclass subjects (workers/vocabulary/iconclass_subjects.csv): browsable labels
+# with parent links, never scored by CLIP; their rows are derived from the labels mapped to them
+# (archive.iconclass_rows, rank 0, the best score of the labels that put them there).
+ICONCLASS_GROUP = "iconclass"
 
 
 class Label(models.Model):
@@ -20,6 +24,14 @@ class Label(models.Model):
         null=True, blank=True, help_text="Score at or above which the label is shown (cosine units of the active model)"
     )
     published = models.BooleanField(default=True, db_index=True)
+    notation = models.CharField(
+        max_length=255, blank=True, db_index=True,
+        help_text="Iconclass notation: an Iconclass subject's own, or the one a vocabulary label is mapped to",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+        help_text="Broader Iconclass subject (labels of the iconclass group)",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -28,6 +40,15 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def iconclass_uri(self) -> str:
+        """``https://iconclass.org/<notation>``, or "" without a notation."""
+        if not self.notation:
+            return ""
+        from urllib.parse import quote
+
+        return "https://iconclass.org/" + quote(self.notation, safe="()")
 
 
 class LabelEmbedding(models.Model):

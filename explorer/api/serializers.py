@@ -37,6 +37,8 @@ class ShownLabelSerializer(serializers.Serializer):
     group = serializers.CharField(source="label.group")
     score = serializers.FloatField(allow_null=True)
     decision = serializers.CharField(help_text='"" (machine label), accepted, added, or rejected (curators only)')
+    notation = serializers.CharField(source="label.notation", help_text='Iconclass notation of the label ("" if none)')
+    iconclass_uri = serializers.CharField(source="label.iconclass_uri", help_text='https://iconclass.org/<notation> ("" if none)')
 
 
 class FaceSerializer(serializers.ModelSerializer):
@@ -125,11 +127,14 @@ class ArtworkDetailSerializer(serializers.ModelSerializer):
 
 class LabelSerializer(serializers.ModelSerializer):
     count = serializers.SerializerMethodField()
+    iconclass_uri = serializers.CharField(read_only=True, help_text='https://iconclass.org/<notation> ("" without a notation)')
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="slug of the broader Iconclass subject (iconclass group)")
 
     class Meta:
         model = Label
-        fields = ["id", "slug", "name", "group", "prompt", "description", "source", "threshold", "published", "count"]
-        read_only_fields = ["id", "slug", "published", "source", "count"]
+        fields = ["id", "slug", "name", "group", "prompt", "description", "source", "threshold", "published", "count",
+                  "notation", "iconclass_uri", "parent"]
+        read_only_fields = ["id", "slug", "published", "source", "count", "notation", "iconclass_uri", "parent"]
 
     def get_count(self, obj) -> int:
         return self.context.get("counts", {}).get(obj.pk, 0)

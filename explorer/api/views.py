@@ -120,7 +120,10 @@ class LabelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             qs = qs.filter(group=group[:50])
         if name:
             qs = qs.filter(name__icontains=name[:100])
-        return qs.order_by("group", Lower("name"), "name")
+        notation = search_mod.clean_text(self.request.query_params.get("notation"), 255)
+        if notation:
+            qs = qs.filter(notation=notation)
+        return qs.select_related("parent").order_by("group", Lower("name"), "name")
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -128,7 +131,8 @@ class LabelViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         context["counts"] = browse.label_counts(model.pk if model else None)
         return context
 
-    @extend_schema(parameters=[OpenApiParameter("group", str), OpenApiParameter("name", str)])
+    @extend_schema(parameters=[OpenApiParameter("group", str), OpenApiParameter("name", str),
+                               OpenApiParameter("notation", str, description="Iconclass notation, exactly (e.g. 11H)")])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 

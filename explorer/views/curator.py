@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from archive.models import Artwork, Collection, Label
 from archive.models.labels import TRAINED_GROUP
 
-from .. import browse, collecting, prompt_labels
+from .. import browse, collecting, label_suggest, prompt_labels
 from ..forms import CollectionForm, PromptLabelForm, first_error
 from ..models_state import active_model, untrained_notice
 from ..permissions import curator_required
@@ -26,9 +26,12 @@ from .errors import bad_request
 def decide(request, pk: int):
     artwork = get_object_or_404(Artwork, pk=pk)
     label_id = request.POST.get("label", "")
-    if not (label_id.isascii() and label_id.isdigit() and len(label_id) <= 18):
-        return bad_request(request, "label must be a label id (a whole number)")
-    label = get_object_or_404(Label, pk=int(label_id))
+    if label_id.isascii() and label_id.isdigit() and len(label_id) <= 18:
+        label = get_object_or_404(Label, pk=int(label_id))
+    else:  # the type-ahead box without script sends what the curator typed: a label's name or slug
+        label = label_suggest.resolve(label_id, include_drafts=True) if label_id.strip() else None
+        if label is None:
+            return bad_request(request, "label must be a label id, or the name of an existing label")
     decision = request.POST.get("decision", "")
     try:
         browse.decide(artwork, label, decision, request.user)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.db.models.functions import Lower
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import select_template
+from django.views.decorators.http import require_GET
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, colours as colour_search, record, search as search_mod, stats, uploads
+from .. import browse, colours as colour_search, label_suggest, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
+from ..iiif import ids as iiif_ids
 from ..models_state import active_model, untrained_notice
 from ..permissions import is_curator
 from ..similar import similar_to
@@ -94,6 +95,7 @@ def label_detail(request, slug: str):
     if request.GET.get("partial") == "1":
         return render(request, "explorer/_label_cards.html", context)
     context["count"] = browse.label_count(label, model_id, threshold=threshold)
+    context["iconclass"] = browse.iconclass_context(label, model_id)
     return render(request, "explorer/label_detail.html", context)
 
 
@@ -119,7 +121,7 @@ def artwork_detail(request, pk: int):
         "model": model,
         "untrained_notice": untrained_notice(model),
         "is_curator": curator,
-        "all_labels": Label.objects.filter(published=True).order_by("name").only("id", "name") if curator else [],
+        "iiif_manifest": iiif_ids.manifest(iiif_ids.base_url(request), artwork.pk),
         "deep_zoom": artwork.iiif_image_service.rstrip("/") + "/info.json" if artwork.iiif_image_service else "",
         # Slug of a ready map with this artwork on it (the default map first), or None: no link.
         "show_on_map": Layout.objects.filter(state=Layout.State.READY, export_version__gt=0, points__artwork=artwork)
@@ -151,7 +153,6 @@ def search(request):
 def _search_context(request, **extra):
     facets = stats.facet_options()
     curator = is_curator(request.user)
-    labels = Label.objects.all() if curator else Label.objects.filter(published=True)
     params = request.GET
     institutions, institution = _choices(facets["institutions"], params.get("institution", ""))
     classifications, classification = _choices(facets["classifications"], params.get("classification", ""), fold=True)
@@ -162,12 +163,29 @@ def _search_context(request, **extra):
         "institution": institution,
         "classifications": classifications,
         "classification": classification,
-        "labels": labels.order_by("group", Lower("name"), "name").values_list("slug", "name", "group", "published"),
+        "label_filter": _label_filter(params.get("label", ""), curator),
         "is_curator": curator,
         "has_filters": any(params.get(k) for k in ("creator", "year_from", "year_to", "label", "institution", "classification")),
     }
     context.update(extra)
     return context
+
+
+def _label_filter(value: str, curator: bool) -> dict:
+    """What the label box shows: the label's name for a slug from the address bar, and whether the
+    text names no label (then the page says so, and the filter stays visible)."""
+    label = label_suggest.resolve(value, include_drafts=curator)
+    return {"text": label.name if label else value, "missing": bool(value) and label is None}
+
+
+@require_GET
+def label_suggestions(request):
+    """Type-ahead for label boxes: ``?q=`` text → up to 12 labels (published; curators also drafts)."""
+    text = search_mod.clean_text(request.GET.get("q"), 100)
+    rows = label_suggest.suggest(text, include_drafts=is_curator(request.user))
+    response = JsonResponse({"labels": rows})
+    response["Cache-Control"] = "private, max-age=60"
+    return response
 
 
 def _choices(options, current: str, *, fold: bool = False) -> tuple[list, str]:

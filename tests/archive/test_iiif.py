@@ -259,3 +259,31 @@ def test_image_service_is_asked_for_a_bounded_size(tmp_path, http_dir, version):
     assert work.original_location == f"{base}/{prefix}/{name}-1/full/!2048,2048/0/default.jpg"
     assert (work.width, work.height) == (2048, 1536)
     assert work.metadata["canvas_size"] == [12000, 9000] and work.metadata["image_url"] == f"{base}/{name}.jpg"
+
+
+def test_v3_fields_beyond_the_catalogue_columns():
+    """What a Presentation 3 manifest says beyond the columns the LABELS fill: other metadata pairs
+    are kept under their label as keys (several values as a list), a Rights pair is the rights
+    text beside the rights URI, navDate gives the first year, a Source pair the record's page (not
+    a text that is no URL), and an attribution that only names the institution is no credit line."""
+    from archive.importers.iiif import manifest_fields
+
+    manifest = manifest_v3("http://example.org", "m", ["m.jpg"])
+    manifest["metadata"] += [
+        {"label": {"en": ["Institution"]}, "value": {"none": ["The Met"]}},
+        {"label": {"en": ["Rights"]}, "value": {"none": ["Public domain mark"]}},
+        {"label": {"none": ["place_of_origin"]}, "value": {"none": ["Japan"]}},
+        {"label": {"en": ["Subjects"]}, "value": {"none": ["waves", "boats", "Mount Fuji"]}},
+        {"label": {"en": ["Collection"]}, "value": {"none": ["Prints"]}},  # institution already read: kept as a field
+        {"label": {"en": ["Source"]}, "value": {"none": ["gift of someone"]}},
+    ]
+    manifest["navDate"] = "1831-01-01T00:00:00Z"
+    manifest["requiredStatement"] = {"label": {"en": ["Attribution"]}, "value": {"none": ["The Met"]}}
+    fields = manifest_fields(manifest, 3, "http://example.org/m.json")
+    assert fields["rights"] == "Public domain mark" and fields["rights_url"] == "http://creativecommons.org/publicdomain/mark/1.0/"
+    assert fields["year_start"] == 1831 and fields["institution"] == "The Met" and "credit_line" not in fields
+    assert fields["source_url"] == "https://www.metmuseum.org/art/collection/search/45434"  # the homepage
+    metadata = fields["metadata"]
+    assert metadata["place_of_origin"] == "Japan" and metadata["subjects"] == ["waves", "boats", "Mount Fuji"]
+    assert metadata["collection"] == "Prints" and metadata["source"] == "gift of someone"
+    assert {"label": "Subjects", "value": "waves; boats; Mount Fuji"} in metadata["iiif_metadata"]

@@ -201,10 +201,13 @@ ENDPOINTS = [
     "/collections/{collection}/export.iiif.json", "/api/v1/jobs/{job}/errors/", "/api/v1/jobs/{job}/", "/jobs/{job}/",
     "/api/v1/labels/horse/scores/", "/api/v1/labels/horse/", "/search/image/", "/api/v1/stats/",
     "/api/v1/search/facets/", "/artworks/{id}/",
+    "/iiif/artwork/{id}/manifest.json", "/iiif/label/horse/collection.json", "/iiif/collection/{collection}/collection.json",
+    "/iiif/institution/art-institute-of-chicago/collection.json", "/iiif/collection.json", "/iiif/labels/collection.json",
+    "/iiif/activity/all-changes.json", "/iiif/activity/page/0.json", "/iiif/viewer/",
 ]
 POST_ENDPOINTS = ["/api/v1/search/image/", "/search/image/"]
 PARAMS = ["limit", "offset", "cursor", "q", "year_from", "year_to", "label", "creator", "institution", "classification",
-          "group", "name", "page", "partial", "state", "kind", "format", "as"]
+          "group", "name", "page", "partial", "state", "kind", "format", "as", "manifest"]
 
 
 def test_garbage_parameters_never_500(client, archive, operator, curator):

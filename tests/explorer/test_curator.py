@@ -148,8 +148,10 @@ def test_collections_save_export_and_permissions(curator_client, archive, curato
     assert iiif["@context"] == "http://iiif.io/api/presentation/3/context.json"
     assert iiif["type"] == "Collection" and len(iiif["items"]) == 6
     first = iiif["items"][0]
-    assert first["type"] == "Manifest"
-    body = first["items"][0]["items"][0]["items"][0]["body"]
+    # Each item refers to the artwork's own manifest, where the importer reads it back.
+    assert first["type"] == "Manifest" and first["id"] == f"http://testserver/iiif/artwork/{ids[0]}/manifest.json"
+    manifest = json.loads(public.get(first["id"]).content)
+    body = manifest["items"][0]["items"][0]["items"][0]["body"]
     assert body["type"] == "Image" and body["service"][0]["id"].startswith("https://www.artic.edu/iiif/2/")
     assert public.get(f"/collections/{collection.slug}/export.xml").status_code == 404
     # Private collections are invisible to others; others cannot edit.

@@ -87,7 +87,7 @@ def test_api_writes_refuse_nul(curator_client, archive):
 
 def test_bad_requests_render_the_friendly_400_page(curator_client, archive, curator):
     artwork = archive["artworks"][0]
-    friendly_400(curator_client.post(f"/artworks/{artwork.pk}/decide/", {"label": "abc", "decision": "added"}), "label must be a label id")
+    friendly_400(curator_client.post(f"/artworks/{artwork.pk}/decide/", {"label": "abc", "decision": "added"}), "label must be a label id, or the name")
     friendly_400(curator_client.post(f"/artworks/{artwork.pk}/decide/", {"label": archive["labels"][0].pk, "decision": "maybe"}),
                  "unknown decision")
     friendly_400(curator_client.post("/collections/save/", {"title": "Nothing"}), "nothing to save")

@@ -52,6 +52,39 @@ def test_demo_curator_password_file_is_private(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(demo, "BASE_DIR", tmp_path)
     demo.ensure_demo_curator("http://127.0.0.1:8000/accounts/login/")
-    path = tmp_path / "var" / "demo_curator_password"
+    path = demo.demo_password_path()
+    assert path.parent == tmp_path / "var"
     assert mode(path) == 0o600
     assert path.read_text() in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_demo_curator_password_is_per_database(tmp_path, monkeypatch, capsys, settings):
+    """Another database's password file is never printed: the file is keyed by the database, and
+    a file whose password does not open this database's curator is not shown as if it did."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from museum import demo
+
+    monkeypatch.setattr(demo, "BASE_DIR", tmp_path)
+    demo.ensure_demo_curator("http://x/login/")
+    first = demo.demo_password_path()
+    password = first.read_text()
+    capsys.readouterr()
+
+    monkeypatch.setitem(connection.settings_dict, "NAME", "another_database")
+    assert demo.demo_password_path() != first
+    demo.ensure_demo_curator("http://x/login/")  # the curator exists, this database has no file
+    out = capsys.readouterr().out
+    assert password not in out and "changepassword curator" in out
+
+    monkeypatch.undo()  # back to this database
+    monkeypatch.setattr(demo, "BASE_DIR", tmp_path)
+    assert demo.demo_password_path() == first
+    user = get_user_model().objects.get(username="curator")
+    user.set_password("changed-by-the-operator")
+    user.save()
+    demo.ensure_demo_curator("http://x/login/")  # the file no longer opens the account
+    out = capsys.readouterr().out
+    assert password not in out and "changepassword curator" in out

@@ -66,10 +66,11 @@ def ensure_texts(model, job_id: int | None = None) -> None:
         if _ready(job_id):
             return  # another batch of this job did it while we waited
         if not Label.objects.exists():
-            from .vocabulary import load_vocabulary
+            from .vocabulary import load_iconclass, load_vocabulary
 
             _note(job_id, "loading the label vocabulary")
             load_vocabulary()
+            load_iconclass()
 
         def progress(done: int, total: int) -> None:
             _note(job_id, f"embedding label prompts for model {model.key}: {done:,}/{total:,} labels")

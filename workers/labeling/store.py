@@ -12,7 +12,7 @@ import psycopg
 from psycopg.types import TypeInfo
 from django.db import connection, transaction
 
-from archive import label_counts
+from archive import iconclass_rows, label_counts
 from archive.vectors import copy_arrays
 
 from .scoring import rows_for
@@ -129,13 +129,17 @@ def write_top_k(model_id: int, ids: np.ndarray, label_ids: np.ndarray, idx: np.n
         delete_rows(model_id, ids)
         written = copy_arrays(TABLE, columns, conflict=CONFLICT, update=("score", "rank"))
         label_counts.rows_added(model_id, ids)
+        iconclass_rows.derive(model_id, ids)  # their Iconclass subjects follow the new rows
         return written
 
 
 def delete_rows(model_id: int, artwork_ids: Sequence[int] | np.ndarray | None = None) -> int:
     """Delete this model's top-k ArtworkLabel rows (of the given artworks, or all of them); the rows
-    of curator-trained classifiers (rank 0) are theirs to replace."""
+    of curator-trained classifiers (rank 0) are theirs to replace. All of them (a reset) also
+    takes the Iconclass rows derived from them; a batch's are rewritten by :func:`write_top_k`."""
     with transaction.atomic(), connection.cursor() as cursor:
+        if artwork_ids is None:
+            iconclass_rows.clear(model_id)
         label_counts.rows_removed(model_id, artwork_ids)  # the stored per-label counts follow
         if artwork_ids is None:
             cursor.execute(f"DELETE FROM {TABLE} WHERE model_id = %s AND rank > 0", [model_id])

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from archive.models import Label, LabelEmbedding
-from archive.models.labels import TRAINED_GROUP
+from archive.models.labels import ICONCLASS_GROUP, TRAINED_GROUP
 from archive.vectors import LABEL_EMBEDDINGS, copy_rows
 
 from .prompts import fingerprint, prompts_for, templates_for
@@ -60,7 +60,8 @@ def ensure_label_embeddings(
     written, so an interrupted run resumes where it stopped. ``on_progress(done, total)`` is
     called after each batch. Returns how many labels were (re-)embedded."""
     if labels is None:
-        labels = Label.objects.filter(published=True).exclude(group=TRAINED_GROUP).only("id", "name", "prompt", "group")
+        # Iconclass subjects are not scored: their rows are derived from the labels mapped to them.
+        labels = Label.objects.filter(published=True).exclude(group__in=[TRAINED_GROUP, ICONCLASS_GROUP]).only("id", "name", "prompt", "group")
     stale = stale_labels(model, labels)
     if not stale:
         return 0

@@ -4,6 +4,9 @@ New slugs are created. For existing labels the descriptive fields (name, group, 
 description) follow the vocabulary, while the curator-owned fields (prompt, threshold,
 published) are only replaced with ``force=True``. Labels created by curators (``created_by``
 set) are never changed. Running it twice changes nothing the second time.
+
+:func:`load_iconclass` does the same for the Iconclass subjects (group ``iconclass``,
+``workers/vocabulary/iconclass_subjects.csv``) and sets their parent links.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from archive.models import Label
+from archive.models.labels import ICONCLASS_GROUP
 
-DESCRIPTIVE = ("name", "group", "source", "description")
+DESCRIPTIVE = ("name", "group", "source", "description", "notation")
 CURATED = ("prompt", "threshold", "published")
 
 
@@ -37,6 +41,7 @@ def _values(item) -> dict:
         "group": str(_get(item, "group") or "")[:50],
         "source": str(_get(item, "source") or "")[:255],
         "description": str(_get(item, "description") or ""),
+        "notation": str(_get(item, "notation") or "")[:255],
         "prompt": str(_get(item, "prompt") or ""),
         "threshold": float(threshold) if threshold not in (None, "") else None,
         "published": True if published in (None, "") else str(published).lower() not in ("0", "false", "no"),
@@ -77,4 +82,35 @@ def load_vocabulary(items: Iterable | None = None, *, force: bool = False, progr
         Label.objects.bulk_create(create, batch_size=1000)
         Label.objects.bulk_update(update, list(fields), batch_size=1000)
     counts["created"], counts["updated"] = len(create), len(update)
+    return counts
+
+
+ICONCLASS_SOURCE = "Iconclass (CC0), https://iconclass.org/"
+
+
+def load_iconclass(subjects=None, *, progress: bool = False) -> dict[str, int]:
+    """Upsert the Iconclass subjects (default: the shipped ``iconclass_subjects.csv``) as labels
+    of the ``iconclass`` group, then point each at its parent. Returns the same counts as
+    :func:`load_vocabulary` plus ``parents`` (links set or changed)."""
+    if subjects is None:
+        from workers.vocabulary import iconclass_subjects
+
+        subjects = iconclass_subjects()
+    subjects = list(subjects)
+    items = [
+        {"name": s.name, "slug": s.slug, "group": ICONCLASS_GROUP, "source": ICONCLASS_SOURCE,
+         "description": s.text, "notation": s.notation}
+        for s in subjects
+    ]
+    counts = load_vocabulary(items, progress=progress)
+    by_notation = dict(Label.objects.filter(group=ICONCLASS_GROUP).exclude(notation="").values_list("notation", "id"))
+    parent_of = {s.notation: s.parent for s in subjects}
+    changed = []
+    for label in Label.objects.filter(group=ICONCLASS_GROUP, notation__in=[s.notation for s in subjects]).only("id", "notation", "parent_id"):
+        wanted = by_notation.get(parent_of.get(label.notation) or "")
+        if label.parent_id != wanted:
+            label.parent_id = wanted
+            changed.append(label)
+    Label.objects.bulk_update(changed, ["parent"], batch_size=1000)
+    counts["parents"] = len(changed)
     return counts

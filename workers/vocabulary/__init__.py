@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +22,8 @@ from django.utils.text import slugify as _django_slugify
 HERE = Path(__file__).resolve().parent
 LABELS_CSV = HERE / "labels.csv"
 TEMPLATES_JSON = HERE / "templates.json"
+ICONCLASS_MAP_CSV = HERE / "iconclass_map.csv"  # label name -> Iconclass notation (iconclass_map.py)
+ICONCLASS_SUBJECTS_CSV = HERE / "iconclass_subjects.csv"  # the mapped notations and their ancestors
 
 # The groups the vocabulary promises to have (others may be added; every group has templates).
 REQUIRED_GROUPS = (
@@ -39,6 +41,7 @@ class VocabularyLabel:
     source: str
     prompt: str = ""
     description: str = ""
+    notation: str = ""  # Iconclass notation the label is mapped to (iconclass_map.csv), or ""
 
     @property
     def text(self) -> str:
@@ -101,7 +104,61 @@ def read_labels(path: Path | str) -> list[VocabularyLabel]:
 
 @lru_cache(maxsize=1)
 def _default_labels() -> tuple[VocabularyLabel, ...]:
-    return tuple(read_labels(LABELS_CSV))
+    notations = iconclass_notations()
+    return tuple(
+        replace(label, notation=notations[label.name]) if label.name in notations else label
+        for label in read_labels(LABELS_CSV)
+    )
+
+
+@dataclass(frozen=True)
+class IconclassSubject:
+    notation: str
+    parent: str  # "" for a root (0-9)
+    text: str
+
+    @property
+    def slug(self) -> str:
+        return iconclass_slug(self.notation)
+
+    @property
+    def name(self) -> str:
+        """``11H(JOHN THE BAPTIST) John the Baptist``: the notation and its text's first clause."""
+        words = self.text.split(";")[0].strip()
+        if len(words) > 160:
+            words = words[:159].rstrip() + "\u2026"
+        return f"{self.notation} {words}".strip()
+
+
+def iconclass_slug(notation: str) -> str:
+    """``iconclass-11h-john-the-baptist`` for ``11H(JOHN THE BAPTIST)`` (unique: the build checks)."""
+    return "iconclass-" + slugify(notation.replace("(", " ").replace(")", " ").replace("+", " plus "))
+
+
+def iconclass_notations(path: Path | str = ICONCLASS_MAP_CSV) -> dict[str, str]:
+    """``{label name: Iconclass notation}`` as shipped (empty without the file)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["name"]: row["notation"] for row in csv.DictReader(handle) if row.get("notation")}
+
+
+def iconclass_subjects(path: Path | str = ICONCLASS_SUBJECTS_CSV) -> list[IconclassSubject]:
+    """The Iconclass subjects the archive browses, parents before children."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [IconclassSubject(r["notation"], r["parent"], r["text"]) for r in csv.DictReader(handle)]
+    depth: dict[str, int] = {}
+    parents = {r.notation: r.parent for r in rows}
+    def level(n: str) -> int:
+        if n not in depth:
+            p = parents.get(n, "")
+            depth[n] = 0 if not p or p not in parents else level(p) + 1
+        return depth[n]
+    return sorted(rows, key=lambda r: (level(r.notation), r.notation))
 
 
 def load_labels(path: Path | str | None = None) -> list[VocabularyLabel]:

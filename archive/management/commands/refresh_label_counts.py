@@ -1,7 +1,7 @@
 """Recount the stored per-label artwork counts (archive.label_counts)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from archive import label_counts
+from archive import iconclass_rows, label_counts
 from archive.models import EmbeddingModel
 
 
@@ -16,6 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--stale", action="store_true", help="only labels whose count is missing or was made with another threshold")
 
     def handle(self, *args, **options):
+        # The Iconclass rows follow the current thresholds and decisions of the labels mapped to them.
+        if not options["stale"]:
+            wanted = None
+            if options["model"]:
+                wanted = EmbeddingModel.objects.filter(key=options["model"]).values_list("pk", flat=True).first()
+            for model_id in iconclass_rows.labelled_models():
+                if wanted is None or model_id == wanted:
+                    iconclass_rows.derive(model_id)
         if options["model"]:
             model = EmbeddingModel.objects.filter(key=options["model"]).first()
             if model is None:

@@ -1,6 +1,7 @@
 """Upsert the label vocabulary (workers/vocabulary) into Label rows.
 
-    manage.py load_vocabulary            # create new labels, refresh names/groups/descriptions
+    manage.py load_vocabulary            # create new labels, refresh names/groups/descriptions/notations;
+                                         # also the Iconclass subjects (group iconclass) and their parents
     manage.py load_vocabulary --force    # also reset curator-owned prompt/threshold/published
     manage.py load_vocabulary --embed [--model KEY]
         # also embed the published labels' prompt ensembles now (cached per model; committed in
@@ -8,7 +9,8 @@
 """
 from django.core.management.base import BaseCommand
 
-from workers.labeling.vocabulary import load_vocabulary
+from archive import iconclass_rows
+from workers.labeling.vocabulary import load_iconclass, load_vocabulary
 
 
 class Command(BaseCommand):
@@ -30,6 +32,14 @@ class Command(BaseCommand):
                 "{skipped} curator-created left alone".format(**counts)
             )
         )
+        subjects = load_iconclass(progress=progress)
+        self.stdout.write(self.style.SUCCESS(
+            "Iconclass subjects: {created} created, {updated} updated, {unchanged} unchanged, {parents} parent links set".format(**subjects)
+        ))
+        models = iconclass_rows.labelled_models()
+        if models:  # artworks labelled before: their Iconclass subjects follow the mapping now
+            rows = sum(iconclass_rows.derive(m) or 0 for m in models)
+            self.stdout.write(self.style.SUCCESS(f"Iconclass rows derived: {rows} under {len(models)} model(s)"))
         if embed:
             from workers.labeling.models import model_for_work
             from workers.labeling.text import ensure_label_embeddings
