@@ -23,8 +23,8 @@ end to end on one H100). Measured on a lent H100: the model alone runs at 7,300-
 the whole pipeline at about 1,000-1,260; the Embed section says what was found and what is next.
 
 Not met: painted-face detection F1 >= 0.8 on the hand-checked test set of 267 AIC paintings
-(issue 17): the faces stage's default (HOG, upsample 1) reaches 0.567, the best detector measured
-(HOG, upsample 2, 1.02 CPU s per painting) 0.689; the Painted-face detection section says what was
+(issue 17): the faces stage's default, HOG at upsample 2 (0.91 CPU s per painting), the best
+detector measured, reaches 0.689; the Painted-face detection section says what was
 measured and what misses.
 
 Not met: our own goal (beyond the issues' targets) for search within a filter at a million

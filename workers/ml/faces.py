@@ -40,7 +40,7 @@ DETECTORS = ("hog", "cnn")
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
 DEFAULT_DETECTOR = "hog"
 DEFAULT_DERIVATIVE_SIZE = 1024
-DEFAULT_UPSAMPLE = 1
+DEFAULT_UPSAMPLE = 2
 
 MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",
