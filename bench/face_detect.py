@@ -23,7 +23,7 @@ The default is chosen as the best F1 among detectors whose seconds per image is 
 (``--budget``, 1.0 s). Detections are cached per detector and image in ``--cache`` (default
 ``/tmp/face_detect_cache.json``) so a detector already measured is not re-run; ``--fresh`` ignores it.
 
-Usage: .venv/bin/python bench/face_detect.py [--limit N] [--detectors hog0,hog1,hog2,cnn0,haar] [--fresh]
+Usage: .venv/bin/python bench/face_detect.py [--limit N] [--skip N] [--detectors hog0,hog1,hog2,cnn0,haar] [--fresh] [--cached-only]
 Ends with: BENCH face_detect f1=<chosen detector's F1> target=0.8 PASS|FAIL
 """
 from __future__ import annotations
