@@ -280,15 +280,17 @@ def run(args, db_url: str, media: Path, broker: str) -> int:
         def bare_rate(count: int) -> float:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            done, start = 0, time.perf_counter()
+            done, start, cpu = 0, time.perf_counter(), time.process_time()
             while done < count:
                 for batch in batches:
                     embedder.embed_batch(batch)
                     done += len(batch)
                     if done >= count:
                         break
+            bare_cpu_ms.append((time.process_time() - cpu) / done * 1000)
             return done / (time.perf_counter() - start)
 
+        bare_cpu_ms: list[float] = []
         bare_before = bare_rate(max(images // 2, micro))
         runs = {}
         for store_name, store_env in stores.items():
@@ -309,12 +311,14 @@ def run(args, db_url: str, media: Path, broker: str) -> int:
         bare_after = bare_rate(max(images // 2, micro))
         bare = (bare_before + bare_after) / 2
         del batches
+        bare_cpu = sum(bare_cpu_ms) / len(bare_cpu_ms)
         print(f"model {key} (dim {embedder.dim}, micro-batch {micro}): bare {bare:.1f} img/s "
-              f"(before {bare_before:.1f}, after {bare_after:.1f})", flush=True)
+              f"(before {bare_before:.1f}, after {bare_after:.1f}), CPU {bare_cpu:.0f} ms per image", flush=True)
         for store_name, (pipeline, elapsed, tasks, rss, cpu_ms, _) in runs.items():
             where = "local folder" if store_name == "local" else f"S3 + {args.latency_ms:g} ms per request"
             print(f"  pipeline, {where}: {pipeline:.1f} img/s ({images} artworks, {tasks} tasks, {elapsed:.1f}s), "
-                  f"pipeline/bare {pipeline / bare:.2f}, worker CPU {cpu_ms:.0f} ms per image, peak RSS {rss:.0f} MB", flush=True)
+                  f"pipeline/bare {pipeline / bare:.2f}, worker CPU {cpu_ms:.0f} ms per image "
+                  f"(bare/pipeline CPU {bare_cpu / cpu_ms:.2f}), peak RSS {rss:.0f} MB", flush=True)
         pipeline = pipeline_rate = runs[list(runs)[-1]][0]
         ratio = pipeline / bare
 

@@ -32,12 +32,21 @@ artworks, p95 100 ms; it is 134 ms (174 ms before this day's last changes). The 
 says where the time goes.
 
 Not met: search by image within 500 ms p95 with the geometric copy check (issue 20); the check
-alone measured p95 1,673 ms wall / 436 ms CPU on a loaded 2-core machine. The Copy badges section
-says what was measured and what is next.
+alone measured p95 1,081 ms wall / 349 ms CPU on a loaded 2-core machine (a first look with the
+128 strongest keypoints; 1,673 / 436 before). The Copy badges section says what was measured.
 
-Not settled: embedding from object storage with 20 ms per GET at >= 0.9 of the bare model
-(`bench/store_read.py`): two runs on the shared 2-core machine gave 0.79 and 1.14, with the S3 test
-server on the same cores; the Embedding from object storage section says what was measured.
+Not settled: embedding from object storage with 20 ms per request at >= 0.9 of the bare model
+(`bench/store_read.py`, `bench/embed.py --store s3`): on the shared 2-core machine with the S3 test
+server on the same cores the wall ratios swing with the load (0.69-1.14); the worker's CPU per image
+from S3 is within a tenth of the local folder's. The Embedding sections say what was measured.
+
+Not met on this shared machine: the live mirror's wall-clock targets (`bench/doppelganger.py
+--live`, issue 17): server CPU per frame 51 ms (target 60) and one visitor 6.75 updates/s pass;
+p95 158 ms (target 120) and 10 visitors at 1.03 updates/s each (target 2) fail with the server
+given half a core by other work. The Doppelganger section has the figures.
+
+Not met: the vector latency targets at 300k (`bench/vectors.py`, issue 14) in wall time on a
+loaded machine; server CPU per similar-artworks look-up is 2.3 ms (target 5 ms wall). No 1M run.
 
 Not met: the Iconclass rows derived in the label stage's batch add at most half to its write
 (`bench/iconclass.py`, issue 19): 1.57 on a loaded 2-core machine; the Iconclass section says where

@@ -1,5 +1,6 @@
 """Search: by meaning (CLIP text embedding, kNN), by metadata (PostgreSQL full text on
-``Artwork.search_document``) and by filters, fused with reciprocal rank fusion; and search by image."""
+``Artwork.search_document``), by the text read in the images (OCR, ``ArtworkText.document``, at a
+lower weight) and by filters, fused with reciprocal rank fusion; and search by image."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import F, Q
@@ -14,7 +16,7 @@ from django.db.models.functions import Length
 from PIL import Image, ImageOps
 
 from archive import substring, vectors
-from archive.models import Artwork, EmbeddingModel
+from archive.models import Artwork, ArtworkText, EmbeddingModel
 
 from .label_suggest import resolve as resolve_label
 from .models_state import HIDDEN_COLUMNS, active_model, display_artworks
@@ -146,14 +148,18 @@ class SearchResult:
     used_metadata: bool = False
     copies: dict = field(default_factory=dict)  # artwork id -> near-copy score (search by image)
     total_capped: bool = False  # more than COUNT_CAP matched; total says COUNT_CAP
+    used_text: bool = False  # the text read in the images matched
+    text_matches: set = field(default_factory=set)  # ids of the artworks whose image text matched
 
 
-def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: each list contributes 1 / (k + rank) to its items."""
+def rrf(rankings: list[list[int]], k: int = RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: each list contributes weight / (k + rank) to its items (weight 1
+    unless ``weights`` gives one per list)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[index]
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
@@ -217,6 +223,25 @@ def substring_ranking(q: str, qs, *, exclude: set[int], limit: int) -> list[int]
     return [a for a in ids if a not in exclude][:limit]
 
 
+def text_query(q: str) -> SearchQuery:
+    """The query on the text read in images: the words as written (configuration ``simple``, no
+    stemming: the text may be in any language), websearch syntax like the metadata search."""
+    return SearchQuery(q, search_type="websearch", config="simple")
+
+
+def text_ranking(q: str, qs) -> list[int]:
+    """Artwork ids (within ``qs``) whose image holds the words of ``q``, best ``ts_rank`` first.
+    The GIN index artwork_text_gin finds the matches; at most FTS_MATCH_CAP are ranked."""
+    query = text_query(q)
+    matches = ArtworkText.objects.filter(document=query).order_by().values("id")[:FTS_MATCH_CAP]
+    return list(
+        ArtworkText.objects.filter(id__in=matches, artwork_id__in=qs.order_by().values("id"))
+        .annotate(rank=SearchRank(F("document"), query))
+        .order_by("-rank", "artwork_id")
+        .values_list("artwork_id", flat=True)[:CANDIDATES]
+    )
+
+
 COUNT_CAP = 10_000  # filter-only results are counted up to this many ("10,000+")
 
 
@@ -257,7 +282,15 @@ def search(
     metadata = metadata_ranking(q, qs)
     rankings.append(metadata)
     result.used_metadata = True
-    fused = rrf(rankings)
+    weights = [1.0] * len(rankings)
+    # The text in the images ranks below the catalogue: the same rank there weighs less.
+    in_images = text_ranking(q, qs)
+    if in_images:
+        rankings.append(in_images)
+        weights.append(settings.OCR_SEARCH_WEIGHT)
+        result.used_text = True
+        result.text_matches = set(in_images)
+    fused = rrf(rankings, weights=weights)
     result.total = len(fused)
     window = fused[offset : offset + limit]
     found = display_artworks(a for a, _ in window)

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from . import api_faces
-from .views import classifiers, curator, discovery, jobs, pages
+from .views import classifiers, content_search, curator, discovery, jobs, pages
 
 app_name = "explorer"
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
     path("artworks/<int:pk>/decide/", curator.decide, name="decide"),
     path("search/", pages.search, name="search"),
     path("search/image/", pages.search_image, name="search_image"),
+    # IIIF Content Search 2.0 over the text in the images and the labels (docs/ocr.md).
+    path("iiif/search", content_search.archive_search, name="iiif_search"),
+    path("iiif/artwork/<int:pk>/search", content_search.artwork_search, name="iiif_artwork_search"),
     path("colours/", discovery.colour_page, name="colours"),
     path("path/", discovery.path_page, name="path"),
     path("timeline/", discovery.timeline_page, name="timeline"),

@@ -322,6 +322,22 @@ EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 # Start a palette job (artworks without a palette) when an import job that ingested images ends.
 PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
 
+# --- Text in images (docs/ocr.md) ------------------------------------------------------------------
+# Start an OCR job (artworks without text read) when an import job that ingested images ends: off
+# by default, since most paintings hold no text; turn it on for posters, prints, letters, maps.
+OCR_AFTER_IMPORT = env_bool("OCR_AFTER_IMPORT", False)
+# Tesseract's languages ("eng", "eng+deu+fra": each needs its tesseract-ocr-<lang> package).
+OCR_LANGUAGES = os.environ.get("OCR_LANGUAGES", "eng")
+# Words below this confidence (Tesseract's 0-100) are dropped.
+OCR_MIN_CONFIDENCE = env_float("OCR_MIN_CONFIDENCE", 70.0)
+# Where the original is larger than the 1024 px derivative, its lettering that is lower than this
+# many pixels in the derivative (too small to read there) is read from the original, reduced to
+# at most OCR_ORIGINAL_SIDE pixels a side.
+OCR_SMALL_TEXT_PX = env_int("OCR_SMALL_TEXT_PX", 12)
+OCR_ORIGINAL_SIDE = env_int("OCR_ORIGINAL_SIDE", 3000)
+# Weight of the text-in-image ranking in search's rank fusion (metadata and meaning weigh 1).
+OCR_SEARCH_WEIGHT = env_float("OCR_SEARCH_WEIGHT", 0.5)
+
 # --- Labels (docs/labels.md) --------------------------------------------------------------------
 # Labels stored per artwork and model, and artworks per label-job batch.
 LABEL_TOP_K = env_int("LABEL_TOP_K", 20)
@@ -342,10 +358,18 @@ FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 2)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
+# What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,
+# workers/ml/dlib_resnet.py, ~1/7 of the CPU) or "dlib" (dlib's own CPU code).
+FACE_EMBEDDER = os.environ.get("FACE_EMBEDDER", "torch")
 # The public page's own detector, and the largest photo (bytes, declared pixels) it accepts.
 DOPPELGANGER_DETECTOR = os.environ.get("DOPPELGANGER_DETECTOR", "hog")
 DOPPELGANGER_MAX_BYTES = env_int("DOPPELGANGER_MAX_BYTES", 8 * 1024 * 1024)
 DOPPELGANGER_MAX_PIXELS = env_int("DOPPELGANGER_MAX_PIXELS", 40_000_000)
+# The live mirror (explorer/doppelganger/live.py): frames per client (one or more comma-separated
+# rates, all of which must allow a frame), the largest frame, and the kiosk's idle reset.
+DOPPELGANGER_LIVE_RATE = os.environ.get("DOPPELGANGER_LIVE_RATE", "8/second,400/minute")
+DOPPELGANGER_LIVE_MAX_BYTES = env_int("DOPPELGANGER_LIVE_MAX_BYTES", 256 * 1024)
+DOPPELGANGER_KIOSK_IDLE_SECONDS = env_int("DOPPELGANGER_KIOSK_IDLE_SECONDS", 10)
 
 # --- Client identity and login throttling (explorer.client_ip, explorer.login_throttle) --------
 # Reverse proxies in front of the server whose X-Forwarded-For entries are trusted (0: the header

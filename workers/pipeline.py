@@ -7,6 +7,7 @@
            ->  activate the model if an embed job asked for it and it is now complete
     faces  ->  place the new faces on the ready face maps of that face model
     import ->  compute the colour palettes of the new works (PALETTES_AFTER_IMPORT)
+           ->  read the text in the new works' images (OCR_AFTER_IMPORT, off by default)
 
 Each stage's own ``finish`` hook only completes its own output (e.g. the embed stage builds the
 HNSW index its bulk load deferred); the kernel runs it first, then :func:`follow_up`, each step
@@ -24,6 +25,7 @@ from workers import palettes, switch
 from workers.classifiers import model_switch as classifier_switch
 from workers.jobs import TRANSIENT_ERRORS, describe_exception
 from workers.layouts import auto
+from workers.ocr import stage as ocr
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ FOLLOW_UPS: dict[str, tuple[Step, ...]] = {
     Job.Kind.EMBED: (auto.place_after_embed, switch.after_embed),
     Job.Kind.LABEL: (classifier_switch.retrain_after_label, switch.after_label),
     Job.Kind.FACES: (auto.place_after_faces,),
-    Job.Kind.IMPORT: (palettes.after_import,),
+    Job.Kind.IMPORT: (palettes.after_import, ocr.after_import),
 }
 
 

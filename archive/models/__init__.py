@@ -8,6 +8,7 @@ from .harvests import HarvestState
 from .jobs import Job, JobBatch, JobError
 from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
+from .ocr import ArtworkText
 from .palettes import ArtworkPalette
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ArtworkEmbedding",
     "ArtworkLabel",
     "ArtworkPalette",
+    "ArtworkText",
     "Classifier",
     "ClassifierExample",
     "ClassifierVersion",

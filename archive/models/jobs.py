@@ -17,6 +17,7 @@ class Job(models.Model):
         TRAIN_CLASSIFIER = "train_classifier", "Train a classifier"
         APPLY_CLASSIFIER = "apply_classifier", "Apply a classifier"
         PALETTE = "palette", "Colour palettes"
+        OCR = "ocr", "Text in images (OCR)"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -20,6 +20,7 @@ from .forms import LookupForm, NotAFaceForm
 log = logging.getLogger(__name__)
 
 PAGE = "explorer/doppelganger.html"
+LIVE_FPS = 7  # frames a second the live mirror sends at most (under DOPPELGANGER_LIVE_RATE's 8/second)
 RESULTS = "explorer/doppelganger_results.html"
 
 
@@ -29,6 +30,7 @@ def _context(**extra) -> dict:
         "max_mb": service.max_upload_bytes() // (1024 * 1024),
         "max_megapixels": service.max_upload_pixels() // 1_000_000,
         "threshold": 0.6,
+        "live_fps": LIVE_FPS,
         **extra,
     }
 

@@ -17,6 +17,7 @@ from django.db import connection
 
 from archive.models import Artwork, Collection, Label, LabelDecision
 
+from .. import content_search
 from . import ids
 from .manifest import derivative_size, lang
 
@@ -201,4 +202,4 @@ def top_collection(base: str) -> dict:
     ]
     items.append({"id": f"{base}/iiif/labels/collection.json", "type": "Collection", "label": lang("Labels")})
     return {"@context": ids.PRESENTATION_CONTEXT, "id": ids.top_collection(base), "type": "Collection",
-            "label": lang("The archive"), "items": items}
+            "label": lang("The archive"), "service": [content_search.service(base)], "items": items}

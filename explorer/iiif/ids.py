@@ -34,6 +34,12 @@ def canvas(base: str, artwork_id: int) -> str:
     return f"{base}/iiif/artwork/{artwork_id}/canvas/1"
 
 
+def search(base: str, artwork_id: int | None = None) -> str:
+    """The IIIF Content Search 2.0 service of an artwork's manifest, or of the whole archive (the
+    top collection's); see explorer/content_search.py."""
+    return f"{base}/iiif/artwork/{artwork_id}/search" if artwork_id is not None else f"{base}/iiif/search"
+
+
 def artwork_page(base: str, artwork_id: int) -> str:
     return f"{base}/artworks/{artwork_id}/"
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from archive.importers.mapping import as_text
 from archive.models import Artwork
 
+from .. import content_search
 from . import ids
 from .annotations import label_page
 from .check import RIGHTS
@@ -179,5 +180,7 @@ def build(artwork: Artwork, base: str, *, model=None) -> dict:
         out["thumbnail"] = thumbnail(artwork, base)
     out["seeAlso"] = [{"id": f"{base}/api/v1/artworks/{artwork.pk}/", "type": "Dataset", "format": "application/json",
                        "label": lang("The record in the archive's JSON API", language="en")}]
+    # IIIF Content Search 2.0 over the text read in the image and the labels (explorer/content_search.py).
+    out["service"] = [content_search.service(base, artwork.pk)]
     out["items"] = [canvas(artwork, base, model)]
     return out

@@ -97,7 +97,10 @@ def path_page(request):
         context["error"] = str(exc)
         return render(request, "explorer/path.html", context, status=400)
     works = path_mod.path_artworks(found)
+    from ..on_map import path_url
+
     context.update({
+        "map_url": path_url(found.ids),
         "steps": list(zip(works, [None, *found.similarities])),
         "untrained_notice": untrained_notice(model),
         "share_url": request.build_absolute_uri(f"/path/?{urlencode({'from': start, 'to': end})}"),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from archive.models import Artwork, Label, Layout
 
-from .. import browse, colours as colour_search, label_suggest, record, search as search_mod, stats, uploads
+from .. import browse, colours as colour_search, image_text, label_suggest, record, search as search_mod, stats, uploads
 from ..forms import LabelFilterForm, SearchForm, first_error
 from ..iiif import ids as iiif_ids
 from ..models_state import active_model, untrained_notice
@@ -107,7 +107,12 @@ def artwork_detail(request, pk: int):
     faces = list(artwork.faces.filter(not_a_face=False).order_by("x")) if _faces_template_exists() else []
     palette = colour_search.palette_of(artwork)
     more = colour_search.query_for_palette(palette)
+    q = search_mod.clean_text(request.GET.get("q", ""), 200)
+    text = image_text.text_of(artwork.pk)
     context = {
+        "q": q,
+        "image_text": text.text if text is not None else "",
+        "text_highlights": image_text.highlights(artwork, q) if q and text is not None and text.word_count else None,
         "artwork": artwork,
         "catalogue": record.catalogue_facts(artwork),
         "other_fields": record.other_fields(artwork),

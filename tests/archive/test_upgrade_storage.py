@@ -124,7 +124,8 @@ def test_a_data_folder_of_the_previous_version_works_after_upgrade(client, setti
     assert manifest["chunks"] == made["files"]["chunks"]
     chunk = client.get(manifest["base_url"] + "points-000.bin.gz")
     assert chunk.status_code == 200
-    assert export.decode_chunk(gzip.decompress(b"".join(chunk.streaming_content)), 1)["year"][0] == 1850
+    # (an export of that version has no dominant-colour column: read with its own column list)
+    assert export.decode_chunk(gzip.decompress(b"".join(chunk.streaming_content)), 1, manifest["columns"])["year"][0] == 1850
 
     # A second run finds nothing to do and changes nothing.
     out = io.StringIO()

@@ -189,6 +189,34 @@ def test_path_page_and_api(client, archive):
     assert client.get("/path/", {"from": start}).status_code == 200  # the form, the start filled in
 
 
+def test_path_page_links_to_the_path_on_the_map_that_holds_most_of_it(client, archive):
+    import numpy as np
+
+    from workers.layouts import build
+
+    start, end = farthest_pair(archive)
+    r = client.get("/path/", {"from": start, "to": end})
+    ids = [a.pk for a, _ in r.context["steps"]]
+    assert r.context["map_url"] is None and 'id="path-on-map"' not in r.content.decode()  # no map yet
+    model = archive["model"]
+    every = np.array([a.pk for a in archive["artworks"]], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    whole = build.get_layout("umap", {}, model)
+    build.save_layout(whole, every, every, rng.normal(0, 1, (len(every), 2)).astype(np.float32), model=model, params={"untrained": True})
+    # A map holding the whole path beats the default map, which holds only its first work.
+    part = np.array([a for a in every if a not in ids[1:]], dtype=np.int64)
+    subset = build.get_layout("tsne", {"label": "horse"}, model)
+    build.save_layout(subset, part, part, rng.normal(0, 1, (len(part), 2)).astype(np.float32), model=model, params={"untrained": True})
+    whole.refresh_from_db()
+    from archive.models import Layout
+
+    Layout.objects.filter(pk=whole.pk).update(is_default=False)
+    Layout.objects.filter(pk=subset.pk).update(is_default=True)
+    html = client.get("/path/", {"from": start, "to": end}).content.decode()
+    want = f"/map/?layout={whole.slug}#path={','.join(map(str, ids))}"
+    assert 'id="path-on-map"' in html and f'href="{want}"' in html
+
+
 def test_loops_are_cut_out_of_the_walk():
     from explorer.path import _without_loops
 

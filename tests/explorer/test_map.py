@@ -74,6 +74,31 @@ def test_map_page(client, small_map):
     assert "Log in to save this selection" in html  # anonymous visitors get a login prompt
 
 
+def test_an_export_made_before_the_colour_column_is_still_served_and_read(client, small_map, monkeypatch):
+    """files.json lists a version's columns; the manifest passes them on, and readers (the page's
+    loader, decode_chunk) take the columns they are given, so an older version needs no rebuild."""
+    layout, artworks, _ = small_map
+    old = [c for c in export.COLUMNS if c[0] != "colour"]
+    monkeypatch.setattr(export, "COLUMNS", old)
+    build.export_layout(layout)  # written as before the column: 13 bytes a point
+    monkeypatch.undo()
+    layout.refresh_from_db()
+    cache.clear()
+    m = client.get(f"/map/{layout.slug}/manifest.json").json()
+    assert [c["name"] for c in m["columns"]] == [name for name, _ in old]
+    chunk = m["chunks"][0]
+    raw = gzip.decompress(b"".join(client.get(m["base_url"] + chunk["file"]).streaming_content))
+    assert len(raw) == 13 * chunk["count"]
+    data = export.decode_chunk(raw, chunk["count"], m["columns"])
+    assert sorted(data["id"].tolist()) == sorted(a.pk for a in artworks) and "colour" not in data
+    # The next export adds the column.
+    build.export_layout(layout)
+    layout.refresh_from_db()
+    cache.clear()
+    m = client.get(f"/map/{layout.slug}/manifest.json").json()
+    assert {"name": "colour", "type": "uint16"} in m["columns"]
+
+
 def test_map_page_without_layouts(client, db):
     r = client.get("/map/")
     assert r.status_code == 200 and b"No map has been built yet" in r.content

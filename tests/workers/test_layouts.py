@@ -98,8 +98,8 @@ def parse_export(layout) -> tuple[dict, dict[str, np.ndarray]]:
     parts = []
     for chunk in files["chunks"]:
         raw = gzip.decompress((root / chunk["file"]).read_bytes())
-        parts.append(export.decode_chunk(raw, chunk["count"]))
-    columns = {name: np.concatenate([p[name] for p in parts]) for name, _ in export.COLUMNS}
+        parts.append(export.decode_chunk(raw, chunk["count"], files["columns"]))
+    columns = {c["name"]: np.concatenate([p[c["name"]] for p in parts]) for c in files["columns"]}
     return files, columns
 
 
@@ -204,6 +204,53 @@ def test_tsne_layout_and_nearest_neighbour_placement(archive60, settings):
     for a in artworks[40:45]:
         x, y = after[a.pk]
         assert xs[:, 0].min() <= x <= xs[:, 0].max() and xs[:, 1].min() <= y <= xs[:, 1].max()
+
+
+def test_export_carries_each_artworks_dominant_colour_from_its_palette(archive60):
+    """The palette stage's real palettes of real images: the export's colour column is the
+    largest palette colour in sRGB (RGB565), 0 for an artwork without a palette."""
+    from archive import colour
+    from archive.models import ArtworkPalette
+    from workers import palettes
+
+    model, artworks = archive60
+    embed(model, artworks[:40])
+    with_palette = artworks[:30]
+    result = palettes.process([a.pk for a in with_palette], {})
+    assert sorted(result.done) == sorted(a.pk for a in with_palette) and not result.errors
+    layout = build.run_job(build.request("tsne", {}).pk)
+    files, cols = parse_export(layout)
+    assert {"name": "colour", "type": "uint16"} in files["columns"]
+    by_id = dict(zip(cols["id"].tolist(), cols["colour"].tolist()))
+    assert len(by_id) == 40
+    stored = {p.artwork_id: p.colours for p in ArtworkPalette.objects.filter(method=colour.METHOD)}
+    greys = 0
+    for a in artworks[:40]:
+        packed = by_id[a.pk]
+        if a.pk not in stored:
+            assert packed == export.COLOUR_NONE
+            continue
+        assert packed != export.COLOUR_NONE
+        top = max(stored[a.pk], key=lambda c: c["share"])
+        assert top is stored[a.pk][0]  # palettes are stored largest first
+        want = np.array(colour.parse_hex(top["hex"]))
+        got = export.rgb565_to_rgb([packed])[0].astype(int)
+        # RGB565 keeps 5 bits of red and blue, 6 of green: within one step of the palette's sRGB.
+        assert np.all(np.abs(got - want) <= [8, 4, 8]), (a.pk, top, got)
+        greys += int(np.ptp(want) < 12)
+    assert greys < 30  # real paintings: most dominant colours are not grey
+    # Bytes per point: 15 raw with the colour column (13 before).
+    raw = sum(np.dtype(t).itemsize for _, t in export.COLUMNS)
+    assert raw == 15
+
+
+def test_rgb565_round_trip_and_black_is_not_no_colour():
+    rgb = np.array([[0, 0, 0], [255, 255, 255], [255, 0, 0], [12, 200, 99]], dtype=np.uint8)
+    packed = export.rgb565(rgb)
+    assert packed[0] != export.COLOUR_NONE and packed[1] == 0xFFFF and packed[2] == 0xF800
+    back = export.rgb565_to_rgb(packed).astype(int)
+    assert np.all(np.abs(back - rgb) <= [8, 4, 8])
+    assert back[1].tolist() == [255, 255, 255]
 
 
 def test_regions_named_by_over_represented_labels(archive60):

@@ -14,7 +14,7 @@ from functools import lru_cache
 from .contract import Stage
 
 # One Celery queue per kind of work, so each can get its own workers and concurrency.
-QUEUES = ("ingest", "embed", "label", "faces", "maps")
+QUEUES = ("ingest", "embed", "label", "faces", "maps", "ocr")
 
 # Every stage, once. Order is the order the dashboard lists them in.
 STAGE_MODULES = [
@@ -27,6 +27,7 @@ STAGE_MODULES = [
     "workers.classifiers.train_stage",
     "workers.classifiers.apply_stage",
     "workers.palettes",
+    "workers.ocr.stage",
 ]
 
 # The follow-up rules between stages (what a finished job triggers): one table, see that module.

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from archive import vectors
+from archive import colour, vectors
 from archive.images import derivative_relpath
 from archive.models import EmbeddingModel, Job, JobBatch, Layout, LayoutPoint, Region
 from workers import jobs
@@ -402,25 +402,31 @@ def _region_centres(layout: Layout) -> list[np.ndarray]:
 # --- export ------------------------------------------------------------------------------------
 
 def read_points(layout: Layout) -> export.PointTable:
-    """The layout's points in export order (LayoutPoint id order: Z-order, then appended ones)."""
-    aw, xs, ys, years, classes, thumbs = [], [], [], [], [], []
+    """The layout's points in export order (LayoutPoint id order: Z-order, then appended ones),
+    with each artwork's dominant colour: the largest colour of its stored palette
+    (:class:`~archive.models.ArtworkPalette` of the current method), CIELAB to sRGB."""
+    aw, xs, ys, years, classes, thumbs, labs = [], [], [], [], [], [], []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT p.artwork_id, p.x, p.y, a.year_start, a.classification, a.sha256, a.status, f.crop "
+            "SELECT p.artwork_id, p.x, p.y, a.year_start, a.classification, a.sha256, a.status, f.crop, "
+            "(pal.colours->0->'lab'->>0)::float8, (pal.colours->0->'lab'->>1)::float8, (pal.colours->0->'lab'->>2)::float8 "
             "FROM archive_layoutpoint p JOIN archive_artwork a ON a.id = p.artwork_id "
-            "LEFT JOIN archive_face f ON f.id = p.face_id WHERE p.layout_id = %s ORDER BY p.id",
-            [layout.pk],
+            "LEFT JOIN archive_face f ON f.id = p.face_id "
+            "LEFT JOIN archive_artworkpalette pal ON pal.artwork_id = p.artwork_id AND pal.method = %s "
+            "WHERE p.layout_id = %s ORDER BY p.id",
+            [colour.METHOD, layout.pk],
         )
         while True:
             rows = cursor.fetchmany(50_000)
             if not rows:
                 break
-            for a, x, y, year, cls, sha, status, crop in rows:
+            for a, x, y, year, cls, sha, status, crop, lab_l, lab_a, lab_b in rows:
                 aw.append(a)
                 xs.append(x)
                 ys.append(y)
                 years.append(export.YEAR_NONE if year is None else year)
                 classes.append(cls or "")
+                labs.append((np.nan, 0.0, 0.0) if lab_l is None else (lab_l, lab_a or 0.0, lab_b or 0.0))
                 if crop:
                     thumbs.append(crop)
                 elif sha and status in ("ok", "duplicate"):
@@ -433,7 +439,17 @@ def read_points(layout: Layout) -> export.PointTable:
     coords = np.stack([x, y], 1) if len(x) else np.empty((0, 2), np.float32)
     c0 = regions.assign(coords, centres[0]) if centres else np.zeros(len(x), np.int32)
     c1 = regions.assign(coords, centres[-1]) if centres else np.zeros(len(x), np.int32)
-    return export.PointTable(np.asarray(aw, dtype=np.int64), x, y, c0, c1, np.asarray(years, dtype=np.int64), classes, thumbs)
+    return export.PointTable(np.asarray(aw, dtype=np.int64), x, y, c0, c1, np.asarray(years, dtype=np.int64), classes, thumbs,
+                             colour=dominant_colours(np.asarray(labs, dtype=np.float64).reshape(-1, 3)))
+
+
+def dominant_colours(labs: np.ndarray) -> np.ndarray:
+    """CIELAB rows (NaN lightness: no palette) as the export's RGB565 column."""
+    out = np.full(len(labs), export.COLOUR_NONE, dtype=np.uint16)
+    known = ~np.isnan(labs[:, 0]) if len(labs) else np.zeros(0, bool)
+    if known.any():
+        out[known] = export.rgb565(colour.lab_to_rgb(labs[known]))
+    return out
 
 
 def export_layout(layout: Layout, *, rebuilt: bool = False, rename: bool = False) -> dict:

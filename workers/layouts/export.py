@@ -8,8 +8,12 @@ serves it (``Layout.export_version`` says which one it serves):
 * ``points-NNN.bin.gz`` — row-group chunks of up to CHUNK_ROWS points, each the columns one after
   another as little-endian typed arrays (4-byte columns first, so every column is aligned):
   ``id`` uint32 (artwork id), ``x``/``y`` uint16 (quantised to the layout's bounds), ``year``
-  int16 (-32768: unknown), ``c0``/``c1`` uint8 (region at the coarse/fine level), ``cls`` uint8
+  int16 (-32768: unknown), ``colour`` uint16 (the artwork's dominant colour, the largest of its
+  stored palette, as sRGB in RGB565: 5 bits red, 6 green, 5 blue; 0: no palette, so a true black
+  is written as 1), ``c0``/``c1`` uint8 (region at the coarse/fine level), ``cls`` uint8
   (classification code into ``files.json``'s list; 255: other/none). Gzipped.
+  ``files.json`` lists the columns with their types, and the browser reads the columns it is
+  given: an export made before the ``colour`` column simply has no colour to show.
   Rows are in Z-order (Morton) of their coordinates at build time, so a chunk and an atlas sheet
   cover a compact patch of the map; points placed later are appended at the end.
 * ``atlas-NNNN.jpg`` — thumbnail sprite sheets: SHEET px square, CELL px cells, row i of the point
@@ -38,7 +42,9 @@ PER_SHEET = PER_ROW * PER_ROW
 WORLD = 1024.0  # the browser's world coordinates span [0, WORLD] on the longer axis
 YEAR_NONE = -32768
 CLS_OTHER = 255
-COLUMNS = [("id", "uint32"), ("x", "uint16"), ("y", "uint16"), ("year", "int16"), ("c0", "uint8"), ("c1", "uint8"), ("cls", "uint8")]
+COLOUR_NONE = 0
+COLUMNS = [("id", "uint32"), ("x", "uint16"), ("y", "uint16"), ("year", "int16"), ("colour", "uint16"),
+           ("c0", "uint8"), ("c1", "uint8"), ("cls", "uint8")]
 BACKGROUND = (34, 34, 34)
 
 
@@ -54,6 +60,7 @@ class PointTable:
     year: np.ndarray  # int, YEAR_NONE for unknown
     classification: list[str]
     thumbs: list[str]  # image per point, a name in the thumbnails' store ("" for none)
+    colour: np.ndarray | None = None  # uint16 RGB565 dominant colour per point (COLOUR_NONE: no palette)
 
     def __len__(self) -> int:
         return len(self.artwork_ids)
@@ -116,14 +123,32 @@ def classification_codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.fromiter((index.get(v, CLS_OTHER) for v in values), dtype=np.uint8, count=len(values)), common
 
 
+def rgb565(rgb) -> np.ndarray:
+    """sRGB uint8 colours (shape (n, 3)) packed as RGB565 uint16, never COLOUR_NONE (a true black
+    becomes 1, a blue one step above black: no eye tells them apart)."""
+    rgb = np.asarray(rgb, dtype=np.uint16).reshape(-1, 3)
+    packed = ((rgb[:, 0] >> 3) << 11) | ((rgb[:, 1] >> 2) << 5) | (rgb[:, 2] >> 3)
+    return np.where(packed == COLOUR_NONE, 1, packed).astype(np.uint16)
+
+
+def rgb565_to_rgb(packed) -> np.ndarray:
+    """Inverse of :func:`rgb565` as sRGB uint8 (n, 3), each channel's bits repeated into the low
+    bits (31 -> 255), as the browser decodes them."""
+    v = np.asarray(packed, dtype=np.uint16).astype(np.uint32)
+    r, g, b = (v >> 11) & 31, (v >> 5) & 63, v & 31
+    return np.stack([(r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2)], axis=-1).astype(np.uint8)
+
+
 def encode_chunk(columns: dict[str, np.ndarray]) -> bytes:
     return b"".join(np.ascontiguousarray(columns[name], dtype=np.dtype(dtype).newbyteorder("<")).tobytes() for name, dtype in COLUMNS)
 
 
-def decode_chunk(data: bytes, count: int) -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_chunk` (after gunzip); used by tests and the benchmark."""
+def decode_chunk(data: bytes, count: int, columns: list | None = None) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_chunk` (after gunzip); used by tests and the benchmark.
+    ``columns``: the ``files.json`` column list of the version read (COLUMNS by default)."""
     out, offset = {}, 0
-    for name, dtype in COLUMNS:
+    pairs = COLUMNS if columns is None else [(c["name"], c["type"]) if isinstance(c, dict) else tuple(c) for c in columns]
+    for name, dtype in pairs:
         dt = np.dtype(dtype).newbyteorder("<")
         out[name] = np.frombuffer(data, dtype=dt, count=count, offset=offset)
         offset += dt.itemsize * count
@@ -196,6 +221,7 @@ def export_points(table: PointTable, slug: str, version: int, *, reuse: tuple[in
         "x": qx,
         "y": qy,
         "year": np.clip(table.year, -32768, 32767).astype(np.int16),
+        "colour": np.zeros(n, np.uint16) if table.colour is None else np.asarray(table.colour, dtype=np.uint16),
         "c0": np.clip(table.c0, 0, 255).astype(np.uint8),
         "c1": np.clip(table.c1, 0, 255).astype(np.uint8),
         "cls": cls,

@@ -1,12 +1,15 @@
 // The archive map: every artwork as a point (deck.gl ScatterplotLayer, WebGL), thumbnails when
 // zoomed in (atlas cells, then 256 px derivatives at the deepest zoom), region names without
 // overlaps (TextLayer), hover titles, click to the artwork, search / label / classification / year
-// filters, an artwork brought into focus from its page (#artwork=ID), box or lasso selection saved
-// as a collection, and all of it in the URL hash (see hash.js).
+// filters, points coloured by region, date or dominant colour, an artwork brought into focus from
+// its page (#artwork=ID), a path between two artworks drawn on the map (#path=ID,ID,...), box or
+// lasso selection saved as a collection, and all of it in the URL hash (see hash.js).
 import { Deck, OrthographicView } from "@deck.gl/core";
 import { IconLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import { loadPoints } from "./points.js";
-import { clusterColour, DIM, HIGHLIGHT, SELECTED } from "./colours.js";
+import { DIM, HIGHLIGHT, SELECTED } from "./colours.js";
+import { baseColours, colouredCount, drawLegend, yearScale } from "./colouring.js";
+import { describePath, pathBounds, pathLayers, resolvePath } from "./path.js";
 import { formatHash, parseHash, parseYears } from "./hash.js";
 import { placeNames } from "./regions.js";
 import { facetMask, yearRange } from "./facets.js";
@@ -29,6 +32,10 @@ const state = {
   manifest: null,
   points: null, // {n, positions Float32Array(2n), ids, c0, c1, year, cls, sortedIds, sortedIndex}
   baseColours: null,
+  colourBy: "cluster", // "cluster", "date" or "colour"
+  yearScale: null,
+  coloured: 0, // points with a dominant colour
+  path: null, // {ids, steps: [{step, id, i}], missing} from #path=, or null
   colours: null,
   colourVersion: 0,
   match: null, // Uint8Array(n) from a search or label, or null
@@ -80,6 +87,8 @@ function writeHash() {
       ...state.filter,
       view: { x: v.target[0], y: v.target[1], zoom: v.zoom },
       artwork: state.focus >= 0 ? state.points.ids[state.focus] : null,
+      colour: state.colourBy,
+      path: state.path ? state.path.ids : [],
     });
     history.replaceState(null, "", `${location.pathname}${location.search}${hash ? `#${hash}` : ""}`);
   }, 250);
@@ -87,11 +96,17 @@ function writeHash() {
 
 // --- colours and filters -------------------------------------------------------------------------
 
-function baseColours() {
-  const { n, c0 } = state.points;
-  const colours = new Uint8Array(n * 4);
-  for (let i = 0; i < n; i++) colours.set(clusterColour(c0[i]), i * 4);
-  return colours;
+function setColourBy(mode) {
+  const select = $("map-colour");
+  const option = [...select.options].find((o) => o.value === mode);
+  if (!option || option.disabled) mode = "cluster";
+  state.colourBy = mode;
+  select.value = mode;
+  state.baseColours = baseColours(state.points, mode, { scale: state.yearScale, none: state.manifest.year_none });
+  drawLegend($("map-legend"), mode, { scale: state.yearScale, coloured: state.coloured, n: state.points.n });
+  paint();
+  writeHash();
+  render();
 }
 
 function paint() {
@@ -100,7 +115,8 @@ function paint() {
   if (state.shown) {
     for (let i = 0; i < n; i++) {
       if (!state.shown[i]) out.set(DIM, i * 4);
-      else if (state.match) out.set(HIGHLIGHT, i * 4);
+      // Matches are yellow over the region colours; by date or colour they keep their colour.
+      else if (state.match && state.colourBy === "cluster") out.set(HIGHLIGHT, i * 4);
     }
   }
   if (state.selection) {
@@ -260,6 +276,7 @@ function clearAll() {
   state.filter = { q: "", label: "", cls: "", years: [null, null] };
   for (const id of ["map-label", "map-q", "map-cls", "map-year-from", "map-year-to"]) $(id).value = "";
   $("map-selection").hidden = true;
+  showPath([], { fly: false });
   setFocus(-1);
   filtersChanged({ fly: false });
 }
@@ -319,6 +336,19 @@ async function setFocus(i) {
   }
 }
 
+// --- a path between two artworks (from the path page's "Show on the map") -------------------------
+
+function showPath(ids, { fly = true } = {}) {
+  state.path = ids.length ? resolvePath(ids, indexOfId) : null;
+  const bar = $("map-path");
+  bar.hidden = !state.path;
+  $("map-path-text").textContent = state.path ? describePath(state.path) : "";
+  writeHash();
+  const b = fly && state.path ? pathBounds(state.path, state.points.positions) : null;
+  if (b) flyTo(b);
+  else render();
+}
+
 // --- thumbnails --------------------------------------------------------------------------------------
 
 function viewBox() {
@@ -365,7 +395,11 @@ function updateThumbs() {
     state.thumbPx = 0;
     return;
   }
-  // The artwork in focus is drawn last, over its neighbours.
+  // A path's works are drawn over their neighbours, and the artwork in focus over everything.
+  if (state.path) {
+    const on = new Set(state.path.steps.map((st) => st.i));
+    visible.sort((a, b) => on.has(a) - on.has(b));
+  }
   if (state.focus >= 0) {
     const at = visible.indexOf(state.focus);
     if (at >= 0) visible.push(...visible.splice(at, 1));
@@ -480,6 +514,7 @@ function layers() {
       }),
     );
   }
+  out.push(...pathLayers(state.path, p, px));
   state.names = [];
   state.nameBoxes = [];
   const level = pickLevel(zoom);
@@ -653,7 +688,7 @@ function setupSelection() {
   el.addEventListener(
     "pointerdown",
     (e) => {
-      if (e.button !== 0 || e.target.closest("#map-selection, #map-card")) return; // the bars over the map keep their clicks
+      if (e.button !== 0 || e.target.closest("#map-selection, #map-card, #map-path, #map-legend")) return; // the bars over the map keep their clicks
       tool = e.shiftKey ? "box" : state.tool;
       if (!tool) return;
       e.preventDefault();
@@ -763,8 +798,9 @@ async function saveSelection() {
 
 // --- start --------------------------------------------------------------------------------------------
 
-// The tooltip, the title card and the selection bar live inside the map element so picking coordinates place them.
-$("map").append($("map-tooltip"), $("map-card"), $("map-selection"));
+// The tooltip, the title card, the selection and path bars and the legend live inside the map
+// element so picking coordinates place them.
+$("map").append($("map-tooltip"), $("map-card"), $("map-selection"), $("map-path"), $("map-legend"));
 
 const deck = new Deck({
   parent: $("map"),
@@ -820,6 +856,8 @@ function setupControls() {
   $("map-cls").addEventListener("change", (e) => setFacets(e.target.value, state.filter.years));
   for (const id of ["map-year-from", "map-year-to"]) $(id).addEventListener("change", () => setFacets(state.filter.cls, readYears()));
   $("map-clear").addEventListener("click", clearAll);
+  $("map-colour").addEventListener("change", (e) => setColourBy(e.target.value));
+  $("map-path-clear").addEventListener("click", () => showPath([], { fly: false }));
   $("map-card-close").addEventListener("click", () => setFocus(-1));
   $("map-select").addEventListener("click", () => setTool("box"));
   $("map-lasso").addEventListener("click", () => setTool("lasso"));
@@ -830,7 +868,10 @@ function setupControls() {
   if (layoutSelect) {
     // Another map has other coordinates: keep the filters and the artwork in focus, not the view.
     layoutSelect.addEventListener("change", () => {
-      const hash = formatHash({ ...state.filter, artwork: state.focus >= 0 ? state.points.ids[state.focus] : null });
+      const hash = formatHash({
+        ...state.filter, artwork: state.focus >= 0 ? state.points.ids[state.focus] : null,
+        colour: state.colourBy, path: state.path ? state.path.ids : [],
+      });
       location.assign(`?layout=${encodeURIComponent(layoutSelect.value)}${hash ? `#${hash}` : ""}`);
     });
   }
@@ -848,8 +889,10 @@ async function restore(h) {
   const focus = h.artwork != null ? indexOfId(h.artwork) : -1;
   if (focus >= 0 && !view) view = focusView(focus);
   // A shared view is restored as it was; without one, the map flies to what the filters show.
-  const fly = !view;
+  const path = h.path.length > 0;
+  const fly = !view && !path; // a path is flown to after the filters are applied
   setView(view || state.overview);
+  if (h.colour) setColourBy(h.colour);
   if (focus >= 0) setFocus(focus);
   const facets = Boolean(h.cls) || h.years[0] != null || h.years[1] != null;
   if (facets) setFacets(h.cls, h.years, { fly: fly && !h.label && !h.q });
@@ -857,6 +900,7 @@ async function restore(h) {
   else if (h.q) await setQuery(h.q, { fly });
   else if (!facets) showStatus();
   if (h.artwork != null && focus < 0) status(`Artwork ${h.artwork} is not on this map`);
+  if (path) showPath(h.path, { fly: !view });
 }
 
 async function main() {
@@ -873,7 +917,15 @@ async function main() {
     $("map-year-to").placeholder = String(years[1]);
   }
   $("map-facets").hidden = !m.classifications.length && !years;
-  state.baseColours = baseColours();
+  state.yearScale = yearScale(state.points, m.year_none);
+  state.coloured = colouredCount(state.points);
+  const byColour = $("map-colour").querySelector("option[value=colour]");
+  if (!state.points.colour) {
+    byColour.disabled = true;
+    byColour.title = "This map's files were exported before dominant colours: its next export (build_map) adds them";
+  }
+  $("map-colour").querySelector("option[value=date]").disabled = !state.yearScale;
+  state.baseColours = baseColours(state.points, "cluster", {});
   paint();
   const span = Math.max(m.bounds[2] - m.bounds[0], m.bounds[3] - m.bounds[1], 1e-9);
   const ext = [0, 0, (m.world * (m.bounds[2] - m.bounds[0])) / span, (m.world * (m.bounds[3] - m.bounds[1])) / span];
@@ -892,6 +944,13 @@ async function main() {
   window.__map.hiresCount = () => state.hires.length;
   window.__map.regionNames = () => state.names.map((r) => r.name);
   window.__map.parseYears = parseYears;
+  window.__map.colourBy = () => state.colourBy;
+  window.__map.thumbPx = () => state.thumbPx;
+  window.__map.colourOf = (i) => Array.from(state.colours.slice(4 * i, 4 * i + 4));
+  window.__map.yearScale = () => state.yearScale;
+  window.__map.pathSteps = () => (state.path ? state.path.steps.map((s) => [s.step, s.id, s.i]) : []);
+  window.__map.pathMissing = () => (state.path ? state.path.missing.map((s) => [s.step, s.id]) : []);
+  window.__map.layerIds = () => deck.props.layers.map((l) => l.id);
 }
 
 main().catch((err) => {

@@ -46,5 +46,5 @@ export async function loadPoints(manifest, onProgress) {
   sortedIndex.sort((a, b) => ids[a] - ids[b]);
   const sortedIds = new Uint32Array(n);
   for (let i = 0; i < n; i++) sortedIds[i] = ids[sortedIndex[i]];
-  return { n, positions, ids, c0: columns.c0, c1: columns.c1, year: columns.year, cls: columns.cls, sortedIds, sortedIndex };
+  return { n, positions, ids, c0: columns.c0, c1: columns.c1, year: columns.year, cls: columns.cls, colour: columns.colour || null, sortedIds, sortedIndex };
 }
