@@ -355,7 +355,7 @@ FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
 # The stage's detector (hog or cnn), the derivative it searches and the detector's upsampling.
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
-FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
+FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 2)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,

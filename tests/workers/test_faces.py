@@ -245,7 +245,7 @@ def test_a_second_backend_stores_vectors_under_its_own_model_id(shared_data):
         assert stage.process([artwork.pk], params).done == [artwork.pk]
         rows = {f.model: f for f in Face.objects.filter(artwork=artwork)}
         assert set(rows) == {ml.MODEL_ID, other}
-        assert set(FaceScan.objects.filter(artwork=artwork).values_list("model", "upsample")) == {(ml.MODEL_ID, 1), (other, 0)}
+        assert set(FaceScan.objects.filter(artwork=artwork).values_list("model", "upsample")) == {(ml.MODEL_ID, settings.FACE_UPSAMPLE), (other, 0)}
         assert ml.l2(vectors.from_value(rows[ml.MODEL_ID].vector), vectors.from_value(rows[other].vector)) < 0.3
         assert artwork.pk in set(stage.completed({"model": other}))
         # Each model's kNN sees only its own rows.

@@ -1,0 +1,83 @@
+"""The painted-faces test set (``bench/data/painted_faces.json``, made by hand for bench/face_detect.py)
+is whole and consistent with the shared paintings, and the stage's default detector finds the
+faces it records in known portraits of the set (real images, real dlib models)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from workers.ml import faces as ml
+
+TEST_SET = Path(__file__).resolve().parents[2] / "bench" / "data" / "painted_faces.json"
+# Single-sitter portraits of the set: John Philip Kemble, Madame Léon Clapisson, Ismael Mengs, Lucie Bérard.
+PORTRAITS = ("16281", "16622", "88372", "16600")
+
+
+@pytest.fixture(scope="module")
+def test_set() -> dict:
+    return json.loads(TEST_SET.read_text())
+
+
+def test_test_set_says_how_it_was_made_and_is_well_formed(test_set):
+    assert len(test_set["method"]) > 200 and "by eye" in test_set["method"]
+    assert test_set["match_iou"] == 0.4 and "box" in test_set
+    images = test_set["images"]
+    assert len(images) == 267
+    assert sum(len(entry["faces"]) for entry in images.values()) > 300
+    assert any(not entry["faces"] for entry in images.values()), "paintings without a face are listed too"
+    for key, entry in images.items():
+        width, height = entry["size"]
+        for box in entry["faces"]:
+            x, y, w, h = box
+            assert all(isinstance(v, int) for v in box), key
+            assert w >= 10 and h >= 10, (key, box)
+            assert x >= 0 and y >= 0 and x + w <= width and y + h <= height, (key, box)
+        for sitter in entry.get("sitters", []):
+            assert sitter["name"] and 0 <= sitter["face"] < len(entry["faces"]), key
+
+
+def test_every_image_of_the_set_is_a_shared_painting_of_that_size(test_set, aic_dir):
+    folder = aic_dir / "images"
+    on_disk = {p.stem for p in folder.glob("*.jpg")}
+    assert set(test_set["images"]) == on_disk
+    for key, entry in test_set["images"].items():
+        with Image.open(folder / f"{key}.jpg") as im:
+            assert list(im.size) == entry["size"], key
+
+
+@pytest.mark.parametrize("key", PORTRAITS)
+def test_default_detector_finds_the_sitter_in_known_portraits(test_set, aic_dir, key):
+    """The stage's default set-up (FACE_DETECTOR, FACE_UPSAMPLE, the 1024 px derivative) finds the
+    sitter's face where the test set has it (IoU >= 0.4 after scaling back to original pixels)."""
+    conf = ml.face_settings()
+    backend = ml.get_backend(detector=conf["detector"], upsample=conf["upsample"])
+    with Image.open(aic_dir / "images" / f"{key}.jpg") as im:
+        original = im.convert("RGB")
+    image = original.copy()
+    image.thumbnail((conf["size"], conf["size"]))
+    factor = original.size[0] / image.size[0]
+    found = [det.scaled(factor).box for det in backend.detect(image)]
+    truth = test_set["images"][key]["faces"]
+    sitter = truth[test_set["images"][key]["sitters"][0]["face"]]
+    assert any(ml.iou(box, sitter) >= test_set["match_iou"] for box in found), (found, sitter)
+
+
+def test_locate_embeds_a_face_from_its_known_box(test_set, aic_dir):
+    """``locate`` (used to embed the test set's hand-checked boxes) gives the same descriptor as
+    detecting the face, within a small distance."""
+    backend = ml.get_backend(detector="hog", upsample=1)
+    with Image.open(aic_dir / "images" / "16281.jpg") as im:
+        image = im.convert("RGB")
+    detected = max(backend.detect(image), key=lambda d: d.area)
+    located = backend.locate(image, [detected.box])
+    assert len(located) == 1 and len(located[0].landmarks) == 5 and located[0].box == detected.box
+    x, y, w, h = detected.box
+    assert all(x - w <= px <= x + 2 * w and y - h <= py <= y + 2 * h for px, py in located[0].landmarks)
+    vectors = backend.embed(image, [detected] + located)
+    assert vectors.shape == (2, 128) and ml.l2(vectors[0], vectors[1]) < 0.05
+    truth = test_set["images"]["16281"]["faces"][0]
+    from_truth = backend.embed(image, backend.locate(image, [truth]))
+    assert ml.l2(vectors[0], from_truth[0]) < ml.MATCH_THRESHOLD
