@@ -48,6 +48,8 @@ sys.path.insert(0, str(BENCH.parent))
 from common import log  # noqa: E402
 from faces_eval import DATA, derivative  # noqa: E402
 
+from workers.ml.faces import iou  # noqa: E402  (the stage's own box overlap)
+
 TRUTH = BENCH / "data" / "painted_faces.json"
 IOU_MATCH = 0.4
 TARGET_F1 = 0.8
@@ -57,16 +59,6 @@ DETECTORS = ("hog0", "hog1", "hog2", "cnn0", "haar")
 
 def load_truth(path: Path = TRUTH) -> dict:
     return json.loads(path.read_text())
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(found: list, truth: list, threshold: float = IOU_MATCH) -> int:

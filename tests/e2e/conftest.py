@@ -23,10 +23,10 @@ def _binaries() -> tuple[str, str]:
     return chromium, driver
 
 
-@pytest.fixture
-def browser():
-    """A headless Chromium webdriver, window 1280x900. The camera is a fake device that needs no
-    permission prompt, so getUserMedia can be exercised."""
+def open_chromium(*extra_args: str):
+    """A headless Chromium webdriver, window 1280x900, with ``extra_args``; the test is skipped
+    when selenium or Chromium is missing or will not start. The camera is a fake device that needs
+    no permission prompt, so getUserMedia can be exercised."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
     from selenium.common.exceptions import WebDriverException
 
@@ -34,7 +34,7 @@ def browser():
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-dev-shm-usage", "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"):
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", *extra_args):
         options.add_argument(arg)
     options.binary_location = chromium
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -44,6 +44,13 @@ def browser():
         pytest.skip(f"headless Chromium could not start: {exc.msg}")
     driver.set_window_size(*WINDOW)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium webdriver (:func:`open_chromium`)."""
+    driver = open_chromium()
     yield driver
     driver.quit()
 

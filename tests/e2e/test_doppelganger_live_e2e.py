@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import SCREENSHOTS, WINDOW, _binaries, wait_for
+from tests.e2e.conftest import SCREENSHOTS, open_chromium, wait_for
 from tests.e2e.fake_camera import blank_frames, face_frames, write_y4m
 from tests.explorer.test_doppelganger_support import AIC_PORTRAITS, QUERY, TWO_PEOPLE, build_archive, deepface_dir
 
@@ -24,27 +24,10 @@ MORE_PORTRAITS = ["75974", "80540", "59907", "36678", "20556", "16622", "80535"]
 @pytest.fixture
 def camera_browser():
     """``open(video)``: a headless Chromium whose camera plays ``video`` (a .y4m file)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    from selenium.common.exceptions import WebDriverException
-
-    chromium, driver_path = _binaries()
     drivers = []
 
     def open_with(video):
-        options = webdriver.ChromeOptions()
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-dev-shm-usage", "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-video-capture={video}", "--autoplay-policy=no-user-gesture-required"):
-            options.add_argument(arg)
-        options.binary_location = chromium
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        try:
-            driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
-        except WebDriverException as exc:
-            pytest.skip(f"headless Chromium could not start: {exc.msg}")
-        driver.set_window_size(*WINDOW)
-        driver.set_page_load_timeout(60)
+        driver = open_chromium(f"--use-file-for-fake-video-capture={video}", "--autoplay-policy=no-user-gesture-required")
         drivers.append(driver)
         return driver
 
