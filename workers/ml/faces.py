@@ -35,7 +35,7 @@ DIM = 128
 FACE_DIM = 128
 # dlib's documented same-person threshold on the Euclidean distance of two descriptors.
 MATCH_THRESHOLD = 0.6
-DETECTORS = ("hog", "cnn")
+DETECTORS = ("hog", "cnn", "mtcnn")
 
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
 DEFAULT_DETECTOR = "hog"
@@ -171,7 +171,7 @@ class FaceBackend:
 
 
 class DlibFaceBackend(FaceBackend):
-    """dlib: HOG or CNN (MMOD) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
+    """dlib: HOG, CNN (MMOD) or MTCNN (facenet-pytorch) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
 
     dim = DIM
 
@@ -188,6 +188,14 @@ class DlibFaceBackend(FaceBackend):
         self.upsample = int(upsample)
         self._hog = dlib.get_frontal_face_detector() if detector == "hog" else None
         self._cnn = dlib.cnn_face_detection_model_v1(str(path / MODEL_FILES["cnn"])) if detector == "cnn" else None
+        # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
+        # descriptor work on them as on its own. It has no upsampling (it searches faces down to
+        # 20 px through its own image pyramid), so ``upsample`` is recorded but not used.
+        self._mtcnn = None
+        if detector == "mtcnn":
+            from .mtcnn import MtcnnDetector
+
+            self._mtcnn = MtcnnDetector()
         self._landmarks = dlib.shape_predictor(str(path / MODEL_FILES["landmarks"]))
         self._recogniser = dlib.face_recognition_model_v1(str(path / MODEL_FILES["recognition"]))
         # The same network and weights through PyTorch (workers/ml/dlib_resnet.py): the same
@@ -208,6 +216,8 @@ class DlibFaceBackend(FaceBackend):
             if self._hog is not None:
                 rects, scores, _ = self._hog.run(arr, times, 0.0)
                 found = list(zip(rects, scores))
+            elif self._mtcnn is not None:
+                found = [(self._dlib.rectangle(x, y, x + w - 1, y + h - 1), score) for (x, y, w, h), score in self._mtcnn(arr)]
             else:
                 found = [(d.rect, d.confidence) for d in self._cnn(arr, times)]
             detections = []
