@@ -20,7 +20,9 @@ Detectors:
   profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3;
 - ``mtcnn``: MTCNN from facenet-pytorch (weights inside its wheel, MIT; workers/ml/mtcnn.py), the
   stage's ``FACE_DETECTOR=mtcnn``: faces down to 20 px, third-stage score >= 0.95, dlib's landmarks
-  found in its boxes as the stage does.
+  found in its boxes as the stage does;
+- ``hog+mtcnn0``/``hog+mtcnn1``: both, HOG at upsampling 0/1, an MTCNN box kept where no HOG box
+  overlaps it (IoU >= 0.3) (the stage's ``FACE_DETECTOR=hog+mtcnn``).
 
 The default is chosen as the best F1 among detectors whose seconds per image is within the budget
 (``--budget``, 1.0 s). Detections are cached per detector and image in ``--cache`` (default
@@ -57,7 +59,7 @@ TRUTH = BENCH / "data" / "painted_faces.json"
 IOU_MATCH = 0.4
 TARGET_F1 = 0.8
 SIZE = 1024
-DETECTORS = ("hog0", "hog1", "hog2", "cnn0", "haar", "mtcnn")
+DETECTORS = ("hog0", "hog1", "hog2", "cnn0", "haar", "mtcnn", "hog+mtcnn1")
 
 
 def load_truth(path: Path = TRUTH) -> dict:
@@ -116,7 +118,12 @@ def make_detector(name: str):
         return Haar()
     from workers.ml.faces import DlibFaceBackend
 
-    kind, upsample = (name, 0) if name == "mtcnn" else (name[:3], int(name[3:]))
+    if name == "mtcnn":
+        kind, upsample = name, 0
+    elif name.startswith("hog+mtcnn"):  # hog+mtcnn1: HOG at upsampling 1 and MTCNN, merged
+        kind, upsample = "hog+mtcnn", int(name[len("hog+mtcnn"):])
+    else:
+        kind, upsample = name[:3], int(name[3:])
     backend = DlibFaceBackend(kind, upsample)
 
     def detect(arr):

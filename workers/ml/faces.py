@@ -35,7 +35,9 @@ DIM = 128
 FACE_DIM = 128
 # dlib's documented same-person threshold on the Euclidean distance of two descriptors.
 MATCH_THRESHOLD = 0.6
-DETECTORS = ("hog", "cnn", "mtcnn")
+DETECTORS = ("hog", "cnn", "mtcnn", "hog+mtcnn")
+# hog+mtcnn: an MTCNN box overlapping a HOG box this much (IoU) is the same face; HOG's box is kept.
+MERGE_IOU = 0.3
 
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
 DEFAULT_DETECTOR = "hog"
@@ -186,13 +188,14 @@ class DlibFaceBackend(FaceBackend):
         self._dlib = dlib
         self.detector = detector
         self.upsample = int(upsample)
-        self._hog = dlib.get_frontal_face_detector() if detector == "hog" else None
+        self._hog = dlib.get_frontal_face_detector() if detector in ("hog", "hog+mtcnn") else None
         self._cnn = dlib.cnn_face_detection_model_v1(str(path / MODEL_FILES["cnn"])) if detector == "cnn" else None
         # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
         # descriptor work on them as on its own. It has no upsampling (it searches faces down to
-        # 20 px through its own image pyramid), so ``upsample`` is recorded but not used.
+        # 20 px through its own image pyramid): ``upsample`` is HOG's alone in hog+mtcnn, and
+        # recorded but not used with mtcnn alone.
         self._mtcnn = None
-        if detector == "mtcnn":
+        if detector in ("mtcnn", "hog+mtcnn"):
             from .mtcnn import MtcnnDetector
 
             self._mtcnn = MtcnnDetector()
@@ -213,12 +216,19 @@ class DlibFaceBackend(FaceBackend):
         height, width = arr.shape[:2]
         times = self.upsample if upsample is None else int(upsample)
         with self._lock:
+            found = []
             if self._hog is not None:
                 rects, scores, _ = self._hog.run(arr, times, 0.0)
                 found = list(zip(rects, scores))
-            elif self._mtcnn is not None:
-                found = [(self._dlib.rectangle(x, y, x + w - 1, y + h - 1), score) for (x, y, w, h), score in self._mtcnn(arr)]
-            else:
+            if self._mtcnn is not None:
+                # With HOG as well: HOG's boxes first (its scores are SVM margins, MTCNN's
+                # probabilities), then MTCNN's faces that no HOG box already holds.
+                held = [(r.left(), r.top(), r.width(), r.height()) for r, _ in found]
+                for box, score in self._mtcnn(arr):
+                    if all(iou(box, other) < MERGE_IOU for other in held):
+                        x, y, w, h = box
+                        found.append((self._dlib.rectangle(x, y, x + w - 1, y + h - 1), score))
+            if self._cnn is not None:
                 found = [(d.rect, d.confidence) for d in self._cnn(arr, times)]
             detections = []
             for rect, score in found:
