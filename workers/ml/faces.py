@@ -1,8 +1,9 @@
 """Face detection, 5-point landmarks, aligned chips and 128-d embeddings behind a small interface.
 
 The one backend today is dlib's ResNet face recogniser (``dlib-resnet-v1``) with the real model
-files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (default,
-built into dlib) or the CNN detector ``mmod_human_face_detector.dat``, the 5-point shape
+files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (built
+into dlib), the CNN detector ``mmod_human_face_detector.dat``, MTCNN (facenet-pytorch) or HOG and
+MTCNN together (``hog+mtcnn``, the stage's default), the 5-point shape
 predictor and ``dlib_face_recognition_resnet_model_v1.dat``. Distances between descriptors are
 Euclidean; dlib's same-person threshold is 0.6.
 
@@ -40,9 +41,9 @@ DETECTORS = ("hog", "cnn", "mtcnn", "hog+mtcnn")
 MERGE_IOU = 0.3
 
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "hog+mtcnn"  # HOG at DEFAULT_UPSAMPLE, then MTCNN (workers/ml/mtcnn.py)
 DEFAULT_DERIVATIVE_SIZE = 1024
-DEFAULT_UPSAMPLE = 2
+DEFAULT_UPSAMPLE = 1
 
 MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",
