@@ -183,6 +183,39 @@ def score(results: dict, truth: dict, keys=None) -> dict:
             "images": used}
 
 
+def from_sweep(raw: dict, names: list) -> dict:
+    """The stage's set-ups from bench/face_detect_sweep.py's raw boxes (recorded once, down to low
+    scores): ``hog<N>`` keeps HOG's boxes at score >= 0 (dlib's default), ``mtcnn`` MTCNN's at the
+    stage's threshold, ``hog+mtcnn<N>`` merges them as the stage does. CPU seconds are the raw
+    runs' (a union's the sum of its parts); wall seconds were not recorded (NaN)."""
+    from workers.ml.faces import MERGE_IOU, iou
+    from workers.ml.mtcnn import DEFAULT_THRESHOLD
+
+    def part(name, key, threshold):
+        entry = raw[name][key]
+        return [[round(v) for v in b[:4]] + [b[4]] for b in entry["boxes"] if b[4] >= threshold], entry["cpu_seconds"]
+
+    out = {}
+    for name in names:
+        if name.startswith("hog+mtcnn"):
+            hog, mtcnn = f"hog{name[len('hog+mtcnn'):]}", "mtcnn"
+        else:
+            hog, mtcnn = (None, "mtcnn") if name == "mtcnn" else (name, None)
+        keys = set.intersection(*[set(raw.get(n, {})) for n in (hog, mtcnn) if n])
+        out[name] = {}
+        for key in keys:
+            boxes, cpu = [], 0.0
+            if hog:
+                hog_boxes, seconds = part(hog, key, 0.0)
+                boxes, cpu = [b[:4] + [10.0 + b[4]] for b in hog_boxes], cpu + seconds
+            if mtcnn:
+                faces, seconds = part(mtcnn, key, DEFAULT_THRESHOLD)
+                boxes += [b for b in faces if all(iou(b[:4], h[:4]) < MERGE_IOU for h in boxes)] if hog else faces
+                cpu += seconds
+            out[name][key] = {"boxes": boxes, "seconds": float("nan"), "cpu_seconds": cpu}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N paintings (sorted by id)")
@@ -193,6 +226,8 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore cached detections")
     parser.add_argument("--cached-only", action="store_true",
                         help="run nothing: score every detector on the paintings all of them have in the cache")
+    parser.add_argument("--sweep-cache", default=None,
+                        help="run nothing: score from the raw boxes bench/face_detect_sweep.py recorded there")
     args = parser.parse_args()
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -217,11 +252,16 @@ def main() -> None:
     if args.cached_only:
         names = [d for d in args.detectors.split(",") if d]
         items = [(k, p) for k, p in items if all(k in cache.get(d, {}) for d in names)]
+    if args.sweep_cache:
+        recorded = from_sweep(json.loads(Path(args.sweep_cache).read_text()), [d for d in args.detectors.split(",") if d])
+        items = [(k, p) for k, p in items if all(k in r for r in recorded.values())]
+        cache = recorded
     log(f"{len(items)} paintings, {sum(len(truth[k]) for k, _ in items)} faces in the test set; one core; IoU >= {IOU_MATCH}")
     rows = {}
     for name in [d for d in args.detectors.split(",") if d]:
         def save():
-            cache_path.write_text(json.dumps(cache))
+            if not args.sweep_cache:
+                cache_path.write_text(json.dumps(cache))
 
         try:
             results = run_detector(name, items, cache, save)
@@ -237,7 +277,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['found']} ({r['tp']}) | {r['plain']['f1']:.3f} |"
-              f" {r['cpu_seconds']:.3f} | {r['seconds']:.3f} |")
+              f" {r['cpu_seconds']:.3f} | {'-' if np.isnan(r['seconds']) else format(r['seconds'], '.3f')} |")
     # The budget is on CPU seconds: the detector runs on one thread, so its CPU time is what it
     # takes on one idle core, whatever else shares the machine (wall time is printed beside it).
     within = {n: r for n, r in rows.items() if r["cpu_seconds"] <= args.budget}
