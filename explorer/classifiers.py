@@ -23,6 +23,8 @@ def describe_version(version: ClassifierVersion | None, *, full: bool = False) -
     out["test_f1"] = m.get("macro_f1") if version.class_ids else ((m.get("classes") or {}).get("positive") or {}).get("f1")
     if version.class_ids:
         out["thresholds"] = m.get("thresholds")
+        # the same in class order (a JSON object's key order does not survive the database)
+        out["class_thresholds"] = [[n, (m.get("thresholds") or {}).get(n)] for n in m.get("class_names", [])]
     if full:
         out["metrics"] = m
     else:

@@ -44,6 +44,8 @@ class VersionSerializer(serializers.Serializer):
     multiclass = serializers.BooleanField()
     test_f1 = serializers.FloatField(allow_null=True, help_text="test-part F1 of the positive class (multi-class: macro F1)")
     thresholds = serializers.DictField(child=serializers.FloatField(), required=False, help_text="multi-class: per class")
+    class_thresholds = serializers.ListField(child=serializers.ListField(), required=False,
+                                             help_text="multi-class: [class name, threshold] in class order")
 
 
 class VersionMetricsSerializer(VersionSerializer):
@@ -55,7 +57,7 @@ class VersionMetricsSerializer(VersionSerializer):
                                               "mean_average_precision, labelled_share, labelled_accuracy, pr_curves (one per class)")
 
 
-class ClassSerializer(serializers.Serializer):
+class ClassifierClassSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField(help_text="the class's label")
@@ -75,7 +77,7 @@ class ClassifierSerializer(serializers.Serializer):
     target_precision = serializers.FloatField()
     seed = serializers.IntegerField()
     multiclass = serializers.BooleanField()
-    classes = ClassSerializer(many=True)
+    classes = ClassifierClassSerializer(many=True)
     examples = serializers.DictField(child=serializers.IntegerField(), help_text="positive / negative, or per class name")
     needed_per_class = serializers.IntegerField()
     ready_to_train = serializers.BooleanField()

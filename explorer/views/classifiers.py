@@ -89,6 +89,10 @@ def classifier_detail(request, pk: int):
         if shown and shown["multiclass"] and metrics.get("pr_curves"):
             context["curves"] = class_curves_svg(metrics)
             context["confusion_rows"] = confusion_rows(metrics)
+            # In class order (the stored JSON's own key order is the database's, not the classes').
+            context["class_rows"] = [
+                {"name": n, "examples": metrics["examples"].get(n, 0), **metrics["classes"][n]} for n in metrics["class_names"]
+            ]
     else:
         context["curve"] = pr_curve_svg(metrics["pr_curve"]) if metrics.get("pr_curve") else None
         context["positives"] = [e.artwork for e in examples.filter(positive=True)[:THUMBS]]

@@ -4,6 +4,8 @@ classifier whose examples come straight from map selections (a lasso and boxes),
 3 x 3 confusion matrix on the page. Screenshots in docs/screenshots/explorer_classifier*.png."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -128,6 +130,9 @@ def test_curator_adds_map_selections_to_a_three_class_classifier(live_server, tr
         driver.get(base + "/map/")
         wait_for(driver, "window.__map && window.__map.ready && window.__map.count === 60")
         el = driver.find_element(By.ID, "map")
+        # Zoom out a little from the overview so that outlines around the patches stay inside the map.
+        driver.execute_script("const v = window.__map.state.viewState; window.__map.setView(v.target[0], v.target[1], v.zoom - 1.2);")
+        time.sleep(0.5)
 
         def screen(pks):
             return np.asarray([driver.execute_script(f"return window.__map.screen(window.__map.indexOfId({pk}));") for pk in pks])
@@ -171,7 +176,11 @@ def test_curator_adds_map_selections_to_a_three_class_classifier(live_server, tr
         assert len(rows) == 3 and all(len(r.find_elements(By.TAG_NAME, "td")) == 3 for r in rows)
         assert sum(int(c.text) for c in driver.find_elements(By.CSS_SELECTOR, "#confusion td")) == 6
         assert len(driver.find_elements(By.CSS_SELECTOR, "#pr-curve polyline")) == 3
-        driver.execute_script("document.getElementById('training').scrollIntoView()")
+        names = [r.find_element(By.TAG_NAME, "th").text for r in driver.find_elements(By.CSS_SELECTOR, "#per-class tbody tr")]
+        assert names == list(groups)  # in class order
+        height = driver.execute_script("return Math.min(4000, document.documentElement.scrollHeight)")
+        driver.set_window_size(1280, max(900, int(height)))
+        time.sleep(0.3)
         driver.save_screenshot(str(SCREENSHOTS / "explorer_classifier_multiclass.png"))
     finally:
         driver.quit()

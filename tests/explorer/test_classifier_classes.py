@@ -194,6 +194,8 @@ def test_pages_create_add_per_class_train_review(curator_client, archive):
     page = curator_client.get(f"/curate/classifiers/{classifier.pk}/").content.decode()
     assert "earlier 20, later 20, crop 20" in page
     assert page.count("<th>truly ") == 3 and page.count("<th>predicted ") == 3
+    assert page.index("<th>earlier</th>") < page.index("<th>later</th>") < page.index("<th>crop</th>")  # class order
+    assert page.index("<th>truly earlier</th>") < page.index("<th>truly later</th>") < page.index("<th>truly crop</th>")
     assert page.count('<polyline points="') == 3 and 'data-class="crop"' in page and "random weights" in page
     # Label more: the smallest margin between the two most probable classes first, digit keys.
     from workers.classifiers.active import suggestions
@@ -210,6 +212,10 @@ def test_pages_create_add_per_class_train_review(curator_client, archive):
     margin = dict(zip(rest, (two[:, -1] - two[:, -2]).tolist()))
     assert [i for i, _, _ in found["uncertain"]] == sorted(margin, key=margin.get)[:5]
     assert all(0 <= k < 3 for _, _, k in found["uncertain"])
+    # Applied, each class label's page links curators to the classifier.
+    _run(jobs.launch("apply_classifier", {"version_id": version.pk}, mode="all", enqueue=False))
+    crop_page = curator_client.get(f"/labels/{classes[2].label.slug}/").content.decode()
+    assert f'href="/curate/classifiers/{classifier.pk}/#metrics">A class of the classifier “Page kinds”' in crop_page
     review = curator_client.get(f"/curate/classifiers/{classifier.pk}/review/").content.decode()
     assert 'data-key="1"' in review and 'data-key="3"' in review and 'data-key="y"' not in review and "<kbd>s</kbd> skip" in review
 
