@@ -45,3 +45,9 @@ def curator_classifiers():
     from archive.models import Classifier
 
     return list(Classifier.objects.select_related("label").prefetch_related("classes__label").order_by("label__name")[:100])
+
+
+@register.filter
+def any_multiclass(classifiers) -> bool:
+    """Whether any of these classifiers has classes (the "Add to a classifier" wording)."""
+    return any(c.multiclass for c in classifiers)
