@@ -182,5 +182,17 @@ def test_curator_adds_map_selections_to_a_three_class_classifier(live_server, tr
         driver.set_window_size(1280, max(900, int(height)))
         time.sleep(0.3)
         driver.save_screenshot(str(SCREENSHOTS / "explorer_classifier_multiclass.png"))
+        driver.set_window_size(1280, 900)
+
+        # Label more: with six crops no longer examples, key 3 puts the focused card in class 3.
+        classifier.examples.filter(artwork_id__in=groups["crop"][:6]).delete()
+        driver.get(base + f"/curate/classifiers/{classifier.pk}/review/")
+        wait_for(driver, "document.activeElement && document.activeElement.classList.contains('review-card')")
+        first = int(driver.execute_script("return document.activeElement.dataset.id"))
+        assert first in groups["crop"][:6]
+        assert driver.find_elements(By.CSS_SELECTOR, '.review-card button[data-key="3"]')
+        ActionChains(driver).send_keys("3").perform()
+        wait_for(driver, "document.querySelector('.message')")
+        assert classifier.examples.get(artwork_id=first).klass.label.name == "crop"
     finally:
         driver.quit()
