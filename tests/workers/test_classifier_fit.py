@@ -90,6 +90,17 @@ def test_multiclass_fit_separates_is_deterministic_and_has_per_class_figures():
     assert not np.array_equal(fit_multiclass(X, y, names, seed=1).weights, a.weights)
 
 
+def test_two_named_classes_give_two_softmax_rows_matching_the_logistic_model():
+    from workers.classifiers.fit_multi import class_probabilities, fit_multiclass
+
+    X, y = _blobs()
+    a = fit_multiclass(X, y, ["painting", "drawing"], seed=0)
+    assert a.weights.shape == (2, 32) and np.array_equal(np.array(a.metrics["confusion"]).shape, (2, 2))
+    p = class_probabilities(X, a.weights, a.intercepts)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5) and (p.argmax(axis=1) == y).mean() > 0.8
+    assert a.metrics["classes"]["drawing"]["f1"] > 0.8
+
+
 def test_multiclass_bad_examples_get_clear_errors():
     from workers.classifiers.fit_multi import fit_multiclass
 

@@ -79,6 +79,8 @@ def fit_multiclass(matrix: np.ndarray, y: np.ndarray, names: list[str], *, seed:
     )  # the multinomial (softmax) loss; newton-cg: the same optimum as lbfgs in about a fifth of the CPU time here
     model.fit(X[train], y[train])
     weights, intercepts = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    if k == 2:  # scikit-learn keeps one row (class 1 against class 0): as two softmax rows, the same probabilities
+        weights, intercepts = np.vstack([-weights[0] / 2, weights[0] / 2]), np.array([-intercepts[0] / 2, intercepts[0] / 2])
     p_val = class_probabilities(X[val], weights, intercepts)
     chosen = [choose_threshold((y[val] == c).astype(np.int64), p_val[:, c], target_precision) for c in range(k)]
     thresholds = np.asarray([t for t, _ in chosen], dtype=np.float64)
