@@ -35,7 +35,7 @@ def classifier_list(request):
             classes = request.POST.get("classes", "").strip()
             classifier = curating.create_classifier(
                 request.POST.get("name", ""), description=request.POST.get("description", ""),
-                target_precision=precision, classes=[classes] if classes else None, user=request.user,
+                target_precision=precision, classes=curating.split_class_text(classes) if classes else None, user=request.user,
             )
         except ValueError as exc:
             return bad_request(request, str(exc))

@@ -89,7 +89,11 @@ def test_bad_inputs_get_clear_errors(archive):
         create_classifier("One class", classes=["oil"])
     with pytest.raises(ValueError, match="given twice"):
         create_classifier("Twice", classes=["oil", "Oil"])
-    classifier = create_classifier("Technique", classes=["oil / watercolour / print"])
+    from workers.classifiers.curating import split_class_text
+
+    assert split_class_text("oil / watercolour, print\npen and ink") == ["oil", "watercolour", "print", "pen and ink"]
+    assert [c.label.name for c in create_classifier("Mixed", classes=["oil/tempera", "pen, ink"]).classes.all()] == ["oil/tempera", "pen, ink"]
+    classifier = create_classifier("Technique", classes=split_class_text("oil / watercolour / print"))
     assert [c.label.name for c in classifier.classes.all()] == ["oil", "watercolour", "print"]
     version = _train(classifier)
     assert version.state == "failed" and "no examples yet: add examples of every class" in version.message

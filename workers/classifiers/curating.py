@@ -25,15 +25,15 @@ MAX_CLASSES = 20
 MAX_EXAMPLES_PER_CALL = 10_000  # artworks per request that adds examples (a map selection, a pasted list)
 
 
+def split_class_text(text: str) -> list[str]:
+    """Class names typed in one box: one per line, or separated by "/" or commas."""
+    return [part.strip() for part in str(text).replace("/", "\n").replace(",", "\n").splitlines() if part.strip()]
+
+
 def clean_class_names(classes: Iterable[str]) -> list[str]:
-    """Class names from a list (or one "oil / watercolour, print" string per line); ValueError on
-    fewer than two, duplicates (ignoring case) or over-long names."""
-    names: list[str] = []
-    for value in classes:
-        for part in str(value).replace("/", "\n").replace(",", "\n").splitlines():
-            part = part.strip()
-            if part:
-                names.append(part)
+    """Class names as given (stripped); ValueError on fewer than two, more than MAX_CLASSES,
+    duplicates (ignoring case) or over-long names."""
+    names = [str(value).strip() for value in classes if str(value).strip()]
     if len(names) < 2:
         raise ValueError(f"a classifier with classes needs at least two of them (got {len(names)}): e.g. oil, watercolour, print")
     if len(names) > MAX_CLASSES:
