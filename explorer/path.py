@@ -29,6 +29,7 @@ import numpy as np
 from archive import neighbour_graph, vectors
 from archive.models import EmbeddingModel
 from workers.neighbours import K as STORED_NEIGHBOURS
+from workers.neighbours import two_phase
 
 from .models_state import display_artworks
 from .similar import artwork_vector
@@ -101,8 +102,9 @@ class _Side:
 
 
 def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NEIGHBOURS,
-              max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS) -> Path:
-    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not."""
+              max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS, stored: bool = True) -> Path:
+    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not.
+    ``stored=False`` ignores the stored graph (every look-up online: the search before it existed)."""
     if model is None:
         raise NoPath("paths need an active image model")
     if start == end:
@@ -129,7 +131,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         if expansions + len(batch) > max_expansions or online > MAX_ONLINE:
             break
         expansions += len(batch)
-        adjacency, missing = _adjacency(model, batch, targets, k)
+        adjacency, missing = _adjacency(model, batch, targets, k, stored)
         online += len(missing)
         queries += 1
         if typical is None:
@@ -165,14 +167,15 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
                 online=online, queries=queries)
 
 
-def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray], k: int):
+def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray], k: int, stored: bool = True):
     """Each work of ``batch``: its edges ``(other, cosine distance, chord to start, chord to end)``
     on the stored graph (both directions); works without a row of their own get their ``k`` nearest
     from the HNSW index beside the rows that list them. Returns (adjacency, the works looked up
     online)."""
     adjacency: dict[int, list[tuple[int, float, float, float]]] = {}
     stored: set[int] = set()
-    for source, other, d, listed, to_start, to_end in neighbour_graph.edges(model.pk, batch, dim=model.dim, targets=targets):
+    graph = neighbour_graph.edges(model.pk, batch, dim=model.dim, targets=targets) if stored else []
+    for source, other, d, listed, to_start, to_end in graph:
         adjacency.setdefault(int(source), []).append((int(other), float(d), _chord(to_start), _chord(to_end)))
         if listed:
             stored.add(int(source))
@@ -180,7 +183,8 @@ def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray
     if missing:
         known = {node: {other for other, *_ in adjacency.get(node, ())} for node in missing}
         rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
-                                     key="artwork_id", ef_search=max(40, 4 * k), targets=targets)
+                                     key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
+                                     candidates=two_phase(model.pk))
         for source, other, d, to_start, to_end in rows:
             source, other = int(source), int(other)
             if other != source and other not in known[source]:  # the k nearest, beside the rows that list it

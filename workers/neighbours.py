@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 K = 12  # neighbours stored per artwork
 EF_SEARCH = 64  # hnsw.ef_search of the look-ups (>= K; more finds the true neighbours more often)
 QUERY_CHUNK = 64  # artworks whose neighbours one query reads
+TWO_PHASE_CANDIDATES = 200  # candidates re-ranked per work where the model has the binary-quantized index
+
+
+def two_phase(model_id: int) -> int | None:
+    """Candidates of a two-phase look-up when the model's artworks are searched through their
+    binary-quantized index (from VECTOR_TWO_PHASE_ABOVE artworks), else None."""
+    return TWO_PHASE_CANDIDATES if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model_id, binary=True) else None
 
 
 def _model(params: dict) -> EmbeddingModel:
@@ -72,10 +79,11 @@ def nearest(ids: list[int], model_id: int, dim: int, k: int = K) -> dict[int, li
     """Each embedded artwork of ``ids``: its ``k`` nearest other artworks as (id, cosine distance),
     nearest first. Artworks without an embedding under the model are absent."""
     out: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    candidates = two_phase(model_id)
     for start in range(0, len(ids), QUERY_CHUNK):
         chunk = ids[start:start + QUERY_CHUNK]
         rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model_id, chunk, dim=dim, limit=k + 1,
-                                     key="artwork_id", ef_search=max(EF_SEARCH, k + 1))
+                                     key="artwork_id", ef_search=max(EF_SEARCH, k + 1), candidates=candidates)
         for source, other, distance in rows:
             out[int(source)]  # an artwork alone under its model still has a (empty) row
             if int(other) != int(source) and len(out[int(source)]) < k:

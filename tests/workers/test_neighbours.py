@@ -156,3 +156,22 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
         assert all(rows[a].computed_at == t for a, t in kept.items())
     finally:
         stop_workers(procs)
+
+
+def test_lists_through_the_binary_quantized_index(aic_dir, settings, django_capture_on_commit_callbacks):
+    """From VECTOR_TWO_PHASE_ABOVE artworks a model has only its binary-quantized index: the stage's
+    look-ups go through it in two phases (candidates by Hamming distance, re-ranked exactly) and
+    the lists are still each work's nearest."""
+    from archive import vectors
+
+    add(aic_dir / "images", 0, 16)
+    run_eagerly(django_capture_on_commit_callbacks, lambda: jobs.launch("embed", {"model": "test-tiny"}))
+    params = stage.prepare({"model": "test-tiny"})
+    settings.VECTOR_TWO_PHASE_ABOVE = 10
+    vectors.ensure_artwork_index(params["model_id"], params["dim"])
+    space = vectors.ARTWORK_EMBEDDINGS
+    assert vectors.index_exists(space, params["model_id"], binary=True) and not vectors.index_exists(space, params["model_id"])
+    assert stage.two_phase(params["model_id"]) == stage.TWO_PHASE_CANDIDATES
+    ids = list(ArtworkEmbedding.objects.filter(model_id=params["model_id"]).values_list("artwork_id", flat=True))
+    assert stage.process(ids, params).done == ids
+    check_lists(params["model_id"])
