@@ -116,6 +116,8 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
             raise NoPath(f"artwork {end_id} has no embedding under {model.key} (not embedded yet, or no image)")
         ends[end_id] = vec / (np.linalg.norm(vec) or 1.0)
     targets = [ends[start], ends[end]]
+    apart = _chord(1.0 - float(targets[0] @ targets[1]))
+    left = {start: (0.0, apart), end: (apart, 0.0)}  # each work's chords to the two ends, as looked up
     forward, backward = _Side(start, goal_index=1), _Side(end, goal_index=0)
     typical = None
     best, meeting, rounds_after, expansions, online, queries = float("inf"), None, 0, 0, 0, 0
@@ -131,7 +133,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         if expansions + len(batch) > max_expansions or online > MAX_ONLINE:
             break
         expansions += len(batch)
-        adjacency, missing = _adjacency(model, batch, targets, k, stored)
+        adjacency, missing = _adjacency(model, batch, targets, k, left, stored)
         online += len(missing)
         queries += 1
         if typical is None:
@@ -167,29 +169,35 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
                 online=online, queries=queries)
 
 
-def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray], k: int, stored: bool = True):
+def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray], k: int, left: dict, use_graph: bool = True):
     """Each work of ``batch``: its edges ``(other, cosine distance, chord to start, chord to end)``
     on the stored graph (both directions); works without a row of their own get their ``k`` nearest
-    from the HNSW index beside the rows that list them. Returns (adjacency, the works looked up
+    from the HNSW index beside the rows that list them. ``left`` caches each work's chords to the
+    two ends (only works not seen before are looked up). Returns (adjacency, the works looked up
     online)."""
-    adjacency: dict[int, list[tuple[int, float, float, float]]] = {}
-    stored: set[int] = set()
-    graph = neighbour_graph.edges(model.pk, batch, dim=model.dim, targets=targets) if stored else []
-    for source, other, d, listed, to_start, to_end in graph:
-        adjacency.setdefault(int(source), []).append((int(other), float(d), _chord(to_start), _chord(to_end)))
+    found: dict[int, list[tuple[int, float]]] = {}
+    stored: set[int] = set()  # works with a row of their own
+    for source, other, d, listed in (neighbour_graph.edges(model.pk, batch) if use_graph else []):
+        found.setdefault(source, []).append((other, d))
         if listed:
-            stored.add(int(source))
+            stored.add(source)
     missing = [node for node in batch if node not in stored]
     if missing:
-        known = {node: {other for other, *_ in adjacency.get(node, ())} for node in missing}
+        known = {node: {other for other, _ in found.get(node, ())} for node in missing}
         rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
                                      key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
                                      candidates=two_phase(model.pk))
         for source, other, d, to_start, to_end in rows:
             source, other = int(source), int(other)
+            left.setdefault(other, (_chord(to_start), _chord(to_end)))
             if other != source and other not in known[source]:  # the k nearest, beside the rows that list it
                 known[source].add(other)
-                adjacency.setdefault(source, []).append((other, float(d), _chord(to_start), _chord(to_end)))
+                found.setdefault(source, []).append((other, float(d)))
+    new = {other for edges in found.values() for other, _ in edges if other not in left}
+    for other, (to_start, to_end) in neighbour_graph.target_distances(model.pk, sorted(new), targets, dim=model.dim).items():
+        left[other] = (_chord(to_start), _chord(to_end))
+    adjacency = {node: [(other, d, *left[other]) for other, d in edges if other in left]  # deleted works drop out
+                 for node, edges in found.items()}
     return adjacency, missing
 
 
