@@ -42,7 +42,7 @@ def edges(model_id: int, ids: Sequence[int]) -> list[tuple[int, int, float, bool
         return [(int(a), int(b), float(d), bool(listed)) for a, b, d, listed in cursor.fetchall()]
 
 
-def target_distances(model_id: int, ids: Sequence[int], targets: Sequence[np.ndarray], *, dim: int) -> dict[int, tuple[float, ...]]:
+def target_distances(model_id: int, ids: Sequence[int], targets: Sequence[np.ndarray | str], *, dim: int) -> dict[int, tuple[float, ...]]:
     """Cosine distance of each of ``ids`` (artworks embedded under the model) to each target, by
     one index scan of their embedding rows; artworks without an embedding are absent."""
     if not len(ids):

@@ -30,8 +30,10 @@ def _ident(name: str) -> str:
     return name
 
 
-def to_literal(vector: Sequence[float] | np.ndarray) -> str:
-    """pgvector text form of a vector: '[0.1,0.2,...]'."""
+def to_literal(vector: Sequence[float] | np.ndarray | str) -> str:
+    """pgvector text form of a vector: '[0.1,0.2,...]' (a string is taken as that form already)."""
+    if isinstance(vector, str):
+        return vector
     arr = np.asarray(vector, dtype=np.float32).ravel()
     return "[" + ",".join(repr(float(x)) for x in arr) + "]"
 

@@ -38,9 +38,9 @@ NEIGHBOURS = STORED_NEIGHBOURS  # K of the graph (the stored lists' length; the 
 MAX_EXPANSIONS = 4000  # works whose neighbours are read, both sides together, at most
 MAX_ONLINE = 800  # of those, works without a stored row (each an HNSW scan), at most
 MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
-HEURISTIC_WEIGHT = 1.5  # > 1: fewer look-ups for a slightly costlier path
+HEURISTIC_WEIGHT = 2.0  # > 1: fewer look-ups for a slightly costlier path
 BATCH = 16  # works expanded per side per query
-EXTRA_ROUNDS = 2  # rounds after the sides first meet, for a cheaper meeting
+EXTRA_ROUNDS = 1  # rounds after the sides first meet, for a cheaper meeting
 
 
 class NoPath(ValueError):
@@ -115,8 +115,8 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         if vec is None:
             raise NoPath(f"artwork {end_id} has no embedding under {model.key} (not embedded yet, or no image)")
         ends[end_id] = vec / (np.linalg.norm(vec) or 1.0)
-    targets = [ends[start], ends[end]]
-    apart = _chord(1.0 - float(targets[0] @ targets[1]))
+    apart = _chord(1.0 - float(ends[start] @ ends[end]))
+    targets = [vectors.to_literal(ends[start]), vectors.to_literal(ends[end])]  # formatted once, sent each round
     left = {start: (0.0, apart), end: (apart, 0.0)}  # each work's chords to the two ends, as looked up
     forward, backward = _Side(start, goal_index=1), _Side(end, goal_index=0)
     typical = None
@@ -169,7 +169,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
                 online=online, queries=queries)
 
 
-def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[np.ndarray], k: int, left: dict, use_graph: bool = True):
+def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[str], k: int, left: dict, use_graph: bool = True):
     """Each work of ``batch``: its edges ``(other, cosine distance, chord to start, chord to end)``
     on the stored graph (both directions); works without a row of their own get their ``k`` nearest
     from the HNSW index beside the rows that list them. ``left`` caches each work's chords to the

@@ -201,7 +201,7 @@ def test_a_work_listed_by_no_one_is_reached_from_the_works_it_lists(archive, gra
     listed = ArtworkNeighbours.objects.get(model=model, artwork_id=end)
     for other, d in zip(listed.neighbours, listed.distances):
         # Read at ``other``: the edge to ``end`` is there (from end's row), with its distance.
-        got = {b: dist for a, b, dist, _ in neighbour_graph.edges(model.pk, [other], dim=model.dim)}
+        got = {b: dist for a, b, dist, _ in neighbour_graph.edges(model.pk, [other])}
         assert got[end] == pytest.approx(d)
         assert set(got) == set(ArtworkNeighbours.objects.get(model=model, artwork_id=other).neighbours) | set(
             rows.filter(neighbours__contains=[other]).values_list("artwork_id", flat=True))

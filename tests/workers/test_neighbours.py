@@ -101,10 +101,9 @@ def test_an_embed_job_writes_the_lists_and_new_works_are_reached_from_old_ones(
     for artwork_id, row in before.items():
         assert (after[artwork_id].neighbours, after[artwork_id].computed_at) == (row.neighbours, row.computed_at)
     # Each old work a new one lists is linked to it when the graph is read at the old work.
-    dim = ArtworkEmbedding.objects.filter(model_id=model_id).first().model.dim
     for new in later:
         for old, d in zip(after[new.pk].neighbours, after[new.pk].distances):
-            edges = {(b, listed): dist for a, b, dist, listed in neighbour_graph.edges(model_id, [old], dim=dim)}
+            edges = {(b, listed): dist for a, b, dist, listed in neighbour_graph.edges(model_id, [old])}
             assert edges.get((new.pk, False), edges.get((new.pk, True))) == pytest.approx(d)
 
 
