@@ -17,11 +17,13 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
 
 * colour search without filters (1-3 colours with amounts) and within filters (classification,
   a year range, institution + years, a narrow year range that is ranked exactly);
-* the path between random pairs of artworks (p50/p95, neighbour look-ups per path, works per
-  path, share found);
+* the path between random pairs of artworks on the stored kNN graph, built for the synthetic set
+  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match): p50/p95 wall
+  and CPU per path (client + PostgreSQL backend), works expanded, works per path, share found;
+  then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
 * the palette stage's own cost per image on real paintings (``../shared/data``), if present.
 
-Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
+Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild] [--path-only]
 """
 from __future__ import annotations
 
