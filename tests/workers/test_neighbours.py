@@ -138,8 +138,8 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
     try:
         embed = wait_final(jobs.launch("embed", {"model": "test-tiny"}, batch_size=10), procs)
         assert embed.state == Job.State.DONE and not Job.objects.filter(kind=Job.Kind.NEIGHBOURS).exists()
-        backfill = jobs.launch("neighbours", {}, batch_size=3)
-        assert backfill.total == 20 and backfill.batches.count() == 7
+        backfill = jobs.launch("neighbours", {"model": "test-tiny"}, batch_size=3)  # the model may be activated just after
+        assert backfill.total == 20 and backfill.batches.count() == 7, backfill.message
         backfill = wait_final(backfill, procs)
         assert backfill.state == Job.State.DONE and (backfill.done, backfill.failed) == (20, 0), backfill.message
         assert not backfill.batches.exclude(state=JobBatch.State.DONE).exists()
@@ -148,7 +148,7 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
         lost = [a.pk for a in arts[::4]]
         ArtworkNeighbours.objects.filter(artwork_id__in=lost).delete()
         kept = {r.artwork_id: r.computed_at for r in ArtworkNeighbours.objects.all()}
-        resumed = wait_final(jobs.launch("neighbours", {}, batch_size=3), procs)
+        resumed = wait_final(jobs.launch("neighbours", {"model": "test-tiny"}, batch_size=3), procs)
         assert resumed.state == Job.State.DONE and resumed.total == len(lost)
         rows = check_lists(model_id)
         assert set(rows) == {a.pk for a in arts} and ArtworkNeighbours.objects.count() == 20
