@@ -30,8 +30,10 @@ def _ident(name: str) -> str:
     return name
 
 
-def to_literal(vector: Sequence[float] | np.ndarray) -> str:
-    """pgvector text form of a vector: '[0.1,0.2,...]'."""
+def to_literal(vector: Sequence[float] | np.ndarray | str) -> str:
+    """pgvector text form of a vector: '[0.1,0.2,...]' (a string is taken as that form already)."""
+    if isinstance(vector, str):
+        return vector
     arr = np.asarray(vector, dtype=np.float32).ravel()
     return "[" + ",".join(repr(float(x)) for x in arr) + "]"
 
@@ -464,12 +466,15 @@ def neighbours_of(
     metric: str = "cosine",
     ef_search: int | None = None,
     targets: Sequence[Sequence[float] | np.ndarray] = (),
+    candidates: int | None = None,
 ) -> list[tuple]:
     """The ``limit`` nearest rows of one model to each of several stored rows (those whose ``key``
     column, default the id column, is in ``keys``), in one query: each row's own vector is the
     query of an HNSW index scan (a LATERAL join), so no vector travels to or from the client.
     Returns ``(key, neighbour key, distance, *distance to each of targets)`` tuples, each row's
-    neighbours nearest first; the row itself is among its neighbours (distance 0)."""
+    neighbours nearest first; the row itself is among its neighbours (distance 0).
+    ``candidates`` (cosine only): search in two phases through the binary-quantized index, as
+    :func:`nearest_two_phase` does, that many candidates by Hamming distance re-ranked exactly."""
     if not len(keys):
         return []
     op = _OPERATORS[metric]
@@ -478,10 +483,22 @@ def neighbours_of(
     model = f"{_ident(space.model_column)} = {_predicate_literal(model_value)}"
     cast = f"::{_ident(space.kind)}({int(dim)})"
     extra = "".join(f", h.{vec}{cast} {op} %s{cast}" for _ in targets)
+    if candidates:
+        bits = f"::bit({int(dim)})"
+        scan = (
+            f"SELECT c.{key}, c.{vec}, c.{vec}{cast} {op} q.{vec}{cast} AS distance FROM ("
+            f"SELECT e.{key}, e.{vec} FROM {table} e WHERE e.{model}"
+            f" ORDER BY binary_quantize(e.{vec}{cast}){bits} <~> binary_quantize(q.{vec}{cast}){bits}"
+            f" LIMIT {int(candidates)}) c ORDER BY distance LIMIT %s"
+        )
+        ef_search = max(int(ef_search or 0), min(1000, int(candidates)))
+    else:
+        scan = (
+            f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"
+            f" ORDER BY e.{vec}{cast} {op} q.{vec}{cast} LIMIT %s"
+        )
     sql = (
-        f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ("
-        f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"
-        f" ORDER BY e.{vec}{cast} {op} q.{vec}{cast} LIMIT %s) h"
+        f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ({scan}) h"
         f" WHERE q.{model} AND q.{key} = ANY(%s) ORDER BY q.{key}, h.distance"
     )
     with transaction.atomic(), connection.cursor() as cursor:

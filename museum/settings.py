@@ -321,6 +321,8 @@ EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 # --- Colour palettes (docs/discovery.md) -----------------------------------------------------------
 # Start a palette job (artworks without a palette) when an import job that ingested images ends.
 PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
+# Write the stored kNN graph (the path's neighbour lists) of newly embedded works when an embed job ends.
+NEIGHBOURS_AFTER_EMBED = env_bool("NEIGHBOURS_AFTER_EMBED", True)
 
 # --- Text in images (docs/ocr.md) ------------------------------------------------------------------
 # Start an OCR job (artworks without text read) when an import job that ingested images ends: off

@@ -8,6 +8,7 @@ from .harvests import HarvestState
 from .jobs import Job, JobBatch, JobError
 from .labels import ArtworkLabel, Label, LabelCount, LabelDecision, LabelEmbedding
 from .maps import Layout, LayoutPoint, Region
+from .neighbours import ArtworkNeighbours
 from .ocr import ArtworkText
 from .palettes import ArtworkPalette
 
@@ -15,6 +16,7 @@ __all__ = [
     "Artwork",
     "ArtworkEmbedding",
     "ArtworkLabel",
+    "ArtworkNeighbours",
     "ArtworkPalette",
     "ArtworkText",
     "Classifier",
