@@ -185,6 +185,12 @@ def ranking(query: np.ndarray, filters: Filters | None = None, *, limit: int = 2
     on_rows = row_condition(filters)
     if on_rows is not None:
         return _ranking_on_rows(query, *on_rows, limit)
+    return ranking_by_lookup(query, filters, limit=limit, include_drafts=include_drafts)
+
+
+def ranking_by_lookup(query: np.ndarray, filters: Filters, *, limit: int, include_drafts: bool = False) -> list[tuple[int, float]]:
+    """The filters checked on the artworks (any filter; creator and label need it): a small set
+    listed and ranked exactly, a large one by an iterative scan with a look-up per candidate."""
     queryset = filters.apply(base_queryset(), include_drafts=include_drafts, model=_model())
     hits = None
     if estimated_count(queryset) > INDEX_FIRST_ABOVE:
