@@ -37,6 +37,13 @@ UPDATE archive_artworkpalette p SET year_start = a.year_start, year_end = a.year
   FROM archive_artwork a WHERE a.id = p.artwork_id;
 """
 
+# Years as a range (a GiST index on it): a window of years is two-sided in the index, where a
+# b-tree on year_start alone scans every earlier year (year_end is what bounds the start).
+YEARS_INDEX = """
+CREATE INDEX palette_years_range ON archive_artworkpalette USING gist (
+    int4range(LEAST(year_start, COALESCE(year_end, year_start)), GREATEST(year_start, COALESCE(year_end, year_start)), '[]'));
+"""
+
 DROP = """
 DROP TRIGGER IF EXISTS archive_artwork_to_palettes ON archive_artwork;
 DROP FUNCTION IF EXISTS archive_artwork_to_palettes();
@@ -58,7 +65,7 @@ class Migration(migrations.Migration):
         migrations.AddField("artworkpalette", "duplicate", models.BooleanField(
             default=False, editable=False, help_text="the artwork is an exact duplicate (hidden from search)")),
         migrations.RunSQL(TRIGGERS, DROP),
-        migrations.AddIndex("artworkpalette", models.Index(fields=["method", "year_start"], name="palette_method_years")),
+        migrations.RunSQL(YEARS_INDEX, "DROP INDEX IF EXISTS palette_years_range"),
         migrations.AddIndex("artworkpalette", models.Index(fields=["method", "classification", "year_start"], name="palette_method_class_years")),
         migrations.AddIndex("artworkpalette", models.Index(fields=["method", "institution", "year_start"], name="palette_method_inst_years")),
     ]

@@ -30,10 +30,10 @@ class ArtworkPalette(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artwork", "method"], name="palette_artwork_method_unique")]
+        # The exact ranking of a small filtered set reads its rows through these (the vector is on
+        # the row, so no second look-up), and through the GiST index on the years as a range
+        # (palette_years_range, made by migration 0024: an expression Django does not model here).
         indexes = [
-            # The exact ranking of a small filtered set reads its rows through these (the vector is
-            # on the row, so no second look-up).
-            models.Index(fields=["method", "year_start"], name="palette_method_years"),
             models.Index(fields=["method", "classification", "year_start"], name="palette_method_class_years"),
             models.Index(fields=["method", "institution", "year_start"], name="palette_method_inst_years"),
         ]

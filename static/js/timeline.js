@@ -11,7 +11,9 @@
   const status = root.querySelector(".timeline-zoom-status");
   const ctx = canvas.getContext("2d");
   const BANDS = 65536;
-  const THUMBS_AT = 150; // thumbnails once at most this many works are in view
+  // Thumbnails once at most this many works are in view (window.TIMELINE_THUMBS_AT: a browser test
+  // on a small archive lowers it to see the switch).
+  const THUMBS_AT = window.TIMELINE_THUMBS_AT || 150;
   let ids, years, bands, colours, n = 0;
   let dataFrom = 0, dataTo = 0;
   let view = null; // {x0, x1, y0, y1}: years (fractional) and bands
@@ -233,5 +235,15 @@
     root.dataset.state = "ready";
     reset();
   }
+  // For the browser test and the console: the view, and where a work is drawn (CSS px in the canvas).
+  root.timeline = {
+    get view() { return { ...view }; },
+    screenOf(id, year, band) {
+      const [w, h, ratio] = size();
+      const [sx, sy] = toScreen(year + jitter(id), band, w, h);
+      return [sx / ratio, sy / ratio];
+    },
+    thumbs() { return thumbs.filter((t) => t.img && t.img.complete && t.img.naturalWidth).map((t) => t.id); },
+  };
   load();
 })();
