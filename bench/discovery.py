@@ -21,7 +21,14 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
   path, share found);
 * the palette stage's own cost per image on real paintings (``../shared/data``), if present.
 
+* the zoomable timeline's points payload (bytes per point, build time) and its viewport look-up.
+
+Colour and timeline figures print the PostgreSQL backend's CPU time beside wall time (the machine
+is shared). ``--parts colour,timeline`` builds no embeddings (faster); ``--db`` names the bench
+database so that two runs of different parts do not rebuild each other's.
+
 Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
+       [--parts colour,timeline,path,stage] [--db bench_discovery]
 """
 from __future__ import annotations
 

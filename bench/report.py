@@ -48,6 +48,11 @@ given half a core by other work. The Doppelganger section has the figures.
 Not met: the vector latency targets at 300k (`bench/vectors.py`, issue 14) in wall time on a
 loaded machine; server CPU per similar-artworks look-up is 2.3 ms (target 5 ms wall). No 1M run.
 
+Not met: colour search p95 <= 50 ms within filters (issue 18; `bench/discovery.py`, 300k, not 1M):
+with the filters checked on the palette rows the backend CPU is 3.5-13 ms without filters and
+for small sets, 11-23 ms for 8-20 % of the archive, but 29-46 ms for filters keeping 1-4 %, and
+the wall p95 on the loaded 2-core machine is 46-159 ms. The Discovery section has the figures.
+
 Not met: the Iconclass rows derived in the label stage's batch add at most half to its write
 (`bench/iconclass.py`, issue 19): 1.57 on a loaded 2-core machine; the Iconclass section says where
 the time goes.
