@@ -140,7 +140,7 @@ def build(n: int, seed: int, embeddings: bool = True) -> dict:
             for i in range(stop - start):
                 cols = [{"lab": [round(float(v), 2) for v in labs[i, j]], "hex": hexes[5 * i + j],
                          "share": round(float(shares[i, j]), 4)} for j in range(5)]
-                copy.write_row((start + i + 1, colour.METHOD, json.dumps(cols), sigs[i], 256, now))
+                copy.write_row((start + i + 1, colour.METHOD, cols, sigs[i], 256, now))  # a list: jsonb dumps it (a str would be a JSON string)
     palettes_s = time.time() - t1
     log(f"palettes: {n:,} rows in {palettes_s:.0f}s")
     t2 = time.time()

@@ -51,8 +51,13 @@
     }
     return out;
   }
+  const PAD_TOP = 10, PAD_BOTTOM = 26; // CSS px above the plot and below it (the year axis)
   function toScreen(x, band, w, h) {
-    return [(x - view.x0) / (view.x1 - view.x0) * w, h - (band - view.y0) / (view.y1 - view.y0) * h];
+    const ratio = window.devicePixelRatio || 1, top = PAD_TOP * ratio, plot = h - (PAD_TOP + PAD_BOTTOM) * ratio;
+    return [(x - view.x0) / (view.x1 - view.x0) * w, top + (1 - (band - view.y0) / (view.y1 - view.y0)) * plot];
+  }
+  function plotFraction(clientY, rect) { // 0 at the plot's top, 1 at its bottom
+    return (clientY - rect.top - PAD_TOP) / Math.max(1, rect.height - PAD_TOP - PAD_BOTTOM);
   }
 
   function drawAxis(w, h, ratio) {
@@ -60,12 +65,13 @@
     const steps = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
     const step = steps.find((s) => span / s <= w / (90 * ratio)) || 1000;
     ctx.fillStyle = "rgba(0,0,0,.7)";
+    ctx.fillRect(0, h - PAD_BOTTOM * ratio, w, ratio);
     ctx.font = `${11 * ratio}px system-ui, sans-serif`;
     ctx.textAlign = "center";
     for (let y = Math.ceil(view.x0 / step) * step; y <= view.x1; y += step) {
       const [sx] = toScreen(y, 0, w, h);
-      ctx.fillRect(sx, h - 6 * ratio, ratio, 6 * ratio);
-      ctx.fillText(String(y), sx, h - 8 * ratio);
+      ctx.fillRect(sx, h - PAD_BOTTOM * ratio, ratio, 6 * ratio);
+      ctx.fillText(String(y), sx, h - 6 * ratio);
     }
   }
 
@@ -78,8 +84,8 @@
       const sums = new Float32Array(w * h * 4);
       for (const i of rows) {
         const [sx, sy] = toScreen(years[i] + jitter(ids[i]), bands[i], w, h);
+        if (sx < 0 || sx >= w || sy < 0 || sy >= h) continue;
         const p = ((sy | 0) * w + (sx | 0)) * 4;
-        if (p < 0 || p >= sums.length) continue;
         const c = rgb(colours[i]);
         sums[p] += c[0]; sums[p + 1] += c[1]; sums[p + 2] += c[2]; sums[p + 3] += 1;
       }
@@ -184,7 +190,7 @@
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     const r = canvas.getBoundingClientRect();
-    zoom(Math.exp(e.deltaY * 0.002), (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
+    zoom(Math.exp(e.deltaY * 0.002), (e.clientX - r.left) / r.width, Math.min(1, Math.max(0, plotFraction(e.clientY, r))));
   }, { passive: false });
   canvas.addEventListener("pointerdown", (e) => {
     drag = { x: e.clientX, y: e.clientY, view: { ...view }, moved: false };
@@ -194,7 +200,7 @@
     if (!drag || !view) return;
     const r = canvas.getBoundingClientRect();
     const dx = (e.clientX - drag.x) / r.width * (drag.view.x1 - drag.view.x0);
-    const dy = (e.clientY - drag.y) / r.height * (drag.view.y1 - drag.view.y0);
+    const dy = (e.clientY - drag.y) / Math.max(1, r.height - PAD_TOP - PAD_BOTTOM) * (drag.view.y1 - drag.view.y0);
     if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) drag.moved = true;
     view.x0 = drag.view.x0 - dx; view.x1 = drag.view.x1 - dx;
     view.y0 = drag.view.y0 + dy; view.y1 = drag.view.y1 + dy;
