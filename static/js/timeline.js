@@ -147,12 +147,18 @@
   }
 
   async function loadThumbs(key, y0, y1, b0, b1) {
-    const url = `${root.dataset.viewport}&year_from=${y0}&year_to=${y1}&band_from=${b0}&band_to=${b1}&limit=${THUMBS_AT}`;
+    // The window is whole years, the view a fraction of them: ask for the most the API gives (the
+    // window holds more works than the view) and keep those in view.
+    const url = `${root.dataset.viewport}&year_from=${y0}&year_to=${y1}&band_from=${b0}&band_to=${b1}&limit=200`;
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     const body = await response.json();
     if (!response.ok) { status.textContent = body.detail || "Could not load the works in view"; return; }
     thumbKey = key;
-    thumbs = body.results.map((r) => {
+    const inView = (r) => {
+      const x = r.year + jitter(r.artwork.id);
+      return x >= view.x0 && x <= view.x1 && r.band >= view.y0 && r.band <= view.y1;
+    };
+    thumbs = body.results.filter(inView).map((r) => {
       const t = { id: r.artwork.id, x: r.year + jitter(r.artwork.id), y: r.band, colour: r.colour,
                   url: r.artwork.page_url, title: r.artwork.title || "Untitled" };
       if (r.artwork.thumbnail_url) {
