@@ -121,7 +121,7 @@ def row_condition(filters: Filters) -> tuple[str, list] | None:
         return None
     parts, params = ["NOT duplicate"], []
     if filters.year_from is not None or filters.year_to is not None:
-        # The years as a range, the GiST index's expression (archive migration 0024): a window of
+        # The years as a range, the GiST index's expression (archive migration 0025): a window of
         # years read from the index from both ends; the exact conditions follow.
         parts.append(f"{YEARS_RANGE} && int4range(%s::int, %s::int, '[]')")
         params += [filters.year_from, filters.year_to]

@@ -11,7 +11,7 @@ class ArtworkPalette(models.Model):
     The row also carries a copy of the artwork's filter columns (years, classification,
     institution, whether it is a duplicate) so that a colour search within those filters checks
     them on the row the index scan reads, with no look-up per candidate. PostgreSQL triggers keep
-    the copy (migration 0024): a palette row takes them from its artwork when inserted, and an
+    the copy (migration 0025): a palette row takes them from its artwork when inserted, and an
     update of those artwork columns is written through to its palette rows."""
 
     artwork = models.ForeignKey("archive.Artwork", on_delete=models.CASCADE, related_name="palettes")
@@ -32,7 +32,7 @@ class ArtworkPalette(models.Model):
         constraints = [models.UniqueConstraint(fields=["artwork", "method"], name="palette_artwork_method_unique")]
         # The exact ranking of a small filtered set reads its rows through these (the vector is on
         # the row, so no second look-up), and through the GiST index on the years as a range
-        # (palette_years_range, made by migration 0024: an expression Django does not model here).
+        # (palette_years_range, made by migration 0025: an expression Django does not model here).
         indexes = [
             models.Index(fields=["method", "classification", "year_start"], name="palette_method_class_years"),
             models.Index(fields=["method", "institution", "year_start"], name="palette_method_inst_years"),

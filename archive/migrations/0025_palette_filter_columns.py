@@ -53,7 +53,7 @@ DROP FUNCTION IF EXISTS archive_palette_take_artwork();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("archive", "0023_artwork_text")]
+    dependencies = [("archive", "0024_classifier_classes")]
 
     operations = [
         migrations.AddField("artworkpalette", "year_start", models.IntegerField(null=True, editable=False)),
