@@ -54,6 +54,11 @@ Not met: the path between two artworks within 300 ms p95 at 1M artworks (issue 1
 p50 / p95 (wall 1,168 ms p95 on a loaded machine); 1M not built, and the 30k-100k growth says the
 target would be missed there. The Discovery section has the figures.
 
+Not met: colour search p95 <= 50 ms within filters (issue 18; `bench/discovery.py`, 300k, not 1M):
+with the filters checked on the palette rows the backend CPU is 3.5-13 ms without filters and
+for small sets, 11-23 ms for 8-20 % of the archive, but 29-46 ms for filters keeping 1-4 %, and
+the wall p95 on the loaded 2-core machine is 46-159 ms. The Discovery section has the figures.
+
 Not met: the Iconclass rows derived in the label stage's batch add at most half to its write
 (`bench/iconclass.py`, issue 19): 1.57 on a loaded 2-core machine; the Iconclass section says where
 the time goes.

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0023_artwork_text'),
+        ('archive', '0024_classifier_classes'),
     ]
 
     operations = [
