@@ -12,8 +12,8 @@ from archive.models import Artwork, EmbeddingModel
 
 from .models_state import display_artworks
 
-# HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
-EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
+# HNSW candidate list size; bench/browse.py and bench/vectors.py measure the recall this buys (target >= 0.97 @ 10).
+EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 128)  # recall@10 0.986 at 1M (64: 0.956), docs/perf/vectors.md
 # Nearest neighbours within a filtered set: at most this many artworks are ranked exactly (every
 # distance computed); a larger set is searched through the HNSW index with an iterative scan that
 # checks the filter on each candidate the index yields, until ``limit`` of them pass.
