@@ -17,13 +17,18 @@ Detectors:
   upsampling 0 (upsampling 1 costs ~4x more: 25-40 s per painting on one core here, far outside the
   budget, so it is not swept over the whole set; ``--detectors cnn1`` runs it);
 - ``haar``: OpenCV's Haar cascades shipped in opencv-python-headless (frontal ``alt2`` plus the
-  profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3.
+  profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3;
+- ``mtcnn``: MTCNN from facenet-pytorch (weights inside its wheel, MIT; workers/ml/mtcnn.py), the
+  stage's ``FACE_DETECTOR=mtcnn``: faces down to 20 px, third-stage score >= 0.95, dlib's landmarks
+  found in its boxes as the stage does;
+- ``hog+mtcnn0``/``hog+mtcnn1``: both, HOG at upsampling 0/1, an MTCNN box kept where no HOG box
+  overlaps it (IoU >= 0.3) (the stage's ``FACE_DETECTOR=hog+mtcnn``).
 
 The default is chosen as the best F1 among detectors whose seconds per image is within the budget
 (``--budget``, 1.0 s). Detections are cached per detector and image in ``--cache`` (default
 ``/tmp/face_detect_cache.json``) so a detector already measured is not re-run; ``--fresh`` ignores it.
 
-Usage: .venv/bin/python bench/face_detect.py [--limit N] [--skip N] [--detectors hog0,hog1,hog2,cnn0,haar] [--fresh] [--cached-only]
+Usage: .venv/bin/python bench/face_detect.py [--limit N] [--skip N] [--detectors hog0,hog1,hog2,cnn0,haar,mtcnn] [--fresh] [--cached-only]
 Ends with: BENCH face_detect f1=<chosen detector's F1> target=0.8 PASS|FAIL
 """
 from __future__ import annotations
@@ -54,7 +59,7 @@ TRUTH = BENCH / "data" / "painted_faces.json"
 IOU_MATCH = 0.4
 TARGET_F1 = 0.8
 SIZE = 1024
-DETECTORS = ("hog0", "hog1", "hog2", "cnn0", "haar")
+DETECTORS = ("hog0", "hog1", "hog2", "cnn0", "haar", "mtcnn", "hog+mtcnn1")
 
 
 def load_truth(path: Path = TRUTH) -> dict:
@@ -113,7 +118,12 @@ def make_detector(name: str):
         return Haar()
     from workers.ml.faces import DlibFaceBackend
 
-    kind, upsample = name[:3], int(name[3:])
+    if name == "mtcnn":
+        kind, upsample = name, 0
+    elif name.startswith("hog+mtcnn"):  # hog+mtcnn1: HOG at upsampling 1 and MTCNN, merged
+        kind, upsample = "hog+mtcnn", int(name[len("hog+mtcnn"):])
+    else:
+        kind, upsample = name[:3], int(name[3:])
     backend = DlibFaceBackend(kind, upsample)
 
     def detect(arr):

@@ -352,10 +352,11 @@ LABEL_STATS_SAMPLE = env_int("LABEL_STATS_SAMPLE", 10_000)
 # --- Faces and the doppelganger page (docs/faces.md) ---------------------------------------------
 # The registered face model the stage stores and the page matches against.
 FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
-# The stage's detector (hog or cnn), the derivative it searches and the detector's upsampling.
-FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog")
+# The stage's detector (hog, cnn, mtcnn or hog+mtcnn: HOG's faces plus MTCNN's others), the
+# derivative it searches and HOG's/CNN's upsampling (chosen on the painted-faces test set, docs/faces.md).
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog+mtcnn")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
-FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 2)
+FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,

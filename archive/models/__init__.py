@@ -1,6 +1,6 @@
 """The archive's data, one module per concern."""
 from .artworks import Artwork, NearDuplicate
-from .classifiers import Classifier, ClassifierExample, ClassifierVersion
+from .classifiers import Classifier, ClassifierClass, ClassifierExample, ClassifierVersion
 from .collections import Collection, CollectionItem
 from .embeddings import ArtworkEmbedding, EmbeddingModel
 from .faces import Face
@@ -18,6 +18,7 @@ __all__ = [
     "ArtworkPalette",
     "ArtworkText",
     "Classifier",
+    "ClassifierClass",
     "ClassifierExample",
     "ClassifierVersion",
     "Collection",

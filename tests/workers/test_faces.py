@@ -70,6 +70,32 @@ def test_cnn_detector_is_selectable(shared_data):
     assert len(found) == 1 and len(found[0].landmarks) == 5
 
 
+def test_mtcnn_detector_boxes_carry_dlib_landmarks_and_descriptors(shared_data, aic_dir):
+    """MTCNN (facenet-pytorch) finds the faces; dlib's 5 landmarks fall inside its boxes and the
+    descriptors cut from them tell people apart and stay near those cut from HOG's box."""
+    mtcnn = ml.get_backend(detector="mtcnn")
+    assert mtcnn.detector == "mtcnn" and mtcnn.model_id == ml.MODEL_ID
+    vecs = {}
+    for name in ("img1.jpg", "img2.jpg", "img12.jpg"):  # person01, person01, person02
+        found = ml.analyse(mtcnn, photo(shared_data, name), max_side=800)
+        assert len(found.detections) == 1, name
+        det = found.detections[0]
+        x, y, w, h = det.box
+        assert len(det.landmarks) == 5 and 0.95 <= det.score <= 1.0
+        assert all(x <= px <= x + w and y <= py <= y + h for px, py in det.landmarks)
+        vecs[name] = found.vectors[0]
+    assert ml.l2(vecs["img1.jpg"], vecs["img2.jpg"]) < ml.MATCH_THRESHOLD < ml.l2(vecs["img1.jpg"], vecs["img12.jpg"])
+    # The same painted face (John Philip Kemble) boxed by both detectors: one descriptor, near enough.
+    hog = ml.get_backend(detector="hog", upsample=1)
+    with Image.open(aic_dir / "images" / "16281.jpg") as im:
+        painting = im.convert("RGB")
+    by_hog = max(hog.detect(painting), key=lambda d: d.area)
+    by_mtcnn = max(mtcnn.detect(painting), key=lambda d: ml.iou(d.box, by_hog.box))
+    assert ml.iou(by_hog.box, by_mtcnn.box) >= 0.5
+    both = mtcnn.embed(painting, [by_hog, by_mtcnn])
+    assert ml.l2(both[0], both[1]) < 0.3
+
+
 def test_similarity_percent_mapping():
     assert ml.similarity_percent(0.0) == 100
     assert ml.similarity_percent(0.6) == 50
@@ -160,7 +186,7 @@ def test_faces_command_runs_the_stage_through_the_job_machinery(shared_data, aic
         app.conf.task_always_eager = eager
     job = Job.objects.filter(kind="faces").latest("created_at")
     assert job.state == Job.State.DONE and job.done == 2 and job.failed == 0
-    assert job.params["size"] == ml.DEFAULT_DERIVATIVE_SIZE and job.params["detector"] == "hog"
+    assert job.params["size"] == ml.DEFAULT_DERIVATIVE_SIZE and job.params["detector"] == ml.DEFAULT_DETECTOR == "hog+mtcnn"
     assert set(FaceScan.objects.values_list("artwork_id", flat=True)) == {a.pk for a in arts}
     assert Face.objects.filter(artwork__in=arts).count() >= 2
     # "missing" mode now has nothing to do, including for artworks without faces.

@@ -1,8 +1,9 @@
 """Face detection, 5-point landmarks, aligned chips and 128-d embeddings behind a small interface.
 
 The one backend today is dlib's ResNet face recogniser (``dlib-resnet-v1``) with the real model
-files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (default,
-built into dlib) or the CNN detector ``mmod_human_face_detector.dat``, the 5-point shape
+files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (built
+into dlib), the CNN detector ``mmod_human_face_detector.dat``, MTCNN (facenet-pytorch) or HOG and
+MTCNN together (``hog+mtcnn``, the stage's default), the 5-point shape
 predictor and ``dlib_face_recognition_resnet_model_v1.dat``. Distances between descriptors are
 Euclidean; dlib's same-person threshold is 0.6.
 
@@ -35,12 +36,14 @@ DIM = 128
 FACE_DIM = 128
 # dlib's documented same-person threshold on the Euclidean distance of two descriptors.
 MATCH_THRESHOLD = 0.6
-DETECTORS = ("hog", "cnn")
+DETECTORS = ("hog", "cnn", "mtcnn", "hog+mtcnn")
+# hog+mtcnn: an MTCNN box overlapping a HOG box this much (IoU) is the same face; HOG's box is kept.
+MERGE_IOU = 0.3
 
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "hog+mtcnn"  # HOG at DEFAULT_UPSAMPLE, then MTCNN (workers/ml/mtcnn.py)
 DEFAULT_DERIVATIVE_SIZE = 1024
-DEFAULT_UPSAMPLE = 2
+DEFAULT_UPSAMPLE = 1
 
 MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",
@@ -171,7 +174,7 @@ class FaceBackend:
 
 
 class DlibFaceBackend(FaceBackend):
-    """dlib: HOG or CNN (MMOD) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
+    """dlib: HOG, CNN (MMOD) or MTCNN (facenet-pytorch) detection, 5-point landmarks, ResNet descriptors on aligned 150px chips."""
 
     dim = DIM
 
@@ -186,8 +189,17 @@ class DlibFaceBackend(FaceBackend):
         self._dlib = dlib
         self.detector = detector
         self.upsample = int(upsample)
-        self._hog = dlib.get_frontal_face_detector() if detector == "hog" else None
+        self._hog = dlib.get_frontal_face_detector() if detector in ("hog", "hog+mtcnn") else None
         self._cnn = dlib.cnn_face_detection_model_v1(str(path / MODEL_FILES["cnn"])) if detector == "cnn" else None
+        # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
+        # descriptor work on them as on its own. It has no upsampling (it searches faces down to
+        # 20 px through its own image pyramid): ``upsample`` is HOG's alone in hog+mtcnn, and
+        # recorded but not used with mtcnn alone.
+        self._mtcnn = None
+        if detector in ("mtcnn", "hog+mtcnn"):
+            from .mtcnn import MtcnnDetector
+
+            self._mtcnn = MtcnnDetector()
         self._landmarks = dlib.shape_predictor(str(path / MODEL_FILES["landmarks"]))
         self._recogniser = dlib.face_recognition_model_v1(str(path / MODEL_FILES["recognition"]))
         # The same network and weights through PyTorch (workers/ml/dlib_resnet.py): the same
@@ -205,10 +217,19 @@ class DlibFaceBackend(FaceBackend):
         height, width = arr.shape[:2]
         times = self.upsample if upsample is None else int(upsample)
         with self._lock:
+            found = []
             if self._hog is not None:
                 rects, scores, _ = self._hog.run(arr, times, 0.0)
                 found = list(zip(rects, scores))
-            else:
+            if self._mtcnn is not None:
+                # With HOG as well: HOG's boxes first (its scores are SVM margins, MTCNN's
+                # probabilities), then MTCNN's faces that no HOG box already holds.
+                held = [(r.left(), r.top(), r.width(), r.height()) for r, _ in found]
+                for box, score in self._mtcnn(arr):
+                    if all(iou(box, other) < MERGE_IOU for other in held):
+                        x, y, w, h = box
+                        found.append((self._dlib.rectangle(x, y, x + w - 1, y + h - 1), score))
+            if self._cnn is not None:
                 found = [(d.rect, d.confidence) for d in self._cnn(arr, times)]
             detections = []
             for rect, score in found:

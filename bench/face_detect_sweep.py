@@ -1,0 +1,157 @@
+"""Score thresholds and HOG+MTCNN unions on the painted-faces test set without re-running detectors.
+
+Each raw detector runs once per painting on the 1024 px derivative (as ``bench/face_detect.py``
+does, one core) and keeps every box down to a low score: dlib's HOG at upsampling 0/1/2 with
+``adjust_threshold`` -1 (``hog0``/``hog1``/``hog2``), MTCNN (facenet-pytorch, faces down to 20 px,
+the stage's stage thresholds, so third-stage scores from 0.5; ``mtcnn``). Boxes are cached in
+``--cache`` (default ``/tmp/face_detect_sweep.json``); then precision/recall/F1 are printed for
+HOG at several score thresholds, MTCNN at several, and their union the way the stage's
+``hog+mtcnn`` merges it (HOG's boxes, then MTCNN's that overlap none of them at IoU >= 0.3). CPU
+seconds are the detector call's on one thread; a union costs the sum of its parts.
+
+Usage: .venv/bin/python bench/face_detect_sweep.py [--limit N] [--raw hog1,mtcnn] [--cached-only]
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from common import log  # noqa: E402
+from face_detect import load_truth, match  # noqa: E402
+from faces_eval import DATA, derivative  # noqa: E402
+
+from workers.ml.faces import MERGE_IOU, iou  # noqa: E402
+
+HOG_THRESHOLDS = (0.0, -0.1, -0.2, -0.3, -0.5)
+MTCNN_THRESHOLDS = (0.8, 0.9, 0.95, 0.98)
+
+
+def raw_detector(name: str):
+    """RGB array -> [(x, y, w, h, score)], every box down to the low score."""
+    if name.startswith("hog"):
+        import dlib
+
+        hog, upsample = dlib.get_frontal_face_detector(), int(name[3:])
+
+        def detect(arr):
+            rects, scores, _ = hog.run(arr, upsample, -1.0)
+            return [(r.left(), r.top(), r.width(), r.height(), float(s)) for r, s in zip(rects, scores)]
+
+        return detect
+    if name == "mtcnn":
+        from workers.ml.mtcnn import MtcnnDetector
+
+        mtcnn = MtcnnDetector(threshold=0.5)
+        return lambda arr: [(*box, score) for box, score in mtcnn(arr)]
+    raise SystemExit(f"unknown raw detector {name!r}")
+
+
+def union(hog_boxes: list, mtcnn_boxes: list) -> list:
+    """The stage's hog+mtcnn merge; HOG's boxes rank first when matched."""
+    out = [(*b[:4], 10.0 + b[4]) for b in hog_boxes]
+    for b in mtcnn_boxes:
+        if all(iou(b[:4], h[:4]) < MERGE_IOU for h in hog_boxes):
+            out.append(tuple(b))
+    return out
+
+
+def prf(per_image: dict, truth: dict, keys=None) -> tuple:
+    tp = found = expected = 0
+    for key, boxes in per_image.items():
+        if keys is not None and key not in keys:
+            continue
+        tp += match(boxes, truth[key])
+        found += len(boxes)
+        expected += len(truth[key])
+    p = tp / found if found else 0.0
+    r = tp / expected if expected else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--raw", default="hog1,mtcnn", help="raw detectors to run: hog0, hog1, hog2, mtcnn")
+    parser.add_argument("--cache", default="/tmp/face_detect_sweep.json")
+    parser.add_argument("--cached-only", action="store_true", help="run nothing; score what the cache holds")
+    args = parser.parse_args()
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    except (AttributeError, OSError):
+        pass
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+    import django
+
+    django.setup()
+    from workers.ml.faces import as_array
+
+    data = load_truth()
+    truth = {k: v["faces"] for k, v in data["images"].items()}
+    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
+    folder = DATA / "artworks" / "aic-artwall" / "images"
+    keys = [k for k in sorted(truth) if (folder / f"{k}.jpg").exists()][: args.limit]
+    cache_path = Path(args.cache)
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    names = [n for n in args.raw.split(",") if n]
+    for name in names:
+        done = cache.setdefault(name, {})
+        todo = [] if args.cached_only else [k for k in keys if k not in done]
+        detect = raw_detector(name) if todo else None
+        for n, key in enumerate(todo):
+            image = derivative((folder / f"{key}.jpg").read_bytes(), 1024)
+            factor = data["images"][key]["size"][0] / image.size[0]
+            arr = as_array(image)
+            cpu = time.process_time()
+            found = detect(arr)
+            done[key] = {"boxes": [[x * factor, y * factor, w * factor, h * factor, s] for x, y, w, h, s in found],
+                         "cpu_seconds": time.process_time() - cpu}
+            if (n + 1) % 20 == 0:
+                log(f"{name}: {n + 1}/{len(todo)}")
+                cache_path.write_text(json.dumps(cache))
+        cache_path.write_text(json.dumps(cache))
+    keys = [k for k in keys if all(k in cache.get(n, {}) for n in names)]
+    log(f"{len(keys)} paintings, {sum(len(truth[k]) for k in keys)} faces; load average {open('/proc/loadavg').read().split()[:3]}")
+
+    def boxes(name, key, threshold):
+        return [b for b in cache[name][key]["boxes"] if b[4] >= threshold]
+
+    def cpu(name):
+        return float(np.mean([cache[name][k]["cpu_seconds"] for k in keys]))
+
+    print("\n| detector | precision | recall | F1 | F1 without crowd paintings | CPU s / painting |")
+    print("|---|---|---|---|---|---|")
+
+    def row(label, per, seconds):
+        p, r, f = prf(per, truth)
+        print(f"| {label} | {p:.3f} | {r:.3f} | {f:.3f} | {prf(per, truth, plain)[2]:.3f} | {seconds:.3f} |")
+
+    hogs = [n for n in names if n.startswith("hog")]
+    for name in hogs:
+        for t in HOG_THRESHOLDS:
+            row(f"{name} score >= {t}", {k: boxes(name, k, t) for k in keys}, cpu(name))
+    if "mtcnn" in names:
+        for t in MTCNN_THRESHOLDS:
+            row(f"mtcnn score >= {t}", {k: boxes("mtcnn", k, t) for k in keys}, cpu("mtcnn"))
+        for name in hogs:
+            for ht in HOG_THRESHOLDS[:3]:
+                for mt in MTCNN_THRESHOLDS:
+                    row(f"{name} >= {ht} + mtcnn >= {mt}", {k: union(boxes(name, k, ht), boxes("mtcnn", k, mt)) for k in keys},
+                        cpu(name) + cpu("mtcnn"))
+
+
+if __name__ == "__main__":
+    main()
