@@ -1,6 +1,6 @@
 """A vector table's ``vector`` column from float32 to ``halfvec`` (float16), in batches, while the
 archive stays in use: artwork embeddings (migration ``0016_artwork_embeddings_halfvec``) and face
-vectors (``0024_face_vectors_halfvec``). Every function takes the table (default: artwork embeddings).
+vectors (``0025_face_vectors_halfvec``). Every function takes the table (default: artwork embeddings).
 
 1. a ``halfvec`` column is added beside ``vector`` (catalogue only) and a trigger fills it for
    every row written from now on (the embed and faces stages keep running);

@@ -1,4 +1,4 @@
-"""Face vectors as halfvec (migration 0024): the batched conversion from float32 keeps every face,
+"""Face vectors as halfvec (migration 0025): the batched conversion from float32 keeps every face,
 a face written while it runs, and the look-up through a rebuilt halfvec_l2_ops HNSW index."""
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("archive", "0023_artwork_text"),
+        ("archive", "0024_classifier_classes"),
     ]
 
     operations = [
