@@ -420,7 +420,7 @@ CACHES = {
 EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # kNN: HNSW candidate list for similar artworks and search (recall@10 0.97 at 64 in bench/browse.py),
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
-EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
+EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 128)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
 VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)
