@@ -5,7 +5,8 @@ fixed dimension, so models of any width share a table. Each model gets its own *
 index on ``(vector::<kind>(dim))`` restricted to its rows; :func:`nearest` writes the query with
 exactly that expression and predicate, so PostgreSQL uses the index. Artwork embeddings are stored
 as ``halfvec`` (16-bit floats: half the bytes of ``vector``, in the table and in the index; CLIP
-similarities change in the fourth decimal), faces and label embeddings as ``vector``.
+similarities change in the fourth decimal) and so are faces (128-d: Euclidean distances between real
+faces change by at most 0.0002, docs/perf/face_vectors.md); label embeddings stay ``vector``.
 
 Search within a filter uses pgvector's iterative index scans (``hnsw.iterative_scan``): the index
 scan goes on past ``ef_search`` until ``limit`` rows pass the filter or ``hnsw.max_scan_tuples``
@@ -14,6 +15,7 @@ index entries were visited, so a filter keeps its full ``limit`` matches.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -30,8 +32,10 @@ def _ident(name: str) -> str:
     return name
 
 
-def to_literal(vector: Sequence[float] | np.ndarray) -> str:
-    """pgvector text form of a vector: '[0.1,0.2,...]'."""
+def to_literal(vector: Sequence[float] | np.ndarray | str) -> str:
+    """pgvector text form of a vector: '[0.1,0.2,...]' (a string is taken as that form already)."""
+    if isinstance(vector, str):
+        return vector
     arr = np.asarray(vector, dtype=np.float32).ravel()
     return "[" + ",".join(repr(float(x)) for x in arr) + "]"
 
@@ -71,6 +75,7 @@ def ensure_hnsw_index(
     """Create (if missing) the partial HNSW index for one model's vectors. Idempotent."""
     opclass = f"{_ident(space.kind)}_" + {"cosine": "cosine_ops", "l2": "l2_ops", "ip": "ip_ops"}[metric]
     name = index_name(space, model_value)
+    _forget_index(name)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
@@ -81,13 +86,28 @@ def ensure_hnsw_index(
     return name
 
 
-def index_exists(space: VectorSpace, model_value: int | str, *, binary: bool = False) -> bool:
+_seen_indexes: dict[str, tuple[float, bool]] = {}
+
+
+def index_exists(space: VectorSpace, model_value: int | str, *, binary: bool = False, max_age: float = 0) -> bool:
     """Whether the model's HNSW index (``binary``: its binary-quantized one) is in the catalogue
-    (a plain look-up: no lock on the table)."""
+    (a plain look-up: no lock on the table). ``max_age`` > 0 accepts an answer this process got at
+    most that many seconds ago (a search saves the round trip; this process's own index changes
+    forget it at once, another process's are seen within ``max_age``)."""
     name = binary_index_name(space, model_value) if binary else index_name(space, model_value)
+    now = time.monotonic()
+    seen = _seen_indexes.get(name)
+    if max_age > 0 and seen is not None and now - seen[0] < max_age:
+        return seen[1]
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        return bool(cursor.fetchone()[0])
+        found = bool(cursor.fetchone()[0])
+    _seen_indexes[name] = (now, found)
+    return found
+
+
+def _forget_index(name: str) -> None:
+    _seen_indexes.pop(name, None)
 
 
 # --- two-phase search: binary-quantized HNSW candidates, exact re-rank ----------------------------
@@ -108,6 +128,7 @@ def _bits(space: VectorSpace, dim: int, value: str | None = None) -> str:
 def ensure_binary_index(space: VectorSpace, model_value: int | str, dim: int, *, m: int = 16, ef_construction: int = 64) -> str:
     """Create (if missing) the model's partial HNSW index on its binary-quantized vectors. Idempotent."""
     name = binary_index_name(space, model_value)
+    _forget_index(name)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {_ident(name)} ON {_ident(space.table)} USING hnsw "
@@ -142,6 +163,7 @@ def ensure_artwork_index(model_id: int, dim: int) -> str:
     if not index_exists(space, model_id, binary=True):
         ensure_binary_index(space, model_id, dim)
     if index_exists(space, model_id):
+        _forget_index(index_name(space, model_id))
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {_ident(index_name(space, model_id))}")
     return binary_index_name(space, model_id)
@@ -181,14 +203,51 @@ def nearest_two_phase(
         f"FROM candidates ORDER BY distance, {_ident(space.id_column)} LIMIT %s"
     )
     literal = to_literal(query)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(int(candidates), 40))}")
-        if iterative:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            if max_scan_tuples:
-                cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        scan_settings(cursor, ef_search=min(1000, max(int(candidates), 40)), iterative="relaxed_order" if iterative else None,
+                      max_scan_tuples=max_scan_tuples)
         cursor.execute(sql, [*params, literal, int(candidates), literal, int(limit)])
         return [tuple(row) for row in cursor.fetchall()]
+
+
+# --- the index scan's settings: one round trip, remembered per connection -------------------------
+# pgvector reads hnsw.ef_search, hnsw.iterative_scan and hnsw.max_scan_tuples when the scan starts.
+# Setting them with SET LOCAL inside a transaction took BEGIN, a SET each, the query and COMMIT:
+# four to six round trips to the server for one search, each a wait for a core on a busy machine
+# (docs/perf/vectors.md: server CPU 2.3 ms, wall 38.5 ms under load). Every search now states all
+# three (pgvector's defaults for those it does not need) in one set_config() statement, skipped
+# when this connection's session already has them; outside a transaction the values are set for
+# the session (kept until the connection closes), inside one only for that transaction (a
+# rollback would undo a session value without the cache knowing).
+
+SCAN_DEFAULTS = {"hnsw.ef_search": "40", "hnsw.iterative_scan": "off", "hnsw.max_scan_tuples": "20000"}
+
+
+def scan_settings(cursor, *, ef_search: int | None = None, iterative: str | None = None, max_scan_tuples: int | None = None) -> None:
+    """Give the HNSW scan of the next statement on ``cursor`` these settings (pgvector's default for
+    each left out), in at most one round trip."""
+    wanted = {
+        "hnsw.ef_search": str(int(ef_search)) if ef_search else SCAN_DEFAULTS["hnsw.ef_search"],
+        "hnsw.iterative_scan": iterative or "off",
+        "hnsw.max_scan_tuples": str(int(max_scan_tuples)) if iterative and max_scan_tuples else SCAN_DEFAULTS["hnsw.max_scan_tuples"],
+    }
+    if wanted["hnsw.iterative_scan"] not in ("off", "relaxed_order", "strict_order"):
+        raise ValueError(f"iterative must be relaxed_order or strict_order, not {iterative!r}")
+    raw = connection.connection
+    local = connection.in_atomic_block
+    known = getattr(connection, "_hnsw_session", None)
+    session = known[1] if known and known[0] is raw else {}
+    if local:
+        changed = wanted  # a transaction of the caller's: set for it alone, whatever the session has
+    else:
+        changed = {k: v for k, v in wanted.items() if session.get(k) != v}
+    if not changed:
+        return
+    flag = "true" if local else "false"
+    cursor.execute("SELECT " + ", ".join(f"set_config(%s, %s, {flag})" for _ in changed), [x for kv in changed.items() for x in kv])
+    if not local:
+        connection._hnsw_session = (raw, {**session, **changed})
 
 
 def _quote(value: str) -> str:
@@ -248,13 +307,9 @@ def nearest(
     elif iterative not in (None, "strict_order"):
         raise ValueError(f"iterative must be relaxed_order or strict_order, not {iterative!r}")
     literal = to_literal(query)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if ef_search:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        if iterative:
-            cursor.execute(f"SET LOCAL hnsw.iterative_scan = {iterative}")
-            if max_scan_tuples:
-                cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        scan_settings(cursor, ef_search=ef_search, iterative=iterative, max_scan_tuples=max_scan_tuples)
         limits = [int(limit)]
         if iterative == "relaxed_order":
             limits = [max(int(limit), int(ef_search or 40)), int(limit)]
@@ -301,7 +356,7 @@ def register(conn=None) -> None:
 
 
 ARTWORK_EMBEDDINGS = VectorSpace(table="archive_artworkembedding", model_column="model_id", kind="halfvec")
-FACES = VectorSpace(table="archive_face", model_column="model")
+FACES = VectorSpace(table="archive_face", model_column="model", kind="halfvec")
 LABEL_EMBEDDINGS = VectorSpace(table="archive_labelembedding", model_column="model_id")
 
 
@@ -464,12 +519,15 @@ def neighbours_of(
     metric: str = "cosine",
     ef_search: int | None = None,
     targets: Sequence[Sequence[float] | np.ndarray] = (),
+    candidates: int | None = None,
 ) -> list[tuple]:
     """The ``limit`` nearest rows of one model to each of several stored rows (those whose ``key``
     column, default the id column, is in ``keys``), in one query: each row's own vector is the
     query of an HNSW index scan (a LATERAL join), so no vector travels to or from the client.
     Returns ``(key, neighbour key, distance, *distance to each of targets)`` tuples, each row's
-    neighbours nearest first; the row itself is among its neighbours (distance 0)."""
+    neighbours nearest first; the row itself is among its neighbours (distance 0).
+    ``candidates`` (cosine only): search in two phases through the binary-quantized index, as
+    :func:`nearest_two_phase` does, that many candidates by Hamming distance re-ranked exactly."""
     if not len(keys):
         return []
     op = _OPERATORS[metric]
@@ -478,14 +536,26 @@ def neighbours_of(
     model = f"{_ident(space.model_column)} = {_predicate_literal(model_value)}"
     cast = f"::{_ident(space.kind)}({int(dim)})"
     extra = "".join(f", h.{vec}{cast} {op} %s{cast}" for _ in targets)
+    if candidates:
+        bits = f"::bit({int(dim)})"
+        scan = (
+            f"SELECT c.{key}, c.{vec}, c.{vec}{cast} {op} q.{vec}{cast} AS distance FROM ("
+            f"SELECT e.{key}, e.{vec} FROM {table} e WHERE e.{model}"
+            f" ORDER BY binary_quantize(e.{vec}{cast}){bits} <~> binary_quantize(q.{vec}{cast}){bits}"
+            f" LIMIT {int(candidates)}) c ORDER BY distance LIMIT %s"
+        )
+        ef_search = max(int(ef_search or 0), min(1000, int(candidates)))
+    else:
+        scan = (
+            f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"
+            f" ORDER BY e.{vec}{cast} {op} q.{vec}{cast} LIMIT %s"
+        )
     sql = (
-        f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ("
-        f"SELECT e.{key}, e.{vec}, e.{vec}{cast} {op} q.{vec}{cast} AS distance FROM {table} e WHERE e.{model}"
-        f" ORDER BY e.{vec}{cast} {op} q.{vec}{cast} LIMIT %s) h"
+        f"SELECT q.{key}, h.{key}, h.distance{extra} FROM {table} q CROSS JOIN LATERAL ({scan}) h"
         f" WHERE q.{model} AND q.{key} = ANY(%s) ORDER BY q.{key}, h.distance"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        if ef_search:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        scan_settings(cursor, ef_search=ef_search)
         cursor.execute(sql, [*[to_literal(t) for t in targets], int(limit), [int(k) for k in keys]])
         return [tuple(row) for row in cursor.fetchall()]

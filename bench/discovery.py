@@ -17,11 +17,20 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
 
 * colour search without filters (1-3 colours with amounts) and within filters (classification,
   a year range, institution + years, a narrow year range that is ranked exactly);
-* the path between random pairs of artworks (p50/p95, neighbour look-ups per path, works per
-  path, share found);
+* the path between random pairs of artworks on the stored kNN graph, built for the synthetic set
+  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match): p50/p95 wall
+  and CPU per path (client + PostgreSQL backend), works expanded, works per path, share found;
+  then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
 * the palette stage's own cost per image on real paintings (``../shared/data``), if present.
 
+* the zoomable timeline's points payload (bytes per point, build time) and its viewport look-up.
+
+Colour and timeline figures print the PostgreSQL backend's CPU time beside wall time (the machine
+is shared). ``--parts colour,timeline`` builds no embeddings (faster); ``--db`` names the bench
+database so that two runs of different parts do not rebuild each other's.
+
 Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
+       [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--db bench_discovery]
 """
 from __future__ import annotations
 
@@ -86,15 +95,13 @@ def manifold_vectors(n: int, rng) -> np.ndarray:
     return out
 
 
-def build(n: int, seed: int) -> dict:
+def build(n: int, seed: int, embeddings: bool = True) -> dict:
     from django.db import connection
     from django.utils import timezone
     from pgvector.psycopg import register_vector
 
     from archive import colour, vectors
-    from archive.models import EmbeddingModel
     from workers import palettes as stage
-    from workers.ml.registry import activate
 
     rng = np.random.default_rng(seed)
     cur = connection.cursor()
@@ -135,13 +142,32 @@ def build(n: int, seed: int) -> dict:
             for i in range(stop - start):
                 cols = [{"lab": [round(float(v), 2) for v in labs[i, j]], "hex": hexes[5 * i + j],
                          "share": round(float(shares[i, j]), 4)} for j in range(5)]
-                copy.write_row((start + i + 1, colour.METHOD, json.dumps(cols), sigs[i], 256, now))
+                copy.write_row((start + i + 1, colour.METHOD, cols, sigs[i], 256, now))  # a list: jsonb dumps it (a str would be a JSON string)
     palettes_s = time.time() - t1
     log(f"palettes: {n:,} rows in {palettes_s:.0f}s")
     t2 = time.time()
     stage.ensure_index()
     palette_index_s = time.time() - t2
     log(f"palette HNSW index in {palette_index_s:.0f}s")
+
+    embed_index_s = None
+    if embeddings:
+        embed_index_s = build_embeddings(n, rng, now)
+    for table in ("archive_artwork", "archive_artworkpalette", "archive_artworkembedding"):
+        cur.execute(f"VACUUM ANALYZE {table}")
+    meta = {"n": n, "seed": seed, "build_s": round(time.time() - t0), "palette_index_s": round(palette_index_s),
+            "embed_index_s": embed_index_s and round(embed_index_s), "embeddings": embeddings}
+    cur.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
+    cur.execute("DELETE FROM bench_meta")
+    cur.execute("INSERT INTO bench_meta VALUES ('meta', %s)", [json.dumps(meta)])
+    return meta
+
+
+def build_embeddings(n: int, rng, now) -> float:
+    """512-d embeddings on a smooth manifold for every artwork, with the model's HNSW index."""
+    from archive import vectors
+    from archive.models import EmbeddingModel
+    from workers.ml.registry import activate
 
     model = EmbeddingModel.objects.create(key="bench-512", arch="synthetic", dim=DIM, untrained=True)
     activate(model)
@@ -160,14 +186,7 @@ def build(n: int, seed: int) -> dict:
     vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
     embed_index_s = time.time() - t4
     log(f"embedding HNSW index in {embed_index_s:.0f}s")
-    for table in ("archive_artwork", "archive_artworkpalette", "archive_artworkembedding"):
-        cur.execute(f"VACUUM ANALYZE {table}")
-    meta = {"n": n, "seed": seed, "build_s": round(time.time() - t0), "palette_index_s": round(palette_index_s),
-            "embed_index_s": round(embed_index_s)}
-    cur.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
-    cur.execute("DELETE FROM bench_meta")
-    cur.execute("INSERT INTO bench_meta VALUES ('meta', %s)", [json.dumps(meta)])
-    return meta
+    return embed_index_s
 
 
 
@@ -192,59 +211,181 @@ def random_query(rng: random.Random):
     return colour_search.parse(hexes, amounts)
 
 
+class BackendCPU:
+    """CPU seconds of this connection's PostgreSQL backend (psutil on pg_backend_pid), to print
+    beside wall time: the machine is shared, wall time includes waiting for a core."""
+
+    def __init__(self):
+        import psutil
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self.process = psutil.Process(cur.fetchone()[0])
+
+    def seconds(self) -> float:
+        t = self.process.cpu_times()
+        return t.user + t.system
+
+
+COLOUR_CASES = {  # name: (filters, share of the synthetic archive)
+    "none": ({}, 1.0),
+    "classification": ({"classification": "print"}, 0.2),
+    "years_1800_1850": ({"year_from": 1800, "year_to": 1850}, 51 / 620),
+    "years_1600_1620": ({"year_from": 1600, "year_to": 1620}, 21 / 620),
+    "tate_1900_1950": ({"institution": "Tate", "year_from": 1900, "year_to": 1950}, 51 / 620 / 6),
+    "print_1700_1710": ({"classification": "print", "year_from": 1700, "year_to": 1710}, 11 / 620 / 5),
+    "years_1500_1501": ({"year_from": 1500, "year_to": 1501}, 2 / 620),
+}
+
+
 def measure_colour(samples: int, seed: int) -> dict:
+    """Per filter: p50/p95 wall and backend CPU per query of the search (explorer.colours.search),
+    beside the previous way (filters checked by a look-up per candidate, ranking_by_lookup) and the
+    two ways of the row filter alone (exact ranking, iterative index scan)."""
     from explorer import colours as colour_search
     from explorer.search import Filters
 
     rng = random.Random(seed)
     queries = [random_query(rng) for _ in range(samples)]
+    backend = BackendCPU()
     results = {}
-    cases = {
-        "none": None,
-        "classification": Filters(classification="print"),
-        "years": Filters(year_from=1800, year_to=1850),
-        "institution_years": Filters(institution="Tate", year_from=1900, year_to=1950),
-        "narrow_years": Filters(year_from=1500, year_to=1501),
-    }
-    for name, filters in cases.items():
+    for name, (given, share) in COLOUR_CASES.items():
+        filters = Filters(**given) if given else None
         counts = []
-
-        def run(q):
-            counts.append(len(colour_search.search(q, filters, limit=48)))
-
-        times = timed(run, queries)
-        results[name] = (pct(times, 50), pct(times, 95), min(counts))
-        log(f"colour search [{name}]: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, fewest results {min(counts)}")
+        ways = {"search": lambda q: counts.append(len(colour_search.search(q, filters, limit=48)))}
+        if filters:
+            where, params = colour_search.row_condition(filters)
+            ways["lookup (before)"] = lambda q: colour_search.ranking_by_lookup(q.vector, filters, limit=48)
+            ways["rows exact"] = lambda q: colour_search._exact_where(q.vector, where, params, 48)
+            ways["rows index"] = lambda q: colour_search._index_hits(
+                q.vector, 48, where, params, max_scan_tuples=colour_search.INLINE_MAX_SCAN_TUPLES)
+        row = {"share": share}
+        for way, fn in ways.items():
+            cpu0 = backend.seconds()
+            times = timed(fn, queries if way == "search" else queries[: max(10, samples // 3)])
+            cpu_ms = (backend.seconds() - cpu0) * 1000 / (len(times) + 5)
+            row[way] = (pct(times, 50), pct(times, 95), cpu_ms)
+            log(f"colour [{name}, {100 * share:.2f}%] {way}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+                f"backend CPU {cpu_ms:.1f} ms/query")
+        if filters:
+            row["estimate"] = colour_search.estimated_rows(where, params)
+        row["fewest"] = min(counts)
+        log(f"colour [{name}]: fewest results {min(counts)}")
+        results[name] = row
     return results
 
 
-def measure_path(samples: int, seed: int, n: int) -> dict:
+def backend_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this connection's PostgreSQL backend."""
+    return BackendCPU().seconds()
+
+
+def build_graph(n: int) -> dict:
+    """The stored kNN graph of the synthetic set, by the neighbours stage's own code: its
+    ``process`` over the artworks without a row, one job batch (256 ids) at a time, as the
+    backfill job's batches run (resumable: an interrupted build goes on where it stopped)."""
+    from django.db import connection
+
+    from archive.models import ArtworkNeighbours
+    from workers import neighbours as stage
+
+    params = stage.prepare({"model": "bench-512"})
+    have = ArtworkNeighbours.objects.filter(model_id=params["model_id"]).count()
+    if have >= n:
+        return {}
+    done = set(ArtworkNeighbours.objects.filter(model_id=params["model_id"]).values_list("artwork_id", flat=True))
+    todo = [i for i in range(1, n + 1) if i not in done]
+    size = stage.STAGE.batch_size
+    t0, cpu0, pg0 = time.time(), time.process_time(), backend_cpu_s()
+    for start in range(0, len(todo), size):
+        result = stage.process(todo[start:start + size], params)
+        assert not result.errors, result.errors[:3]
+        if (start // size) % 40 == 0:
+            log(f"graph: {start + size:,}/{len(todo):,} works, {time.time() - t0:.0f}s")
+    wall, cpu, pg = time.time() - t0, time.process_time() - cpu0, backend_cpu_s() - pg0
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_total_relation_size('archive_artworkneighbours')")
+        size_bytes = cur.fetchone()[0]
+    out = {"graph_n": len(todo), "graph_s": round(wall), "graph_ms_per_work": round(1000 * wall / len(todo), 2),
+           "graph_pg_cpu_ms_per_work": round(1000 * pg / len(todo), 2), "graph_client_cpu_ms_per_work": round(1000 * cpu / len(todo), 2),
+           "graph_mb": round(size_bytes / 2**20)}
+    log(f"graph: {len(todo):,} works in {wall:.0f}s ({out['graph_ms_per_work']} ms a work; PostgreSQL CPU "
+        f"{out['graph_pg_cpu_ms_per_work']} ms, client CPU {out['graph_client_cpu_ms_per_work']} ms); table + indexes {out['graph_mb']} MB")
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
+        cur.execute("INSERT INTO bench_meta VALUES ('graph', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    [json.dumps(out)])
+    return out
+
+
+def measure_timeline(n: int) -> dict:
+    """The zoomable timeline's points payload (bytes, build time) for the whole archive and within
+    a filter, and the viewport look-up of a window a few years wide."""
+    from explorer import timeline_points
+    from explorer.search import Filters
+
+    backend = BackendCPU()
+    out = {}
+    for name, filters in (("all", Filters()), ("classification", Filters(classification="print"))):
+        cpu0, t0, p0 = backend.seconds(), time.perf_counter(), time.process_time()
+        found = timeline_points.points(filters)
+        payload = found.payload()
+        wall = time.perf_counter() - t0
+        out[name] = {"bytes": len(payload), "points": len(found), "s": wall}
+        log(f"timeline points [{name}]: {len(found):,} points, {len(payload) / 1e6:.1f} MB, {wall:.1f} s wall "
+            f"(backend CPU {backend.seconds() - cpu0:.1f} s, this process {time.process_time() - p0:.1f} s)")
+    rng = random.Random(5)
+    windows = [(y, y + 1, b, b + 8192) for y, b in ((rng.randint(1400, 2017), rng.randint(0, 57000)) for _ in range(20))]
+    cpu0 = backend.seconds()
+    times = timed(lambda w: timeline_points.viewport(Filters(), w[0], w[1], w[2], w[3], limit=150), windows, warmup=2)
+    log(f"timeline viewport (2 years x 1/8 of the bands, limit 150): p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms "
+        f"(backend CPU {(backend.seconds() - cpu0) * 1000 / 22:.0f} ms per look-up)")
+    out["viewport_p95"] = pct(times, 95)
+    return out
+
+
+def measure_path(samples: int, seed: int, n: int, *, stored: bool = True) -> dict:
+    """Paths between random pairs on the stored graph (``stored=False``: the online search, every
+    look-up an HNSW scan, the baseline)."""
     from archive.models import EmbeddingModel
     from explorer import path as path_mod
 
     model = EmbeddingModel.objects.get(key="bench-512")
     rng = random.Random(seed + 1)
     pairs = [(rng.randint(1, n), rng.randint(1, n)) for _ in range(samples)]
-    lengths, expansions, failed = [], [], []
+    lengths, expansions, queries, online, failed, cpu_each = [], [], [], [], [], []
 
     def run(pair):
+        cpu, pg = time.process_time(), backend_cpu_s()
         try:
-            found = path_mod.find_path(pair[0], pair[1], model)
+            found = path_mod.find_path(pair[0], pair[1], model, stored=stored)
         except path_mod.NoPath as exc:
             failed.append(str(exc))
             return
+        finally:
+            cpu_each.append(1000 * (time.process_time() - cpu + backend_cpu_s() - pg))
         lengths.append(len(found.ids))
         expansions.append(found.expansions)
+        queries.append(found.queries)
+        online.append(found.online)
 
-    cpu0 = time.process_time()
+    cpu0, pg0 = time.process_time(), backend_cpu_s()
     times = timed(run, pairs, warmup=3)
     cpu_ms = (time.process_time() - cpu0) * 1000 / (len(pairs) + 3)
+    pg_ms = (backend_cpu_s() - pg0) * 1000 / (len(pairs) + 3)
     found_share = len(lengths) / (len(lengths) + len(failed))
-    log(f"path: p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms (client CPU {cpu_ms:.0f} ms per path); "
-        f"works per path median {statistics.median(lengths) if lengths else 0}, max {max(lengths, default=0)}; "
-        f"neighbour look-ups median {statistics.median(expansions) if expansions else 0}, max {max(expansions, default=0)}; "
+    name = "path (stored graph)" if stored else "path (online, baseline)"
+    cpu_each = cpu_each[3:]  # after the warm-up
+    log(f"{name}: p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms (CPU per path: client {cpu_ms:.0f} ms, "
+        f"PostgreSQL {pg_ms:.0f} ms on average; client + PostgreSQL CPU per path p50 {pct(cpu_each, 50):.0f} ms, "
+        f"p95 {pct(cpu_each, 95):.0f} ms); works per path median {statistics.median(lengths) if lengths else 0}, "
+        f"min {min(lengths, default=0)}, max {max(lengths, default=0)}; works expanded median "
+        f"{statistics.median(expansions) if expansions else 0}, max {max(expansions, default=0)}; queries median "
+        f"{statistics.median(queries) if queries else 0}; online look-ups {sum(online)}; "
         f"found {100 * found_share:.0f}%" + (f" (first refusal: {failed[0]})" if failed else ""))
-    return {"p50": pct(times, 50), "p95": pct(times, 95), "found": found_share,
+    return {"p50": pct(times, 50), "p95": pct(times, 95), "found": found_share, "cpu_ms": cpu_ms, "pg_cpu_ms": pg_ms,
+            "cpu_p95": pct(cpu_each, 95),
             "median_works": statistics.median(lengths) if lengths else 0}
 
 
@@ -285,9 +426,15 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--baseline-samples", type=int, default=30, help="pairs for the online path baseline (0: skip)")
+    parser.add_argument("--path-only", action="store_true", help="measure only the path (skip colour and the palette stage)")
+    parser.add_argument("--db", default=DB_NAME, help=f"bench database (default {DB_NAME})")
+    parser.add_argument("--parts", default="colour,timeline,path,stage",
+                        help="what to measure, comma-separated (default all); without path no embeddings are built")
     args = parser.parse_args()
+    parts = {"path"} if args.path_only else set(args.parts.split(","))
 
-    os.environ["DATABASE_URL"] = bench_url(DB_NAME)
+    os.environ["DATABASE_URL"] = bench_url(args.db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
@@ -297,18 +444,34 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     meta = current_meta()
-    if args.rebuild or meta is None or meta.get("n") != args.n or meta.get("seed") != args.seed:
-        meta = build(args.n, args.seed)
-    log(f"archive: {json.dumps(meta)}")
-    colour_results = measure_colour(args.samples, args.seed)
-    path_results = measure_path(args.samples, args.seed, args.n)
-    measure_stage()
-    colour_p95 = max(p95 for _, p95, _ in colour_results.values())
-    lines = [
-        ("colour_search_p95_ms", colour_p95, 50, colour_p95 <= 50),
-        ("path_p95_ms", path_results["p95"], 300, path_results["p95"] <= 300),
-        ("path_found", path_results["found"], 0.95, path_results["found"] >= 0.95),
-    ]
+    embeddings = "path" in parts
+    if (args.rebuild or meta is None or meta.get("n") != args.n or meta.get("seed") != args.seed
+            or (embeddings and not meta.get("embeddings", True))):
+        meta = build(args.n, args.seed, embeddings=embeddings)
+    log(f"archive: {json.dumps(meta)}; load average {open('/proc/loadavg').read().split()[:3]}")
+    lines = []
+    if "colour" in parts:
+        colour_results = measure_colour(args.samples, args.seed)
+        worst = max(colour_results, key=lambda k: colour_results[k]["search"][1])
+        colour_p95 = colour_results[worst]["search"][1]
+        lines.append(("colour_search_p95_ms", colour_p95, 50, colour_p95 <= 50))
+    if "timeline" in parts:
+        timeline = measure_timeline(args.n)
+        megabytes = timeline["all"]["bytes"] / 1e6 * 1_000_000 / max(1, timeline["all"]["points"])
+        lines.append(("timeline_payload_mb_per_1m", megabytes, 25, megabytes <= 25))
+    if "path" in parts:
+        build_graph(args.n)
+        path_results = measure_path(args.samples, args.seed, args.n)
+        if args.baseline_samples:
+            baseline = measure_path(args.baseline_samples, args.seed, args.n, stored=False)
+            log(f"path p50 online / stored graph: {baseline['p50'] / path_results['p50']:.1f}x (same run, same pairs first)")
+        lines += [
+            ("path_p95_ms", path_results["p95"], 300, path_results["p95"] <= 300),
+            ("path_found", path_results["found"], 0.95, path_results["found"] >= 0.95),
+        ]
+    if "stage" in parts:
+        measure_stage()
+    log(f"load average at the end {open('/proc/loadavg').read().split()[:3]}")
     for metric, value, target, ok in lines:
         print(f"BENCH discovery {metric}={value:.3f} target={target:g} {'PASS' if ok else 'FAIL'} (n={args.n:,})")
     return 0

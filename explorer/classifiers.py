@@ -18,10 +18,16 @@ def describe_version(version: ClassifierVersion | None, *, full: bool = False) -
         "target_precision": version.target_precision, "threshold": version.threshold, "job": version.job_id,
         "created_at": version.created_at.isoformat(),
     }
+    m = version.metrics or {}
+    out["multiclass"] = bool(version.class_ids)
+    out["test_f1"] = m.get("macro_f1") if version.class_ids else ((m.get("classes") or {}).get("positive") or {}).get("f1")
+    if version.class_ids:
+        out["thresholds"] = m.get("thresholds")
+        # the same in class order (a JSON object's key order does not survive the database)
+        out["class_thresholds"] = [[n, (m.get("thresholds") or {}).get(n)] for n in m.get("class_names", [])]
     if full:
-        out["metrics"] = version.metrics or {}
+        out["metrics"] = m
     else:
-        m = version.metrics or {}
         out["positive"] = (m.get("classes") or {}).get("positive")
     return out
 
@@ -32,8 +38,14 @@ def describe(classifier: Classifier, *, versions: bool = True) -> dict:
         "id": classifier.pk, "name": classifier.label.name, "slug": classifier.label.slug, "label_id": classifier.label_id,
         "description": classifier.label.description, "published": classifier.label.published,
         "target_precision": classifier.target_precision, "seed": classifier.seed,
+        "multiclass": classifier.multiclass,
+        "classes": [
+            {"id": c.pk, "name": c.label.name, "slug": c.label.slug, "label_id": c.label_id, "key": c.position + 1,
+             "published": c.label.published, "examples": counts.get(c.label.name, 0)}
+            for c in classifier.classes.select_related("label")
+        ] if classifier.multiclass else [],
         "examples": counts, "needed_per_class": MIN_PER_CLASS,
-        "ready_to_train": min(counts.values()) >= MIN_PER_CLASS,
+        "ready_to_train": bool(counts) and min(counts.values()) >= MIN_PER_CLASS,
         "applied_version": describe_version(classifier.applied_version),
         "created_by": classifier.created_by.get_username() if classifier.created_by else None,
         "created_at": classifier.created_at.isoformat(),

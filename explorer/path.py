@@ -2,11 +2,14 @@
 small visual steps, found on the nearest-neighbour graph of the active model's embeddings.
 
 The graph: two works are linked when one is among the other's NEIGHBOURS nearest under the model
-(the usual symmetric kNN graph). Neighbours are read from the model's HNSW index only for the
-works the search reaches, several works per query (:func:`archive.vectors.neighbours_of`: no
-vector leaves the database). A step between works at chord distance ``d`` (of the unit vectors)
-costs ``d + d^2 / r``, ``r`` the typical neighbour distance near the two ends, so two short steps
-are cheaper than one long one and the steps come out even.
+(the symmetric kNN graph). It is read from the **stored graph** (the neighbours stage's
+``ArtworkNeighbours`` rows, :mod:`archive.neighbour_graph`): one query per round of the search
+gives the rows of the works being expanded and the rows that list them, with each neighbour's
+distance to the two ends. A work that has no row yet (embedded since its graph job ran) falls back
+to the online look-up in the model's HNSW index (:func:`archive.vectors.neighbours_of`, as before
+the graph was stored). A step between works at chord distance ``d`` (of the unit vectors) costs
+``d + d^2 / r``, ``r`` the typical neighbour distance near the two ends, so two short steps are
+cheaper than one long one and the steps come out even.
 
 The search runs from both ends at once (bidirectional best-first: each side expands the works
 with the lowest cost so far plus HEURISTIC_WEIGHT times their straight-line distance to the other
@@ -23,18 +26,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archive import vectors
+from archive import neighbour_graph, vectors
 from archive.models import EmbeddingModel
+from workers.neighbours import K as STORED_NEIGHBOURS
+from workers.neighbours import two_phase
 
 from .models_state import display_artworks
 from .similar import artwork_vector
 
-NEIGHBOURS = 10  # K of the graph
-MAX_EXPANSIONS = 800  # works whose neighbours are read, both sides together, at most
+NEIGHBOURS = STORED_NEIGHBOURS  # K of the graph (the stored lists' length; the online fallback reads as many)
+MAX_EXPANSIONS = 4000  # works whose neighbours are read, both sides together, at most
+MAX_ONLINE = 800  # of those, works without a stored row (each an HNSW scan), at most
 MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
-HEURISTIC_WEIGHT = 1.5  # > 1: fewer look-ups for a slightly costlier path
-BATCH = 8  # works expanded per side per query
-EXTRA_ROUNDS = 2  # rounds after the sides first meet, for a cheaper meeting
+HEURISTIC_WEIGHT = 2.0  # > 1: fewer look-ups for a slightly costlier path
+BATCH = 16  # works expanded per side per query
+EXTRA_ROUNDS = 1  # rounds after the sides first meet, for a cheaper meeting
 
 
 class NoPath(ValueError):
@@ -46,6 +52,8 @@ class Path:
     ids: list[int]
     similarities: list[float]  # cosine similarity of each step (len(ids) - 1)
     expansions: int = 0
+    online: int = 0  # of those, works without a stored row, whose neighbours came from the HNSW index
+    queries: int = 0  # rounds of the search (one stored-graph query each)
 
 
 def _chord(cosine_distance: float) -> float:
@@ -73,13 +81,16 @@ class _Side:
                 out.append(node)
         return out
 
-    def relax(self, node: int, other: int, cosine_distance: float, left: float, cost, max_works: int) -> None:
+    def relax(self, node: int, other: int, cosine_distance: float, left: float, cost, max_works: int) -> bool:
+        """Reach ``other`` from ``node`` if that is cheaper; True when it was."""
         if other in self.closed or self.depth[node] + 1 > max_works:
-            return
+            return False
         g = self.g[node] + cost(_chord(cosine_distance))
         if g < self.g.get(other, float("inf")):
             self.g[other], self.parent[other], self.depth[other] = g, (node, cosine_distance), self.depth[node] + 1
             heapq.heappush(self.frontier, (g + HEURISTIC_WEIGHT * left, next(self.tie), other))
+            return True
+        return False
 
     def chain(self, node: int) -> list[tuple[int, float | None]]:
         """From ``node`` back to this side's root: (work, cosine distance of the step to the next one)."""
@@ -91,8 +102,9 @@ class _Side:
 
 
 def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NEIGHBOURS,
-              max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS) -> Path:
-    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not."""
+              max_expansions: int = MAX_EXPANSIONS, max_works: int = MAX_WORKS, stored: bool = True) -> Path:
+    """A short path from ``start`` to ``end`` (artwork ids) under ``model``; NoPath says why not.
+    ``stored=False`` ignores the stored graph (every look-up online: the search before it existed)."""
     if model is None:
         raise NoPath("paths need an active image model")
     if start == end:
@@ -103,10 +115,12 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         if vec is None:
             raise NoPath(f"artwork {end_id} has no embedding under {model.key} (not embedded yet, or no image)")
         ends[end_id] = vec / (np.linalg.norm(vec) or 1.0)
-    targets = [ends[start], ends[end]]
+    apart = _chord(1.0 - float(ends[start] @ ends[end]))
+    targets = [vectors.to_literal(ends[start]), vectors.to_literal(ends[end])]  # formatted once, sent each round
+    left = {start: (0.0, apart), end: (apart, 0.0)}  # each work's chords to the two ends, as looked up
     forward, backward = _Side(start, goal_index=1), _Side(end, goal_index=0)
     typical = None
-    best, meeting, rounds_after, expansions = float("inf"), None, 0, 0
+    best, meeting, rounds_after, expansions, online, queries = float("inf"), None, 0, 0, 0, 0
 
     def cost(d: float) -> float:
         return d + d * d / typical
@@ -115,24 +129,26 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         ahead, behind = forward.pop(BATCH), backward.pop(BATCH)
         if not ahead and not behind:
             break
-        if expansions + len(ahead) + len(behind) > max_expansions:
+        batch = sorted(set(ahead) | set(behind))  # a work both sides reached is read once
+        if expansions + len(batch) > max_expansions or online > MAX_ONLINE:
             break
-        expansions += len(ahead) + len(behind)
-        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, sorted(set(ahead) | set(behind)), dim=model.dim,
-                                     limit=k + 1, key="artwork_id", ef_search=max(40, 4 * k), targets=targets)
-        adjacency: dict[int, list[tuple[int, float, float, float]]] = {}
-        for source, other, d, to_start, to_end in rows:
-            if int(other) != int(source):
-                adjacency.setdefault(int(source), []).append((int(other), float(d), _chord(to_start), _chord(to_end)))
+        expansions += len(batch)
+        adjacency, missing = _adjacency(model, batch, targets, k, left, stored)
+        online += len(missing)
+        queries += 1
         if typical is None:
             near = [_chord(d) for node in (start, end) for _, d, _, _ in adjacency.get(node, [])]
             typical = float(np.median(near)) if near else 1.0
             typical = typical or 1e-3
+        touched = set(batch)  # a meeting's cost changes only where a side's cost did
         for side, nodes in ((forward, ahead), (backward, behind)):
             for node in nodes:
-                for other, d, to_start, to_end in adjacency.get(node, [])[:k]:
-                    side.relax(node, other, d, to_end if side is forward else to_start, cost, max_works)
-        for node in set(forward.g) & set(backward.g):
+                for other, d, to_start, to_end in adjacency.get(node, []):
+                    if side.relax(node, other, d, to_end if side is forward else to_start, cost, max_works):
+                        touched.add(other)
+        for node in touched:
+            if node not in forward.g or node not in backward.g:
+                continue
             total = forward.g[node] + backward.g[node]
             if total < best and forward.depth[node] + backward.depth[node] - 1 <= max_works:
                 best, meeting = total, node
@@ -141,7 +157,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
             if rounds_after > EXTRA_ROUNDS:
                 break
     if meeting is None:
-        if expansions + 2 * BATCH > max_expansions:
+        if expansions + 2 * BATCH > max_expansions or online > MAX_ONLINE:
             raise NoPath(f"no path found after reading the neighbours of {expansions} works: "
                          "these works are far apart on the similarity graph")
         raise NoPath(f"no path of at most {max_works} works links these two artworks on the similarity graph")
@@ -149,7 +165,40 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
     back = backward.chain(meeting)  # meeting .. end, each with the distance of the step *before* it
     tail = [(node, nxt) for (node, _), (_, nxt) in zip(back, back[1:])] + [(back[-1][0], None)]
     walk = _without_loops(head[:-1] + tail)
-    return Path(ids=[n for n, _ in walk], similarities=[1.0 - d for _, d in walk[:-1]], expansions=expansions)
+    return Path(ids=[n for n, _ in walk], similarities=[1.0 - d for _, d in walk[:-1]], expansions=expansions,
+                online=online, queries=queries)
+
+
+def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[str], k: int, left: dict, use_graph: bool = True):
+    """Each work of ``batch``: its edges ``(other, cosine distance, chord to start, chord to end)``
+    on the stored graph (both directions); works without a row of their own get their ``k`` nearest
+    from the HNSW index beside the rows that list them. ``left`` caches each work's chords to the
+    two ends (only works not seen before are looked up). Returns (adjacency, the works looked up
+    online)."""
+    found: dict[int, list[tuple[int, float]]] = {}
+    stored: set[int] = set()  # works with a row of their own
+    for source, other, d, listed in (neighbour_graph.edges(model.pk, batch) if use_graph else []):
+        found.setdefault(source, []).append((other, d))
+        if listed:
+            stored.add(source)
+    missing = [node for node in batch if node not in stored]
+    if missing:
+        known = {node: {other for other, _ in found.get(node, ())} for node in missing}
+        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
+                                     key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
+                                     candidates=two_phase(model.pk))
+        for source, other, d, to_start, to_end in rows:
+            source, other = int(source), int(other)
+            left.setdefault(other, (_chord(to_start), _chord(to_end)))
+            if other != source and other not in known[source]:  # the k nearest, beside the rows that list it
+                known[source].add(other)
+                found.setdefault(source, []).append((other, float(d)))
+    new = {other for edges in found.values() for other, _ in edges if other not in left}
+    for other, (to_start, to_end) in neighbour_graph.target_distances(model.pk, sorted(new), targets, dim=model.dim).items():
+        left[other] = (_chord(to_start), _chord(to_end))
+    adjacency = {node: [(other, d, *left[other]) for other, d in edges if other in left]  # deleted works drop out
+                 for node, edges in found.items()}
+    return adjacency, missing
 
 
 def _without_loops(steps: list[tuple[int, float | None]]) -> list[tuple[int, float | None]]:

@@ -12,8 +12,8 @@ from archive.models import Artwork, EmbeddingModel
 
 from .models_state import display_artworks
 
-# HNSW candidate list size; bench/browse.py measures the recall this buys (target >= 0.95 @ 10).
-EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 64)
+# HNSW candidate list size; bench/browse.py and bench/vectors.py measure the recall this buys (target >= 0.97 @ 10).
+EF_SEARCH = getattr(settings, "EXPLORER_EF_SEARCH", 128)  # recall@10 0.986 at 1M (64: 0.956), docs/perf/vectors.md
 # Nearest neighbours within a filtered set: at most this many artworks are ranked exactly (every
 # distance computed); a larger set is searched through the HNSW index with an iterative scan that
 # checks the filter on each candidate the index yields, until ``limit`` of them pass.
@@ -28,6 +28,14 @@ RERANK_CANDIDATES = getattr(settings, "VECTOR_RERANK_CANDIDATES", 200)
 # ... and within a filter (100 asked for) this many per result: twice was too few (recall@100 0.83
 # on half the archive, bench/vectors.py), eight times keeps it with the halfvec index's.
 RERANK_FACTOR_IN = 8
+# Whether a model is searched in two phases (has the binary-quantized index) is looked up in the
+# catalogue at most this often per process: a round trip less per search. A model switches when
+# an embed job ends; this process sees it within this many seconds.
+INDEX_KIND_SECONDS = 10.0
+
+
+def two_phase(model: EmbeddingModel) -> bool:
+    return vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True, max_age=INDEX_KIND_SECONDS)
 
 
 def artwork_vector(artwork_id: int, model: EmbeddingModel) -> np.ndarray | None:
@@ -45,7 +53,7 @@ def nearest_artworks(
 ) -> list[tuple[int, float]]:
     """``(artwork_id, similarity)`` of the nearest artworks to ``query`` (cosine similarity):
     through the model's halfvec HNSW index, or in two phases when it has the binary-quantized one."""
-    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+    if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit + len(exclude),
             candidates=max(RERANK_CANDIDATES, 2 * (limit + len(exclude))), columns=("artwork_id",),
@@ -103,7 +111,7 @@ def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limi
     (``hnsw.iterative_scan = relaxed_order``, re-sorted): the scan goes on until ``limit``
     candidates pass the filter or MAX_SCAN_TUPLES index entries were visited."""
     where, params = filter_condition(queryset)
-    if vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True):
+    if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
             candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),

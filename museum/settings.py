@@ -321,6 +321,8 @@ EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 # --- Colour palettes (docs/discovery.md) -----------------------------------------------------------
 # Start a palette job (artworks without a palette) when an import job that ingested images ends.
 PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
+# Write the stored kNN graph (the path's neighbour lists) of newly embedded works when an embed job ends.
+NEIGHBOURS_AFTER_EMBED = env_bool("NEIGHBOURS_AFTER_EMBED", True)
 
 # --- Text in images (docs/ocr.md) ------------------------------------------------------------------
 # Start an OCR job (artworks without text read) when an import job that ingested images ends: off
@@ -418,7 +420,7 @@ CACHES = {
 EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 # kNN: HNSW candidate list for similar artworks and search (recall@10 0.97 at 64 in bench/browse.py),
 # and the size up to which a filtered set is ranked exactly (explorer.similar.nearest_in).
-EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 64)
+EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 128)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
 VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)

@@ -75,3 +75,10 @@ def _no_palettes_after_import(settings):
     """An import job's end starts no palette job in tests (tests count the jobs they start);
     tests/workers/test_palettes.py turns it on to check the pipeline's step."""
     settings.PALETTES_AFTER_IMPORT = False
+
+
+@pytest.fixture(autouse=True)
+def _no_neighbours_after_embed(settings):
+    """An embed job's end starts no neighbour-graph job in tests (tests count the jobs they start);
+    tests/workers/test_neighbours.py turns it on to check the pipeline's step."""
+    settings.NEIGHBOURS_AFTER_EMBED = False

@@ -1,6 +1,8 @@
 """The pipeline: what a finished job starts next. One table, read top to bottom.
 
     embed  ->  place the newly embedded works on the ready maps of that model
+           ->  write the neighbour lists (stored kNN graph) of the works without one
+               (NEIGHBOURS_AFTER_EMBED)
            ->  activate the model when asked (``--activate-when-complete``); when another model
                is active, first start a label job for it (its end activates it)
     label  ->  retrain the applied curator classifiers on its model (and start their apply jobs)
@@ -21,7 +23,7 @@ from typing import Callable
 from django.db import transaction
 
 from archive.models import Job
-from workers import palettes, switch
+from workers import neighbours, palettes, switch
 from workers.classifiers import model_switch as classifier_switch
 from workers.jobs import TRANSIENT_ERRORS, describe_exception
 from workers.layouts import auto
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 Step = Callable[[Job], "str | None"]
 
 FOLLOW_UPS: dict[str, tuple[Step, ...]] = {
-    Job.Kind.EMBED: (auto.place_after_embed, switch.after_embed),
+    Job.Kind.EMBED: (auto.place_after_embed, neighbours.after_embed, switch.after_embed),
     Job.Kind.LABEL: (classifier_switch.retrain_after_label, switch.after_label),
     Job.Kind.FACES: (auto.place_after_faces,),
     Job.Kind.IMPORT: (palettes.after_import, ocr.after_import),

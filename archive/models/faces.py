@@ -1,5 +1,5 @@
 from django.db import models
-from pgvector.django import VectorField
+from pgvector.django import HalfVectorField
 
 
 class Face(models.Model):
@@ -14,7 +14,7 @@ class Face(models.Model):
     landmarks = models.JSONField(default=list, blank=True)
     score = models.FloatField(default=0.0)
     crop = models.CharField(max_length=255, blank=True, help_text="Crop thumbnail, a name in the public store")
-    vector = VectorField()
+    vector = HalfVectorField()  # 128-d, 16-bit floats (migration 0025, docs/faces.md)
     not_a_face = models.BooleanField(default=False, help_text="Marked by a curator; kept out of matching")
     created_at = models.DateTimeField(auto_now_add=True)
 

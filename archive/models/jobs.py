@@ -18,6 +18,7 @@ class Job(models.Model):
         APPLY_CLASSIFIER = "apply_classifier", "Apply a classifier"
         PALETTE = "palette", "Colour palettes"
         OCR = "ocr", "Text in images (OCR)"
+        NEIGHBOURS = "neighbours", "Nearest-neighbour graph"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -22,6 +22,11 @@ class ClassifierCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     target_precision = serializers.FloatField(required=False, default=0.9, min_value=0.01, max_value=1.0)
     seed = serializers.IntegerField(required=False, default=0)
+    classes = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, allow_empty=True, max_length=curating.MAX_CLASSES,
+        help_text="two or more class names (e.g. [\"oil\", \"watercolour\", \"print\"]): a multi-class classifier, "
+                  "each class its own label; omit for a positive / negative classifier",
+    )
 
 
 class VersionSerializer(serializers.Serializer):
@@ -36,11 +41,30 @@ class VersionSerializer(serializers.Serializer):
     threshold = serializers.FloatField(allow_null=True)
     job = serializers.IntegerField(allow_null=True)
     created_at = serializers.CharField()
+    multiclass = serializers.BooleanField()
+    test_f1 = serializers.FloatField(allow_null=True, help_text="test-part F1 of the positive class (multi-class: macro F1)")
+    thresholds = serializers.DictField(child=serializers.FloatField(), required=False, help_text="multi-class: per class")
+    class_thresholds = serializers.ListField(child=serializers.ListField(), required=False,
+                                             help_text="multi-class: [class name, threshold] in class order")
 
 
 class VersionMetricsSerializer(VersionSerializer):
     metrics = serializers.JSONField(help_text="split, C, threshold, confusion (rows: true negative/positive), "
-                                              "classes (precision/recall/F1/support), average_precision, pr_curve")
+                                              "classes (precision/recall/F1/support), average_precision, pr_curve. "
+                                              "Multi-class: class_names, confusion N x N (rows: true class, columns: most "
+                                              "probable class, in class_names order), classes (also threshold and average "
+                                              "precision each), thresholds, accuracy, chance_accuracy, macro_f1, "
+                                              "mean_average_precision, labelled_share, labelled_accuracy, pr_curves (one per class)")
+
+
+class ClassifierClassSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField(help_text="the class's label")
+    label_id = serializers.IntegerField()
+    key = serializers.IntegerField(help_text="its key on the review page")
+    published = serializers.BooleanField()
+    examples = serializers.IntegerField()
 
 
 class ClassifierSerializer(serializers.Serializer):
@@ -52,7 +76,9 @@ class ClassifierSerializer(serializers.Serializer):
     published = serializers.BooleanField()
     target_precision = serializers.FloatField()
     seed = serializers.IntegerField()
-    examples = serializers.DictField(child=serializers.IntegerField())
+    multiclass = serializers.BooleanField()
+    classes = ClassifierClassSerializer(many=True)
+    examples = serializers.DictField(child=serializers.IntegerField(), help_text="positive / negative, or per class name")
     needed_per_class = serializers.IntegerField()
     ready_to_train = serializers.BooleanField()
     applied_version = VersionSerializer(allow_null=True)
@@ -62,9 +88,19 @@ class ClassifierSerializer(serializers.Serializer):
 
 
 class ExamplesSerializer(serializers.Serializer):
-    artwork_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10000)
+    artwork_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=curating.MAX_EXAMPLES_PER_CALL,
+        error_messages={"max_length": f"at most {curating.MAX_EXAMPLES_PER_CALL:,} artworks per request: select fewer "
+                                      "(e.g. a smaller box or lasso) or send them in parts"},
+    )
     positive = serializers.BooleanField(required=False, default=True, help_text="false: negative examples")
     remove = serializers.BooleanField(required=False, default=False, help_text="true: remove these examples instead")
+
+    def get_fields(self):
+        fields = super().get_fields()  # "class" is a Python keyword: declared here
+        fields["class"] = serializers.CharField(required=False, allow_blank=False, max_length=200,
+                                                help_text="multi-class: the class these artworks belong to (its name, id or #n)")
+        return fields
 
 
 class ExamplesResultSerializer(serializers.Serializer):
@@ -117,8 +153,8 @@ class ClassifierViewSet(viewsets.ViewSet):
     @extend_schema(request=ExamplesSerializer, responses=ExamplesResultSerializer)
     @action(detail=True, methods=["post"])
     def examples(self, request, pk=None):
-        """Add positive or negative examples from any list of artwork ids (search results, a
-        label page, a collection, a map selection), or remove them."""
+        """Add positive or negative examples (multi-class: examples of ``class``) from any list of
+        artwork ids (search results, a label page, a collection, a map selection), or remove them."""
         classifier = self._get(pk)
         form = ExamplesSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -127,6 +163,14 @@ class ClassifierViewSet(viewsets.ViewSet):
         try:
             if data["remove"]:
                 result["removed"] = curating.remove_examples(classifier, data["artwork_ids"])
+            elif classifier.multiclass:
+                try:
+                    klass = curating.find_class(classifier, data.get("class"))
+                except ValueError as exc:
+                    raise ValidationError({"class": str(exc)}) from None
+                result.update(curating.add_examples(classifier, data["artwork_ids"], klass=klass, user=request.user))
+            elif "class" in data:
+                raise ValidationError({"class": f"“{classifier.label.name}” has no classes: send positive true or false"})
             else:
                 result.update(curating.add_examples(classifier, data["artwork_ids"], data["positive"], user=request.user))
         except ValueError as exc:

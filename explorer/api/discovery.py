@@ -1,6 +1,7 @@
 """/api/v1 for the ways in beyond labels: search by colour, the path between two artworks."""
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.exceptions import ValidationError
@@ -137,4 +138,94 @@ class TimelineView(APIView):
             "data_from": found.data_from, "data_to": found.data_to, "total": found.total,
             "bins": [{"start": b.start, "end": b.end, "count": b.count,
                       "artworks": s.ArtworkSummarySerializer(b.artworks, many=True).data} for b in found.bins],
+        })
+
+
+class TimelinePointsView(APIView):
+    """Every dated artwork passing the filters as a point of the zoomable timeline, in one compact
+    binary payload (10 bytes a point; layout in the description). Years outside the data are a 400
+    that says the data's range."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
+
+    @extend_schema(
+        parameters=[*FILTER_PARAMS],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        description=(
+            "n points, column after column, little-endian: artwork ids uint32 (4n bytes), years (year_start) int16 (2n), "
+            "bands uint16 (2n: the vertical place, 0-65535: along a Hilbert curve through the default map, or the hue of the "
+            "dominant colour for works not on a map), dominant colours uint16 (2n: RGB565, 0 without a palette). Sorted by "
+            "year, then band. Headers: X-Timeline-Count (n), X-Timeline-Years (data_from-data_to), X-Timeline-Band "
+            "(map:SLUG or colour)."),
+    )
+    def get(self, request):
+        from django.http import HttpResponse
+
+        from .. import timeline_points
+        from ..models_state import active_model
+
+        filters = _filters(request)
+        try:
+            span = timeline_points.year_range(filters)
+            found = timeline_points.points(filters, include_drafts=is_curator(request.user), model=active_model())
+        except search_mod.BadSearch as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        response = HttpResponse(found.payload(), content_type="application/octet-stream")
+        response["X-Timeline-Count"] = str(len(found))
+        response["X-Timeline-Years"] = f"{span[2]}-{span[3]}" if span else ""
+        response["X-Timeline-Band"] = f"map:{found.layout}" if found.layout else "colour"
+        response["Cache-Control"] = "max-age=60"
+        return response
+
+
+class TimelineViewportView(APIView):
+    """The works in a window of the zoomable timeline (year_start from year_from to year_to, band
+    from band_from to band_to) with the other filters: at most ``limit``, spread over the window,
+    each with its thumbnail. Years outside the data are a 400 that says the data's range; a window
+    holding more than 50,000 works (before the bands) is a 400 asking for fewer years."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchThrottle]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("year_from", int, required=True, description="the window's first year (year_start), within the data"),
+        OpenApiParameter("year_to", int, required=True, description="the window's last year, within the data"),
+        OpenApiParameter("band_from", int, description="0-65535, default 0"),
+        OpenApiParameter("band_to", int, description="0-65535, default 65535"),
+        OpenApiParameter("limit", int, description="1-200, default 100"),
+        *[p for p in FILTER_PARAMS if p.name not in ("year_from", "year_to")],
+    ], responses=inline_serializer("TimelineViewport", {
+        "year_from": drf.IntegerField(), "year_to": drf.IntegerField(),
+        "band_from": drf.IntegerField(), "band_to": drf.IntegerField(),
+        "count": drf.IntegerField(help_text="works in the window (more than the results when above the limit)"),
+        "results": inline_serializer("TimelineViewportWork", {
+            "artwork": s.ArtworkSummarySerializer(), "year": drf.IntegerField(), "band": drf.IntegerField(),
+            "colour": drf.IntegerField(help_text="dominant colour, RGB565 (0: no palette)")}, many=True)}))
+    def get(self, request):
+        from .. import timeline_points
+        from ..models_state import active_model
+
+        years = []
+        for name in ("year_from", "year_to"):
+            if request.query_params.get(name) in (None, ""):
+                raise ValidationError({name: "required: a year"})
+            years.append(_int_param(request, name, 0, -99_999, 99_999))
+        top = timeline_points.BAND_LEVELS - 1
+        band_from = _int_param(request, "band_from", 0, 0, top)
+        band_to = _int_param(request, "band_to", top, 0, top)
+        limit = _int_param(request, "limit", 100, 1, timeline_points.MAX_VIEWPORT_LIMIT)
+        params = request.query_params.copy()
+        params.pop("year_from", None)
+        params.pop("year_to", None)
+        try:
+            filters = search_mod.Filters.from_params(params)
+            found, count = timeline_points.viewport(filters, years[0], years[1], band_from, band_to, limit=limit,
+                                                    include_drafts=is_curator(request.user), model=active_model())
+        except search_mod.BadSearch as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "year_from": years[0], "year_to": years[1], "band_from": band_from, "band_to": band_to, "count": count,
+            "results": [{"artwork": s.ArtworkSummarySerializer(a).data, "year": y, "band": b, "colour": c}
+                        for a, y, b, c in found],
         })

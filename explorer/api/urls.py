@@ -47,6 +47,8 @@ urlpatterns = [
     path("search/colour/", discovery.ColourSearchView.as_view(), name="search-colour"),
     path("path/", discovery.PathView.as_view(), name="path"),
     path("timeline/", discovery.TimelineView.as_view(), name="timeline"),
+    path("timeline/points/", discovery.TimelinePointsView.as_view(), name="timeline-points"),
+    path("timeline/viewport/", discovery.TimelineViewportView.as_view(), name="timeline-viewport"),
     path("decisions/", views.DecisionView.as_view(), name="decisions"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="explorer:api:schema"), name="docs"),

@@ -18,6 +18,9 @@ from archive.models import Artwork, Collection, CollectionItem, EmbeddingModel, 
 from workers.layouts import export
 from workers.layouts.build import labels_model_id
 
+from workers.classifiers.curating import MAX_EXAMPLES_PER_CALL
+
+from ..permissions import is_curator
 from ..search import MAX_QUERY_CHARS, Filters, clean_text
 
 MANIFEST_TTL = 300  # seconds; the files themselves are immutable, only the label list can change
@@ -49,6 +52,10 @@ def map_page(request):
             "authenticated": request.user.is_authenticated,
             "loginUrl": f"{settings.LOGIN_URL}?next={request.path}",
         }
+        if is_curator(request.user):
+            # A selection goes straight to a classifier's examples (the classifiers API, CSRF-checked).
+            config["classifierExamplesUrl"] = reverse("explorer:api:classifier-examples", args=[0]).replace("/0/", "/{id}/")
+            config["classifierLimit"] = MAX_EXAMPLES_PER_CALL
     building = Job.objects.filter(kind=Job.Kind.LAYOUT, state__in=[Job.State.QUEUED, Job.State.RUNNING]).order_by("-created_at").first()
     return render(request, "explorer/map.html", {"layouts": layouts, "current": current, "config": config, "building": building})
 

@@ -44,4 +44,10 @@ def curator_classifiers():
     """The classifiers a curator can add examples to (the "Add to a classifier" buttons)."""
     from archive.models import Classifier
 
-    return list(Classifier.objects.select_related("label").order_by("label__name")[:100])
+    return list(Classifier.objects.select_related("label").prefetch_related("classes__label").order_by("label__name")[:100])
+
+
+@register.filter
+def any_multiclass(classifiers) -> bool:
+    """Whether any of these classifiers has classes (the "Add to a classifier" wording)."""
+    return any(c.multiclass for c in classifiers)

@@ -18,6 +18,7 @@ from ..permissions import curator_required
 from .errors import bad_request
 
 SVG_W, SVG_H, PAD = 320, 240, 32
+CURVE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
 THUMBS = 20
 REVIEW_LIMIT = 12
 
@@ -31,13 +32,15 @@ def classifier_list(request):
     if request.method == "POST":
         try:
             precision = float(request.POST.get("target_precision") or 0.9)
+            classes = request.POST.get("classes", "").strip()
             classifier = curating.create_classifier(
                 request.POST.get("name", ""), description=request.POST.get("description", ""),
-                target_precision=precision, user=request.user,
+                target_precision=precision, classes=curating.split_class_text(classes) if classes else None, user=request.user,
             )
         except ValueError as exc:
             return bad_request(request, str(exc))
-        messages.success(request, f"Created “{classifier.label.name}”: add positive and negative examples.")
+        what = "examples of each class" if classifier.multiclass else "positive and negative examples"
+        messages.success(request, f"Created “{classifier.label.name}”: add {what}.")
         return redirect("explorer:classifier", pk=classifier.pk)
     rows = [work.describe(c, versions=False) for c in Classifier.objects.select_related("label", "applied_version__model")]
     return render(request, "explorer/classifier_list.html", {"classifiers": rows})
@@ -50,6 +53,22 @@ def pr_curve_svg(points: list[dict]) -> dict:
     return {"points": coords, "width": SVG_W, "height": SVG_H, "pad": PAD, "right": SVG_W - PAD, "bottom": SVG_H - PAD}
 
 
+def class_curves_svg(metrics: dict) -> dict:
+    """One polyline per class (one-vs-rest precision-recall on the test part), with its colour."""
+    frame = pr_curve_svg([])
+    frame["lines"] = [
+        {"name": name, "colour": CURVE_COLOURS[i % len(CURVE_COLOURS)], "points": pr_curve_svg(metrics["pr_curves"][name])["points"],
+         "average_precision": metrics["classes"][name]["average_precision"]}
+        for i, name in enumerate(metrics.get("class_names", [])) if name in metrics.get("pr_curves", {})
+    ]
+    return frame
+
+
+def confusion_rows(metrics: dict) -> list[dict]:
+    names = metrics.get("class_names", [])
+    return [{"name": name, "cells": metrics["confusion"][i]} for i, name in enumerate(names)]
+
+
 @curator_required
 def classifier_detail(request, pk: int):
     classifier = _classifier(pk)
@@ -59,12 +78,25 @@ def classifier_detail(request, pk: int):
     examples = classifier.examples.select_related("artwork").order_by("-created_at")
     context = {
         "classifier": classifier, "info": info, "version": shown,
-        "curve": pr_curve_svg(shown["metrics"]["pr_curve"]) if shown and shown["metrics"].get("pr_curve") else None,
-        "positives": [e.artwork for e in examples.filter(positive=True)[:THUMBS]],
-        "negatives": [e.artwork for e in examples.filter(positive=False)[:THUMBS]],
         "collections": collecting.visible_collections(request.user)[:100],
         "model": active_model(),
     }
+    metrics = shown["metrics"] if shown else {}
+    if classifier.multiclass:
+        context["class_grids"] = [
+            (c, [e.artwork for e in examples.filter(klass_id=c["id"])[:THUMBS]]) for c in info["classes"]
+        ]
+        if shown and shown["multiclass"] and metrics.get("pr_curves"):
+            context["curves"] = class_curves_svg(metrics)
+            context["confusion_rows"] = confusion_rows(metrics)
+            # In class order (the stored JSON's own key order is the database's, not the classes').
+            context["class_rows"] = [
+                {"name": n, "examples": metrics["examples"].get(n, 0), **metrics["classes"][n]} for n in metrics["class_names"]
+            ]
+    else:
+        context["curve"] = pr_curve_svg(metrics["pr_curve"]) if metrics.get("pr_curve") else None
+        context["positives"] = [e.artwork for e in examples.filter(positive=True)[:THUMBS]]
+        context["negatives"] = [e.artwork for e in examples.filter(positive=False)[:THUMBS]]
     return render(request, "explorer/classifier_detail.html", context)
 
 
@@ -89,9 +121,11 @@ def _ids_from(request) -> list[int]:
 @require_POST
 @curator_required
 def classifier_examples(request, pk: int | None = None):
-    """Add the artworks of any list as positive (``positive=1``) or negative examples, or remove them."""
-    raw = pk or request.POST.get("classifier", "")
-    if not str(raw).isdigit():
+    """Add the artworks of any list as positive (``positive=1``) or negative examples, or as
+    examples of a class (``klass``, or ``classifier=<id>:<class id>``), or remove them."""
+    raw = str(pk or request.POST.get("classifier", ""))
+    raw, _, class_part = raw.partition(":")
+    if not raw.isdigit():
         return bad_request(request, "choose a classifier")
     classifier = _classifier(int(raw))
     try:
@@ -102,6 +136,15 @@ def classifier_examples(request, pk: int | None = None):
         if action == "remove":
             n = curating.remove_examples(classifier, ids)
             messages.success(request, f"Removed {n} example{'s' if n != 1 else ''}.")
+        elif classifier.multiclass:
+            if action in ("0", "false", "no"):
+                raise ValueError(f"“{classifier.label.name}” has classes, not a negative side: choose the class these artworks belong to")
+            klass = curating.find_class(classifier, request.POST.get("klass") or class_part)
+            counts = curating.add_examples(classifier, ids, klass=klass, user=request.user)
+            messages.success(
+                request, f"Examples of “{klass.label.name}” for “{classifier.label.name}”: "
+                f"{counts['added']} added, {counts['changed']} changed, {counts['unchanged']} unchanged.",
+            )
         else:
             positive = action not in ("0", "false", "no")
             counts = curating.add_examples(classifier, ids, positive, user=request.user)
@@ -157,11 +200,19 @@ def classifier_review(request, pk: int):
     if version is None:
         return bad_request(request, "train the classifier under the active model first: suggestions come from it")
     found = suggestions(version, limit=REVIEW_LIMIT)
-    artworks = Artwork.objects.in_bulk([i for rows in found.values() for i, _ in rows])
-    sections = [
-        ("Least sure", [(artworks[i], p) for i, p in found["uncertain"] if i in artworks]),
-        ("Most confident positives", [(artworks[i], p) for i, p in found["confident"] if i in artworks]),
-    ]
+    artworks = Artwork.objects.in_bulk([row[0] for rows in found.values() for row in rows])
+    info = work.describe(classifier, versions=False)
+    if version.class_ids:
+        # A version's class order; the classes as they are now (a class added later has no key here).
+        by_id = {c["id"]: c for c in info["classes"]}
+        names = [by_id[c]["name"] if c in by_id else "?" for c in version.class_ids]
+        rows = {key: [(artworks[i], p, names[k]) for i, p, k in found[key] if i in artworks] for key in found}
+        sections = [("Least sure", rows["uncertain"]), ("Most confident", rows["confident"])]
+    else:
+        sections = [
+            ("Least sure", [(artworks[i], p, None) for i, p in found["uncertain"] if i in artworks]),
+            ("Most confident positives", [(artworks[i], p, None) for i, p in found["confident"] if i in artworks]),
+        ]
     return render(request, "explorer/classifier_review.html", {
-        "classifier": classifier, "info": work.describe(classifier, versions=False), "version": version, "sections": sections,
+        "classifier": classifier, "info": info, "version": version, "sections": sections,
     })

@@ -122,4 +122,8 @@ def timeline_page(request):
         context["error"] = str(exc)
         return render(request, "explorer/timeline.html", context, status=400)
     context["most"] = max((b.count for b in context["timeline"].bins), default=0) or 1
+    filter_names = ("creator", "year_from", "year_to", "label", "institution", "classification")
+    given = {k: request.GET[k] for k in filter_names if request.GET.get(k)}
+    context["points_query"] = urlencode(given)
+    context["viewport_query"] = urlencode({k: v for k, v in given.items() if k not in ("year_from", "year_to")})
     return render(request, "explorer/timeline.html", context)

@@ -1,5 +1,6 @@
 // "Label more": keyboard review of a classifier's suggestions. y / n answer the focused card
-// (submitting its form), s skips it, j / k move. Without JS each card's buttons do the same.
+// (submitting its form); for a multi-class classifier the digits 1..9 put it in that class;
+// s skips it, j / k move. Without JS each card's buttons do the same.
 (function () {
   'use strict';
   var cards = Array.prototype.slice.call(document.querySelectorAll('.review-card'));
@@ -13,7 +14,7 @@
     var i = current();
     if (i < 0) i = 0;
     var key = e.key.toLowerCase();
-    if (key === 'y' || key === 'n') {
+    if (key === 'y' || key === 'n' || /^[1-9]$/.test(key)) {
       var button = cards[i].querySelector('button[data-key="' + key + '"]');
       if (button) { e.preventDefault(); button.click(); }
     } else if (key === 's' || key === 'j') {

@@ -121,6 +121,19 @@ def farthest_pair(archive):
     return ids[i], ids[j]
 
 
+@pytest.fixture(scope="module")
+def graph(archive, django_db_blocker):
+    """The stored kNN graph of the archive, written by the neighbours stage's own code (committed;
+    removed with the archive's artworks)."""
+    from workers import neighbours as stage
+
+    with django_db_blocker.unblock():
+        ids = [a.pk for a in archive["artworks"]]
+        result = stage.process(ids, {})
+        assert result.done == ids, result.errors[:3]
+    return ids
+
+
 def check_path(ids, start, end, knn):
     """Starts at start, ends at end, no repeats, each step links nearest neighbours (one is among
     the other's k nearest, computed exactly here)."""
@@ -130,11 +143,12 @@ def check_path(ids, start, end, knn):
         assert b in knn[a] or a in knn[b], (a, b)
 
 
-def test_path_between_the_two_most_different_works(archive):
+def test_path_between_the_two_most_different_works(archive, graph):
     from explorer import path as path_mod
 
     start, end = farthest_pair(archive)
     found = path_mod.find_path(start, end, archive["model"])
+    assert found.online == 0 and found.queries >= 1  # every work's neighbours came from the stored graph
     knn, unit = exact_knn(archive, path_mod.NEIGHBOURS)
     check_path(found.ids, start, end, knn)
     assert 3 <= len(found.ids) <= path_mod.MAX_WORKS
@@ -146,7 +160,55 @@ def test_path_between_the_two_most_different_works(archive):
     for a in ids:
         for b in ids:
             if a != b:
-                check_path(path_mod.find_path(a, b, archive["model"]).ids, a, b, knn)
+                found = path_mod.find_path(a, b, archive["model"])
+                check_path(found.ids, a, b, knn)
+                assert found.online == 0
+
+
+def test_path_falls_back_to_the_index_where_the_graph_is_missing(archive, graph):
+    """Works without a stored row (embedded after the graph job ran) get their neighbours from the
+    HNSW index; the path keeps its guarantees. Without any stored row it is the online search."""
+    from archive.models import ArtworkNeighbours
+    from explorer import path as path_mod
+
+    start, end = farthest_pair(archive)
+    knn, _ = exact_knn(archive, path_mod.NEIGHBOURS)
+    ArtworkNeighbours.objects.filter(artwork_id=start).delete()
+    found = path_mod.find_path(start, end, archive["model"])
+    check_path(found.ids, start, end, knn)
+    assert found.online >= 1
+    ArtworkNeighbours.objects.filter(model=archive["model"]).delete()
+    found = path_mod.find_path(start, end, archive["model"])
+    check_path(found.ids, start, end, knn)
+    assert found.online == found.expansions
+
+
+def test_a_work_listed_by_no_one_is_reached_from_the_works_it_lists(archive, graph):
+    """A work embedded after its neighbours lists them, but their lists do not hold it: the graph
+    is read both ways (the rows that list a work), so the search reaches it from them."""
+    from archive import neighbour_graph
+    from archive.models import ArtworkNeighbours
+    from explorer import path as path_mod
+
+    start, end = farthest_pair(archive)
+    rows = ArtworkNeighbours.objects.filter(model=archive["model"])
+    for row in rows.filter(neighbours__contains=[end]):  # as if ``end`` had been embedded after every other work
+        keep = [i for i, a in enumerate(row.neighbours) if a != end]
+        row.neighbours, row.distances = [row.neighbours[i] for i in keep], [row.distances[i] for i in keep]
+        row.save()
+    assert not rows.filter(neighbours__contains=[end]).exists()
+    model = archive["model"]
+    listed = ArtworkNeighbours.objects.get(model=model, artwork_id=end)
+    for other, d in zip(listed.neighbours, listed.distances):
+        # Read at ``other``: the edge to ``end`` is there (from end's row), with its distance.
+        got = {b: dist for a, b, dist, _ in neighbour_graph.edges(model.pk, [other])}
+        assert got[end] == pytest.approx(d)
+        assert set(got) == set(ArtworkNeighbours.objects.get(model=model, artwork_id=other).neighbours) | set(
+            rows.filter(neighbours__contains=[other]).values_list("artwork_id", flat=True))
+    knn, _ = exact_knn(archive, path_mod.NEIGHBOURS)
+    found = path_mod.find_path(start, end, model)
+    check_path(found.ids, start, end, knn)
+    assert found.online == 0
 
 
 def test_path_refusals_are_clear(archive):
@@ -166,7 +228,7 @@ def test_path_refusals_are_clear(archive):
         path_mod.find_path(start, end, archive["model"], max_works=2)
 
 
-def test_path_page_and_api(client, archive):
+def test_path_page_and_api(client, archive, graph):
     start, end = farthest_pair(archive)
     r = client.get("/path/", {"from": start, "to": f"http://testserver/artworks/{end}/"})
     assert r.status_code == 200

@@ -72,6 +72,46 @@ def test_map_page(client, small_map):
     html = r.content.decode()
     assert "map/map.js" in html and 'id="map-config"' in html and f"/map/{layout.slug}/manifest.json" in html
     assert "Log in to save this selection" in html  # anonymous visitors get a login prompt
+    assert 'id="map-classifier"' not in html and "classifierExamplesUrl" not in html
+
+
+def test_curators_get_the_classifier_menu_and_the_selection_reaches_the_classifier(client, small_map):
+    """The map page offers curators each classifier's sides and classes; the page posts the
+    selection to the classifiers API (session, CSRF), which adds them and bounds the size."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from workers.classifiers.curating import MAX_EXAMPLES_PER_CALL, create_classifier, example_counts
+
+    _, artworks, _ = small_map
+    binary = create_classifier("Harbours")
+    kinds = create_classifier("Kinds", classes=["painting", "drawing"])
+    drawing = kinds.classes.get(label__name="drawing")
+    visitor = User.objects.create_user("v", password="pw-v-12345")
+    client.force_login(visitor)
+    html = client.get("/map/").content.decode()
+    assert "Save as collection" in html and 'id="map-classifier"' not in html  # not a curator
+    curator = User.objects.create_user("cur", password="pw-cur-12345")
+    curator.groups.add(Group.objects.get_or_create(name="curator")[0])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(curator)
+    html = browser.get("/map/").content.decode()
+    assert f'<option value="{binary.pk}" data-positive="true">Harbours: positive</option>' in html
+    assert f'<option value="{binary.pk}" data-positive="false">Harbours: negative</option>' in html
+    assert f'<option value="{kinds.pk}" data-class="drawing">Kinds: drawing</option>' in html
+    config = json.loads(html.split('id="map-config" type="application/json">')[1].split("</script>")[0])
+    assert config["classifierExamplesUrl"] == "/api/v1/classifiers/{id}/examples/" and config["classifierLimit"] == MAX_EXAMPLES_PER_CALL
+    url = config["classifierExamplesUrl"].replace("{id}", str(kinds.pk))
+    ids = [a.pk for a in artworks[:5]]
+    # Without the page's CSRF token the post is refused; with it the selection becomes examples.
+    assert browser.post(url, {"artwork_ids": ids, "class": "drawing"}, content_type="application/json").status_code == 403
+    token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    r = browser.post(url, {"artwork_ids": ids, "class": "drawing"}, content_type="application/json", headers={"X-CSRFToken": token})
+    assert r.status_code == 200 and r.json()["added"] == 5, r.content
+    assert example_counts(kinds) == {"painting": 0, "drawing": 5} and set(drawing.examples.values_list("artwork_id", flat=True)) == set(ids)
+    r = browser.post(url, {"artwork_ids": list(range(1, MAX_EXAMPLES_PER_CALL + 2)), "class": "drawing"},
+                     content_type="application/json", headers={"X-CSRFToken": token})
+    assert r.status_code == 400 and "at most 10,000 artworks per request" in r.content.decode()
 
 
 def test_an_export_made_before_the_colour_column_is_still_served_and_read(client, small_map, monkeypatch):

@@ -71,6 +71,7 @@ def worker_env(broker: str, **extra) -> dict[str, str]:
         "JOB_RECOVER_SECONDS": "1",
         "JOB_STALE_SECONDS": "4",
         "EMBED_DECODE_THREADS": "2",
+        "NEIGHBOURS_AFTER_EMBED": "false",  # as in this process (tests/conftest.py); test_neighbours turns it on
         **{k: str(v) for k, v in extra.items()},
     }
 

@@ -61,3 +61,57 @@ def test_bad_examples_get_clear_errors():
         fit(X, np.ones(200, dtype=int))
     with pytest.raises(TrainingError, match="target precision"):
         fit(X, y, target_precision=1.5)
+
+
+def _class_blobs(k=3, per=60, dim=32, gap=2.5, seed=2):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    X = np.vstack([rng.normal(size=(per, dim)) + gap * centres[c] for c in range(k)]).astype(np.float32)
+    return X, np.repeat(np.arange(k), per)
+
+
+def test_multiclass_fit_separates_is_deterministic_and_has_per_class_figures():
+    from workers.classifiers.fit_multi import class_probabilities, fit_multiclass
+
+    X, y = _class_blobs()
+    names = ["oil", "watercolour", "print"]
+    a = fit_multiclass(X, y, names, seed=0, target_precision=0.9)
+    b = fit_multiclass(X, y, names, seed=0, target_precision=0.9)
+    assert np.array_equal(a.weights, b.weights) and a.metrics == b.metrics
+    m = a.metrics
+    assert m["split"] == {"train": 144, "validation": 18, "test": 18, "seed": 0}
+    confusion = np.array(m["confusion"])
+    assert confusion.shape == (3, 3) and (confusion.sum(axis=1) == 6).all()  # stratified: 6 of each class
+    assert m["accuracy"] > 0.8 and m["macro_f1"] > 0.8 and m["chance_accuracy"] == pytest.approx(1 / 3)
+    assert set(m["pr_curves"]) == set(names) and all(0 < m["thresholds"][n] < 1 for n in names)
+    assert a.weights.shape == (3, 32) and a.intercepts.shape == (3,)
+    p = class_probabilities(X, a.weights, a.intercepts)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5) and (p.argmax(axis=1) == y).mean() > 0.8
+    assert not np.array_equal(fit_multiclass(X, y, names, seed=1).weights, a.weights)
+
+
+def test_two_named_classes_give_two_softmax_rows_matching_the_logistic_model():
+    from workers.classifiers.fit_multi import class_probabilities, fit_multiclass
+
+    X, y = _blobs()
+    a = fit_multiclass(X, y, ["painting", "drawing"], seed=0)
+    assert a.weights.shape == (2, 32) and np.array_equal(np.array(a.metrics["confusion"]).shape, (2, 2))
+    p = class_probabilities(X, a.weights, a.intercepts)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5) and (p.argmax(axis=1) == y).mean() > 0.8
+    assert a.metrics["classes"]["drawing"]["f1"] > 0.8
+
+
+def test_multiclass_bad_examples_get_clear_errors():
+    from workers.classifiers.fit_multi import fit_multiclass
+
+    X, y = _class_blobs()
+    with pytest.raises(TrainingError, match="only “a” has examples \\(180\\): add examples of “b”, “c”"):
+        fit_multiclass(X, np.zeros(180, dtype=int), ["a", "b", "c"])
+    y2 = y.copy()
+    y2[np.flatnonzero(y == 2)[: 60 - 5]] = 0
+    with pytest.raises(TrainingError, match="too few examples: a 115, b 60, c 5; add at least 10 of each class"):
+        fit_multiclass(X, y2, ["a", "b", "c"])
+    with pytest.raises(TrainingError, match="too few examples: a 60, b 60, c 60, d 0"):
+        fit_multiclass(X, y, ["a", "b", "c", "d"])
+    with pytest.raises(TrainingError, match="at least two classes"):
+        fit_multiclass(X, y, ["a"])

@@ -227,3 +227,27 @@ def test_an_import_starts_the_palette_job(aic_dir, tmp_path, settings, django_ca
     assert job.state == Job.State.DONE and job.done == 2
     assert set(ArtworkPalette.objects.values_list("artwork_id", flat=True)) == imported
     assert f"job {job.pk}" in Job.objects.get(kind=Job.Kind.IMPORT).message
+
+
+def test_palette_rows_carry_the_artworks_filter_columns(palette_archive):
+    """Triggers copy years, classification (upper case), institution and duplicate status onto the
+    palette rows when written, and write an artwork's change through; the colour search within
+    those filters (checked on the rows) then agrees with the filters on the artworks."""
+    art = palette_archive[0]
+    Artwork.objects.filter(pk=art.pk).update(classification="Print", institution="Tate", year_start=1650, year_end=1660)
+    row = ArtworkPalette.objects.get(artwork=art)
+    assert (row.year_start, row.year_end, row.classification, row.institution, row.duplicate) == (1650, 1660, "PRINT", "Tate", False)
+    Artwork.objects.filter(pk=palette_archive[1].pk).update(status=Artwork.Status.DUPLICATE)
+    assert ArtworkPalette.objects.get(artwork=palette_archive[1]).duplicate
+    # A palette written after the artwork changed takes the artwork's values too.
+    assert stage.process([art.pk], {}).done == [art.pk]
+    assert ArtworkPalette.objects.get(artwork=art).classification == "PRINT"
+    query = colour_search.parse(ArtworkPalette.objects.get(artwork=art).colours[0]["hex"])
+    for filters in (Filters(classification="print"), Filters(institution="Tate", year_from=1655), Filters(year_to=1805),
+                    Filters(year_from=1803, year_to=1810)):
+        on_rows = colour_search.ranking(query.vector, filters, limit=10)
+        by_lookup = colour_search.ranking_by_lookup(query.vector, filters, limit=10)
+        assert on_rows == by_lookup
+        allowed = set(filters.apply(Artwork.objects.exclude(status=Artwork.Status.DUPLICATE)).values_list("id", flat=True))
+        assert {a for a, _ in on_rows} <= allowed and len(on_rows) == min(10, len(allowed))
+    assert [a for a, _ in colour_search.ranking(query.vector, Filters(classification="print"), limit=5)] == [art.pk]

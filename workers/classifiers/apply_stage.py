@@ -2,14 +2,15 @@
 with an embedding under its model, in batches (progress, pause/resume/cancel, recovery like every
 stage), writing its label's rows (:mod:`.applying`). At the end the version becomes the
 classifier's applied one, its threshold the label's, and the label's stored count is recounted.
-Applying an older version again is the roll-back.
+Applying an older version again is the roll-back. A multi-class version does the same for the
+labels of its classes (each class label gets its class's threshold and is published).
 """
 from __future__ import annotations
 
 from django.db import transaction
 
 from archive import label_counts
-from archive.models import ArtworkEmbedding, Classifier, ClassifierVersion, Label
+from archive.models import ArtworkEmbedding, Classifier, ClassifierClass, ClassifierVersion, Label
 from workers.jobs import BatchResult, Stage
 
 from .applying import apply_to_artworks
@@ -33,8 +34,15 @@ def prepare(params: dict) -> dict:
         raise ValueError("apply_classifier needs a classifier_id or a version_id")
     if version.state != ClassifierVersion.State.READY:
         raise ValueError(f"version {version.number} is not trained ({version.get_state_display()}): {version.message}")
+    class_labels = []
+    if version.class_ids:
+        labels_of = dict(ClassifierClass.objects.filter(pk__in=version.class_ids).values_list("pk", "label_id"))
+        gone = [c for c in version.class_ids if c not in labels_of]
+        if gone:
+            raise ValueError(f"version {version.number} was trained on classes that no longer exist: train again")
+        class_labels = [labels_of[c] for c in version.class_ids]
     return {
-        **params, "version_id": version.pk, "version": version.number, "classifier_id": version.classifier_id,
+        **params, "class_label_ids": class_labels, "version_id": version.pk, "version": version.number, "classifier_id": version.classifier_id,
         "label_id": version.classifier.label_id, "label": version.classifier.label.slug, "model_id": version.model_id,
         "model": version.model.key,
     }
@@ -60,10 +68,15 @@ def process(artwork_ids: list[int], params: dict) -> BatchResult:
 
 def finish(job) -> None:
     version = ClassifierVersion.objects.get(pk=job.params["version_id"])
+    class_labels = job.params.get("class_label_ids") or []
     with transaction.atomic():
         Classifier.objects.filter(pk=version.classifier_id).update(applied_version=version)
-        Label.objects.filter(pk=job.params["label_id"]).update(threshold=version.threshold, published=True)
-    label_counts.refresh(version.model_id, [job.params["label_id"]])
+        if class_labels:
+            for label_id, threshold in zip(class_labels, version.thresholds):
+                Label.objects.filter(pk=label_id).update(threshold=threshold, published=True)
+        else:
+            Label.objects.filter(pk=job.params["label_id"]).update(threshold=version.threshold, published=True)
+    label_counts.refresh(version.model_id, class_labels or [job.params["label_id"]])
 
 
 STAGE = Stage(

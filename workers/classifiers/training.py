@@ -15,6 +15,7 @@ from archive.models import Classifier, ClassifierVersion, EmbeddingModel
 from workers.labeling.store import load_embeddings
 
 from .fit import TrainingError, fit
+from .fit_multi import fit_multiclass
 
 
 def new_version(classifier: Classifier, model: EmbeddingModel, *, user=None) -> ClassifierVersion:
@@ -29,7 +30,10 @@ def new_version(classifier: Classifier, model: EmbeddingModel, *, user=None) -> 
 
 
 def examples_matrix(classifier: Classifier, model: EmbeddingModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """``(artwork_ids, matrix, y, without_embedding)`` of the classifier's examples under ``model``."""
+    """``(artwork_ids, matrix, y, without_embedding)`` of the classifier's examples under ``model``;
+    ``y`` is 1 / 0 (positive / negative), or the class's position for a multi-class classifier."""
+    if classifier.multiclass:
+        return _class_examples_matrix(classifier, model)
     examples = dict(classifier.examples.values_list("artwork_id", "positive"))
     if not examples:
         raise TrainingError("this classifier has no examples yet: add positive and negative examples first")
@@ -43,9 +47,63 @@ def examples_matrix(classifier: Classifier, model: EmbeddingModel) -> tuple[np.n
     return ids, matrix, y, missing
 
 
+def _class_examples_matrix(classifier: Classifier, model: EmbeddingModel):
+    position = dict(classifier.classes.values_list("pk", "position"))
+    examples = dict(classifier.examples.values_list("artwork_id", "klass_id"))
+    if not examples:
+        raise TrainingError("this classifier has no examples yet: add examples of every class first")
+    ids, matrix = load_embeddings(model.pk, sorted(examples))
+    missing = len(examples) - len(ids)
+    if len(ids) == 0:
+        raise TrainingError(
+            f"none of the {len(examples)} examples has an embedding under model {model.key}: embed them first (manage.py embed)"
+        )
+    y = np.asarray([position[examples[int(i)]] for i in ids], dtype=np.int64)
+    return ids, matrix, y, missing
+
+
+def _train_multiclass(version: ClassifierVersion) -> ClassifierVersion:
+    classifier, model = version.classifier, version.model
+    classes = list(classifier.classes.select_related("label").order_by("position"))
+    names = [c.label.name for c in classes]
+    try:
+        _ids, matrix, y, missing = examples_matrix(classifier, model)
+        try:
+            fitted = fit_multiclass(matrix, y, names, seed=version.seed, target_precision=version.target_precision)
+        except TrainingError as exc:
+            if missing:
+                raise TrainingError(f"{exc} ({missing} example(s) have no embedding under model {model.key} and were left out)") from None
+            raise
+    except TrainingError as exc:
+        version.state, version.message = ClassifierVersion.State.FAILED, str(exc)
+        version.save(update_fields=["state", "message"])
+        return version
+    metrics = {**fitted.metrics, "without_embedding": missing, "model": model.key, "untrained_model": bool(model.untrained)}
+    message = (
+        f"test part: accuracy {metrics['accuracy']:.2f} over {len(names)} classes (most frequent class alone: "
+        f"{metrics['chance_accuracy']:.2f}), macro F1 {metrics['macro_f1']:.2f}"
+    )
+    if not metrics["target_reached_on_validation"]:
+        short = [n for n in names if not metrics["classes"][n]["target_reached_on_validation"]]
+        message += (f" (no threshold reached precision {version.target_precision:.2f} on the validation part for "
+                    f"{', '.join(short)}: best F1 used)")
+    if missing:
+        message += f"; {missing} example(s) without an embedding under {model.key} left out"
+    version.weights = [[float(w) for w in row] for row in fitted.weights]
+    version.intercepts = [float(b) for b in fitted.intercepts]
+    version.thresholds = [float(t) for t in fitted.thresholds]
+    version.class_ids = [c.pk for c in classes]
+    version.metrics = metrics
+    version.state, version.message = ClassifierVersion.State.READY, message
+    version.save(update_fields=["weights", "intercepts", "thresholds", "class_ids", "metrics", "state", "message"])
+    return version
+
+
 def train_version(version: ClassifierVersion) -> ClassifierVersion:
     """Fit ``version`` (TRAINING) from its classifier's examples under its model; stores the
-    weights, threshold and figures (READY) or the reason (FAILED). Returns the version."""
+    weights, threshold(s) and figures (READY) or the reason (FAILED). Returns the version."""
+    if version.classifier.multiclass:
+        return _train_multiclass(version)
     classifier, model = version.classifier, version.model
     try:
         _ids, matrix, y, missing = examples_matrix(classifier, model)

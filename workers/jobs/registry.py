@@ -28,6 +28,7 @@ STAGE_MODULES = [
     "workers.classifiers.apply_stage",
     "workers.palettes",
     "workers.ocr.stage",
+    "workers.neighbours",
 ]
 
 # The follow-up rules between stages (what a finished job triggers): one table, see that module.

@@ -3,7 +3,8 @@
 // overlaps (TextLayer), hover titles, click to the artwork, search / label / classification / year
 // filters, points coloured by region, date or dominant colour, an artwork brought into focus from
 // its page (#artwork=ID), a path between two artworks drawn on the map (#path=ID,ID,...), box or
-// lasso selection saved as a collection, and all of it in the URL hash (see hash.js).
+// lasso selection saved as a collection (or, for curators, added to a classifier's examples), and
+// all of it in the URL hash (see hash.js).
 import { Deck, OrthographicView } from "@deck.gl/core";
 import { IconLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import { loadPoints } from "./points.js";
@@ -764,9 +765,46 @@ function setTool(tool) {
   $("map-lasso").setAttribute("aria-pressed", String(state.tool === "lasso"));
 }
 
-async function saveSelection() {
+function selectedIds() {
   const ids = [];
   for (let i = 0; i < state.points.n; i++) if (state.selection && state.selection[i]) ids.push(state.points.ids[i]);
+  return ids;
+}
+
+// Curators: the selection as examples of a classifier (a side, or a class), through the classifiers API.
+async function addSelectionToClassifier() {
+  const out = $("map-selection-result");
+  const option = $("map-classifier").selectedOptions[0];
+  const ids = selectedIds();
+  out.replaceChildren();
+  if (!option || !ids.length) return;
+  if (ids.length > config.classifierLimit) {
+    out.textContent = `${ids.length.toLocaleString()} selected: at most ${config.classifierLimit.toLocaleString()} can be added at once; select fewer`;
+    return;
+  }
+  const body = { artwork_ids: ids };
+  if (option.dataset.class != null) body.class = option.dataset.class;
+  else body.positive = option.dataset.positive === "true";
+  const r = await fetch(config.classifierExamplesUrl.replace("{id}", option.value), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const reasons = Object.values(data).flat().filter((v) => typeof v === "string");
+    out.textContent = reasons.join(" ") || `Could not add the examples (${r.status})`;
+    return;
+  }
+  const a = document.createElement("a");
+  a.href = `/curate/classifiers/${option.value}/`;
+  a.textContent = `${option.textContent.trim()}: ${data.added} added, ${data.changed} changed, ${data.unchanged} unchanged`;
+  out.append(a);
+}
+
+async function saveSelection() {
+  const ids = selectedIds();
   const title = $("map-selection-title").value.trim();
   const r = await fetch(config.collectionUrl, {
     method: "POST",
@@ -877,6 +915,8 @@ function setupControls() {
   }
   const save = $("map-selection-save");
   if (save) save.addEventListener("click", saveSelection);
+  const toClassifier = $("map-selection-examples");
+  if (toClassifier) toClassifier.addEventListener("click", addSelectionToClassifier);
   setupSelection();
   setupClicks();
   // A link pasted into the address bar of the open page changes only the hash: apply it as on load.

@@ -1,0 +1,56 @@
+"""Reading the stored kNN graph (:class:`~archive.models.ArtworkNeighbours`, written by the
+neighbours stage): the edges of a set of works in both directions, in one query, and the distance
+of works to given targets (the search's two ends), in another.
+
+Out-edges come from the works' own rows (a b-tree look-up by artwork id); in-edges from the rows
+that list them (the GIN index on ``neighbours``), so the graph read is symmetric and a work whose
+row was written after its neighbours' is still reached from them."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from django.db import connection, transaction
+
+from . import vectors
+
+TABLE = "archive_artworkneighbours"
+
+
+def edges(model_id: int, ids: Sequence[int]) -> list[tuple[int, int, float, bool]]:
+    """``(work, other, cosine distance, listed)`` for every edge of the stored graph at one of
+    ``ids``, nearest first per work: ``listed`` is true when the work's own row lists ``other``
+    (else only ``other``'s row lists the work). A work with no ``listed`` edge has no row of its own.
+    ``other`` may have been deleted since the row was written (see :func:`target_distances`)."""
+    if not len(ids):
+        return []
+    sql = (
+        "SELECT work, other, min(distance) AS distance, bool_or(listed) FROM ("
+        f" SELECT g.artwork_id AS work, n.other, n.distance, true AS listed FROM {TABLE} g,"
+        " unnest(g.neighbours, g.distances) AS n(other, distance)"
+        " WHERE g.model_id = %s AND g.artwork_id = ANY(%s)"
+        " UNION ALL"
+        f" SELECT n.other, g.artwork_id, n.distance, false FROM {TABLE} g,"
+        " unnest(g.neighbours, g.distances) AS n(other, distance)"
+        " WHERE g.model_id = %s AND g.neighbours && %s::bigint[] AND n.other = ANY(%s)"
+        ") e GROUP BY work, other ORDER BY work, distance"
+    )
+    keys = [int(k) for k in ids]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # a few hundred rows: workers cost more than they save
+        cursor.execute(sql, [int(model_id), keys, int(model_id), keys, keys])
+        return [(int(a), int(b), float(d), bool(listed)) for a, b, d, listed in cursor.fetchall()]
+
+
+def target_distances(model_id: int, ids: Sequence[int], targets: Sequence[np.ndarray | str], *, dim: int) -> dict[int, tuple[float, ...]]:
+    """Cosine distance of each of ``ids`` (artworks embedded under the model) to each target, by
+    one index scan of their embedding rows; artworks without an embedding are absent."""
+    if not len(ids):
+        return {}
+    space = vectors.ARTWORK_EMBEDDINGS
+    cast = f"::{space.kind}({int(dim)})"
+    columns = ", ".join(f"{space.vector_column}{cast} <=> %s{cast}" for _ in targets) or "NULL"
+    sql = f"SELECT artwork_id, {columns} FROM {space.table} WHERE model_id = %s AND artwork_id = ANY(%s)"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*[vectors.to_literal(t) for t in targets], int(model_id), [int(k) for k in ids]])
+        return {int(row[0]): tuple(float(x) for x in row[1:]) for row in cursor.fetchall()}
