@@ -102,6 +102,26 @@ def start_moto():
     raise SystemExit("moto's S3 server did not start")
 
 
+class ServerClock:
+    """CPU seconds (user + system) used so far by this connection's PostgreSQL backend (psutil on
+    ``pg_backend_pid()``): printed beside wall time, which on a shared machine includes waiting
+    for a core. ``clock()`` and ``clock.seconds()`` read it."""
+
+    def __init__(self):
+        import psutil
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self.process = psutil.Process(cur.fetchone()[0])
+
+    def seconds(self) -> float:
+        t = self.process.cpu_times()
+        return t.user + t.system
+
+    __call__ = seconds
+
+
 class LatencyProxy:
     """A TCP proxy on a local port that holds every request ``latency_ms`` before passing it on:
     the round trip to a remote bucket, for any process (a worker too) that talks to its address.

@@ -47,7 +47,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_url, current_meta, log, pct  # noqa: E402
+from bench.common import ServerClock, bench_url, current_meta, log, pct  # noqa: E402
 DB_NAME = "bench_discovery"
 DIM = 512
 LATENT = 8
@@ -100,7 +100,7 @@ def build(n: int, seed: int, embeddings: bool = True) -> dict:
     from django.utils import timezone
     from pgvector.psycopg import register_vector
 
-    from archive import colour, vectors
+    from archive import colour
     from workers import palettes as stage
 
     rng = np.random.default_rng(seed)
@@ -211,23 +211,6 @@ def random_query(rng: random.Random):
     return colour_search.parse(hexes, amounts)
 
 
-class BackendCPU:
-    """CPU seconds of this connection's PostgreSQL backend (psutil on pg_backend_pid), to print
-    beside wall time: the machine is shared, wall time includes waiting for a core."""
-
-    def __init__(self):
-        import psutil
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            self.process = psutil.Process(cur.fetchone()[0])
-
-    def seconds(self) -> float:
-        t = self.process.cpu_times()
-        return t.user + t.system
-
-
 COLOUR_CASES = {  # name: (filters, share of the synthetic archive)
     "none": ({}, 1.0),
     "classification": ({"classification": "print"}, 0.2),
@@ -248,7 +231,7 @@ def measure_colour(samples: int, seed: int) -> dict:
 
     rng = random.Random(seed)
     queries = [random_query(rng) for _ in range(samples)]
-    backend = BackendCPU()
+    backend = ServerClock()
     results = {}
     for name, (given, share) in COLOUR_CASES.items():
         filters = Filters(**given) if given else None
@@ -278,7 +261,7 @@ def measure_colour(samples: int, seed: int) -> dict:
 
 def backend_cpu_s() -> float:
     """CPU seconds (user + system) used so far by this connection's PostgreSQL backend."""
-    return BackendCPU().seconds()
+    return ServerClock().seconds()
 
 
 def build_graph(n: int) -> dict:
@@ -325,7 +308,7 @@ def measure_timeline(n: int) -> dict:
     from explorer import timeline_points
     from explorer.search import Filters
 
-    backend = BackendCPU()
+    backend = ServerClock()
     out = {}
     for name, filters in (("all", Filters()), ("classification", Filters(classification="print"))):
         cpu0, t0, p0 = backend.seconds(), time.perf_counter(), time.process_time()

@@ -36,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_url, log, pct  # noqa: E402
+from bench.common import ServerClock, bench_url, log, pct  # noqa: E402
 
 SHARED = Path(os.environ.get("MUSEUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DB_NAME = "bench_face_vectors"
@@ -108,20 +108,6 @@ def synthetic(n: int, X: np.ndarray, who: list[str], seed: int) -> np.ndarray:
     out = np.repeat(centres, FACES_PER_PERSON, axis=0)[:n]
     out += (within * rng.standard_normal((n, DIM))).astype(np.float32)
     return out.astype(np.float32)
-
-
-class ServerClock:
-    def __init__(self):
-        import psutil
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            self.process = psutil.Process(cur.fetchone()[0])
-
-    def __call__(self) -> float:
-        t = self.process.cpu_times()
-        return t.user + t.system
 
 
 def load(matrix: np.ndarray, model: str) -> None:

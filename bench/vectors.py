@@ -38,7 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_url, log, pct  # noqa: E402
+from bench.common import ServerClock, bench_url, log, pct  # noqa: E402
 DB_NAME = "bench_vectors"
 DIM = 512
 # Filters as institutions: bucket b = (id * 2654435761) mod 1000 (a multiplicative hash: spread
@@ -50,22 +50,6 @@ FILTERS = {"f0.1": (0, 1), "f1": (1, 11), "f10": (11, 111), "f50": (111, 611)}
 
 
 
-
-
-class ServerClock:
-    """CPU seconds used by this connection's PostgreSQL backend process (user + system)."""
-
-    def __init__(self):
-        import psutil
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            self.process = psutil.Process(cur.fetchone()[0])
-
-    def __call__(self) -> float:
-        t = self.process.cpu_times()
-        return t.user + t.system
 
 
 def reuse(n: int, seed: int, intrinsic_dim: int):

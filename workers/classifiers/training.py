@@ -33,43 +33,32 @@ def examples_matrix(classifier: Classifier, model: EmbeddingModel) -> tuple[np.n
     """``(artwork_ids, matrix, y, without_embedding)`` of the classifier's examples under ``model``;
     ``y`` is 1 / 0 (positive / negative), or the class's position for a multi-class classifier."""
     if classifier.multiclass:
-        return _class_examples_matrix(classifier, model)
-    examples = dict(classifier.examples.values_list("artwork_id", "positive"))
+        position = dict(classifier.classes.values_list("pk", "position"))
+        examples = {a: position[k] for a, k in classifier.examples.values_list("artwork_id", "klass_id")}
+        what = "examples of every class"
+    else:
+        examples = {a: int(bool(p)) for a, p in classifier.examples.values_list("artwork_id", "positive")}
+        what = "positive and negative examples"
     if not examples:
-        raise TrainingError("this classifier has no examples yet: add positive and negative examples first")
+        raise TrainingError(f"this classifier has no examples yet: add {what} first")
     ids, matrix = load_embeddings(model.pk, sorted(examples))
     missing = len(examples) - len(ids)
     if len(ids) == 0:
         raise TrainingError(
             f"none of the {len(examples)} examples has an embedding under model {model.key}: embed them first (manage.py embed)"
         )
-    y = np.asarray([1 if examples[int(i)] else 0 for i in ids], dtype=np.int64)
+    y = np.asarray([examples[int(i)] for i in ids], dtype=np.int64)
     return ids, matrix, y, missing
 
 
-def _class_examples_matrix(classifier: Classifier, model: EmbeddingModel):
-    position = dict(classifier.classes.values_list("pk", "position"))
-    examples = dict(classifier.examples.values_list("artwork_id", "klass_id"))
-    if not examples:
-        raise TrainingError("this classifier has no examples yet: add examples of every class first")
-    ids, matrix = load_embeddings(model.pk, sorted(examples))
-    missing = len(examples) - len(ids)
-    if len(ids) == 0:
-        raise TrainingError(
-            f"none of the {len(examples)} examples has an embedding under model {model.key}: embed them first (manage.py embed)"
-        )
-    y = np.asarray([position[examples[int(i)]] for i in ids], dtype=np.int64)
-    return ids, matrix, y, missing
-
-
-def _train_multiclass(version: ClassifierVersion) -> ClassifierVersion:
+def _fitted(version: ClassifierVersion, fitter):
+    """``(fitted, metrics, missing)`` from ``fitter(matrix, y)`` on the version's examples, or
+    ``None`` after storing the version FAILED with the reason."""
     classifier, model = version.classifier, version.model
-    classes = list(classifier.classes.select_related("label").order_by("position"))
-    names = [c.label.name for c in classes]
     try:
         _ids, matrix, y, missing = examples_matrix(classifier, model)
         try:
-            fitted = fit_multiclass(matrix, y, names, seed=version.seed, target_precision=version.target_precision)
+            fitted = fitter(matrix, y)
         except TrainingError as exc:
             if missing:
                 raise TrainingError(f"{exc} ({missing} example(s) have no embedding under model {model.key} and were left out)") from None
@@ -77,8 +66,20 @@ def _train_multiclass(version: ClassifierVersion) -> ClassifierVersion:
     except TrainingError as exc:
         version.state, version.message = ClassifierVersion.State.FAILED, str(exc)
         version.save(update_fields=["state", "message"])
-        return version
+        return None
     metrics = {**fitted.metrics, "without_embedding": missing, "model": model.key, "untrained_model": bool(model.untrained)}
+    return fitted, metrics, missing
+
+
+def _train_multiclass(version: ClassifierVersion) -> ClassifierVersion:
+    classes = list(version.classifier.classes.select_related("label").order_by("position"))
+    names = [c.label.name for c in classes]
+    result = _fitted(version, lambda matrix, y: fit_multiclass(
+        matrix, y, names, seed=version.seed, target_precision=version.target_precision))
+    if result is None:
+        return version
+    fitted, metrics, missing = result
+    model = version.model
     message = (
         f"test part: accuracy {metrics['accuracy']:.2f} over {len(names)} classes (most frequent class alone: "
         f"{metrics['chance_accuracy']:.2f}), macro F1 {metrics['macro_f1']:.2f}"
@@ -104,20 +105,11 @@ def train_version(version: ClassifierVersion) -> ClassifierVersion:
     weights, threshold(s) and figures (READY) or the reason (FAILED). Returns the version."""
     if version.classifier.multiclass:
         return _train_multiclass(version)
-    classifier, model = version.classifier, version.model
-    try:
-        _ids, matrix, y, missing = examples_matrix(classifier, model)
-        try:
-            fitted = fit(matrix, y, seed=version.seed, target_precision=version.target_precision)
-        except TrainingError as exc:
-            if missing:
-                raise TrainingError(f"{exc} ({missing} example(s) have no embedding under model {model.key} and were left out)") from None
-            raise
-    except TrainingError as exc:
-        version.state, version.message = ClassifierVersion.State.FAILED, str(exc)
-        version.save(update_fields=["state", "message"])
+    result = _fitted(version, lambda matrix, y: fit(matrix, y, seed=version.seed, target_precision=version.target_precision))
+    if result is None:
         return version
-    metrics = {**fitted.metrics, "without_embedding": missing, "model": model.key, "untrained_model": bool(model.untrained)}
+    fitted, metrics, missing = result
+    model = version.model
     m = metrics["classes"]["positive"]
     message = (
         f"test part: precision {m['precision']:.2f}, recall {m['recall']:.2f}, F1 {m['f1']:.2f} "
