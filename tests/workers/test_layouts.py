@@ -718,3 +718,19 @@ def test_layout_jobs_on_one_map_run_one_at_a_time(archive60):
     job.refresh_from_db()
     assert job.state == Job.State.DONE and layout.point_count == 23
     assert LayoutPoint.objects.filter(layout=layout).count() == 23
+
+
+def test_saving_a_layout_refreshes_the_planner_statistics_of_its_points(db):
+    """The export joins the new points right after the bulk write; planned on the counts from before
+    it (autovacuum analyses later, and never sees rows not yet committed) the label count took a
+    nested loop over every point per label row. Saving a layout analyses the points table first."""
+    model = tiny_model()
+    n = 5_000
+    arts = Artwork.objects.bulk_create([Artwork(source="stats", source_id=str(i), title=f"w {i}") for i in range(n)])
+    ids = np.array([a.pk for a in arts], dtype=np.int64)
+    coords = np.random.default_rng(3).normal(0, 1, (n, 2)).astype(np.float32)
+    layout = build.get_layout("tsne", {}, model)
+    build.save_layout(layout, ids, ids, coords, model=model, params={})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'archive_layoutpoint'")
+        assert cursor.fetchone()[0] >= n
