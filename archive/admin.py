@@ -247,6 +247,19 @@ class ClassifierAdmin(ArchiveAdmin):
     search_fields = ("label__name",)
 
 
+
+@admin.register(m.ClassifierClass)
+class ClassifierClassAdmin(ArchiveAdmin):
+    list_display = ("id", "classifier", "position", "label")
+    search_fields = ("label__name", "classifier__label__name")
+
+
+@admin.register(m.ArtworkNeighbours)
+class ArtworkNeighboursAdmin(ArchiveAdmin):
+    list_display = ("id", "artwork", "model", "computed_at")
+    list_filter = ("model",)
+    search_fields = ("artwork__title",)
+
 def _default_list_display(model) -> tuple[str, ...]:
     names = ["id"]
     for field in model._meta.concrete_fields:
