@@ -66,6 +66,23 @@ def load_truth(path: Path = TRUTH) -> dict:
     return json.loads(path.read_text())
 
 
+def one_core_setup():
+    """Pin this process to one core (the budget is CPU seconds on one core), set up Django, and
+    read the test set: ``(data, truth boxes per image, images not marked crowd, image folder)``."""
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    except (AttributeError, OSError):
+        pass
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
+    import django
+
+    django.setup()
+    data = load_truth()
+    truth = {k: v["faces"] for k, v in data["images"].items()}
+    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
+    return data, truth, plain, DATA / "artworks" / "aic-artwall" / "images"
+
+
 def match(found: list, truth: list, threshold: float = IOU_MATCH) -> int:
     """True positives: found boxes (x, y, w, h, score), best score first, each taking the unmatched
     truth box it overlaps most if IoU >= threshold."""
@@ -229,19 +246,7 @@ def main() -> None:
     parser.add_argument("--sweep-cache", default=None,
                         help="run nothing: score from the raw boxes bench/face_detect_sweep.py recorded there")
     args = parser.parse_args()
-    try:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    except (AttributeError, OSError):
-        pass
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
-    import django
-
-    django.setup()
-
-    data = load_truth()
-    truth = {k: v["faces"] for k, v in data["images"].items()}
-    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
-    folder = DATA / "artworks" / "aic-artwall" / "images"
+    data, truth, plain, folder = one_core_setup()
     items = [(k, folder / f"{k}.jpg") for k in sorted(truth) if (folder / f"{k}.jpg").exists()]
     if not items:
         raise SystemExit(f"no test-set images under {folder}")

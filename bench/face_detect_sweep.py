@@ -31,8 +31,8 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 from common import log  # noqa: E402
-from face_detect import load_truth, match  # noqa: E402
-from faces_eval import DATA, derivative  # noqa: E402
+from face_detect import match, one_core_setup  # noqa: E402
+from faces_eval import derivative  # noqa: E402
 
 from workers.ml.faces import MERGE_IOU, iou  # noqa: E402
 
@@ -89,23 +89,13 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/face_detect_sweep.json")
     parser.add_argument("--cached-only", action="store_true", help="run nothing; score what the cache holds")
     args = parser.parse_args()
-    try:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    except (AttributeError, OSError):
-        pass
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
-    import django
-
-    django.setup()
+    data, truth, plain, folder = one_core_setup()
     from workers.ml.faces import as_array
-
-    data = load_truth()
-    truth = {k: v["faces"] for k, v in data["images"].items()}
-    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
-    folder = DATA / "artworks" / "aic-artwall" / "images"
     keys = [k for k in sorted(truth) if (folder / f"{k}.jpg").exists()][: args.limit]
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if args.cached_only and not cache:
+        raise SystemExit(f"no boxes recorded in {cache_path}: run once without --cached-only")
     names = [n for n in args.raw.split(",") if n]
     for name in names:
         done = cache.setdefault(name, {})
