@@ -55,7 +55,9 @@ def test_timeline_zooms_from_points_to_thumbnails(browser, screenshot, live_serv
             wait_for(browser, "+document.getElementById('timeline-zoom').dataset.thumbs > 0", timeout=1.0)
         except AssertionError:
             pass
-    thumbs = wait_for(browser, "document.getElementById('timeline-zoom').timeline.thumbs()", timeout=20)
+    # Thumbnails count once their image has loaded: wait for the one zoomed on, not just the first.
+    wait_for(browser, f"document.getElementById('timeline-zoom').timeline.thumbs().includes({int(target[0])})", timeout=20)
+    thumbs = browser.execute_script("return document.getElementById('timeline-zoom').timeline.thumbs()")
     view = browser.execute_script("return document.getElementById('timeline-zoom').timeline.view")
     assert int(root.get_attribute("data-in-view")) <= THUMBS_AT
     assert int(target[0]) in thumbs  # the work zoomed on is among the thumbnails
