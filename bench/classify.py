@@ -84,16 +84,22 @@ def examples(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return normalise(X), y
 
 
+def median_of_three(run):
+    """``(last result, median wall s, median CPU s, the three walls)`` of ``run()`` timed three
+    times (the machine is shared)."""
+    walls, cpus = [], []
+    for _ in range(3):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return result, float(np.median(walls)), float(np.median(cpus)), walls
+
+
 def bench_training(n: int) -> dict:
     X, y = examples(n)
     fit(X[:200], y[:200])  # warm-up: imports and first-call costs
-    walls, cpus = [], []
-    for _ in range(3):  # the median of three (the machine is shared)
-        wall, cpu = time.perf_counter(), time.process_time()
-        fitted = fit(X, y, seed=0)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    wall, cpu = float(np.median(walls)), float(np.median(cpus))
+    fitted, wall, cpu, walls = median_of_three(lambda: fit(X, y, seed=0))
     m = fitted.metrics
     print(f"training on {n:,} examples: {wall:.2f} s wall, {cpu:.2f} s CPU (median of 3; walls "
           f"{', '.join(f'{w:.2f}' for w in walls)}); C={m['C']:.3g}, "
@@ -113,13 +119,7 @@ def bench_training_multi(n: int, k: int) -> dict:
     X, y = class_examples(n, k)
     names = [f"class {i + 1}" for i in range(k)]
     fit_multiclass(X[:200], y[:200], names)  # warm-up
-    walls, cpus = [], []
-    for _ in range(3):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fitted = fit_multiclass(X, y, names, seed=0)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    wall, cpu = float(np.median(walls)), float(np.median(cpus))
+    fitted, wall, cpu, walls = median_of_three(lambda: fit_multiclass(X, y, names, seed=0))
     m = fitted.metrics
     print(f"training {k} classes on {n:,} examples: {wall:.2f} s wall, {cpu:.2f} s CPU (median of 3; walls "
           f"{', '.join(f'{w:.2f}' for w in walls)}); C={m['C']:.3g}, test accuracy {m['accuracy']:.3f}, "
