@@ -108,10 +108,17 @@ class MtcnnDetector:
 def suppress(found: list, overlap: float) -> list:
     """Greedy non-maximum suppression of ``[((x, y, w, h), score)]`` sorted best first: a box
     overlapping a kept one at IoU >= ``overlap`` is dropped."""
-    from .faces import iou
-
     kept = []
     for box, score in found:
-        if all(iou(box, other) < overlap for other, _ in kept):
+        if all(_iou(box, other) < overlap for other, _ in kept):
             kept.append((box, score))
     return kept
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes (as ``faces.iou``, which imports this module)."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
