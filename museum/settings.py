@@ -359,9 +359,11 @@ FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog+mtcnn")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
-# MTCNN's final score threshold and whether it searches the mirror image too (mtcnn, hog+mtcnn).
-FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.9)
-FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", False)
+# MTCNN's final score threshold, whether it searches the mirror image too, and its three stages'
+# thresholds ("P,R,O": the first two filter candidates, the third is the lowest score kept) (mtcnn, hog+mtcnn).
+FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.85)
+FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", True)
+FACE_MTCNN_STAGE_THRESHOLDS = os.environ.get("FACE_MTCNN_STAGE_THRESHOLDS", "0.4,0.5,0.5")
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,
