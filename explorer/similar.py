@@ -1,13 +1,15 @@
 """Visually similar artworks: kNN over the active model's embeddings (archive.vectors.nearest)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections import Counter
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from archive import vectors
+from archive import filter_indexes, vectors
 from archive.models import Artwork, EmbeddingModel
 
 from .models_state import display_artworks
@@ -32,6 +34,13 @@ RERANK_FACTOR_IN = 8
 # catalogue at most this often per process: a round trip less per search. A model switches when
 # an embed job ends; this process sees it within this many seconds.
 INDEX_KIND_SECONDS = 10.0
+# Within an institution that has its own index and more filters: the walk over the institution's
+# graph visits ~200 x works / matches candidates (~30 us each), ranking the matches exactly costs
+# ~7 us each, so the walk pays when matches^2 >= WALK_FACTOR x works (200 x 30 / 7).
+WALK_FACTOR = 860
+# Which path each search within a filter took ("institution index", "exact", "index", ...), counted
+# per process: bench/vectors.py prints it beside each filter's figures.
+PATHS: Counter = Counter()
 
 
 def two_phase(model: EmbeddingModel) -> bool:
@@ -134,9 +143,52 @@ def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limi
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
-def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
+def institution_index_nearest(
+    model: EmbeddingModel, query: np.ndarray, institution: str, *, limit: int, queryset=None
+) -> list[tuple[int, float]]:
+    """The nearest works of one institution through its own partial HNSW index
+    (:mod:`archive.filter_indexes`; the query states the index's predicate literally, so the
+    planner takes it). With ``queryset`` (the institution's works narrowed by more filters) the
+    scan is iterative and checks that condition on each candidate: it walks the institution's
+    graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
+    where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1]  # model_id is nearest()'s own
+    params: list = []
+    if queryset is not None:
+        condition, params = filter_condition(queryset)
+        where = f"{where} AND {condition}"
+    if two_phase(model):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
+            candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),
+            iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
+        )
+    else:
+        rows = vectors.nearest(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit, where=where, params=params,
+            ef_search=max(EF_SEARCH, 2 * limit), iterative="relaxed_order", max_scan_tuples=MAX_SCAN_TUPLES,
+            columns=("artwork_id",),
+        )
+    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+
+
+def _institution_index(model: EmbeddingModel, filters) -> tuple[str, int]:
+    """(institution, works its index holds) when the institution of ``filters`` has its own
+    index under ``model``; else ("", 0)."""
+    institution = getattr(filters, "institution", "") if filters is not None else ""
+    if not institution:
+        return "", 0
+    works = filter_indexes.indexed_works(model.pk, institution, binary=two_phase(model), max_age=INDEX_KIND_SECONDS)
+    return (institution, works) if works else ("", 0)
+
+
+def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int, filters=None) -> list[tuple[int, float]]:
     """The ``limit`` nearest artworks among those of ``queryset`` (a filtered Artwork queryset),
     nearest first: always ``limit`` of them, or all the set has.
+
+    ``filters`` (an :class:`explorer.search.Filters`, the conditions ``queryset`` was made with):
+    when its institution has its own partial index, the search walks that index; with more
+    filters, checking them on each candidate, when the set is large enough for that walk to beat
+    ranking it exactly (WALK_FACTOR). Should the walk find fewer than ``limit``, the paths below run.
 
     A set of at most EXACT_LIMIT artworks is ranked exactly; a larger one through the index
     (:func:`index_nearest_in`). The planner's estimate of the set's size picks the order: a filter
@@ -144,18 +196,33 @@ def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int
     set's ids are listed (up to EXACT_LIMIT + 1) to decide. When the index scan stops at
     MAX_SCAN_TUPLES with fewer than ``limit`` (a large set far from the query), the whole set is
     ranked exactly."""
+    institution, works = _institution_index(model, filters)
+    estimate = None
+    if institution:
+        more = bool(dataclasses.replace(filters, institution=""))
+        if more:
+            estimate = estimated_count(queryset)
+        if not more or estimate * estimate >= WALK_FACTOR * works:
+            hits = institution_index_nearest(model, query, institution, limit=limit, queryset=queryset if more else None)
+            if len(hits) >= limit:
+                PATHS["institution index" + (" + filters" if more else "")] += 1
+                return hits
     hits = None
-    if estimated_count(queryset) > BROAD_FACTOR * EXACT_LIMIT:
+    if (estimated_count(queryset) if estimate is None else estimate) > BROAD_FACTOR * EXACT_LIMIT:
         hits = index_nearest_in(model, query, queryset, limit=limit)
         if len(hits) >= limit:
+            PATHS["index"] += 1
             return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
+        PATHS["exact"] += 1
         return exact_nearest(model, query, ids, limit=limit)
     if hits is None:
         hits = index_nearest_in(model, query, queryset, limit=limit)
         if len(hits) >= limit:
+            PATHS["index"] += 1
             return hits
+    PATHS["exact (index scan fell short)"] += 1
     return exact_nearest(model, query, list(queryset.order_by().values_list("id", flat=True)), limit=limit)
 
 

@@ -44,6 +44,10 @@ class ArtworkEmbedding(models.Model):
     # 16-bit floats: half the bytes of a float32 vector; recall@10 against float32 in tests/archive/test_halfvec.py
     vector = HalfVectorField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The artwork's institution and duplicate flag, kept by triggers (migration 0028): partial HNSW
+    # indexes per common institution (archive.filter_indexes) can only name this table's columns.
+    institution = models.CharField(max_length=255, blank=True, default="", editable=False)
+    duplicate = models.BooleanField(default=False, editable=False, help_text="the artwork is an exact duplicate (hidden from search)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artwork", "model"], name="artwork_embedding_unique")]
