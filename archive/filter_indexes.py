@@ -36,7 +36,7 @@ SPACE = vectors.ARTWORK_EMBEDDINGS
 
 
 def min_works() -> int:
-    return int(getattr(settings, "VECTOR_FILTER_INDEX_MIN", 2_000))
+    return int(getattr(settings, "VECTOR_FILTER_INDEX_MIN", 1_000))
 
 
 def max_share() -> float:

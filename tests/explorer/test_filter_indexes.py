@@ -108,6 +108,23 @@ def test_search_within_an_indexed_institution_uses_its_index_and_equals_the_exac
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_institution_without_its_own_index_is_checked_on_the_embedding_row(indexed, monkeypatch):
+    """Big (half the works, above the share) takes the model's index; each candidate's institution
+    is read from the embedding row itself (no look-up of the artwork in the query)."""
+    model, ids, matrix, _ = indexed
+    monkeypatch.setattr(similar, "EXACT_LIMIT", 10)
+    filters = Filters(institution="Big")
+    within = filters.apply(search.base_queryset())
+    members = sorted(ids[i] for i in range(N) if institution_of(i) == "Big")
+    before = similar.PATHS.copy()
+    hits, sqls = _sql_of(lambda: similar.nearest_in(model, matrix[2], within, limit=20, filters=filters))
+    assert (similar.PATHS - before) == {"model index, institution on the row": 1}
+    assert [a for a, _ in hits] == [a for a, _ in similar.exact_nearest(model, matrix[2], members, limit=20)]
+    knn = [s for s in sqls if "ORDER BY" in s and "<=>" in s]
+    assert len(knn) == 1 and "institution = 'Big' AND NOT duplicate" in knn[0] and "archive_artwork\"" not in knn[0]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_institution_and_more_filters_walk_the_institution_index_checking_the_rest(indexed, monkeypatch):
     model, ids, matrix, _ = indexed
     monkeypatch.setattr(similar, "EXACT_LIMIT", 10)
@@ -190,3 +207,32 @@ def test_migration_copies_the_columns_of_existing_rows_in_batches(monkeypatch):
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_searched_in_two_phases_gets_binary_quantized_institution_indexes(indexed, monkeypatch):
+    """When the model's index becomes the binary-quantized one, ensure() replaces the halfvec
+    institution indexes by binary ones, and the search within the institution walks it."""
+    model, ids, matrix, _ = indexed
+    vectors.ensure_binary_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk)}")
+    vectors._forget_index(vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk))
+    outcome = filter_indexes.ensure(model.pk, DIM)
+    binary = filter_indexes.index_name(model.pk, "Mid", binary=True)
+    assert outcome.built == [binary] and outcome.dropped == [filter_indexes.index_name(model.pk, "Mid")]
+    monkeypatch.setattr(similar, "EXACT_LIMIT", 10)
+    monkeypatch.setattr(similar, "INDEX_KIND_SECONDS", 0)
+    filters = Filters(institution="Mid")
+    within = filters.apply(search.base_queryset())
+    members = sorted(ids[i] for i in range(N) if institution_of(i) == "Mid")
+    before = similar.PATHS.copy()
+    hits, sqls = _sql_of(lambda: similar.nearest_in(model, matrix[5], within, limit=20, filters=filters))
+    assert (similar.PATHS - before) == {"institution index": 1}
+    exact = [a for a, _ in similar.exact_nearest(model, matrix[5], members, limit=20)]
+    assert len(set(exact) & {a for a, _ in hits}) >= 19  # candidates by Hamming distance, re-ranked exactly
+    knn = [s for s in sqls if "<~>" in s]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + knn[0])
+        plan = "\n".join(r[0] for r in cursor.fetchall())
+    assert f"Index Scan using {binary}" in plan, plan
