@@ -95,7 +95,8 @@ def build(n: int, seed: int, intrinsic_dim: int):
         f"""INSERT INTO archive_artwork (id, source, source_id, title, creator, display_date, medium, classification,
             institution, rights, rights_url, credit_line, source_url, iiif_manifest_url, iiif_image_service, metadata,
             original_location, sha256, status, image_error, created_at, updated_at)
-        SELECT g, 'bench', g::text, 'work ' || g, '', '', '', 'painting', CASE {buckets} ELSE 'other' END,
+        SELECT g, 'bench', g::text, 'work ' || g, '', '', '',
+            CASE WHEN (g::bigint * 40503) % 5 = 0 THEN 'print' ELSE 'painting' END, CASE {buckets} ELSE 'other' END,
             '', '', '', '', '', '', '{{}}', '', '', 'ok', '', now(), now()
         FROM generate_series(1, {n}) g CROSS JOIN LATERAL (SELECT ((g::bigint * 2654435761) % 1000)::int AS b) h"""
     )
@@ -207,7 +208,9 @@ def institution_indexes(model) -> tuple[dict, float]:
 
 def classify_prints() -> None:
     """A fifth of the works (a hash independent of the institution buckets) are prints: the
-    combined filter ``institution f10 AND classification print`` (2 % of the archive)."""
+    combined filter ``institution f10 AND classification print`` (2 % of the archive). A fresh
+    build inserts them so; this updates an archive an older build left (its embedding rows follow
+    by trigger)."""
     from django.db import connection
 
     with connection.cursor() as cur:

@@ -116,18 +116,15 @@ def filter_condition(queryset, column: str = "artwork_id") -> tuple[str, list]:
 
 
 def index_nearest_in(
-    model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int, institution: str = ""
+    model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int, condition: tuple[str, list] | None = None
 ) -> list[tuple[int, float]]:
     """The filtered set's nearest works through the HNSW index with an iterative scan
     (``hnsw.iterative_scan = relaxed_order``, re-sorted): the scan goes on until ``limit``
-    candidates pass the filter or MAX_SCAN_TUPLES index entries were visited. With
-    ``institution`` (the filter is that institution alone) each candidate is checked on the
-    embedding row's own copy of it, not by a look-up of the artwork (a fifth less server CPU for
-    half of 300,000 works, docs/perf/vectors.md)."""
-    if institution:
-        where, params = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1], []
-    else:
-        where, params = filter_condition(queryset)
+    candidates pass the filter or MAX_SCAN_TUPLES index entries were visited. With ``condition``
+    (:func:`row_condition`: the filter is on columns the embedding row carries) each candidate is
+    checked on the row itself, not by a look-up of the artwork (a fifth less server CPU for half
+    of 300,000 works, docs/perf/vectors.md)."""
+    where, params = condition if condition is not None else filter_condition(queryset)
     if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
@@ -152,18 +149,17 @@ def index_nearest_in(
 
 
 def institution_index_nearest(
-    model: EmbeddingModel, query: np.ndarray, institution: str, *, limit: int, queryset=None
+    model: EmbeddingModel, query: np.ndarray, institution: str, *, limit: int, condition: tuple[str, list] | None = None
 ) -> list[tuple[int, float]]:
     """The nearest works of one institution through its own partial HNSW index
     (:mod:`archive.filter_indexes`; the query states the index's predicate literally, so the
-    planner takes it). With ``queryset`` (the institution's works narrowed by more filters) the
-    scan is iterative and checks that condition on each candidate: it walks the institution's
-    graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
+    planner takes it). With ``condition`` (SQL and params: the other filters, from
+    :func:`row_condition` or :func:`filter_condition`) the scan checks it on each candidate: it
+    walks the institution's graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
     where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1]  # model_id is nearest()'s own
     params: list = []
-    if queryset is not None:
-        condition, params = filter_condition(queryset)
-        where = f"{where} AND {condition}"
+    if condition is not None:
+        where, params = f"{where} AND {condition[0]}", list(condition[1])
     if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
@@ -177,6 +173,28 @@ def institution_index_nearest(
             columns=("artwork_id",),
         )
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+
+
+# Filters the embedding rows carry a copy of (migration 0028): checked on the row the index scan
+# reads anyway, where any other filter costs a look-up of the artwork per candidate.
+ROW_FILTERS = ("institution", "classification")
+
+
+def row_condition(filters) -> tuple[str, list] | None:
+    """SQL (and params) for ``filters`` on the embedding row's own columns, when it sets nothing
+    but ROW_FILTERS (duplicates left out, as :func:`explorer.search.base_queryset` does); else None."""
+    if filters is None or not filters:
+        return None
+    if any(getattr(filters, f.name) not in ("", None) for f in dataclasses.fields(filters) if f.name not in ROW_FILTERS):
+        return None
+    parts, params = [], []
+    if filters.institution:
+        parts.append("institution = %s")
+        params.append(filters.institution)
+    if filters.classification:
+        parts.append("classification = upper(%s)")  # as the filter's iexact compares: upper() on the server
+        params.append(filters.classification)
+    return " AND ".join(parts + ["NOT duplicate"]), params
 
 
 def _institution_index(model: EmbeddingModel, filters) -> tuple[str, int]:
@@ -205,31 +223,32 @@ def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int
     MAX_SCAN_TUPLES with fewer than ``limit`` (a large set far from the query), the whole set is
     ranked exactly."""
     more = filters is not None and bool(dataclasses.replace(filters, institution=""))
-    alone = filters.institution if filters is not None and filters.institution and not more else ""
+    on_row = row_condition(filters)
     institution, works = _institution_index(model, filters)
     estimate = None
     if institution:
         if more:
             estimate = estimated_count(queryset)
         if not more or estimate * estimate >= WALK_FACTOR * works:
-            hits = institution_index_nearest(model, query, institution, limit=limit, queryset=queryset if more else None)
+            condition = None if not more else on_row or filter_condition(queryset)
+            hits = institution_index_nearest(model, query, institution, limit=limit, condition=condition)
             if len(hits) >= limit:
-                PATHS["institution index" + (" + filters" if more else "")] += 1
+                PATHS["institution index" + ("" if not more else " + filters on the row" if on_row else " + filters")] += 1
                 return hits
     hits = None
     if (estimated_count(queryset) if estimate is None else estimate) > BROAD_FACTOR * EXACT_LIMIT:
-        hits = index_nearest_in(model, query, queryset, limit=limit, institution=alone)
+        hits = index_nearest_in(model, query, queryset, limit=limit, condition=on_row)
         if len(hits) >= limit:
-            PATHS["model index" + (", institution on the row" if alone else "")] += 1
+            PATHS["model index" + (", filters on the row" if on_row else "")] += 1
             return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
         PATHS["exact"] += 1
         return exact_nearest(model, query, ids, limit=limit)
     if hits is None:
-        hits = index_nearest_in(model, query, queryset, limit=limit, institution=alone)
+        hits = index_nearest_in(model, query, queryset, limit=limit, condition=on_row)
         if len(hits) >= limit:
-            PATHS["model index" + (", institution on the row" if alone else "")] += 1
+            PATHS["model index" + (", filters on the row" if on_row else "")] += 1
             return hits
     PATHS["exact (index scan fell short)"] += 1
     return exact_nearest(model, query, list(queryset.order_by().values_list("id", flat=True)), limit=limit)

@@ -32,7 +32,7 @@ def build_archive(tag: str):
     model = EmbeddingModel.objects.create(key=f"test/filter-index-{tag}", arch="test", dim=DIM)
     Artwork.objects.bulk_create([
         Artwork(source=f"fi-{tag}", source_id=str(i), institution=institution_of(i), status=Artwork.Status.OK,
-                classification="print" if i % 3 == 0 else "painting")
+                classification="Print" if i % 3 == 0 else "painting", year_start=1800 + i % 100)
         for i in range(N)
     ])
     ids = [pk for _, pk in sorted(Artwork.objects.filter(source=f"fi-{tag}").values_list("source_id", "id"), key=lambda r: int(r[0]))]
@@ -118,10 +118,17 @@ def test_an_institution_without_its_own_index_is_checked_on_the_embedding_row(in
     members = sorted(ids[i] for i in range(N) if institution_of(i) == "Big")
     before = similar.PATHS.copy()
     hits, sqls = _sql_of(lambda: similar.nearest_in(model, matrix[2], within, limit=20, filters=filters))
-    assert (similar.PATHS - before) == {"model index, institution on the row": 1}
+    assert (similar.PATHS - before) == {"model index, filters on the row": 1}
     assert [a for a, _ in hits] == [a for a, _ in similar.exact_nearest(model, matrix[2], members, limit=20)]
     knn = [s for s in sqls if "ORDER BY" in s and "<=>" in s]
     assert len(knn) == 1 and "institution = 'Big' AND NOT duplicate" in knn[0] and "archive_artwork\"" not in knn[0]
+    # A classification alone, in any case, is checked on the row too (stored in upper case).
+    filters = Filters(classification="PRINT")
+    members = sorted(ids[i] for i in range(N) if i % 3 == 0)
+    before = similar.PATHS.copy()
+    hits = similar.nearest_in(model, matrix[3], filters.apply(search.base_queryset()), limit=20, filters=filters)
+    assert (similar.PATHS - before) == {"model index, filters on the row": 1}
+    assert [a for a, _ in hits] == [a for a, _ in similar.exact_nearest(model, matrix[3], members, limit=20)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,14 +136,23 @@ def test_institution_and_more_filters_walk_the_institution_index_checking_the_re
     model, ids, matrix, _ = indexed
     monkeypatch.setattr(similar, "EXACT_LIMIT", 10)
     monkeypatch.setattr(similar, "WALK_FACTOR", 0)  # the walk pays at any size here
-    filters = Filters(institution="Mid", classification="print")
-    within = filters.apply(search.base_queryset())
-    members = sorted(ids[i] for i in range(N) if institution_of(i) == "Mid" and i % 3 == 0)
     query = matrix[9]
-    before = similar.PATHS.copy()
-    hits = similar.nearest_in(model, query, within, limit=20, filters=filters)
-    assert (similar.PATHS - before) == {"institution index + filters": 1}
-    assert [a for a, _ in hits] == [a for a, _ in similar.exact_nearest(model, query, members, limit=20)]
+    cases = [  # the classification is on the embedding row; years need the artwork
+        (Filters(institution="Mid", classification="print"), lambda i: i % 3 == 0, "institution index + filters on the row"),
+        (Filters(institution="Mid", year_from=1850), lambda i: i % 100 >= 50, "institution index + filters"),
+    ]
+    for filters, keep, path in cases:
+        within = filters.apply(search.base_queryset())
+        members = sorted(ids[i] for i in range(N) if institution_of(i) == "Mid" and keep(i))
+        before = similar.PATHS.copy()
+        hits, sqls = _sql_of(lambda: similar.nearest_in(model, query, within, limit=20, filters=filters))
+        assert (similar.PATHS - before) == {path: 1}
+        assert [a for a, _ in hits] == [a for a, _ in similar.exact_nearest(model, query, members, limit=20)]
+        knn = [s for s in sqls if "ORDER BY" in s and "<=>" in s]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + knn[0])
+            plan = "\n".join(r[0] for r in cursor.fetchall())
+        assert f"Index Scan using {filter_indexes.index_name(model.pk, 'Mid')}" in plan, plan
     # A set too small for the walk to pay (WALK_FACTOR): ranked exactly, same answer.
     monkeypatch.setattr(similar, "WALK_FACTOR", 10**9)
     monkeypatch.setattr(similar, "EXACT_LIMIT", 15_000)
@@ -150,9 +166,11 @@ def test_triggers_keep_the_embedding_rows_institution_and_duplicate_flag_in_step
     model, ids, matrix, _ = indexed
     moved = ids[1]  # a Mid work, nearest to its own vector
     rows = ArtworkEmbedding.objects.filter(artwork_id=moved)
-    assert list(rows.values_list("institution", "duplicate")) == [("Mid", False)]
+    assert list(rows.values_list("institution", "classification", "duplicate")) == [("Mid", "PAINTING", False)]
     Artwork.objects.filter(pk=moved).update(institution="Elsewhere")
-    assert list(rows.values_list("institution", "duplicate")) == [("Elsewhere", False)]
+    assert list(rows.values_list("institution", "classification", "duplicate")) == [("Elsewhere", "PAINTING", False)]
+    Artwork.objects.filter(pk=moved).update(classification="Drawing")
+    assert list(rows.values_list("institution", "classification", "duplicate")) == [("Elsewhere", "DRAWING", False)]
     art = Artwork.objects.get(pk=ids[5])  # through save() too, and a duplicate is flagged
     art.status = Artwork.Status.DUPLICATE
     art.save()
@@ -168,7 +186,7 @@ def test_triggers_keep_the_embedding_rows_institution_and_duplicate_flag_in_step
         "artwork_id": np.array([moved]), "model_id": np.array([model.pk]), "vector": matrix[1:2],
         "created_at": np.array([np.datetime64("2026-12-02")]),
     })
-    assert list(rows.values_list("institution", "duplicate")) == [("Elsewhere", False)]
+    assert list(rows.values_list("institution", "classification", "duplicate")) == [("Elsewhere", "DRAWING", False)]
 
 
 BEFORE = [("archive", "0027_face_vectors_halfvec")]
@@ -186,7 +204,8 @@ def test_migration_copies_the_columns_of_existing_rows_in_batches(monkeypatch):
         Old = old.get_model("archive", "Artwork")
         model = old.get_model("archive", "EmbeddingModel").objects.create(key="test/migrate-0028", arch="t", dim=4)
         works = [Old.objects.create(source="m", source_id=str(i), title=f"W{i}", institution=f"I{i % 3}" if i % 5 else "",
-                                    status="duplicate" if i == 4 else "ok") for i in range(30)]
+                                    classification="print" if i % 2 else "", status="duplicate" if i == 4 else "ok")
+                 for i in range(30)]
         with connection.cursor() as cursor:
             for w in works:
                 cursor.execute("INSERT INTO archive_artworkembedding (artwork_id, model_id, vector, created_at) "
@@ -197,11 +216,13 @@ def test_migration_copies_the_columns_of_existing_rows_in_batches(monkeypatch):
             executor.migrate(AFTER)
         batches = [q for q in queries.captured_queries if q["sql"].lstrip().startswith("UPDATE archive_artworkembedding e")]
         with connection.cursor() as cursor:
-            cursor.execute("SELECT a.institution, a.status = 'duplicate', e.institution, e.duplicate FROM archive_artworkembedding e "
+            cursor.execute("SELECT a.institution, a.status = 'duplicate', upper(a.classification), e.institution, e.duplicate, "
+                           "e.classification FROM archive_artworkembedding e "
                            "JOIN archive_artwork a ON a.id = e.artwork_id WHERE e.model_id = %s", [model.pk])
-            rows = cursor.fetchall()
-        assert len(rows) == 30 and all(r[0] == r[2] and r[1] == r[3] for r in rows)
-        assert sum(r[3] for r in rows) == 1 and sum(r[2] != "" for r in rows) == 24
+            rows = [(r[3], r[4], r[5], r[0], r[1], r[2]) for r in cursor.fetchall()]
+        assert len(rows) == 30 and all(r[3:] == r[:3] for r in rows)
+        assert sum(r[2] == "PRINT" for r in rows) == 15
+        assert sum(r[1] for r in rows) == 1 and sum(r[0] != "" for r in rows) == 24
         assert len(batches) >= 30 // 7  # one statement (one transaction) a batch of 7 ids
     finally:
         executor = MigrationExecutor(connection)
