@@ -257,8 +257,8 @@ class ClassifierClassAdmin(ArchiveAdmin):
 @admin.register(m.ArtworkNeighbours)
 class ArtworkNeighboursAdmin(ArchiveAdmin):
     list_display = ("id", "artwork", "model", "computed_at")
-    list_filter = ("model", "duplicate")
-    search_fields = ("artwork__title", "institution")
+    list_filter = ("model",)
+    search_fields = ("artwork__title",)
 
 def _default_list_display(model) -> tuple[str, ...]:
     names = ["id"]
