@@ -282,7 +282,9 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
         # Each path on its own, whatever nearest_in picks: where each stops paying (p50 wall).
         paths = {"exact": [], "model index": [], "institution index": []}
         has_own = filter_indexes.indexed_works(model.pk, filters.institution, binary=similar.two_phase(model)) > 0
-        more = within if filters.classification else None
+        more = None  # the other filters, as nearest_in checks them (on the row, or by artwork look-up)
+        if filters.classification:
+            more = similar.row_condition(filters) or similar.filter_condition(within)
         for i, q in enumerate(Q[:10]):
             if i < (3 if len(members) > 50_000 else 10):  # the exact path at 500,000 works costs seconds a query
                 t0 = time.perf_counter()
@@ -294,7 +296,7 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
             paths["model index"].append((time.perf_counter() - t0) * 1000)
             if has_own:
                 t0 = time.perf_counter()
-                similar.institution_index_nearest(model, q, filters.institution, limit=100, queryset=more)
+                similar.institution_index_nearest(model, q, filters.institution, limit=100, condition=more)
                 paths["institution index"].append((time.perf_counter() - t0) * 1000)
         out["filters"].append({
             "name": name, "size": len(members), "p50": pct(wall, 50), "p95": pct(wall, 95), "cpu_mean": float(np.mean(cpu)),
