@@ -430,6 +430,10 @@ EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
 VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)
 VECTOR_RERANK_CANDIDATES = env_int("VECTOR_RERANK_CANDIDATES", 200)
+# A partial HNSW index per institution holding at least this many of a model's works and at most
+# this share of them (archive.filter_indexes; docs/perf/vectors.md for where the limits come from).
+VECTOR_FILTER_INDEX_MIN = env_int("VECTOR_FILTER_INDEX_MIN", 1_000)
+VECTOR_FILTER_INDEX_MAX_SHARE = env_float("VECTOR_FILTER_INDEX_MAX_SHARE", 0.25)
 HALFVEC_MIGRATION_BATCH = env_int("HALFVEC_MIGRATION_BATCH", 20_000)  # migration 0016's rows per transaction
 # Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
 # bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory
