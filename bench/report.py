@@ -46,11 +46,6 @@ Not settled: embedding from object storage with 20 ms per request at >= 0.9 of t
 server on the same cores the wall ratios swing with the load (0.69-1.14); the worker's CPU per image
 from S3 is within a tenth of the local folder's. The Embedding sections say what was measured.
 
-Not met on this shared machine: the live mirror's wall-clock targets (`bench/doppelganger.py
---live`, issue 17): server CPU per frame 51 ms (target 60) and one visitor 6.75 updates/s pass;
-p95 158 ms (target 120) and 10 visitors at 1.03 updates/s each (target 2) fail with the server
-given half a core by other work. The Doppelganger section has the figures.
-
 Not met: the vector targets at 1M (`bench/vectors.py`, issue 14), measured on the loaded 2-core
 machine (load 3.6): search within one institution, every size from 0.1 % to 50 % of the archive,
 p95 35.8 ms at most (target 50 ms; 2-10 ms of server CPU), through a partial HNSW index per
