@@ -96,12 +96,14 @@ def compute(model_id: int, count: int = COUNT) -> dict:
     found = distances(ids, work, other, cosine, count)
     mine = found[np.searchsorted(ids, rows)]
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS _landmarks")
         cursor.execute("CREATE TEMP TABLE _landmarks (artwork_id bigint, landmarks bytea) ON COMMIT DROP")
         with cursor.copy("COPY _landmarks (artwork_id, landmarks) FROM STDIN") as copy:
             for artwork_id, values in zip(rows.tolist(), mine.astype("<f4")):
                 copy.write_row((artwork_id, values.tobytes()))
         cursor.execute(f"UPDATE {TABLE} g SET landmarks = t.landmarks FROM _landmarks t"
                        " WHERE g.model_id = %s AND g.artwork_id = t.artwork_id", [int(model_id)])
+        cursor.execute("DROP TABLE _landmarks")
     log.info("landmarks of model %s: %d rows, %d landmarks", model_id, len(rows), found.shape[1])
     return {"rows": int(len(rows)), "landmarks": int(found.shape[1])}
 
