@@ -13,8 +13,8 @@ cheaper than one long one and the steps come out even.
 
 The search runs from both ends at once (bidirectional best-first: each side expands the works
 with the lowest cost so far plus a weight times their estimated distance to the other end, BATCH
-works per side per query), and stops EXTRA_ROUNDS rounds after the two sides first meet, keeping
-the cheapest meeting. It finds a short path, not always the shortest. No work appears twice;
+works per side per query, GUIDED_BATCH with the landmark estimate), and stops EXTRA_ROUNDS rounds
+after the two sides first meet, keeping the cheapest meeting. It finds a short path, not always the shortest. No work appears twice;
 every step links two nearest neighbours.
 
 The estimate: where the stored rows carry **landmark distances** (distances along the graph to a
@@ -47,7 +47,8 @@ MAX_ONLINE = 800  # of those, works without a stored row (each an HNSW scan), at
 MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
 HEURISTIC_WEIGHT = 2.0  # on the straight-line estimate; > 1: fewer look-ups for a slightly costlier path
 LANDMARK_WEIGHT = 8.0  # on the landmark estimate (tighter along the graph: more weight, far fewer look-ups)
-BATCH = 16  # works expanded per side per query
+BATCH = 16  # works expanded per side per query (straight-line estimate: a wide ball, fewer rounds)
+GUIDED_BATCH = 8  # the same with the landmark estimate (at 100k: 82 works expanded median against 130 with 16, CPU p95 49 against 72 ms)
 EXTRA_ROUNDS = 1  # rounds after the sides first meet, for a cheaper meeting
 
 
@@ -134,6 +135,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         apart = max(apart, _estimate(marks[0][None, :], marks[1])[0])
     left = {start: (0.0, apart), end: (apart, 0.0)}  # each work's estimated distance to the two ends, as looked up
     weight = HEURISTIC_WEIGHT if marks is None else LANDMARK_WEIGHT
+    batch_size = BATCH if marks is None else GUIDED_BATCH
     forward, backward = _Side(start, goal_index=1, weight=weight), _Side(end, goal_index=0, weight=weight)
     typical = None
     best, meeting, rounds_after, expansions, online, queries = float("inf"), None, 0, 0, 0, 0
@@ -142,7 +144,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
         return d + d * d / typical
 
     while forward.frontier or backward.frontier:
-        ahead, behind = forward.pop(BATCH), backward.pop(BATCH)
+        ahead, behind = forward.pop(batch_size), backward.pop(batch_size)
         if not ahead and not behind:
             break
         batch = sorted(set(ahead) | set(behind))  # a work both sides reached is read once
@@ -176,7 +178,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
             if rounds_after > EXTRA_ROUNDS:
                 break
     if meeting is None:
-        if expansions + 2 * BATCH > max_expansions or online > MAX_ONLINE:
+        if expansions + 2 * batch_size > max_expansions or online > MAX_ONLINE:
             raise NoPath(f"no path found after reading the neighbours of {expansions} works: "
                          "these works are far apart on the similarity graph")
         raise NoPath(f"no path of at most {max_works} works links these two artworks on the similarity graph")
