@@ -251,9 +251,16 @@ def _guided_adjacency(model: EmbeddingModel, batch: list[int], targets: list[str
         stack = np.stack([fresh[o] for o in have])
         for other, to_start, to_end in zip(have, _estimate(stack, marks[0]).tolist(), _estimate(stack, marks[1]).tolist()):
             left[other] = (to_start, to_end)
-    for other, m in fresh.items():
-        if m is None:
-            left.setdefault(other, (0.0, 0.0))  # no estimate yet (a row written after the landmarks)
+    # A work whose row has no landmark distances yet (written after them) gets the estimate of a
+    # work reaching it: a step to it is neither favoured (an estimate of 0 would be, under the
+    # weight: at 100k with a fifth of the rows bare, 1,378 works expanded at p95 against 210) nor lost.
+    bare = {other for other, m in fresh.items() if m is None and other not in left}
+    for node, edges in found.items():
+        for other, d in edges:  # nearest first
+            if other in bare and left.get(node) is not None and other not in left:
+                left[other] = left[node]
+    for other in bare:
+        left.setdefault(other, (0.0, 0.0))
     adjacency = {node: [(other, d, *left[other]) for other, d in edges if left.get(other) is not None]
                  for node, edges in found.items()}
     return adjacency, missing

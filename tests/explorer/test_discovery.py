@@ -286,6 +286,12 @@ def test_path_guided_by_landmarks_keeps_its_guarantees(archive, graph):
                 found = path_mod.find_path(a, b, model)
                 assert found.guided
                 check_path(found.ids, a, b, knn)
+    bare = [a for a in graph if a not in (start, end)][::2]  # rows written after the landmarks
+    ArtworkNeighbours.objects.filter(model=model, artwork_id__in=bare).update(landmarks=None)
+    for a in ids[:4]:
+        found = path_mod.find_path(a, end, model)
+        assert found.guided
+        check_path(found.ids, a, end, knn)
     ArtworkNeighbours.objects.filter(model=model, artwork_id=end).update(landmarks=None)  # as if written after them
     fresh = path_mod.find_path(start, end, model)
     assert fresh.guided
