@@ -29,33 +29,41 @@ log = logging.getLogger(__name__)
 
 TABLE = "archive_artworkneighbours"
 COUNT = 32  # landmarks (float32 each per work)
+BLOCK = 8 << 20  # bytes of the COPY parsed at a time (tuples of 38 bytes)
 STALE_SHARE = 0.05  # recompute when more than this share of the rows has no landmark distances
 _EDGE = np.dtype([("fields", ">i2"), ("l1", ">i4"), ("work", ">i8"), ("l2", ">i4"), ("other", ">i8"), ("l3", ">i4"), ("distance", ">f8")])
 
 
 def _edges(model_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(work, other, cosine distance) of every stored edge of the model: one binary COPY, parsed in
-    blocks as it arrives (fixed-size tuples)."""
+    blocks of BLOCK bytes as it arrives (fixed-size tuples after the 19-byte header)."""
     works, others, dists = [], [], []
-    pending = b""
+    pending = bytearray()
     header = 19
+
+    def parse(final: bool = False) -> None:
+        nonlocal pending, header
+        if header:
+            if len(pending) < header:
+                return
+            del pending[:header]
+            header = 0
+        whole = len(pending) // _EDGE.itemsize
+        if whole and (final or len(pending) >= BLOCK):
+            rows = np.frombuffer(bytes(pending[: whole * _EDGE.itemsize]), dtype=_EDGE)
+            works.append(rows["work"].astype(np.int64))
+            others.append(rows["other"].astype(np.int64))
+            dists.append(rows["distance"].astype(np.float64))
+            del pending[: whole * _EDGE.itemsize]
+
     with connection.cursor() as cursor, cursor.copy(
         f"COPY (SELECT g.artwork_id, n.other, n.distance FROM {TABLE} g, unnest(g.neighbours, g.distances) AS n(other, distance)"
         f" WHERE g.model_id = {int(model_id)}) TO STDOUT WITH (FORMAT BINARY)"
     ) as copy:
         for chunk in copy:
-            pending += bytes(chunk)
-            if header:
-                if len(pending) < header:
-                    continue
-                pending, header = pending[header:], 0
-            whole = len(pending) // _EDGE.itemsize
-            if whole:
-                rows = np.frombuffer(pending[: whole * _EDGE.itemsize], dtype=_EDGE)
-                works.append(rows["work"].astype(np.int64))
-                others.append(rows["other"].astype(np.int64))
-                dists.append(rows["distance"].astype(np.float64))
-                pending = pending[whole * _EDGE.itemsize:]
+            pending += chunk
+            parse()
+    parse(final=True)
     if not works:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     return np.concatenate(works), np.concatenate(others), np.concatenate(dists)
