@@ -3,13 +3,15 @@
 Each raw detector runs once per painting on the 1024 px derivative (as ``bench/face_detect.py``
 does, one core) and keeps every box down to a low score: dlib's HOG at upsampling 0/1/2 with
 ``adjust_threshold`` -1 (``hog0``/``hog1``/``hog2``), MTCNN (facenet-pytorch, faces down to 20 px,
-the stage's stage thresholds, so third-stage scores from 0.5; ``mtcnn``). Boxes are cached in
+the stage's stage thresholds, so third-stage scores from 0.5; ``mtcnn``), and MTCNN with other
+options (``mtcnn_m14_f0.8_p0.4_r0.5_o0.5_mirror``: smallest face, pyramid factor, stage thresholds,
+mirror pass; see ``mtcnn_options``). Boxes are cached in
 ``--cache`` (default ``/tmp/face_detect_sweep.json``); then precision/recall/F1 are printed for
 HOG at several score thresholds, MTCNN at several, and their union the way the stage's
 ``hog+mtcnn`` merges it (HOG's boxes, then MTCNN's that overlap none of them at IoU >= 0.3). CPU
 seconds are the detector call's on one thread; a union costs the sum of its parts.
 
-Usage: .venv/bin/python bench/face_detect_sweep.py [--limit N] [--raw hog1,mtcnn] [--cached-only]
+Usage: .venv/bin/python bench/face_detect_sweep.py [--limit N] [--raw hog1,mtcnn,mtcnn_m14] [--cached-only] [--no-unions]
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from faces_eval import derivative  # noqa: E402
 from workers.ml.faces import MERGE_IOU, iou  # noqa: E402
 
 HOG_THRESHOLDS = (0.0, -0.1, -0.2, -0.3, -0.5)
-MTCNN_THRESHOLDS = (0.8, 0.9, 0.95, 0.98)
+MTCNN_THRESHOLDS = (0.8, 0.85, 0.9, 0.93, 0.95, 0.98)
 
 
 def raw_detector(name: str):
@@ -52,12 +54,48 @@ def raw_detector(name: str):
             return [(r.left(), r.top(), r.width(), r.height(), float(s)) for r, s in zip(rects, scores)]
 
         return detect
-    if name == "mtcnn":
+    if name == "mtcnn" or name.startswith("mtcnn_"):
         from workers.ml.mtcnn import MtcnnDetector
 
-        mtcnn = MtcnnDetector(threshold=0.5)
-        return lambda arr: [(*box, score) for box, score in mtcnn(arr)]
+        options = mtcnn_options(name)
+        flip = options.pop("flip")
+        mtcnn = MtcnnDetector(threshold=min(0.5, options["stage_thresholds"][2]), **options)
+
+        def detect(arr):
+            if not flip:
+                return [(*box, score) for box, score in mtcnn(arr)]
+            width = arr.shape[1]
+            return [(width - x - w, y, w, h, score) for (x, y, w, h), score in mtcnn(np.ascontiguousarray(arr[:, ::-1]))]
+
+        return detect
     raise SystemExit(f"unknown raw detector {name!r}")
+
+
+def mtcnn_options(name: str) -> dict:
+    """MTCNN's options from a raw detector's name: ``mtcnn`` is the stage's set-up;
+    ``mtcnn_m16_f0.8_p0.4_r0.5_o0.5_mirror`` sets the smallest face (``m``, px), the pyramid
+    factor (``f``), the P-/R-/O-net stage thresholds (``p``/``r``/``o``; the third stage's is
+    also the lowest score recorded), the mirror pass beside the image's (``mirror``) or the
+    mirror image alone, boxes mapped back (``flip``: to be merged with another run's boxes at
+    scoring time); what is not named stays the stage's."""
+    from workers.ml import mtcnn
+
+    options = {"min_face": mtcnn.DEFAULT_MIN_FACE, "factor": mtcnn.DEFAULT_FACTOR, "mirror": False, "flip": False}
+    stages = list(mtcnn.STAGE_THRESHOLDS)
+    for part in (name.split("_")[1:]):
+        key, value = part[:1], part[1:]
+        if part in ("mirror", "flip"):
+            options[part] = True
+        elif key == "m":
+            options["min_face"] = int(value)
+        elif key == "f":
+            options["factor"] = float(value)
+        elif key in "pro" and value:
+            stages["pro".index(key)] = float(value)
+        else:
+            raise SystemExit(f"unknown MTCNN option {part!r} in {name!r}")
+    options["stage_thresholds"] = tuple(stages)
+    return options
 
 
 def union(hog_boxes: list, mtcnn_boxes: list) -> list:
@@ -88,6 +126,7 @@ def main() -> None:
     parser.add_argument("--raw", default="hog1,mtcnn", help="raw detectors to run: hog0, hog1, hog2, mtcnn")
     parser.add_argument("--cache", default="/tmp/face_detect_sweep.json")
     parser.add_argument("--cached-only", action="store_true", help="run nothing; score what the cache holds")
+    parser.add_argument("--no-unions", dest="unions", action="store_false", help="no HOG + MTCNN rows")
     args = parser.parse_args()
     data, truth, plain, folder = one_core_setup()
     from workers.ml.faces import as_array
@@ -133,14 +172,14 @@ def main() -> None:
     for name in hogs:
         for t in HOG_THRESHOLDS:
             row(f"{name} score >= {t}", {k: boxes(name, k, t) for k in keys}, cpu(name))
-    if "mtcnn" in names:
+    for mt_name in [n for n in names if n.startswith("mtcnn")]:
         for t in MTCNN_THRESHOLDS:
-            row(f"mtcnn score >= {t}", {k: boxes("mtcnn", k, t) for k in keys}, cpu("mtcnn"))
-        for name in hogs:
-            for ht in HOG_THRESHOLDS[:3]:
+            row(f"{mt_name} score >= {t}", {k: boxes(mt_name, k, t) for k in keys}, cpu(mt_name))
+        for name in hogs if args.unions else []:
+            for ht in HOG_THRESHOLDS[:1]:
                 for mt in MTCNN_THRESHOLDS:
-                    row(f"{name} >= {ht} + mtcnn >= {mt}", {k: union(boxes(name, k, ht), boxes("mtcnn", k, mt)) for k in keys},
-                        cpu(name) + cpu("mtcnn"))
+                    row(f"{name} >= {ht} + {mt_name} >= {mt}", {k: union(boxes(name, k, ht), boxes(mt_name, k, mt)) for k in keys},
+                        cpu(name) + cpu(mt_name))
 
 
 if __name__ == "__main__":

@@ -359,6 +359,9 @@ FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog+mtcnn")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
+# MTCNN's final score threshold and whether it searches the mirror image too (mtcnn, hog+mtcnn).
+FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.9)
+FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", False)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,

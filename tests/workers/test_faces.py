@@ -81,7 +81,7 @@ def test_mtcnn_detector_boxes_carry_dlib_landmarks_and_descriptors(shared_data, 
         assert len(found.detections) == 1, name
         det = found.detections[0]
         x, y, w, h = det.box
-        assert len(det.landmarks) == 5 and 0.95 <= det.score <= 1.0
+        assert len(det.landmarks) == 5 and ml.mtcnn_settings()["threshold"] <= det.score <= 1.0
         assert all(x <= px <= x + w and y <= py <= y + h for px, py in det.landmarks)
         vecs[name] = found.vectors[0]
     assert ml.l2(vecs["img1.jpg"], vecs["img2.jpg"]) < ml.MATCH_THRESHOLD < ml.l2(vecs["img1.jpg"], vecs["img12.jpg"])

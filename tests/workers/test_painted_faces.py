@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -81,3 +82,45 @@ def test_locate_embeds_a_face_from_its_known_box(test_set, aic_dir):
     truth = test_set["images"]["16281"]["faces"][0]
     from_truth = backend.embed(image, backend.locate(image, [truth]))
     assert ml.l2(vectors[0], from_truth[0]) < ml.MATCH_THRESHOLD
+
+
+def test_mtcnn_mirror_pass_adds_the_mirror_images_faces(test_set, aic_dir):
+    """FACE_MTCNN_MIRROR: MTCNN also searches the mirror image and maps its boxes back. Its faces
+    are those of the image and of the mirror image (found apart and mapped back), one box per
+    face, best first; in 100352 the sitter's turned face scores 0.99 or more in the mirror."""
+    from workers.ml.mtcnn import MIRROR_NMS_IOU, MtcnnDetector, suppress
+
+    with Image.open(aic_dir / "images" / "100352.jpg") as im:
+        original = im.convert("RGB")
+    image = original.copy()
+    image.thumbnail((1024, 1024))
+    factor = original.size[0] / image.size[0]
+    arr = ml.as_array(image)
+    width = arr.shape[1]
+    sitter = test_set["images"]["100352"]["faces"][0]
+
+    plain = MtcnnDetector(threshold=0.9)
+    in_mirror = [((width - x - w, y, w, h), s) for (x, y, w, h), s in plain(np.ascontiguousarray(arr[:, ::-1]))]
+    both = MtcnnDetector(threshold=0.9, mirror=True)(arr)
+    expected = suppress(sorted(plain(arr) + in_mirror, key=lambda item: -item[1]), MIRROR_NMS_IOU)
+    assert len(both) == len(expected) >= 1
+    for (box, score), (want, want_score) in zip(both, expected):
+        assert abs(score - want_score) < 1e-3 and ml.iou(box, want) > 0.95, (both, expected)
+    assert any(ml.iou([v * factor for v in box], sitter) >= 0.4 and score >= 0.99 for box, score in both), both
+    assert all(ml.iou(a, b) < MIRROR_NMS_IOU for i, (a, _) in enumerate(both) for b, _ in both[i + 1:])
+
+
+def test_mtcnn_settings_reach_the_stage_backend(settings):
+    """FACE_MTCNN_THRESHOLD and FACE_MTCNN_MIRROR configure the stage's MTCNN (a backend per
+    setting, not a stale cached one); a threshold outside (0, 1) is refused."""
+    settings.FACE_MTCNN_THRESHOLD = 0.97
+    settings.FACE_MTCNN_MIRROR = True
+    backend = ml.get_backend(detector="mtcnn")
+    assert backend._mtcnn.threshold == 0.97 and backend._mtcnn.mirror is True
+    settings.FACE_MTCNN_THRESHOLD = 0.9
+    settings.FACE_MTCNN_MIRROR = False
+    default = ml.get_backend(detector="mtcnn")
+    assert default is not backend and default._mtcnn.threshold == 0.9 and default._mtcnn.mirror is False
+    settings.FACE_MTCNN_THRESHOLD = 1.5
+    with pytest.raises(ValueError, match="FACE_MTCNN_THRESHOLD"):
+        ml.get_backend(detector="mtcnn")

