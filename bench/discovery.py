@@ -588,6 +588,10 @@ def main() -> int:
             straight = measure_path(args.straight_samples, args.seed, args.n, landmarks=False)
             log(f"path CPU p95 straight-line / landmark estimate: {straight['cpu_p95'] / path_results['cpu_p95']:.1f}x "
                 f"(same run; the first {args.straight_samples} pairs)")
+            if straight["found"] == path_results["found"] == 1.0:
+                ratios = [a / b for a, b in zip(path_results["chords"], straight["chords"]) if b]
+                log(f"path length (sum of step chords) landmark / straight-line estimate, same pairs: median "
+                    f"{statistics.median(ratios):.3f}, max {max(ratios):.3f}")
         if args.baseline_samples:
             from archive import vectors
             from archive.models import EmbeddingModel

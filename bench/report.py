@@ -59,10 +59,10 @@ search within filters p95 518 ms (target 50 ms): the 1 % filter (10,000 works, r
 costs 70 ms of server CPU and the 10 % filter (through the index) 54 ms. The Vectors section says
 where the time goes and what would meet it (an index per common filter value, not built).
 
-Not met: the path between two artworks within 300 ms p95 at 1M artworks (issue 18): measured at
-100k on the stored kNN graph, every random pair found (target 95 %) at 117 / 478 ms CPU per path
-p50 / p95 (wall 1,168 ms p95 on a loaded machine); 1M not built, and the 30k-100k growth says the
-target would be missed there. The Discovery section has the figures.
+Not measured at 1M: the path between two artworks within 300 ms p95 at 1M artworks (issue 18).
+Guided by landmark distances stored with the kNN graph it meets the target at 30k, 100k and 300k
+(HEADERPATH); 1M was not built (the bench's exact kNN lists cost ~3 CPU-hours
+there), and the growth extrapolates to GROWTH1M at 1M. The Discovery section has the figures.
 
 Not met: colour search p95 <= 50 ms within filters (issue 18; `bench/discovery.py`, 300k, not 1M):
 with the filters checked on the palette rows the backend CPU is 3.5-13 ms without filters and

@@ -132,7 +132,7 @@ def find_path(start: int, end: int, model: EmbeddingModel | None, *, k: int = NE
     targets = [vectors.to_literal(ends[start]), vectors.to_literal(ends[end])]  # formatted once, sent each round
     marks = _end_landmarks(model.pk, start, end) if stored and landmarks else None
     if marks is not None:
-        apart = max(apart, _estimate(marks[0][None, :], marks[1])[0])
+        apart = max(apart, float(_estimate(marks[0][None, :], marks[1])[0]))
     left = {start: (0.0, apart), end: (apart, 0.0)}  # each work's estimated distance to the two ends, as looked up
     weight = HEURISTIC_WEIGHT if marks is None else LANDMARK_WEIGHT
     batch_size = BATCH if marks is None else GUIDED_BATCH

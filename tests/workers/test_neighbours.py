@@ -148,6 +148,7 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
         assert not backfill.batches.exclude(state=JobBatch.State.DONE).exists()
         model_id = backfill.params["model_id"]
         check_lists(model_id)
+        assert not landmarks.stale(model_id)  # the job's finish on the worker wrote the landmark distances
         lost = [a.pk for a in arts[::4]]
         ArtworkNeighbours.objects.filter(artwork_id__in=lost).delete()
         kept = {r.artwork_id: r.computed_at for r in ArtworkNeighbours.objects.all()}
