@@ -46,7 +46,7 @@ MAX_EXPANSIONS = 4000  # works whose neighbours are read, both sides together, a
 MAX_ONLINE = 800  # of those, works without a stored row (each an HNSW scan), at most
 MAX_WORKS = 24  # a path longer than this is refused (the works are too far apart on the graph)
 HEURISTIC_WEIGHT = 2.0  # on the straight-line estimate; > 1: fewer look-ups for a slightly costlier path
-LANDMARK_WEIGHT = 8.0  # on the landmark estimate (tighter along the graph: more weight, far fewer look-ups)
+LANDMARK_WEIGHT = 16.0  # on the landmark estimate (tighter along the graph: more weight, far fewer look-ups; docs/perf/discovery.md)
 BATCH = 16  # works expanded per side per query (straight-line estimate: a wide ball, fewer rounds)
 GUIDED_BATCH = 8  # the same with the landmark estimate (at 100k: 82 works expanded median against 130 with 16, CPU p95 49 against 72 ms)
 EXTRA_ROUNDS = 1  # rounds after the sides first meet, for a cheaper meeting
@@ -204,11 +204,15 @@ def _end_landmarks(model_id: int, start: int, end: int) -> tuple[np.ndarray, np.
     the landmarks were computed) estimated through the works next to it (the nearest way through
     one of them). None when either end has neither: the search then goes by straight lines."""
     found = neighbour_graph.landmarks_of(model_id, [start, end])
+    if len({len(v) for v in found.values()}) > 1:  # computed at different times, with different counts
+        found = {}
     for node in (start, end):
         if node in found:
             continue
         edges = {other: d for _, other, d, _ in neighbour_graph.edges(model_id, [node])}
         near = neighbour_graph.landmarks_of(model_id, list(edges))
+        want = len(next(iter(found.values()))) if found else max((len(v) for v in near.values()), default=0)
+        near = {o: v for o, v in near.items() if len(v) == want}
         if not near:
             return None
         found[node] = np.min([near[o] + _chord(edges[o]) for o in near], axis=0).astype(np.float32)
@@ -228,7 +232,7 @@ def _guided_adjacency(model: EmbeddingModel, batch: list[int], targets: list[str
         if listed:
             stored.add(source)
         if alive:
-            fresh[other] = landmarks
+            fresh[other] = landmarks if landmarks is not None and len(landmarks) == len(marks[1]) else None  # another count: none
         elif alive is False:
             left.setdefault(other, None)  # deleted: known, never reached
     missing = [node for node in batch if node not in stored]
@@ -245,7 +249,7 @@ def _guided_adjacency(model: EmbeddingModel, batch: list[int], targets: list[str
                 if other not in left and other not in fresh:
                     fresh[other] = None
         late = [o for o, m in fresh.items() if m is None]
-        fresh.update(neighbour_graph.landmarks_of(model.pk, late))
+        fresh.update({o: m for o, m in neighbour_graph.landmarks_of(model.pk, late).items() if len(m) == len(marks[1])})
     have = [o for o, m in fresh.items() if m is not None]
     if have:
         stack = np.stack([fresh[o] for o in have])

@@ -246,7 +246,7 @@ def test_landmark_distances_are_distances_along_the_graph(archive, graph):
     done = landmarks.compute(model.pk)
     count = min(landmarks.COUNT, len(graph))
     assert done == {"rows": len(graph), "landmarks": count}
-    assert not landmarks.stale(model.pk)
+    assert not landmarks.stale(model.pk) and landmarks.stale(model.pk, count=count - 1)  # another count: recompute
     stored = neighbour_graph.landmarks_of(model.pk, graph)
     assert set(stored) == set(graph) and all(v.shape == (count,) for v in stored.values())
     matrix = np.stack([stored[a] for a in graph])
@@ -296,6 +296,10 @@ def test_path_guided_by_landmarks_keeps_its_guarantees(archive, graph):
     fresh = path_mod.find_path(start, end, model)
     assert fresh.guided
     check_path(fresh.ids, start, end, knn)
+    ArtworkNeighbours.objects.filter(model=model, artwork_id=start).update(landmarks=np.zeros(3, "<f4").tobytes())  # another count
+    mixed = path_mod.find_path(start, end, model)
+    assert mixed.guided
+    check_path(mixed.ids, start, end, knn)
     ArtworkNeighbours.objects.filter(model=model).update(landmarks=None)
     assert not path_mod.find_path(start, end, model).guided
 
