@@ -29,6 +29,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,21 +202,28 @@ def _estimate(found: np.ndarray, goal: np.ndarray) -> np.ndarray:
 
 def _end_landmarks(model_id: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The two ends' landmark distances: stored, or for an end whose row has none (written after
-    the landmarks were computed) estimated through the works next to it (the nearest way through
-    one of them). None when either end has neither: the search then goes by straight lines."""
+    the landmarks were computed, or with another number of them) estimated through the works next
+    to it (the nearest way through one of them). None when either end has neither: the search then
+    goes by straight lines."""
     found = neighbour_graph.landmarks_of(model_id, [start, end])
-    if len({len(v) for v in found.values()}) > 1:  # computed at different times, with different counts
-        found = {}
+    if len(found) == 2 and len(found[start]) == len(found[end]):
+        return found[start], found[end]
+    edges: dict[int, dict[int, float]] = {start: {}, end: {}}
+    for node, other, d, _ in neighbour_graph.edges(model_id, [start, end]):
+        edges[node][other] = d
+    near = neighbour_graph.landmarks_of(model_id, sorted(set(edges[start]) | set(edges[end])))
+    counts = Counter(len(v) for v in [*found.values(), *near.values()])
+    if not counts:
+        return None
+    want = counts.most_common(1)[0][0]  # the count of the latest computation, which wrote every row
+    found = {node: v for node, v in found.items() if len(v) == want}
     for node in (start, end):
         if node in found:
             continue
-        edges = {other: d for _, other, d, _ in neighbour_graph.edges(model_id, [node])}
-        near = neighbour_graph.landmarks_of(model_id, list(edges))
-        want = len(next(iter(found.values()))) if found else max((len(v) for v in near.values()), default=0)
-        near = {o: v for o, v in near.items() if len(v) == want}
-        if not near:
+        through = [near[o] + _chord(d) for o, d in edges[node].items() if o in near and len(near[o]) == want]
+        if not through:
             return None
-        found[node] = np.min([near[o] + _chord(edges[o]) for o in near], axis=0).astype(np.float32)
+        found[node] = np.min(through, axis=0).astype(np.float32)
     return found[start], found[end]
 
 
