@@ -60,9 +60,11 @@ costs 70 ms of server CPU and the 10 % filter (through the index) 54 ms. The Vec
 where the time goes and what would meet it (an index per common filter value, not built).
 
 Not measured at 1M: the path between two artworks within 300 ms p95 at 1M artworks (issue 18).
-Guided by landmark distances stored with the kNN graph it meets the target at 30k, 100k and 300k
-(HEADERPATH); 1M was not built (the bench's exact kNN lists cost ~3 CPU-hours
-there), and the growth extrapolates to GROWTH1M at 1M. The Discovery section has the figures.
+Guided by landmark distances stored with the kNN graph, every random pair is found and the p95 is
+27 / 39 / 88 ms wall (30 / 36 / 89 ms CPU) at 30k / 100k / 300k on a quiet moment of the machine;
+1M was not built (the bench's exact kNN lists cost ~3 CPU-hours there), and the 100k-300k growth
+extrapolates to about 220-250 ms of CPU at p95 at 1M: under the target with little margin, and
+over it in wall time when the machine is loaded. The Discovery section has the figures.
 
 Not met: colour search p95 <= 50 ms within filters (issue 18; `bench/discovery.py`, 300k, not 1M):
 with the filters checked on the palette rows the backend CPU is 3.5-13 ms without filters and
