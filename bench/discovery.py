@@ -18,9 +18,14 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
 * colour search without filters (1-3 colours with amounts) and within filters (classification,
   a year range, institution + years, a narrow year range that is ranked exactly);
 * the path between random pairs of artworks on the stored kNN graph, built for the synthetic set
-  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match): p50/p95 wall
-  and CPU per path (client + PostgreSQL backend), works expanded, works per path, share found;
-  then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
+  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match), or with
+  ``--graph exact`` by the bench's shortcut for large sets: the exact K nearest of the stored
+  vectors by brute force, in the stage's row format, checked against pgvector's exact ranking on
+  a sample (a path-only exact build skips the palettes and the embedding HNSW index); then the
+  graph's landmark distances (``workers.landmarks``, as the stage's finish computes them): p50/p95
+  wall and CPU per path (client + PostgreSQL backend), works expanded, works per path, share
+  found; the same without the landmarks (straight-line estimate) on the first --straight-samples
+  pairs; then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
 * the palette stage's own cost per image on real paintings (``../shared/data``), if present.
 
 * the zoomable timeline's points payload (bytes per point, build time) and its viewport look-up.
@@ -30,7 +35,8 @@ is shared). ``--parts colour,timeline`` builds no embeddings (faster); ``--db`` 
 database so that two runs of different parts do not rebuild each other's.
 
 Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
-       [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--db bench_discovery]
+       [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--straight-samples 30]
+       [--graph stage|exact] [--db bench_discovery]
 """
 from __future__ import annotations
 
