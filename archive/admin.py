@@ -149,14 +149,14 @@ class EmbeddingModelAdmin(ArchiveAdmin):
 
 @admin.register(m.ArtworkEmbedding)
 class ArtworkEmbeddingAdmin(ArchiveAdmin):
-    list_display = ("id", "artwork", "model", "dims", "created_at")
+    list_display = ("id", "artwork", "model", "dims", "institution", "duplicate", "created_at")
 
     @admin.display(description="Dims")
     def dims(self, obj):
         return 0 if obj.vector is None else len(from_value(obj.vector))  # a HalfVector (halfvec column)
 
-    list_filter = ("model",)
-    search_fields = ("artwork__title",)
+    list_filter = ("model", "duplicate")
+    search_fields = ("artwork__title", "institution")
 
 
 @admin.register(m.Label)

@@ -20,11 +20,13 @@ Detectors:
   profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3;
 - ``mtcnn``: MTCNN from facenet-pytorch (weights inside its wheel, MIT; workers/ml/mtcnn.py), the
   stage's ``FACE_DETECTOR=mtcnn``: faces down to 20 px, third-stage score >= the stage's
-  ``FACE_MTCNN_THRESHOLD`` (0.9; 0.95 before), dlib's landmarks found in its boxes as the stage does;
+  ``FACE_MTCNN_THRESHOLD`` (0.85; 0.9 and 0.95 before), dlib's landmarks found in its boxes as the stage does;
 - ``hog+mtcnn0``/``hog+mtcnn1``: both, HOG at upsampling 0/1, an MTCNN box kept where no HOG box
   overlaps it (IoU >= 0.3) (the stage's ``FACE_DETECTOR=hog+mtcnn``);
-- a ``-mirror`` suffix (``mtcnn-mirror``, ``hog+mtcnn1-mirror``): MTCNN searches the mirror image too
-  (``FACE_MTCNN_MIRROR=true``), its boxes merged with the image's, one per face.
+- MTCNN's threshold, mirror pass and stage thresholds are the stage's ``FACE_MTCNN_*`` settings
+  (0.85, on, 0.4/0.5/0.5); a ``-mirror`` / ``-nomirror`` suffix (``hog+mtcnn1-nomirror``) sets the
+  mirror pass (the mirror image searched too, its boxes merged with the image's, one per face), and
+  ``-s<P>:<R>:<O>`` the stage thresholds (``hog+mtcnn1-s0.5:0.6:0.5``, the stage's before).
 
 The default is chosen as the best F1 among detectors whose seconds per image is within the budget
 (``--budget``, 1.0 s). Detections are cached per detector and image in ``--cache`` (default
@@ -137,15 +139,24 @@ def make_detector(name: str):
         return Haar()
     from workers.ml.faces import DlibFaceBackend
 
-    mirror = name.endswith("-mirror")
-    name = name.removesuffix("-mirror")
+    # Suffixes: ``-s<P>:<R>:<O>`` MTCNN's three stage thresholds, ``-mirror`` / ``-nomirror`` its
+    # mirror pass on / off; what no suffix names is the stage's FACE_MTCNN_* setting.
+    stages = None
+    if "-s" in name:
+        name, _, rest = name.partition("-s")
+        values, _, tail = rest.partition("-")
+        stages = tuple(float(v) for v in values.split(":"))
+        name = name + ("-" + tail if tail else "")
+    mirror = True if name.endswith("-mirror") else False if name.endswith("-nomirror") else None
+    name = name.removesuffix("-mirror").removesuffix("-nomirror")
     if name == "mtcnn":
         kind, upsample = name, 0
     elif name.startswith("hog+mtcnn"):  # hog+mtcnn1: HOG at upsampling 1 and MTCNN, merged
         kind, upsample = "hog+mtcnn", int(name[len("hog+mtcnn"):])
     else:
         kind, upsample = name[:3], int(name[3:])
-    backend = DlibFaceBackend(kind, upsample, mtcnn_mirror=mirror) if "mtcnn" in kind else DlibFaceBackend(kind, upsample)
+    backend = (DlibFaceBackend(kind, upsample, mtcnn_mirror=mirror, mtcnn_stage_thresholds=stages) if "mtcnn" in kind
+               else DlibFaceBackend(kind, upsample))
 
     def detect(arr):
         return [(*d.box, d.score) for d in backend.detect(arr)]

@@ -5,7 +5,8 @@ does, one core) and keeps every box down to a low score: dlib's HOG at upsamplin
 ``adjust_threshold`` -1 (``hog0``/``hog1``/``hog2``), MTCNN (facenet-pytorch, faces down to 20 px,
 the stage's stage thresholds, so third-stage scores from 0.5; ``mtcnn``), and MTCNN with other
 options (``mtcnn_m14_f0.8_p0.4_r0.5_o0.5_mirror``: smallest face, pyramid factor, stage thresholds,
-mirror pass; see ``mtcnn_options``). Boxes are cached in
+mirror pass; see ``mtcnn_options``; what a name does not set is the stage's own, so ``mtcnn``
+recorded before the stage thresholds became 0.4/0.5/0.5 is ``mtcnn_p0.5_r0.6`` now). Boxes are cached in
 ``--cache`` (default ``/tmp/face_detect_sweep.json``); then precision/recall/F1 are printed for
 HOG at several score thresholds, MTCNN at several, and their union the way the stage's
 ``hog+mtcnn`` merges it (HOG's boxes, then MTCNN's that overlap none of them at IoU >= 0.3). CPU

@@ -173,7 +173,7 @@ def _embedder_for(model: EmbeddingModel):
     return get_embedder(model.key)
 
 
-def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str], within=None) -> list[int]:
+def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str], within=None, filters: Filters | None = None) -> list[int]:
     """Artwork ids nearest to the text's embedding, best first; with ``within`` (a filtered
     queryset) only among those artworks (:func:`explorer.similar.nearest_in`)."""
     try:
@@ -184,7 +184,7 @@ def meaning_ranking(q: str, model: EmbeddingModel, notices: list[str], within=No
         notices.append(f"Search by meaning is unavailable ({exc.__class__.__name__}: {str(exc)[:200]}); showing metadata matches only.")
         return []
     if within is not None:
-        return [a for a, _ in nearest_in(model, query, within, limit=CANDIDATES)]
+        return [a for a, _ in nearest_in(model, query, within, limit=CANDIDATES, filters=filters)]
     return [a for a, _ in nearest_artworks(model, query, limit=CANDIDATES, ef_search=CANDIDATES)]
 
 
@@ -275,7 +275,7 @@ def search(
     else:
         # With filters the nearest works are searched among the filtered artworks themselves, so a
         # selective filter still gets its full candidate list (not what survives of the global top).
-        meaning = meaning_ranking(q, model, notices, within=qs if filters else None)
+        meaning = meaning_ranking(q, model, notices, within=qs if filters else None, filters=filters)
         if meaning:
             rankings.append(meaning)
             result.used_meaning = True

@@ -1,13 +1,15 @@
 """Visually similar artworks: kNN over the active model's embeddings (archive.vectors.nearest)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections import Counter
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from archive import vectors
+from archive import filter_indexes, vectors
 from archive.models import Artwork, EmbeddingModel
 
 from .models_state import display_artworks
@@ -32,6 +34,13 @@ RERANK_FACTOR_IN = 8
 # catalogue at most this often per process: a round trip less per search. A model switches when
 # an embed job ends; this process sees it within this many seconds.
 INDEX_KIND_SECONDS = 10.0
+# Within an institution that has its own index and more filters: the walk over the institution's
+# graph visits ~200 x works / matches candidates (~30 us each), ranking the matches exactly costs
+# ~7 us each, so the walk pays when matches^2 >= WALK_FACTOR x works (200 x 30 / 7).
+WALK_FACTOR = 860
+# Which path each search within a filter took ("institution index", "exact", "index", ...), counted
+# per process: bench/vectors.py prints it beside each filter's figures.
+PATHS: Counter = Counter()
 
 
 def two_phase(model: EmbeddingModel) -> bool:
@@ -106,11 +115,16 @@ def filter_condition(queryset, column: str = "artwork_id") -> tuple[str, list]:
     return f"EXISTS (SELECT 1 FROM ({sql}) AS f WHERE f.id = {column} OFFSET 0)", list(params)
 
 
-def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
+def index_nearest_in(
+    model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int, condition: tuple[str, list] | None = None
+) -> list[tuple[int, float]]:
     """The filtered set's nearest works through the HNSW index with an iterative scan
     (``hnsw.iterative_scan = relaxed_order``, re-sorted): the scan goes on until ``limit``
-    candidates pass the filter or MAX_SCAN_TUPLES index entries were visited."""
-    where, params = filter_condition(queryset)
+    candidates pass the filter or MAX_SCAN_TUPLES index entries were visited. With ``condition``
+    (:func:`row_condition`: the filter is on columns the embedding row carries) each candidate is
+    checked on the row itself, not by a look-up of the artwork (a fifth less server CPU for half
+    of 300,000 works, docs/perf/vectors.md)."""
+    where, params = condition if condition is not None else filter_condition(queryset)
     if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
@@ -134,9 +148,73 @@ def index_nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limi
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
-def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int) -> list[tuple[int, float]]:
+def institution_index_nearest(
+    model: EmbeddingModel, query: np.ndarray, institution: str, *, limit: int, condition: tuple[str, list] | None = None
+) -> list[tuple[int, float]]:
+    """The nearest works of one institution through its own partial HNSW index
+    (:mod:`archive.filter_indexes`; the query states the index's predicate literally, so the
+    planner takes it). With ``condition`` (SQL and params: the other filters, from
+    :func:`row_condition` or :func:`filter_condition`) the scan checks it on each candidate: it
+    walks the institution's graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
+    where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1]  # model_id is nearest()'s own
+    params: list = []
+    if condition is not None:
+        where, params = f"{where} AND {condition[0]}", list(condition[1])
+    if two_phase(model):
+        rows = vectors.nearest_two_phase(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
+            candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),
+            iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
+        )
+    else:
+        rows = vectors.nearest(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit, where=where, params=params,
+            ef_search=max(EF_SEARCH, 2 * limit), iterative="relaxed_order", max_scan_tuples=MAX_SCAN_TUPLES,
+            columns=("artwork_id",),
+        )
+    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+
+
+# Filters the embedding rows carry a copy of (migration 0028): checked on the row the index scan
+# reads anyway, where any other filter costs a look-up of the artwork per candidate.
+ROW_FILTERS = ("institution", "classification")
+
+
+def row_condition(filters) -> tuple[str, list] | None:
+    """SQL (and params) for ``filters`` on the embedding row's own columns, when it sets nothing
+    but ROW_FILTERS (duplicates left out, as :func:`explorer.search.base_queryset` does); else None."""
+    if filters is None or not filters:
+        return None
+    if any(getattr(filters, f.name) not in ("", None) for f in dataclasses.fields(filters) if f.name not in ROW_FILTERS):
+        return None
+    parts, params = [], []
+    if filters.institution:
+        parts.append("institution = %s")
+        params.append(filters.institution)
+    if filters.classification:
+        parts.append("classification = upper(%s)")  # as the filter's iexact compares: upper() on the server
+        params.append(filters.classification)
+    return " AND ".join(parts + ["NOT duplicate"]), params
+
+
+def _institution_index(model: EmbeddingModel, filters) -> tuple[str, int]:
+    """(institution, works its index holds) when the institution of ``filters`` has its own
+    index under ``model``; else ("", 0)."""
+    institution = getattr(filters, "institution", "") if filters is not None else ""
+    if not institution:
+        return "", 0
+    works = filter_indexes.indexed_works(model.pk, institution, binary=two_phase(model), max_age=INDEX_KIND_SECONDS)
+    return (institution, works) if works else ("", 0)
+
+
+def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int, filters=None) -> list[tuple[int, float]]:
     """The ``limit`` nearest artworks among those of ``queryset`` (a filtered Artwork queryset),
     nearest first: always ``limit`` of them, or all the set has.
+
+    ``filters`` (an :class:`explorer.search.Filters`, the conditions ``queryset`` was made with):
+    when its institution has its own partial index, the search walks that index; with more
+    filters, checking them on each candidate, when the set is large enough for that walk to beat
+    ranking it exactly (WALK_FACTOR). Should the walk find fewer than ``limit``, the paths below run.
 
     A set of at most EXACT_LIMIT artworks is ranked exactly; a larger one through the index
     (:func:`index_nearest_in`). The planner's estimate of the set's size picks the order: a filter
@@ -144,18 +222,35 @@ def nearest_in(model: EmbeddingModel, query: np.ndarray, queryset, *, limit: int
     set's ids are listed (up to EXACT_LIMIT + 1) to decide. When the index scan stops at
     MAX_SCAN_TUPLES with fewer than ``limit`` (a large set far from the query), the whole set is
     ranked exactly."""
+    more = filters is not None and bool(dataclasses.replace(filters, institution=""))
+    on_row = row_condition(filters)
+    institution, works = _institution_index(model, filters)
+    estimate = None
+    if institution:
+        if more:
+            estimate = estimated_count(queryset)
+        if not more or estimate * estimate >= WALK_FACTOR * works:
+            condition = None if not more else on_row or filter_condition(queryset)
+            hits = institution_index_nearest(model, query, institution, limit=limit, condition=condition)
+            if len(hits) >= limit:
+                PATHS["institution index" + ("" if not more else " + filters on the row" if on_row else " + filters")] += 1
+                return hits
     hits = None
-    if estimated_count(queryset) > BROAD_FACTOR * EXACT_LIMIT:
-        hits = index_nearest_in(model, query, queryset, limit=limit)
+    if (estimated_count(queryset) if estimate is None else estimate) > BROAD_FACTOR * EXACT_LIMIT:
+        hits = index_nearest_in(model, query, queryset, limit=limit, condition=on_row)
         if len(hits) >= limit:
+            PATHS["model index" + (", filters on the row" if on_row else "")] += 1
             return hits
     ids = list(queryset.order_by().values_list("id", flat=True)[: EXACT_LIMIT + 1])
     if len(ids) <= EXACT_LIMIT:
+        PATHS["exact"] += 1
         return exact_nearest(model, query, ids, limit=limit)
     if hits is None:
-        hits = index_nearest_in(model, query, queryset, limit=limit)
+        hits = index_nearest_in(model, query, queryset, limit=limit, condition=on_row)
         if len(hits) >= limit:
+            PATHS["model index" + (", filters on the row" if on_row else "")] += 1
             return hits
+    PATHS["exact (index scan fell short)"] += 1
     return exact_nearest(model, query, list(queryset.order_by().values_list("id", flat=True)), limit=limit)
 
 

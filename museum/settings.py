@@ -359,9 +359,11 @@ FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog+mtcnn")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
-# MTCNN's final score threshold and whether it searches the mirror image too (mtcnn, hog+mtcnn).
-FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.9)
-FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", False)
+# MTCNN's final score threshold, whether it searches the mirror image too, and its three stages'
+# thresholds ("P,R,O": the first two filter candidates, the third is the lowest score kept) (mtcnn, hog+mtcnn).
+FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.85)
+FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", True)
+FACE_MTCNN_STAGE_THRESHOLDS = os.environ.get("FACE_MTCNN_STAGE_THRESHOLDS", "0.4,0.5,0.5")
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,
@@ -428,6 +430,10 @@ EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
 VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)
 VECTOR_RERANK_CANDIDATES = env_int("VECTOR_RERANK_CANDIDATES", 200)
+# A partial HNSW index per institution holding at least this many of a model's works and at most
+# this share of them (archive.filter_indexes; docs/perf/vectors.md for where the limits come from).
+VECTOR_FILTER_INDEX_MIN = env_int("VECTOR_FILTER_INDEX_MIN", 1_000)
+VECTOR_FILTER_INDEX_MAX_SHARE = env_float("VECTOR_FILTER_INDEX_MAX_SHARE", 0.25)
 HALFVEC_MIGRATION_BATCH = env_int("HALFVEC_MIGRATION_BATCH", 20_000)  # migration 0016's rows per transaction
 # Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
 # bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory

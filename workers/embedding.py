@@ -22,7 +22,7 @@ from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from archive import storage
+from archive import filter_indexes, storage
 from archive.images import derivative_where, load_derivative, read_derivative
 from archive.storage import StoreUnavailable
 from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
@@ -327,10 +327,13 @@ def process(ids: list[int], params: dict) -> BatchResult:
 # --- After the job ------------------------------------------------------------------------------
 def finish(job: Job) -> None:
     """Build the model's HNSW index if the load deferred it, or the binary-quantized one when the
-    model's rows have grown past VECTOR_TWO_PHASE_ABOVE (what follows an embed job, such as
+    model's rows have grown past VECTOR_TWO_PHASE_ABOVE, and its institutions' partial indexes
+    (:mod:`archive.filter_indexes`) (what follows an embed job, such as
     placing the new works on the maps or activating the model, is in :mod:`workers.pipeline`)."""
     params = job.params
     ensure_artwork_index(params["model_id"], params["dim"])
+    # Institutions that crossed VECTOR_FILTER_INDEX_MIN (or left the range) get (lose) their index.
+    filter_indexes.ensure(params["model_id"], params["dim"], progress=log.info)
 
 
 STAGE = Stage(

@@ -44,6 +44,14 @@ class ArtworkEmbedding(models.Model):
     # 16-bit floats: half the bytes of a float32 vector; recall@10 against float32 in tests/archive/test_halfvec.py
     vector = HalfVectorField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The artwork's institution, classification and duplicate flag, kept by triggers (migration
+    # 0028): partial HNSW indexes per common institution (archive.filter_indexes) can only name this
+    # table's columns, and a search within these filters checks them on the row it reads anyway.
+    institution = models.CharField(max_length=255, blank=True, default="", editable=False)
+    classification = models.CharField(
+        max_length=255, blank=True, default="", editable=False,
+        help_text="the artwork's classification in upper case (the filter is case-insensitive)")
+    duplicate = models.BooleanField(default=False, editable=False, help_text="the artwork is an exact duplicate (hidden from search)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artwork", "model"], name="artwork_embedding_unique")]

@@ -111,16 +111,27 @@ def test_mtcnn_mirror_pass_adds_the_mirror_images_faces(test_set, aic_dir):
 
 
 def test_mtcnn_settings_reach_the_stage_backend(settings):
-    """FACE_MTCNN_THRESHOLD and FACE_MTCNN_MIRROR configure the stage's MTCNN (a backend per
-    setting, not a stale cached one); a threshold outside (0, 1) is refused."""
+    """FACE_MTCNN_THRESHOLD, FACE_MTCNN_MIRROR and FACE_MTCNN_STAGE_THRESHOLDS configure the stage's
+    MTCNN (a backend per setting, not a stale cached one); values outside (0, 1) are refused."""
     settings.FACE_MTCNN_THRESHOLD = 0.97
-    settings.FACE_MTCNN_MIRROR = True
-    backend = ml.get_backend(detector="mtcnn")
-    assert backend._mtcnn.threshold == 0.97 and backend._mtcnn.mirror is True
-    settings.FACE_MTCNN_THRESHOLD = 0.9
     settings.FACE_MTCNN_MIRROR = False
+    settings.FACE_MTCNN_STAGE_THRESHOLDS = "0.5,0.6,0.5"
+    backend = ml.get_backend(detector="mtcnn")
+    assert backend._mtcnn.threshold == 0.97 and backend._mtcnn.mirror is False
+    assert list(backend._mtcnn._net.thresholds) == [0.5, 0.6, 0.5]
+    settings.FACE_MTCNN_THRESHOLD = 0.85
+    settings.FACE_MTCNN_MIRROR = True
+    settings.FACE_MTCNN_STAGE_THRESHOLDS = "0.4,0.5,0.5"
     default = ml.get_backend(detector="mtcnn")
-    assert default is not backend and default._mtcnn.threshold == 0.9 and default._mtcnn.mirror is False
+    assert default is not backend and default._mtcnn.threshold == 0.85 and default._mtcnn.mirror is True
+    assert list(default._mtcnn._net.thresholds) == [0.4, 0.5, 0.5]
+    settings.FACE_MTCNN_STAGE_THRESHOLDS = "0.4,0.5"
+    with pytest.raises(ValueError, match="FACE_MTCNN_STAGE_THRESHOLDS"):
+        ml.get_backend(detector="mtcnn")
+    settings.FACE_MTCNN_STAGE_THRESHOLDS = "0.4,0.5,1.5"
+    with pytest.raises(ValueError, match="FACE_MTCNN_STAGE_THRESHOLDS"):
+        ml.get_backend(detector="mtcnn")
+    settings.FACE_MTCNN_STAGE_THRESHOLDS = "0.4,0.5,0.5"
     settings.FACE_MTCNN_THRESHOLD = 1.5
     with pytest.raises(ValueError, match="FACE_MTCNN_THRESHOLD"):
         ml.get_backend(detector="mtcnn")

@@ -88,9 +88,10 @@ def face_settings() -> dict:
 
 
 def mtcnn_settings() -> dict:
-    """MTCNN's configured final score threshold (``FACE_MTCNN_THRESHOLD``) and mirror pass
-    (``FACE_MTCNN_MIRROR``: search the mirror image too), used by ``mtcnn`` and ``hog+mtcnn``."""
-    from .mtcnn import DEFAULT_MIRROR, DEFAULT_THRESHOLD
+    """MTCNN's configured final score threshold (``FACE_MTCNN_THRESHOLD``), mirror pass
+    (``FACE_MTCNN_MIRROR``: search the mirror image too) and its three stages' thresholds
+    (``FACE_MTCNN_STAGE_THRESHOLDS``), used by ``mtcnn`` and ``hog+mtcnn``."""
+    from .mtcnn import DEFAULT_MIRROR, DEFAULT_THRESHOLD, STAGE_THRESHOLDS
 
     threshold = float(setting("FACE_MTCNN_THRESHOLD", DEFAULT_THRESHOLD))
     if not 0.0 < threshold < 1.0:
@@ -98,7 +99,16 @@ def mtcnn_settings() -> dict:
     mirror = setting("FACE_MTCNN_MIRROR", DEFAULT_MIRROR)
     if isinstance(mirror, str):
         mirror = mirror.strip().lower() in {"1", "true", "yes", "on"}
-    return {"threshold": threshold, "mirror": bool(mirror)}
+    stages = setting("FACE_MTCNN_STAGE_THRESHOLDS", STAGE_THRESHOLDS)
+    if isinstance(stages, str):
+        stages = [part for part in stages.split(",") if part.strip()]
+    try:
+        stages = tuple(float(t) for t in stages)
+    except (TypeError, ValueError):
+        raise ValueError(f"FACE_MTCNN_STAGE_THRESHOLDS must be three numbers, got {stages!r}") from None
+    if len(stages) != 3 or not all(0.0 < t < 1.0 for t in stages):
+        raise ValueError(f"FACE_MTCNN_STAGE_THRESHOLDS must be three numbers between 0 and 1, got {stages!r}")
+    return {"threshold": threshold, "mirror": bool(mirror), "stage_thresholds": stages}
 
 
 def models_dir() -> Path:
@@ -195,7 +205,8 @@ class DlibFaceBackend(FaceBackend):
     dim = DIM
 
     def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None,
-                 *, model_id: str = MODEL_ID, mtcnn_threshold: float | None = None, mtcnn_mirror: bool | None = None):
+                 *, model_id: str = MODEL_ID, mtcnn_threshold: float | None = None, mtcnn_mirror: bool | None = None,
+                 mtcnn_stage_thresholds: tuple | None = None):
         import dlib
 
         self.model_id = model_id
@@ -210,15 +221,17 @@ class DlibFaceBackend(FaceBackend):
         # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
         # descriptor work on them as on its own. It has no upsampling (it searches faces down to
         # 20 px through its own image pyramid): ``upsample`` is HOG's alone in hog+mtcnn, and
-        # recorded but not used with mtcnn alone. Its score threshold and mirror pass are the
-        # FACE_MTCNN_* settings unless given.
+        # recorded but not used with mtcnn alone. Its score threshold, mirror pass and stage
+        # thresholds are the FACE_MTCNN_* settings unless given.
         self._mtcnn = None
         if detector in ("mtcnn", "hog+mtcnn"):
             from .mtcnn import MtcnnDetector
 
             conf = mtcnn_settings()
             self._mtcnn = MtcnnDetector(threshold=conf["threshold"] if mtcnn_threshold is None else float(mtcnn_threshold),
-                                        mirror=conf["mirror"] if mtcnn_mirror is None else bool(mtcnn_mirror))
+                                        mirror=conf["mirror"] if mtcnn_mirror is None else bool(mtcnn_mirror),
+                                        stage_thresholds=conf["stage_thresholds"] if mtcnn_stage_thresholds is None
+                                        else tuple(mtcnn_stage_thresholds))
         self._landmarks = dlib.shape_predictor(str(path / MODEL_FILES["landmarks"]))
         self._recogniser = dlib.face_recognition_model_v1(str(path / MODEL_FILES["recognition"]))
         # The same network and weights through PyTorch (workers/ml/dlib_resnet.py): the same

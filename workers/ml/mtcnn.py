@@ -18,14 +18,16 @@ import threading
 import numpy as np
 
 # Scores at or above this are kept (MTCNN's third-stage probability; FACE_MTCNN_THRESHOLD; chosen
-# by F1 on the painted-faces test set, docs/faces.md: 0.9 against 0.95 before).
-DEFAULT_THRESHOLD = 0.9
-# Whether the mirror image is searched too (FACE_MTCNN_MIRROR): it doubles MTCNN's cost and on the
-# test set found faces the set lacks more than ones it holds, so it is off (docs/faces.md).
-DEFAULT_MIRROR = False
-# The three stages' own thresholds (facenet-pytorch's default is 0.6, 0.7, 0.7): a little lower,
-# so more candidates reach the third stage, whose score is then held to ``threshold``.
-STAGE_THRESHOLDS = (0.5, 0.6, 0.5)
+# by F1 on the painted-faces test set after its pass 5, docs/faces.md: 0.85, with the mirror pass
+# and the stage thresholds below; 0.9 and 0.95 before).
+DEFAULT_THRESHOLD = 0.85
+# Whether the mirror image is searched too (FACE_MTCNN_MIRROR): it doubles MTCNN's cost and finds
+# turned faces the image's own pass misses; on by F1 on the test set after pass 5 (docs/faces.md).
+DEFAULT_MIRROR = True
+# The first two stages' thresholds and the third's lowest (FACE_MTCNN_STAGE_THRESHOLDS;
+# facenet-pytorch's default is 0.6, 0.7, 0.7): lower, so more candidates reach the third stage,
+# whose score is then held to ``threshold``. 0.4, 0.5 by F1 on the test set after pass 5 (0.5, 0.6 before).
+STAGE_THRESHOLDS = (0.4, 0.5, 0.5)
 # The smallest face searched for, in pixels of the image given (sets the top of the image pyramid).
 DEFAULT_MIN_FACE = 20
 # The image pyramid's scale step (facenet-pytorch's default 0.709: each level 0.709x the last).
