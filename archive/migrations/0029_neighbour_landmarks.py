@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("archive", "0027_face_vectors_halfvec")]
+    dependencies = [("archive", "0028_embedding_filter_columns")]
 
     operations = [
         migrations.AddField(
