@@ -18,9 +18,14 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
 * colour search without filters (1-3 colours with amounts) and within filters (classification,
   a year range, institution + years, a narrow year range that is ranked exactly);
 * the path between random pairs of artworks on the stored kNN graph, built for the synthetic set
-  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match): p50/p95 wall
-  and CPU per path (client + PostgreSQL backend), works expanded, works per path, share found;
-  then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
+  by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match), or with
+  ``--graph exact`` by the bench's shortcut for large sets: the exact K nearest of the stored
+  vectors by brute force, in the stage's row format, checked against pgvector's exact ranking on
+  a sample (a path-only exact build skips the palettes and the embedding HNSW index); then the
+  graph's landmark distances (``workers.landmarks``, as the stage's finish computes them): p50/p95
+  wall and CPU per path (client + PostgreSQL backend), works expanded, works per path, share
+  found; the same without the landmarks (straight-line estimate) on the first --straight-samples
+  pairs; then the online search (every look-up an HNSW scan) on the first --baseline-samples pairs;
 * the palette stage's own cost per image on real paintings (``../shared/data``), if present.
 
 * the zoomable timeline's points payload (bytes per point, build time) and its viewport look-up.
@@ -30,12 +35,14 @@ is shared). ``--parts colour,timeline`` builds no embeddings (faster); ``--db`` 
 database so that two runs of different parts do not rebuild each other's.
 
 Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
-       [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--db bench_discovery]
+       [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--straight-samples 30]
+       [--graph stage|exact] [--db bench_discovery]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -95,7 +102,7 @@ def manifold_vectors(n: int, rng) -> np.ndarray:
     return out
 
 
-def build(n: int, seed: int, embeddings: bool = True) -> dict:
+def build(n: int, seed: int, embeddings: bool = True, palettes: bool = True, embed_index: bool = True) -> dict:
     from django.db import connection
     from django.utils import timezone
     from pgvector.psycopg import register_vector
@@ -130,7 +137,7 @@ def build(n: int, seed: int, embeddings: bool = True) -> dict:
     raw = connection.connection
     register_vector(raw)
     now = timezone.now()
-    for start in range(0, n, 50_000):
+    for start in range(0, n if palettes else 0, 50_000):
         stop = min(n, start + 50_000)
         labs, shares = synthetic_palettes(stop - start, rng)
         sigs = signatures(labs, shares)
@@ -144,27 +151,30 @@ def build(n: int, seed: int, embeddings: bool = True) -> dict:
                          "share": round(float(shares[i, j]), 4)} for j in range(5)]
                 copy.write_row((start + i + 1, colour.METHOD, cols, sigs[i], 256, now))  # a list: jsonb dumps it (a str would be a JSON string)
     palettes_s = time.time() - t1
-    log(f"palettes: {n:,} rows in {palettes_s:.0f}s")
-    t2 = time.time()
-    stage.ensure_index()
-    palette_index_s = time.time() - t2
-    log(f"palette HNSW index in {palette_index_s:.0f}s")
+    palette_index_s = 0.0
+    if palettes:
+        log(f"palettes: {n:,} rows in {palettes_s:.0f}s")
+        t2 = time.time()
+        stage.ensure_index()
+        palette_index_s = time.time() - t2
+        log(f"palette HNSW index in {palette_index_s:.0f}s")
 
     embed_index_s = None
     if embeddings:
-        embed_index_s = build_embeddings(n, rng, now)
+        embed_index_s = build_embeddings(n, rng, now, index=embed_index)
     for table in ("archive_artwork", "archive_artworkpalette", "archive_artworkembedding"):
         cur.execute(f"VACUUM ANALYZE {table}")
     meta = {"n": n, "seed": seed, "build_s": round(time.time() - t0), "palette_index_s": round(palette_index_s),
-            "embed_index_s": embed_index_s and round(embed_index_s), "embeddings": embeddings}
+            "embed_index_s": embed_index_s and round(embed_index_s), "embeddings": embeddings, "palettes": palettes}
     cur.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
     cur.execute("DELETE FROM bench_meta")
     cur.execute("INSERT INTO bench_meta VALUES ('meta', %s)", [json.dumps(meta)])
     return meta
 
 
-def build_embeddings(n: int, rng, now) -> float:
-    """512-d embeddings on a smooth manifold for every artwork, with the model's HNSW index."""
+def build_embeddings(n: int, rng, now, index: bool = True) -> float | None:
+    """512-d embeddings on a smooth manifold for every artwork, with the model's HNSW index
+    (``index=False``: without it; the online baseline builds it when it runs)."""
     from archive import vectors
     from archive.models import EmbeddingModel
     from workers.ml.registry import activate
@@ -182,6 +192,8 @@ def build_embeddings(n: int, rng, now) -> float:
             "created_at": np.full(stop - start, np.datetime64(now.replace(tzinfo=None), "us")),
         })
     log(f"embeddings: {n:,} x {DIM} in {time.time() - t3:.0f}s")
+    if not index:
+        return None
     t4 = time.time()
     vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
     embed_index_s = time.time() - t4
@@ -302,6 +314,105 @@ def build_graph(n: int) -> dict:
     return out
 
 
+def stored_vectors(model_id: int, n: int) -> np.ndarray:
+    """The synthetic set's embeddings as stored (halfvec), as float32, row i = artwork i + 1: one
+    binary COPY, parsed with numpy (each tuple: field count, the bigint id, the halfvec's dim,
+    unused and float16 values, big-endian)."""
+    from django.db import connection
+
+    buf = bytearray()
+    with connection.cursor() as cur, cur.copy(
+        f"COPY (SELECT artwork_id, vector::halfvec({DIM}) FROM archive_artworkembedding WHERE model_id = {int(model_id)})"
+        " TO STDOUT WITH (FORMAT BINARY)"
+    ) as copy:
+        for chunk in copy:
+            buf += chunk
+    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"), ("dim", ">i2"),
+                    ("unused", ">i2"), ("vec", ">f2", (DIM,))])
+    header = 19
+    rows = np.frombuffer(bytes(buf[header:header + row.itemsize * ((len(buf) - header - 2) // row.itemsize)]), dtype=row)
+    assert (rows["fields"] == 2).all() and (rows["dim"] == DIM).all(), "unexpected COPY layout"
+    out = np.zeros((n, DIM), dtype=np.float32)
+    out[rows["id"] - 1] = rows["vec"].astype(np.float32)
+    return out
+
+
+def exact_lists(unit: np.ndarray, k: int):
+    """For each row of ``unit`` (unit vectors): its ``k`` nearest other rows by cosine distance,
+    by brute force (every pair's dot product, torch on the CPU), nearest first: (ids, distances)."""
+    import torch
+
+    data = torch.from_numpy(unit)
+    block = max(64, 100_000_000 // len(unit))  # rows per product: a block of similarities ~400 MB
+    ids = np.empty((len(unit), k), dtype=np.int64)
+    dists = np.empty((len(unit), k), dtype=np.float32)
+    for start in range(0, len(unit), block):
+        sims = data[start:start + block] @ data.T
+        sims[torch.arange(sims.shape[0]), torch.arange(start, start + sims.shape[0])] = -2.0  # not itself
+        top, where = torch.topk(sims, k, dim=1)
+        ids[start:start + block] = where.numpy()
+        dists[start:start + block] = np.maximum(0.0, 1.0 - top.numpy())
+    return ids, dists
+
+
+def build_graph_exact(n: int) -> dict:
+    """The bench's shortcut for large synthetic sets: the stored kNN graph written from the exact
+    nearest neighbours of the stored vectors (brute force over every pair, ~10x faster here than
+    the stage's HNSW look-ups at 100k), in the stage's row format. The lists are the true K nearest
+    (the stage's HNSW look-ups find nearly the same, ef_search 64); checked against pgvector's own
+    exact ranking (a sequential scan, no index) on a sample of works."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from archive import vectors
+    from archive.models import ArtworkNeighbours, EmbeddingModel
+    from workers import neighbours as stage
+
+    model = EmbeddingModel.objects.get(key="bench-512")
+    if ArtworkNeighbours.objects.filter(model_id=model.pk).count() >= n:
+        return {}
+    t0 = time.time()
+    stored = stored_vectors(model.pk, n)
+    unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
+    log(f"graph (exact): {n:,} vectors read in {time.time() - t0:.0f}s")
+    t1 = time.time()
+    ids, dists = exact_lists(unit, stage.K)
+    knn_s = time.time() - t1
+    log(f"graph (exact): brute-force {stage.K} nearest of {n:,} works in {knn_s:.0f}s")
+    ArtworkNeighbours.objects.filter(model_id=model.pk).delete()
+    now = timezone.now()
+    for start in range(0, n, 50_000):
+        stop = min(n, start + 50_000)
+        vectors.copy_rows("archive_artworkneighbours", ["artwork_id", "model_id", "neighbours", "distances", "computed_at"],
+                          ((i + 1, model.pk, [int(a) + 1 for a in ids[i]], [round(float(d), 6) for d in dists[i]], now)
+                           for i in range(start, stop)))
+    rng = random.Random(3)
+    agree = total = 0
+    with connection.cursor() as cur:
+        cur.execute("SET enable_indexscan = off")  # pgvector's exact ranking: no HNSW index
+        for work in rng.sample(range(1, n + 1), 5):
+            cur.execute("SELECT b.artwork_id FROM archive_artworkembedding a, archive_artworkembedding b"
+                        " WHERE a.model_id = %s AND b.model_id = a.model_id AND a.artwork_id = %s AND b.artwork_id <> a.artwork_id"
+                        " ORDER BY a.vector::halfvec(512) <=> b.vector::halfvec(512) LIMIT %s", [model.pk, work, stage.K])
+            truth = {r[0] for r in cur.fetchall()}
+            agree += len(truth & {int(a) + 1 for a in ids[work - 1]})
+            total += stage.K
+        cur.execute("RESET enable_indexscan")
+    wall = time.time() - t0
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
+        cur.execute("SELECT pg_total_relation_size('archive_artworkneighbours')")
+        size_bytes = cur.fetchone()[0]
+    out = {"graph_n": n, "graph_s": round(wall), "graph_method": "exact", "knn_s": round(knn_s),
+           "graph_mb": round(size_bytes / 2**20), "exact_check": f"{agree}/{total}"}
+    log(f"graph (exact): {n:,} works in {wall:.0f}s; table + indexes {out['graph_mb']} MB; the lists of 5 sampled works agree with "
+        f"pgvector's exact ranking on {agree}/{total} neighbours")
+    with connection.cursor() as cur:
+        cur.execute("INSERT INTO bench_meta VALUES ('graph', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    [json.dumps(out)])
+    return out
+
+
 def measure_timeline(n: int) -> dict:
     """The zoomable timeline's points payload (bytes, build time) for the whole archive and within
     a filter, and the viewport look-up of a window a few years wide."""
@@ -328,27 +439,53 @@ def measure_timeline(n: int) -> dict:
     return out
 
 
-def measure_path(samples: int, seed: int, n: int, *, stored: bool = True) -> dict:
+def build_landmarks() -> dict:
+    """The graph's landmark distances (workers.landmarks, as the neighbours stage's finish runs it),
+    when the rows have none."""
+    from django.db import connection
+
+    from archive.models import EmbeddingModel
+    from workers import landmarks
+
+    model = EmbeddingModel.objects.get(key="bench-512")
+    if not landmarks.stale(model.pk):
+        return {}
+    t0, cpu0, pg0 = time.time(), time.process_time(), backend_cpu_s()
+    found = landmarks.compute(model.pk)
+    out = {"landmarks_s": round(time.time() - t0, 1), "landmarks_cpu_s": round(time.process_time() - cpu0, 1),
+           "landmarks_pg_cpu_s": round(backend_cpu_s() - pg0, 1), **found}
+    log(f"landmarks: {found['landmarks']} landmarks for {found['rows']:,} rows in {out['landmarks_s']} s (this process "
+        f"{out['landmarks_cpu_s']} s CPU, PostgreSQL {out['landmarks_pg_cpu_s']} s)")
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
+        cur.execute("INSERT INTO bench_meta VALUES ('landmarks', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    [json.dumps(out)])
+    return out
+
+
+def measure_path(samples: int, seed: int, n: int, *, stored: bool = True, landmarks: bool = True) -> dict:
     """Paths between random pairs on the stored graph (``stored=False``: the online search, every
-    look-up an HNSW scan, the baseline)."""
+    look-up an HNSW scan, the baseline; ``landmarks=False``: the straight-line estimate)."""
     from archive.models import EmbeddingModel
     from explorer import path as path_mod
 
     model = EmbeddingModel.objects.get(key="bench-512")
     rng = random.Random(seed + 1)
     pairs = [(rng.randint(1, n), rng.randint(1, n)) for _ in range(samples)]
-    lengths, expansions, queries, online, failed, cpu_each = [], [], [], [], [], []
+    lengths, expansions, queries, online, failed, cpu_each, guided, chords = [], [], [], [], [], [], [], []
 
     def run(pair):
         cpu, pg = time.process_time(), backend_cpu_s()
         try:
-            found = path_mod.find_path(pair[0], pair[1], model, stored=stored)
+            found = path_mod.find_path(pair[0], pair[1], model, stored=stored, landmarks=landmarks)
         except path_mod.NoPath as exc:
             failed.append(str(exc))
             return
         finally:
             cpu_each.append(1000 * (time.process_time() - cpu + backend_cpu_s() - pg))
         lengths.append(len(found.ids))
+        guided.append(found.guided)
+        chords.append(sum(math.sqrt(2 * max(0.0, 1 - s)) for s in found.similarities))
         expansions.append(found.expansions)
         queries.append(found.queries)
         online.append(found.online)
@@ -358,17 +495,18 @@ def measure_path(samples: int, seed: int, n: int, *, stored: bool = True) -> dic
     cpu_ms = (time.process_time() - cpu0) * 1000 / (len(pairs) + 3)
     pg_ms = (backend_cpu_s() - pg0) * 1000 / (len(pairs) + 3)
     found_share = len(lengths) / (len(lengths) + len(failed))
-    name = "path (stored graph)" if stored else "path (online, baseline)"
+    name = ("path (stored graph, landmarks)" if landmarks else "path (stored graph, straight-line estimate)") if stored else "path (online, baseline)"
     cpu_each = cpu_each[3:]  # after the warm-up
     log(f"{name}: p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms (CPU per path: client {cpu_ms:.0f} ms, "
         f"PostgreSQL {pg_ms:.0f} ms on average; client + PostgreSQL CPU per path p50 {pct(cpu_each, 50):.0f} ms, "
         f"p95 {pct(cpu_each, 95):.0f} ms); works per path median {statistics.median(lengths) if lengths else 0}, "
         f"min {min(lengths, default=0)}, max {max(lengths, default=0)}; works expanded median "
         f"{statistics.median(expansions) if expansions else 0}, max {max(expansions, default=0)}; queries median "
-        f"{statistics.median(queries) if queries else 0}; online look-ups {sum(online)}; "
+        f"{statistics.median(queries) if queries else 0}; online look-ups {sum(online)}; guided by landmarks {sum(guided)}; "
+        f"path length (sum of step chords) median {statistics.median(chords) if chords else 0:.3f}; "
         f"found {100 * found_share:.0f}%" + (f" (first refusal: {failed[0]})" if failed else ""))
     return {"p50": pct(times, 50), "p95": pct(times, 95), "found": found_share, "cpu_ms": cpu_ms, "pg_cpu_ms": pg_ms,
-            "cpu_p95": pct(cpu_each, 95),
+            "cpu_p95": pct(cpu_each, 95), "cpu_p50": pct(cpu_each, 50), "chords": chords,
             "median_works": statistics.median(lengths) if lengths else 0}
 
 
@@ -410,8 +548,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--baseline-samples", type=int, default=30, help="pairs for the online path baseline (0: skip)")
+    parser.add_argument("--straight-samples", type=int, default=30,
+                        help="pairs for the stored-graph path without the landmark distances (straight-line estimate; 0: skip)")
     parser.add_argument("--path-only", action="store_true", help="measure only the path (skip colour and the palette stage)")
     parser.add_argument("--db", default=DB_NAME, help=f"bench database (default {DB_NAME})")
+    parser.add_argument("--graph", choices=["stage", "exact"], default="stage",
+                        help="how the bench writes the stored kNN graph: the neighbours stage's HNSW look-ups (default), or the "
+                             "exact lists by brute force (faster for large sets; a path-only build then skips the palettes)")
     parser.add_argument("--parts", default="colour,timeline,path,stage",
                         help="what to measure, comma-separated (default all); without path no embeddings are built")
     args = parser.parse_args()
@@ -428,9 +571,10 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     meta = current_meta()
     embeddings = "path" in parts
+    palettes = not (parts == {"path"} and args.graph == "exact")
     if (args.rebuild or meta is None or meta.get("n") != args.n or meta.get("seed") != args.seed
-            or (embeddings and not meta.get("embeddings", True))):
-        meta = build(args.n, args.seed, embeddings=embeddings)
+            or (embeddings and not meta.get("embeddings", True)) or (palettes and not meta.get("palettes", True))):
+        meta = build(args.n, args.seed, embeddings=embeddings, palettes=palettes, embed_index=palettes)
     log(f"archive: {json.dumps(meta)}; load average {open('/proc/loadavg').read().split()[:3]}")
     lines = []
     if "colour" in parts:
@@ -443,9 +587,22 @@ def main() -> int:
         megabytes = timeline["all"]["bytes"] / 1e6 * 1_000_000 / max(1, timeline["all"]["points"])
         lines.append(("timeline_payload_mb_per_1m", megabytes, 25, megabytes <= 25))
     if "path" in parts:
-        build_graph(args.n)
+        build_graph_exact(args.n) if args.graph == "exact" else build_graph(args.n)
+        build_landmarks()
         path_results = measure_path(args.samples, args.seed, args.n)
+        if args.straight_samples:
+            straight = measure_path(args.straight_samples, args.seed, args.n, landmarks=False)
+            log(f"path CPU p95 straight-line / landmark estimate: {straight['cpu_p95'] / path_results['cpu_p95']:.1f}x "
+                f"(same run; the first {args.straight_samples} pairs)")
+            if straight["found"] == path_results["found"] == 1.0:
+                ratios = [a / b for a, b in zip(path_results["chords"], straight["chords"]) if b]
+                log(f"path length (sum of step chords) landmark / straight-line estimate, same pairs: median "
+                    f"{statistics.median(ratios):.3f}, max {max(ratios):.3f}")
         if args.baseline_samples:
+            from archive import vectors
+            from archive.models import EmbeddingModel
+
+            vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, EmbeddingModel.objects.get(key="bench-512").pk, DIM)
             baseline = measure_path(args.baseline_samples, args.seed, args.n, stored=False)
             log(f"path p50 online / stored graph: {baseline['p50'] / path_results['p50']:.1f}x (same run, same pairs first)")
         lines += [

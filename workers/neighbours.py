@@ -111,6 +111,16 @@ def process(ids: list[int], params: dict) -> BatchResult:
     return result
 
 
+def finish(job) -> None:
+    """The graph's landmark distances (:mod:`workers.landmarks`), when more than a few of its rows
+    have none (a backfill, a rewrite; not after each handful of new works)."""
+    from workers import landmarks
+
+    model_id = int(job.params["model_id"])
+    if landmarks.stale(model_id):
+        landmarks.compute(model_id)
+
+
 def after_embed(job) -> str | None:
     """The pipeline's step after an embed job: the neighbour lists of the artworks it embedded
     without one (unless NEIGHBOURS_AFTER_EMBED is off, or one is already running for the model)."""
@@ -139,4 +149,5 @@ STAGE = Stage(
     reset=reset,
     process=process,
     prepare=prepare,
+    finish=finish,
 )

@@ -211,6 +211,119 @@ def test_a_work_listed_by_no_one_is_reached_from_the_works_it_lists(archive, gra
     assert found.online == 0
 
 
+def graph_distances(model_id, source):
+    """Shortest distance along the stored graph (edges both ways, each weighted by its chord) from
+    ``source`` to every work, by a plain Dijkstra here."""
+    import heapq
+    import math
+
+    from archive.models import ArtworkNeighbours
+
+    adj = {}
+    for row in ArtworkNeighbours.objects.filter(model_id=model_id):
+        for other, d in zip(row.neighbours, row.distances):
+            w = math.sqrt(2 * max(d, 0.0))
+            for a, b in ((row.artwork_id, other), (other, row.artwork_id)):
+                adj.setdefault(a, {})[b] = min(w, adj.setdefault(a, {}).get(b, math.inf))
+    best, heap = {source: 0.0}, [(0.0, source)]
+    while heap:
+        g, node = heapq.heappop(heap)
+        if g > best[node]:
+            continue
+        for other, w in adj.get(node, {}).items():
+            if g + w < best.get(other, math.inf):
+                best[other] = g + w
+                heapq.heappush(heap, (g + w, other))
+    return best
+
+
+def test_landmark_distances_are_distances_along_the_graph(archive, graph):
+    from archive import neighbour_graph
+    from archive.models import ArtworkNeighbours
+    from workers import landmarks
+
+    model = archive["model"]
+    done = landmarks.compute(model.pk)
+    count = min(landmarks.COUNT, len(graph))
+    assert done == {"rows": len(graph), "landmarks": count}
+    assert not landmarks.stale(model.pk) and landmarks.stale(model.pk, count=count - 1)  # another count: recompute
+    stored = neighbour_graph.landmarks_of(model.pk, graph)
+    assert set(stored) == set(graph) and all(v.shape == (count,) for v in stored.values())
+    matrix = np.stack([stored[a] for a in graph])
+    chosen = [graph[int(np.argmin(matrix[:, i]))] for i in range(count)]  # each landmark is 0 from itself
+    assert len(set(chosen)) == count and all(matrix[:, i].min() == 0 for i in range(count))
+    for i in (0, count - 1):
+        truth = graph_distances(model.pk, chosen[i])
+        assert matrix[:, i] == pytest.approx([truth.get(a, np.inf) for a in graph], rel=1e-4, abs=1e-4)
+    ArtworkNeighbours.objects.filter(artwork_id__in=graph[:1]).update(landmarks=None)
+    assert neighbour_graph.landmarks_of(model.pk, graph[:2]).keys() == {graph[1]}
+
+
+def test_path_guided_by_landmarks_keeps_its_guarantees(archive, graph):
+    """With the landmark distances the search is guided by them (one statement per round) and
+    expands no more works than by straight lines on the hardest pair; every path still links
+    nearest neighbours from one end to the other. An end whose row has none yet is estimated
+    through its neighbours; without any, the search goes by straight lines."""
+    from archive.models import ArtworkNeighbours
+    from explorer import path as path_mod
+    from workers import landmarks
+
+    model = archive["model"]
+    landmarks.compute(model.pk)
+    knn, unit = exact_knn(archive, path_mod.NEIGHBOURS)
+    start, end = farthest_pair(archive)
+    guided = path_mod.find_path(start, end, model)
+    straight = path_mod.find_path(start, end, model, landmarks=False)
+    assert guided.guided and not straight.guided and guided.online == 0
+    check_path(guided.ids, start, end, knn)
+    assert guided.expansions <= straight.expansions
+    assert min(guided.similarities) > float(unit[start] @ unit[end])
+    assert guided.similarities == pytest.approx([float(unit[a] @ unit[b]) for a, b in zip(guided.ids, guided.ids[1:])], abs=1e-4)
+    ids = [a.pk for a in archive["artworks"]][:8]
+    for a in ids:
+        for b in ids:
+            if a != b:
+                found = path_mod.find_path(a, b, model)
+                assert found.guided
+                check_path(found.ids, a, b, knn)
+    bare = [a for a in graph if a not in (start, end)][::2]  # rows written after the landmarks
+    ArtworkNeighbours.objects.filter(model=model, artwork_id__in=bare).update(landmarks=None)
+    for a in ids[:4]:
+        found = path_mod.find_path(a, end, model)
+        assert found.guided
+        check_path(found.ids, a, end, knn)
+    ArtworkNeighbours.objects.filter(model=model, artwork_id=end).update(landmarks=None)  # as if written after them
+    fresh = path_mod.find_path(start, end, model)
+    assert fresh.guided
+    check_path(fresh.ids, start, end, knn)
+    ArtworkNeighbours.objects.filter(model=model, artwork_id=start).update(landmarks=np.zeros(3, "<f4").tobytes())  # another count
+    mixed = path_mod.find_path(start, end, model)
+    assert mixed.guided
+    check_path(mixed.ids, start, end, knn)
+    ArtworkNeighbours.objects.filter(model=model).update(landmarks=None)
+    assert not path_mod.find_path(start, end, model).guided
+
+
+def test_a_deleted_work_is_never_a_step_of_a_guided_path(archive, graph):
+    """A work deleted after the rows listing it were written: its own row goes with it, the rows
+    of its neighbours still list it; the guided search steps around it."""
+    from archive.models import Artwork
+    from explorer import path as path_mod
+    from workers import landmarks
+
+    model = archive["model"]
+    landmarks.compute(model.pk)
+    start, end = farthest_pair(archive)
+    first = path_mod.find_path(start, end, model)
+    assert first.guided and len(first.ids) >= 3
+    gone = first.ids[len(first.ids) // 2]
+    Artwork.objects.filter(pk=gone).delete()
+    again = path_mod.find_path(start, end, model)
+    assert again.guided and gone not in again.ids
+    knn, _ = exact_knn(archive, path_mod.NEIGHBOURS)
+    check_path(again.ids, start, end, knn)
+
+
 def test_path_refusals_are_clear(archive):
     from archive.models import Artwork
     from explorer import path as path_mod

@@ -19,6 +19,7 @@ from tests.workers.test_celery import (  # noqa: F401 (fixtures)
     worker_env,
 )
 from workers import jobs
+from workers import landmarks
 from workers import neighbours as stage
 from workers.celery import app
 
@@ -88,6 +89,7 @@ def test_an_embed_job_writes_the_lists_and_new_works_are_reached_from_old_ones(
     assert f"job {graph.pk}" in embed.message
     before = check_lists(model_id)
     assert set(before) == {a.pk for a in first}
+    assert all(len(r.landmarks or b"") == 4 * min(landmarks.COUNT, 24) for r in before.values())  # the job's finish
 
     # Later works: the next embed job's follow-up writes their lists only; old lists stay as they were.
     later = add(aic_dir / "images", 24, 32)
@@ -97,6 +99,7 @@ def test_an_embed_job_writes_the_lists_and_new_works_are_reached_from_old_ones(
     graph = Job.objects.filter(kind=Job.Kind.NEIGHBOURS).latest("pk")
     assert graph.total == 8 and graph.done == 8, graph.message
     check_lists(model_id, only={a.pk for a in later})
+    assert all(r.landmarks for r in ArtworkNeighbours.objects.filter(model_id=model_id))  # 8 of 32 without: recomputed
     after = {r.artwork_id: r for r in ArtworkNeighbours.objects.filter(model_id=model_id)}
     for artwork_id, row in before.items():
         assert (after[artwork_id].neighbours, after[artwork_id].computed_at) == (row.neighbours, row.computed_at)
@@ -145,6 +148,7 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
         assert not backfill.batches.exclude(state=JobBatch.State.DONE).exists()
         model_id = backfill.params["model_id"]
         check_lists(model_id)
+        assert not landmarks.stale(model_id)  # the job's finish on the worker wrote the landmark distances
         lost = [a.pk for a in arts[::4]]
         ArtworkNeighbours.objects.filter(artwork_id__in=lost).delete()
         kept = {r.artwork_id: r.computed_at for r in ArtworkNeighbours.objects.all()}
