@@ -276,6 +276,16 @@ def backend_cpu_s() -> float:
     return ServerClock().seconds()
 
 
+def _analyse_and_record(key: str, out: dict) -> None:
+    """Fresh planner statistics for the neighbour rows, and ``out`` kept in bench_meta under ``key``."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
+        cur.execute("INSERT INTO bench_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    [key, json.dumps(out)])
+
+
 def build_graph(n: int) -> dict:
     """The stored kNN graph of the synthetic set, by the neighbours stage's own code: its
     ``process`` over the artworks without a row, one job batch (256 ids) at a time, as the
@@ -307,10 +317,7 @@ def build_graph(n: int) -> dict:
            "graph_mb": round(size_bytes / 2**20)}
     log(f"graph: {len(todo):,} works in {wall:.0f}s ({out['graph_ms_per_work']} ms a work; PostgreSQL CPU "
         f"{out['graph_pg_cpu_ms_per_work']} ms, client CPU {out['graph_client_cpu_ms_per_work']} ms); table + indexes {out['graph_mb']} MB")
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
-        cur.execute("INSERT INTO bench_meta VALUES ('graph', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    [json.dumps(out)])
+    _analyse_and_record("graph", out)
     return out
 
 
@@ -442,8 +449,6 @@ def measure_timeline(n: int) -> dict:
 def build_landmarks() -> dict:
     """The graph's landmark distances (workers.landmarks, as the neighbours stage's finish runs it),
     when the rows have none."""
-    from django.db import connection
-
     from archive.models import EmbeddingModel
     from workers import landmarks
 
@@ -456,10 +461,7 @@ def build_landmarks() -> dict:
            "landmarks_pg_cpu_s": round(backend_cpu_s() - pg0, 1), **found}
     log(f"landmarks: {found['landmarks']} landmarks for {found['rows']:,} rows in {out['landmarks_s']} s (this process "
         f"{out['landmarks_cpu_s']} s CPU, PostgreSQL {out['landmarks_pg_cpu_s']} s)")
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE archive_artworkneighbours")
-        cur.execute("INSERT INTO bench_meta VALUES ('landmarks', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    [json.dumps(out)])
+    _analyse_and_record("landmarks", out)
     return out
 
 

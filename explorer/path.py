@@ -245,17 +245,9 @@ def _guided_adjacency(model: EmbeddingModel, batch: list[int], targets: list[str
             left.setdefault(other, None)  # deleted: known, never reached
     missing = [node for node in batch if node not in stored]
     if missing:  # works without a row of their own: their k nearest from the HNSW index
-        known = {node: {other for other, _ in found.get(node, ())} for node in missing}
-        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
-                                     key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
-                                     candidates=two_phase(model.pk))
-        for source, other, d, _, _ in rows:
-            source, other = int(source), int(other)
-            if other != source and other not in known[source]:
-                known[source].add(other)
-                found.setdefault(source, []).append((other, float(d)))
-                if other not in left and other not in fresh:
-                    fresh[other] = None
+        for other, _, _ in _online_edges(model, missing, targets, k, found):
+            if other not in left and other not in fresh:
+                fresh[other] = None
         late = [o for o, m in fresh.items() if m is None]
         fresh.update({o: m for o, m in neighbour_graph.landmarks_of(model.pk, late).items() if len(m) == len(marks[1])})
     have = [o for o, m in fresh.items() if m is not None]
@@ -292,22 +284,30 @@ def _adjacency(model: EmbeddingModel, batch: list[int], targets: list[str], k: i
             stored.add(source)
     missing = [node for node in batch if node not in stored]
     if missing:
-        known = {node: {other for other, _ in found.get(node, ())} for node in missing}
-        rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
-                                     key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
-                                     candidates=two_phase(model.pk))
-        for source, other, d, to_start, to_end in rows:
-            source, other = int(source), int(other)
+        for other, to_start, to_end in _online_edges(model, missing, targets, k, found):
             left.setdefault(other, (_chord(to_start), _chord(to_end)))
-            if other != source and other not in known[source]:  # the k nearest, beside the rows that list it
-                known[source].add(other)
-                found.setdefault(source, []).append((other, float(d)))
     new = {other for edges in found.values() for other, _ in edges if other not in left}
     for other, (to_start, to_end) in neighbour_graph.target_distances(model.pk, sorted(new), targets, dim=model.dim).items():
         left[other] = (_chord(to_start), _chord(to_end))
     adjacency = {node: [(other, d, *left[other]) for other, d in edges if other in left]  # deleted works drop out
                  for node, edges in found.items()}
     return adjacency, missing
+
+
+def _online_edges(model: EmbeddingModel, missing: list[int], targets: list[str], k: int, found: dict):
+    """The ``k`` nearest of each work of ``missing`` (works without a row of their own) from the
+    model's HNSW index, added to ``found`` beside the rows that list them; yields each added
+    neighbour with its cosine distances to the two ends."""
+    known = {node: {other for other, _ in found.get(node, ())} for node in missing}
+    rows = vectors.neighbours_of(vectors.ARTWORK_EMBEDDINGS, model.pk, missing, dim=model.dim, limit=k + 1,
+                                 key="artwork_id", ef_search=max(40, 4 * k), targets=targets,
+                                 candidates=two_phase(model.pk))
+    for source, other, d, to_start, to_end in rows:
+        source, other = int(source), int(other)
+        if other != source and other not in known[source]:
+            known[source].add(other)
+            found.setdefault(source, []).append((other, float(d)))
+            yield other, to_start, to_end
 
 
 def _without_loops(steps: list[tuple[int, float | None]]) -> list[tuple[int, float | None]]:

@@ -43,7 +43,7 @@ def _edges(model_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     header = 19
 
     def parse(final: bool = False) -> None:
-        nonlocal pending, header
+        nonlocal header
         if header:
             if len(pending) < header:
                 return
