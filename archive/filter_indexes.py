@@ -33,6 +33,7 @@ from django.db import connection
 from . import vectors
 
 SPACE = vectors.ARTWORK_EMBEDDINGS
+LOCK_CLASS = 0x4649  # "FI": session advisory lock (LOCK_CLASS, model id) held while ensure() runs
 
 
 def min_works() -> int:
@@ -118,8 +119,23 @@ def existing(model_id: int) -> dict[str, bool]:
 def ensure(model_id: int, dim: int, *, progress: Callable[[str], None] = lambda line: None,
            m: int = 16, ef_construction: int = 64) -> Outcome:
     """Build (CONCURRENTLY) the index of every institution :func:`wanted` names that lacks one,
-    drop the others of this model and any invalid one. Idempotent. Inside a transaction (where
-    CONCURRENTLY is refused) the indexes are built and dropped plainly."""
+    drop the others of this model and any invalid one. Idempotent; one run per model at a time (a
+    second, in another process, returns at once: an index the first is building would look
+    invalid to it). Inside a transaction (where CONCURRENTLY is refused) the indexes are built
+    and dropped plainly: call it outside one (the embed stage runs it after its commit)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, int(model_id)])
+        if not cursor.fetchone()[0]:
+            progress(f"the institution indexes of model {model_id} are being built by another process: left to it")
+            return Outcome([], [], [])
+    try:
+        return _ensure(model_id, dim, progress, m, ef_construction)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, int(model_id)])
+
+
+def _ensure(model_id: int, dim: int, progress: Callable[[str], None], m: int, ef_construction: int) -> Outcome:
     concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
     binary = vectors.index_exists(SPACE, model_id, binary=True)
     if not binary and not vectors.index_exists(SPACE, model_id):

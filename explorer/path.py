@@ -230,8 +230,9 @@ def _end_landmarks(model_id: int, start: int, end: int) -> tuple[np.ndarray, np.
 def _guided_adjacency(model: EmbeddingModel, batch: list[int], targets: list[str], k: int, left: dict,
                       marks: tuple[np.ndarray, np.ndarray]):
     """As :func:`_adjacency`, in one statement per round (:func:`archive.neighbour_graph.edges_with_landmarks`):
-    ``left`` gets each newly reached work's landmark estimates to the two ends (0 for a work whose
-    row has no landmark distances yet; deleted works are left out)."""
+    ``left`` gets each newly reached work's landmark estimates to the two ends (a work whose row
+    has no landmark distances yet takes the estimate of a work that reached it, 0 only when none
+    has one; deleted works are left out)."""
     found: dict[int, list[tuple[int, float]]] = {}
     stored: set[int] = set()
     fresh: dict[int, np.ndarray | None] = {}

@@ -156,7 +156,9 @@ def institution_index_nearest(
     planner takes it). With ``condition`` (SQL and params: the other filters, from
     :func:`row_condition` or :func:`filter_condition`) the scan checks it on each candidate: it
     walks the institution's graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
-    where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1]  # model_id is nearest()'s own
+    # model_id is nearest()'s own; the rest goes in as SQL beside bound parameters: a % in the
+    # institution's name is doubled so that it is not read as a placeholder.
+    where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1].replace("%", "%%")
     params: list = []
     if condition is not None:
         where, params = f"{where} AND {condition[0]}", list(condition[1])

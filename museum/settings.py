@@ -323,6 +323,8 @@ EMBED_INDEX_AFTER_LOAD = env_int("EMBED_INDEX_AFTER_LOAD", 20_000)
 PALETTES_AFTER_IMPORT = env_bool("PALETTES_AFTER_IMPORT", True)
 # Write the stored kNN graph (the path's neighbour lists) of newly embedded works when an embed job ends.
 NEIGHBOURS_AFTER_EMBED = env_bool("NEIGHBOURS_AFTER_EMBED", True)
+# The largest kNN graph whose landmark distances one worker computes (memory ~1.5 GB a million works).
+PATH_LANDMARKS_MAX_WORKS = env_int("PATH_LANDMARKS_MAX_WORKS", 4_000_000)
 
 # --- Text in images (docs/ocr.md) ------------------------------------------------------------------
 # Start an OCR job (artworks without text read) when an import job that ingested images ends: off

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel, Job
 from archive.vectors import ARTWORK_EMBEDDINGS, binary_index_name, copy_arrays, ensure_artwork_index, index_name
 from workers.ml.clip import WeightsMissing, preprocess_fingerprint
 from workers.ml.registry import active_model, get_embedder, register
-from workers.jobs import BatchResult, ItemError, Stage, StopJob
+from workers.jobs import BatchResult, ItemError, Stage, StopJob, append_message, describe_exception
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +332,21 @@ def finish(job: Job) -> None:
     placing the new works on the maps or activating the model, is in :mod:`workers.pipeline`)."""
     params = job.params
     ensure_artwork_index(params["model_id"], params["dim"])
-    # Institutions that crossed VECTOR_FILTER_INDEX_MIN (or left the range) get (lose) their index.
-    filter_indexes.ensure(params["model_id"], params["dim"], progress=log.info)
+    # Institutions that crossed VECTOR_FILTER_INDEX_MIN (or left the range) get (lose) their index,
+    # once the hook's transaction has committed: CONCURRENTLY, so searches and writes go on.
+    transaction.on_commit(lambda: institution_indexes(job, params["model_id"], params["dim"]))
+
+
+def institution_indexes(job: Job, model_id: int, dim: int) -> None:
+    """The model's institution indexes brought up to date (:func:`archive.filter_indexes.ensure`).
+    A failure is logged and noted on the job: search works without them (more slowly), so it
+    holds up nothing the pipeline does next; ``manage.py vector_filter_indexes`` runs it again."""
+    try:
+        filter_indexes.ensure(model_id, dim, progress=log.info)
+    except Exception as exc:  # noqa: BLE001 - an optional speed-up: reported, never fatal
+        log.exception("institution indexes of model %s", model_id)
+        append_message(job, f"institution indexes not built ({describe_exception(exc)[0]}); "
+                            "run: manage.py vector_filter_indexes")
 
 
 STAGE = Stage(

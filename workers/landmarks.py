@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ def _edges(model_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         whole = len(pending) // _EDGE.itemsize
         if whole and (final or len(pending) >= BLOCK):
             rows = np.frombuffer(bytes(pending[: whole * _EDGE.itemsize]), dtype=_EDGE)
+            if not ((rows["fields"] == 3).all() and (rows["l1"] == 8).all() and (rows["l2"] == 8).all() and (rows["l3"] == 8).all()):
+                raise ValueError("unexpected row in the graph's COPY (a NULL neighbour or distance?): landmarks not computed")
             works.append(rows["work"].astype(np.int64))
             others.append(rows["other"].astype(np.int64))
             dists.append(rows["distance"].astype(np.float64))
@@ -115,6 +118,23 @@ def compute(model_id: int, count: int = COUNT) -> dict:
         cursor.execute("DROP TABLE _landmarks")
     log.info("landmarks of model %s: %d rows, %d landmarks", model_id, len(rows), found.shape[1])
     return {"rows": int(len(rows)), "landmarks": int(found.shape[1])}
+
+
+def max_works() -> int:
+    """PATH_LANDMARKS_MAX_WORKS: the largest graph computed in one process (its memory grows with
+    the works: ~1.5 GB at a million)."""
+    return int(getattr(settings, "PATH_LANDMARKS_MAX_WORKS", 4_000_000))
+
+
+def too_large(model_id: int) -> str:
+    """Why the model's graph is too large for :func:`compute` here, or "" when it is not."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE model_id = %s", [int(model_id)])
+        rows = int(cursor.fetchone()[0])
+    if rows <= max_works():
+        return ""
+    return (f"{rows:,} works on the graph, more than PATH_LANDMARKS_MAX_WORKS ({max_works():,}; about 1.5 GB of "
+            "memory a million works): raise it on a worker with the memory")
 
 
 def stale(model_id: int, count: int = COUNT) -> bool:

@@ -22,6 +22,7 @@ import logging
 from collections import defaultdict
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from archive import vectors
@@ -102,23 +103,43 @@ def process(ids: list[int], params: dict) -> BatchResult:
         if listed is None:
             result.errors.append(ItemError(artwork_id, f"no embedding under {params['model']} (embed it first, or it was deleted)"))
             continue
-        rows.append((artwork_id, params["model_id"], [a for a, _ in listed], [round(d, 6) for _, d in listed], now))
+        # A rewritten list drops its landmark distances (they were for the old graph): the finish
+        # step recomputes them when enough rows lack them.
+        rows.append((artwork_id, params["model_id"], [a for a, _ in listed], [round(d, 6) for _, d in listed], now, None))
         result.done.append(artwork_id)
     if rows:
-        vectors.copy_rows("archive_artworkneighbours", ["artwork_id", "model_id", "neighbours", "distances", "computed_at"],
-                          rows, conflict=["model_id", "artwork_id"], update=["neighbours", "distances", "computed_at"])
+        vectors.copy_rows("archive_artworkneighbours", ["artwork_id", "model_id", "neighbours", "distances", "computed_at", "landmarks"],
+                          rows, conflict=["model_id", "artwork_id"], update=["neighbours", "distances", "computed_at", "landmarks"])
     result.summary = {"rows": len(rows)}
     return result
 
 
 def finish(job) -> None:
     """The graph's landmark distances (:mod:`workers.landmarks`), when more than a few of its rows
-    have none (a backfill, a rewrite; not after each handful of new works)."""
+    have none (a backfill, a rewrite; not after each handful of new works): once the kernel's
+    transaction around this hook has committed, in a transaction of their own (a minute or more of
+    work on a large archive holds no lock of the hook's). A failure is logged and noted on the job:
+    paths fall back to straight-line estimates meanwhile."""
+    transaction.on_commit(lambda: refresh_landmarks(job))
+
+
+def refresh_landmarks(job) -> None:
     from workers import landmarks
+    from workers.jobs import append_message, describe_exception
 
     model_id = int(job.params["model_id"])
-    if landmarks.stale(model_id):
+    try:
+        if not landmarks.stale(model_id):
+            return
+        skipped = landmarks.too_large(model_id)
+        if skipped:
+            log.warning("landmarks of model %s: %s", model_id, skipped)
+            append_message(job, f"landmarks not computed: {skipped}")
+            return
         landmarks.compute(model_id)
+    except Exception as exc:  # noqa: BLE001 - a speed-up of the path: reported, never fatal
+        log.exception("landmarks of model %s", model_id)
+        append_message(job, f"landmarks not computed ({describe_exception(exc)[0]}); paths use straight-line estimates")
 
 
 def after_embed(job) -> str | None:

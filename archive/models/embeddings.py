@@ -45,8 +45,8 @@ class ArtworkEmbedding(models.Model):
     vector = HalfVectorField()
     created_at = models.DateTimeField(auto_now_add=True)
     # The artwork's institution, classification and duplicate flag, kept by triggers (migration
-    # 0028): partial HNSW indexes per common institution (archive.filter_indexes) can only name this
-    # table's columns, and a search within these filters checks them on the row it reads anyway.
+    # 0028, copied onto older rows by 0029): partial HNSW indexes per common institution
+    # (archive.filter_indexes) can only name this table's columns, and a search within these filters checks them on the row it reads anyway.
     institution = models.CharField(max_length=255, blank=True, default="", editable=False)
     classification = models.CharField(
         max_length=255, blank=True, default="", editable=False,
@@ -55,4 +55,8 @@ class ArtworkEmbedding(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artwork", "model"], name="artwork_embedding_unique")]
-        indexes = [models.Index(fields=["model", "artwork"], name="artwork_embedding_model_idx")]
+        indexes = [
+            models.Index(fields=["model", "artwork"], name="artwork_embedding_model_idx"),
+            # Each institution's works under a model, counted from the index alone (archive.filter_indexes.wanted).
+            models.Index(fields=["model", "institution"], condition=models.Q(duplicate=False), name="embedding_institution_idx"),
+        ]

@@ -1,7 +1,7 @@
 """Partial HNSW indexes per common institution (archive.filter_indexes): built for the institutions
 in range and only those, picked by the planner for a search within such an institution (EXPLAIN),
 answers equal to the exact ranking, the embedding rows' institution kept in step with the artwork
-by triggers, and migration 0028's batched copy of the columns for existing rows."""
+by triggers, and migrations 0028/0029's batched copy of the columns for existing rows."""
 from __future__ import annotations
 
 import importlib
@@ -203,12 +203,12 @@ def test_triggers_keep_the_embedding_rows_institution_and_duplicate_flag_in_step
 
 
 BEFORE = [("archive", "0027_face_vectors_halfvec")]
-AFTER = [("archive", "0028_embedding_filter_columns")]
+AFTER = [("archive", "0029_embedding_filter_columns_copy")]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_migration_copies_the_columns_of_existing_rows_in_batches(monkeypatch):
-    migration = importlib.import_module("archive.migrations.0028_embedding_filter_columns")
+    migration = importlib.import_module("archive.migrations.0029_embedding_filter_columns_copy")
     monkeypatch.setattr(migration, "BATCH", 7)
     try:
         executor = MigrationExecutor(connection)
@@ -236,7 +236,7 @@ def test_migration_copies_the_columns_of_existing_rows_in_batches(monkeypatch):
         assert len(rows) == 30 and all(r[3:] == r[:3] for r in rows)
         assert sum(r[2] == "PRINT" for r in rows) == 15
         assert sum(r[1] for r in rows) == 1 and sum(r[0] != "" for r in rows) == 24
-        assert len(batches) >= 30 // 7  # one statement (one transaction) a batch of 7 ids
+        assert len(batches) == -(-30 // 7)  # one statement (one transaction) a batch of 7 consecutive ids
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
@@ -268,3 +268,61 @@ def test_a_model_searched_in_two_phases_gets_binary_quantized_institution_indexe
     knn = [s for s in sqls if "<~>" in s]
     plan = plan_of(knn[0])
     assert f"Index Scan using {binary}" in plan, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_embed_jobs_finish_builds_them_concurrently_once_its_transaction_commits(settings):
+    """The embed stage's finish runs inside the kernel's transaction: the institution indexes wait
+    for its commit and are then built CONCURRENTLY (a plain build or drop inside it would lock the
+    table against searches and writes until the hook ended)."""
+    from archive.models import Job
+    from django.db import transaction
+    from workers import embedding
+
+    settings.VECTOR_FILTER_INDEX_MIN = 200
+    settings.VECTOR_FILTER_INDEX_MAX_SHARE = 0.3
+    model, _, _ = build_archive("finish")
+    job = Job.objects.create(kind=Job.Kind.EMBED, params={"model_id": model.pk, "dim": DIM})
+    mid = filter_indexes.index_name(model.pk, "Mid")
+    with CaptureQueriesContext(connection) as queries:
+        with transaction.atomic():
+            embedding.finish(job)
+            assert mid not in filter_indexes.existing(model.pk)  # not inside the hook's transaction
+    assert filter_indexes.existing(model.pk) == {mid: True}
+    assert any(q["sql"].startswith(f"CREATE INDEX CONCURRENTLY {mid}") for q in queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_build_of_the_same_models_indexes_leaves_them_to_the_first(indexed):
+    model, _, _, _ = indexed
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [filter_indexes.LOCK_CLASS, model.pk])
+        lines = []
+        outcome = filter_indexes.ensure(model.pk, DIM, progress=lines.append)
+        assert outcome == filter_indexes.Outcome([], [], []) and "another process" in lines[0]
+    finally:
+        other.close()
+    assert filter_indexes.ensure(model.pk, DIM).kept == [filter_indexes.index_name(model.pk, "Mid")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_institution_named_with_a_percent_sign_is_searched_through_its_index(settings):
+    """The index predicate goes into the query as a literal beside bound parameters: a ``%`` in the
+    institution's name must not be read as a placeholder."""
+    settings.VECTOR_FILTER_INDEX_MIN = 200
+    settings.VECTOR_FILTER_INDEX_MAX_SHARE = 0.3
+    model, ids, matrix = build_archive("pct")
+    Artwork.objects.filter(institution="Mid", source="fi-pct").update(institution="50% Museum %s")
+    assert filter_indexes.ensure(model.pk, DIM).built == [filter_indexes.index_name(model.pk, "50% Museum %s")]
+    filters = Filters(institution="50% Museum %s")
+    within = filters.apply(search.base_queryset())
+    before = similar.PATHS.copy()
+    hits = similar.nearest_in(model, matrix[1], within, limit=20, filters=filters)
+    assert (similar.PATHS - before) == {"institution index": 1}
+    members = [ids[i] for i in range(N) if institution_of(i) == "Mid"]
+    exact = [a for a, _ in similar.exact_nearest(model, matrix[1], members, limit=20)]
+    assert len(set(exact) & {a for a, _ in hits}) >= 18

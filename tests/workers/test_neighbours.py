@@ -108,6 +108,11 @@ def test_an_embed_job_writes_the_lists_and_new_works_are_reached_from_old_ones(
         for old, d in zip(after[new.pk].neighbours, after[new.pk].distances):
             edges = {(b, listed): dist for a, b, dist, listed in neighbour_graph.edges(model_id, [old])}
             assert edges.get((new.pk, False), edges.get((new.pk, True))) == pytest.approx(d)
+    # A list rewritten (``--mode all``) drops its landmark distances: they were for the old graph.
+    rewritten = [a.pk for a in first[:3]]
+    stage.process(rewritten, {"model_id": model_id})
+    assert [r.landmarks for r in ArtworkNeighbours.objects.filter(model_id=model_id, artwork_id__in=rewritten)] == [None] * 3
+    assert all(r.landmarks for r in ArtworkNeighbours.objects.filter(model_id=model_id).exclude(artwork_id__in=rewritten))
 
 
 def test_bad_items_refusals_and_reruns(aic_dir, django_capture_on_commit_callbacks):

@@ -99,7 +99,7 @@ def test_mtcnn_mirror_pass_adds_the_mirror_images_faces(test_set, aic_dir):
     width = arr.shape[1]
     sitter = test_set["images"]["100352"]["faces"][0]
 
-    plain = MtcnnDetector(threshold=0.9)
+    plain = MtcnnDetector(threshold=0.9, mirror=False)
     in_mirror = [((width - x - w, y, w, h), s) for (x, y, w, h), s in plain(np.ascontiguousarray(arr[:, ::-1]))]
     both = MtcnnDetector(threshold=0.9, mirror=True)(arr)
     expected = suppress(sorted(plain(arr) + in_mirror, key=lambda item: -item[1]), MIRROR_NMS_IOU)

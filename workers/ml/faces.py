@@ -391,8 +391,10 @@ def get_backend(model_id: str | None = None, *, detector: str | None = None, ups
     settings (``FACE_DETECTOR``, ``FACE_UPSAMPLE``)."""
     entry = _lookup(model_id or face_model())
     conf = face_settings()
-    key = (entry.model_id, detector or conf["detector"], conf["upsample"] if upsample is None else int(upsample),
-           str(setting("FACE_MODELS_DIR", "")), tuple(sorted(mtcnn_settings().items())))
+    detector = detector or conf["detector"]
+    # MTCNN's settings only where it runs: a malformed FACE_MTCNN_* leaves HOG (the doppelganger's) alone.
+    key = (entry.model_id, detector, conf["upsample"] if upsample is None else int(upsample),
+           str(setting("FACE_MODELS_DIR", "")), tuple(sorted(mtcnn_settings().items())) if "mtcnn" in detector else ())
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:

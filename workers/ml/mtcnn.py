@@ -44,7 +44,7 @@ class MtcnnDetector:
     """``detector(rgb_array) -> [((x, y, w, h), score)]`` in the array's pixels, best score first."""
 
     def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, min_face: int = DEFAULT_MIN_FACE,
-                 stage_thresholds: tuple = STAGE_THRESHOLDS, factor: float = DEFAULT_FACTOR, mirror: bool = False):
+                 stage_thresholds: tuple = STAGE_THRESHOLDS, factor: float = DEFAULT_FACTOR, mirror: bool = DEFAULT_MIRROR):
         """``mirror``: search the left-right mirror image too (one batch of two images) and keep
         the union of both passes' boxes, one per face."""
         if len(stage_thresholds) != 3 or not all(0.0 < float(t) < 1.0 for t in stage_thresholds):

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("archive", "0028_embedding_filter_columns")]
+    dependencies = [("archive", "0029_embedding_filter_columns_copy")]
 
     operations = [
         migrations.AddField(
