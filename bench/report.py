@@ -46,14 +46,14 @@ Not settled: embedding from object storage with 20 ms per request at >= 0.9 of t
 server on the same cores the wall ratios swing with the load (0.69-1.14); the worker's CPU per image
 from S3 is within a tenth of the local folder's. The Embedding sections say what was measured.
 
-Not met: the vector targets at 1M (`bench/vectors.py`, issue 14), measured on the loaded 2-core
-machine (load 3.6): search within one institution, every size from 0.1 % to 50 % of the archive,
-p95 35.8 ms at most (target 50 ms; 2-10 ms of server CPU), through a partial HNSW index per
-institution (`VECTOR_FILTER_INDEX_MIN`), at 2,688 bytes per artwork (0.492 of float32; target 0.5);
-but an institution narrowed further (10 % AND a classification, 2 % of the archive) p95 88.4 ms
-(30 ms CPU: the walk over the institution's index), and similar artworks p95 21.2 ms wall (server
-CPU 6.8 ms; target 5 ms) at recall@10 0.978 (`ef_search` 128; target 0.97, met). The Vectors
-section says what was measured and what would serve the combined filters.
+Met at 1M on a quiet machine, not yet beyond: the vector targets (`bench/vectors.py`, issue 14).
+At 1,000,000 artworks with nothing else running: similar artworks p95 4.4 ms at recall@10 0.979,
+every filter (one institution from 0.1 % to 50 % of the archive, and an institution narrowed by a
+classification) p95 at most 24.2 ms with all 100 matches, 2,688 bytes per artwork (0.492 of
+float32). At 2,000,000 (same machine, quiet): recall@10 falls to 0.949 at the same `ef_search`
+(128; it has to grow with the archive), similar p95 9.3 ms, the combined filter p95 47.9 ms; single
+institutions stay at 5-10 ms. 4M was not built. On the loaded machine the same code measured 2-9
+times these wall times. The Vectors section has the runs and what they say about 10M.
 
 Not measured at 1M: the path between two artworks within 300 ms p95 at 1M artworks (issue 18).
 Guided by landmark distances stored with the kNN graph, every random pair is found and the p95 is
