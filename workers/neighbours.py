@@ -124,6 +124,8 @@ def finish(job) -> None:
 
 
 def refresh_landmarks(job) -> None:
+    """Recompute the model's landmark distances when they are stale and the graph is not too large
+    for one process (PATH_LANDMARKS_MAX_WORKS); what stops it is noted on the job."""
     from workers import landmarks
     from workers.jobs import append_message, describe_exception
 
