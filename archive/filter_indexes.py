@@ -55,9 +55,15 @@ def index_name(model_id: int, institution: str, *, binary: bool = False) -> str:
     return _prefix(model_id, binary) + digest
 
 
+def institution_predicate(institution: str) -> str:
+    """The index's WHERE clause past its model: what a query within the institution states literally
+    beside its own ``model_id = ...`` for the planner to pick the index."""
+    return f"institution = {vectors._quote(institution)} AND NOT duplicate"
+
+
 def predicate(model_id: int, institution: str) -> str:
-    """The index's WHERE clause; a query must state it literally for the planner to pick the index."""
-    return f"model_id = {int(model_id)} AND institution = {vectors._quote(institution)} AND NOT duplicate"
+    """The index's WHERE clause."""
+    return f"model_id = {int(model_id)} AND {institution_predicate(institution)}"
 
 
 _seen: dict[str, tuple[float, int]] = {}

@@ -125,26 +125,25 @@ def index_nearest_in(
     checked on the row itself, not by a look-up of the artwork (a fifth less server CPU for half
     of 300,000 works, docs/perf/vectors.md)."""
     where, params = condition if condition is not None else filter_condition(queryset)
+    return _iterative_scan(model, query, where, params, limit=limit)
+
+
+def _iterative_scan(model: EmbeddingModel, query: np.ndarray, where: str, params: list, *, limit: int) -> list[tuple[int, float]]:
+    """``(artwork_id, similarity)`` of the ``limit`` nearest rows passing ``where`` through the
+    model's kind of index (two-phase or halfvec), scanning on until ``limit`` pass or
+    MAX_SCAN_TUPLES index entries were visited."""
     if two_phase(model):
         rows = vectors.nearest_two_phase(
             vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
             candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),
             iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
         )
-        return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
-    rows = vectors.nearest(
-        vectors.ARTWORK_EMBEDDINGS,
-        model.pk,
-        query,
-        dim=model.dim,
-        limit=limit,
-        where=where,
-        params=params,
-        ef_search=max(EF_SEARCH, 2 * limit),  # the first 2 x limit candidates, re-sorted (recall)
-        iterative="relaxed_order",
-        max_scan_tuples=MAX_SCAN_TUPLES,
-        columns=("artwork_id",),
-    )
+    else:
+        rows = vectors.nearest(
+            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit, where=where, params=params,
+            ef_search=max(EF_SEARCH, 2 * limit),  # the first 2 x limit candidates, re-sorted (recall)
+            iterative="relaxed_order", max_scan_tuples=MAX_SCAN_TUPLES, columns=("artwork_id",),
+        )
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
@@ -158,23 +157,11 @@ def institution_index_nearest(
     walks the institution's graph only, until ``limit`` pass or MAX_SCAN_TUPLES were visited."""
     # model_id is nearest()'s own; the rest goes in as SQL beside bound parameters: a % in the
     # institution's name is doubled so that it is not read as a placeholder.
-    where = filter_indexes.predicate(model.pk, institution).split(" AND ", 1)[1].replace("%", "%%")
+    where = filter_indexes.institution_predicate(institution).replace("%", "%%")
     params: list = []
     if condition is not None:
         where, params = f"{where} AND {condition[0]}", list(condition[1])
-    if two_phase(model):
-        rows = vectors.nearest_two_phase(
-            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit,
-            candidates=max(RERANK_CANDIDATES, RERANK_FACTOR_IN * limit), where=where, params=params, columns=("artwork_id",),
-            iterative=True, max_scan_tuples=MAX_SCAN_TUPLES,
-        )
-    else:
-        rows = vectors.nearest(
-            vectors.ARTWORK_EMBEDDINGS, model.pk, query, dim=model.dim, limit=limit, where=where, params=params,
-            ef_search=max(EF_SEARCH, 2 * limit), iterative="relaxed_order", max_scan_tuples=MAX_SCAN_TUPLES,
-            columns=("artwork_id",),
-        )
-    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
+    return _iterative_scan(model, query, where, params, limit=limit)
 
 
 # Filters the embedding rows carry a copy of (migration 0028): checked on the row the index scan
