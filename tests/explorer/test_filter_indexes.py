@@ -304,6 +304,8 @@ def test_a_second_build_of_the_same_models_indexes_leaves_them_to_the_first(inde
         lines = []
         outcome = filter_indexes.ensure(model.pk, DIM, progress=lines.append)
         assert outcome == filter_indexes.Outcome([], [], []) and "another process" in lines[0]
+        with other.cursor() as cursor:  # released now: a closed connection's backend may still hold it a moment
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [filter_indexes.LOCK_CLASS, model.pk])
     finally:
         other.close()
     assert filter_indexes.ensure(model.pk, DIM).kept == [filter_indexes.index_name(model.pk, "Mid")]
