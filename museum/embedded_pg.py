@@ -5,7 +5,8 @@ btree_gist; its import name is ``pgserver``). Its data lives in a project-local 
 (``var/pgdata`` by default). Every process that needs the database calls :func:`database_url`;
 pgserver counts the processes holding the server and stops it when the last one exits, so nothing
 has to be stopped by hand. A data folder made by an older major version (PostgreSQL 16 before) is
-upgraded first by dump and restore, keeping the old folder: see :mod:`museum.pg_upgrade`.
+upgraded first by dump and restore, keeping the old folder: see :mod:`museum.pg_upgrade`. Its
+pgvector library is replaced by a build that runs on every x86-64 CPU (:mod:`museum.pgvector_build`).
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ def database_url(base_dir: Path) -> str:
 
         from museum import pg_tuning
         from museum.pg_upgrade import ensure_current
+        from museum.pgvector_build import ensure_portable
 
+        ensure_portable(Path(POSTGRES_BIN_PATH).parent)  # pgvector for any x86-64 CPU (museum/pgvector_build.py)
         path = data_dir(base_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         ensure_current(path, POSTGRES_BIN_PATH, base_dir / "var" / "cache")
