@@ -18,7 +18,9 @@ kind as the model's own: halfvec HNSW, or binary-quantized for a model searched 
 
 :func:`ensure` builds the missing ones CONCURRENTLY (the table stays writable), drops those of
 institutions that left the range and any left invalid by an interrupted build; it runs after each
-embed job and as ``manage.py vector_filter_indexes``.
+embed job and as ``manage.py vector_filter_indexes``. The keeping of a set of partial HNSW indexes
+(:func:`ensure_partial`, :func:`indexed_rows`) is shared with the palette signatures' indexes per
+period and classification (:mod:`archive.palette_indexes`).
 """
 from __future__ import annotations
 
@@ -69,11 +71,11 @@ def predicate(model_id: int, institution: str) -> str:
 _seen: dict[str, tuple[float, int]] = {}
 
 
-def indexed_works(model_id: int, institution: str, *, binary: bool = False, max_age: float = 0) -> int:
-    """How many works the institution's index holds (its ``reltuples`` as of the last build,
-    VACUUM or ANALYZE), 0 when it has no valid index (a CONCURRENTLY build in progress or
-    interrupted is not); ``max_age`` > 0 accepts an answer this process got that many seconds ago."""
-    name = index_name(model_id, institution, binary=binary)
+def indexed_rows(name: str, *, max_age: float = 0) -> int:
+    """How many rows the partial index ``name`` holds (its ``reltuples`` as of the last build,
+    VACUUM or ANALYZE), 0 when there is no valid index of that name (a CONCURRENTLY build in
+    progress or interrupted is not); ``max_age`` > 0 accepts an answer this process got that many
+    seconds ago."""
     now = time.monotonic()
     seen = _seen.get(name)
     if max_age > 0 and seen is not None and now - seen[0] < max_age:
@@ -84,9 +86,14 @@ def indexed_works(model_id: int, institution: str, *, binary: bool = False, max_
             "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indexrelid = to_regclass(%s)), 0)",
             [name],
         )
-        works = int(cursor.fetchone()[0])
-    _seen[name] = (now, works)
-    return works
+        rows = int(cursor.fetchone()[0])
+    _seen[name] = (now, rows)
+    return rows
+
+
+def indexed_works(model_id: int, institution: str, *, binary: bool = False, max_age: float = 0) -> int:
+    """How many works the institution's index holds (:func:`indexed_rows`), 0 without one."""
+    return indexed_rows(index_name(model_id, institution, binary=binary), max_age=max_age)
 
 
 def wanted(model_id: int) -> dict[str, int]:
@@ -99,9 +106,14 @@ def wanted(model_id: int) -> dict[str, int]:
             [int(model_id)],
         )
         counts = dict(cursor.fetchall())
+    return in_range(counts, min_works(), max_share())
+
+
+def in_range(counts: dict, low: int, share: float) -> dict:
+    """The values of ``counts`` (``{value: rows}``) holding at least ``low`` rows and at most
+    ``share`` of all of them (an empty value never)."""
     total = sum(counts.values())
-    low, high = min_works(), max_share() * total
-    return {value: n for value, n in counts.items() if value and low <= n <= high}
+    return {value: n for value, n in counts.items() if value not in ("", None) and low <= n <= share * total}
 
 
 @dataclass
@@ -111,15 +123,33 @@ class Outcome:
     dropped: list[str]
 
 
-def existing(model_id: int) -> dict[str, bool]:
-    """``{index name: valid}`` of the model's institution indexes (either kind)."""
+@dataclass(frozen=True)
+class Wanted:
+    """One partial index :func:`ensure_partial` should keep: its name, its WHERE clause, what it
+    holds in words (progress lines and the index's comment) and how many rows (biggest built first)."""
+
+    name: str
+    predicate: str
+    label: str
+    rows: int
+    unit: str = "rows"
+
+
+def existing_with(table: str, prefixes: list[str]) -> dict[str, bool]:
+    """``{index name: valid}`` of the indexes on ``table`` whose name starts with one of ``prefixes``."""
+    likes = [p.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%" for p in prefixes]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = %s::regclass AND (c.relname LIKE %s OR c.relname LIKE %s)",
-            [SPACE.table, _prefix(model_id, False) + "%", _prefix(model_id, True) + "%"],
+            "WHERE i.indrelid = %s::regclass AND c.relname LIKE ANY(%s)",
+            [table, likes],
         )
         return dict(cursor.fetchall())
+
+
+def existing(model_id: int) -> dict[str, bool]:
+    """``{index name: valid}`` of the model's institution indexes (either kind)."""
+    return existing_with(SPACE.table, [_prefix(model_id, False), _prefix(model_id, True)])
 
 
 def ensure(model_id: int, dim: int, *, progress: Callable[[str], None] = lambda line: None,
@@ -129,52 +159,66 @@ def ensure(model_id: int, dim: int, *, progress: Callable[[str], None] = lambda 
     second, in another process, returns at once: an index the first is building would look
     invalid to it). Inside a transaction (where CONCURRENTLY is refused) the indexes are built
     and dropped plainly: call it outside one (the embed stage runs it after its commit)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, int(model_id)])
-        if not cursor.fetchone()[0]:
-            progress(f"the institution indexes of model {model_id} are being built by another process: left to it")
-            return Outcome([], [], [])
-    try:
-        return _ensure(model_id, dim, progress, m, ef_construction)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, int(model_id)])
-
-
-def _ensure(model_id: int, dim: int, progress: Callable[[str], None], m: int, ef_construction: int) -> Outcome:
-    concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
     binary = vectors.index_exists(SPACE, model_id, binary=True)
     if not binary and not vectors.index_exists(SPACE, model_id):
         progress(f"model {model_id} has no HNSW index yet: no institution indexes")
-        want: dict[str, int] = {}
+        want: list[Wanted] = []
     else:
-        want = wanted(model_id)
-    names = {index_name(model_id, v, binary=binary): v for v in want}
+        want = [Wanted(index_name(model_id, v, binary=binary), predicate(model_id, v), f"institution {v!r}", n, "works")
+                for v, n in wanted(model_id).items()]
+    if binary:
+        expr, opclass = vectors._bits(SPACE, dim), "bit_hamming_ops"
+    else:
+        expr, opclass = SPACE.cast(dim), f"{SPACE.kind}_cosine_ops"
+    return ensure_partial(SPACE.table, (LOCK_CLASS, int(model_id)), [_prefix(model_id, False), _prefix(model_id, True)],
+                          want, expr, opclass, progress=progress, busy=f"the institution indexes of model {model_id}",
+                          m=m, ef_construction=ef_construction)
+
+
+def ensure_partial(table: str, lock: tuple[int, int], prefixes: list[str], want: list[Wanted], expr: str, opclass: str, *,
+                   progress: Callable[[str], None], busy: str, m: int = 16, ef_construction: int = 64) -> Outcome:
+    """Keep exactly the HNSW indexes ``want`` names among those on ``table`` starting with one of
+    ``prefixes``: build the missing ones (CONCURRENTLY outside a transaction: the table stays
+    writable), drop the others and any invalid one (an interrupted build). A session advisory lock
+    ``lock`` makes it one run at a time: a second, in another process, returns at once (an index
+    the first is building would look invalid to it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(lock))
+        if not cursor.fetchone()[0]:
+            progress(f"{busy} are being built by another process: left to it")
+            return Outcome([], [], [])
+    try:
+        return _ensure(table, prefixes, want, expr, opclass, progress, m, ef_construction)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(lock))
+
+
+def _ensure(table: str, prefixes: list[str], want: list[Wanted], expr: str, opclass: str,
+            progress: Callable[[str], None], m: int, ef_construction: int) -> Outcome:
+    concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
+    names = {w.name: w for w in want}
     outcome = Outcome([], [], [])
-    for name, valid in sorted(existing(model_id).items()):
+    for name, valid in sorted(existing_with(table, prefixes).items()):
         if name in names and valid:
             outcome.kept.append(name)
             continue
         progress(f"dropping {name}" + ("" if valid else " (invalid: an interrupted build)"))
         _drop(name, concurrently)
         outcome.dropped.append(name)
-    if binary:
-        expr, opclass = vectors._bits(SPACE, dim), "bit_hamming_ops"
-    else:
-        expr, opclass = SPACE.cast(dim), f"{SPACE.kind}_cosine_ops"
-    todo = [(name, value) for name, value in names.items() if name not in outcome.kept]
-    for i, (name, value) in enumerate(sorted(todo, key=lambda nv: -want[nv[1]]), 1):
-        progress(f"[{i}/{len(todo)}] building {name} for institution {value!r} ({want[value]:,} works)")
+    todo = [w for w in want if w.name not in outcome.kept]
+    for i, w in enumerate(sorted(todo, key=lambda w: (-w.rows, w.name)), 1):
+        progress(f"[{i}/{len(todo)}] building {w.name} for {w.label} ({w.rows:,} {w.unit})")
         t = time.monotonic()
-        _seen.pop(name, None)
+        _seen.pop(w.name, None)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"CREATE INDEX{concurrently} {vectors._ident(name)} ON {SPACE.table} USING hnsw (({expr}) {opclass}) "
-                f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) WHERE {predicate(model_id, value)}"
+                f"CREATE INDEX{concurrently} {vectors._ident(w.name)} ON {vectors._ident(table)} USING hnsw (({expr}) {opclass}) "
+                f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) WHERE {w.predicate}"
             )
-            cursor.execute(f"COMMENT ON INDEX {vectors._ident(name)} IS {vectors._quote('institution = ' + value)}")
+            cursor.execute(f"COMMENT ON INDEX {vectors._ident(w.name)} IS {vectors._quote(w.label)}")
         progress(f"  built in {time.monotonic() - t:.1f} s")
-        outcome.built.append(name)
+        outcome.built.append(w.name)
     return outcome
 
 
@@ -182,4 +226,3 @@ def _drop(name: str, concurrently: str) -> None:
     _seen.pop(name, None)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {vectors._ident(name)}")
-

@@ -228,16 +228,58 @@ COLOUR_CASES = {  # name: (filters, share of the synthetic archive)
     "classification": ({"classification": "print"}, 0.2),
     "years_1800_1850": ({"year_from": 1800, "year_to": 1850}, 51 / 620),
     "years_1600_1620": ({"year_from": 1600, "year_to": 1620}, 21 / 620),
+    "years_1690_1710": ({"year_from": 1690, "year_to": 1710}, 21 / 620),
     "tate_1900_1950": ({"institution": "Tate", "year_from": 1900, "year_to": 1950}, 51 / 620 / 6),
+    "drawing_met": ({"classification": "drawing", "institution": "Met"}, 1 / 30),
     "print_1700_1710": ({"classification": "print", "year_from": 1700, "year_to": 1710}, 11 / 620 / 5),
     "years_1500_1501": ({"year_from": 1500, "year_to": 1501}, 2 / 620),
 }
 
 
+def ensure_palette_filter_indexes() -> dict:
+    """The palette signatures' partial indexes per period and classification, by the palette job's
+    own step (archive.palette_indexes.ensure): built when missing, with their time and size."""
+    from django.db import connection
+
+    from archive import palette_indexes
+
+    t0 = time.time()
+    outcome = palette_indexes.ensure(progress=log)
+    wall = time.time() - t0
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE i.indrelid = 'archive_artworkpalette'::regclass AND c.relname LIKE %s",
+                    [palette_indexes._prefix(palette_indexes.colour.METHOD).replace("_", "\\_") + "%"])
+        count, size = cur.fetchone()
+        cur.execute("SELECT pg_relation_size(%s::regclass)", [palette_indexes.vectors.index_name(palette_indexes.SPACE, palette_indexes.colour.METHOD)])
+        main = cur.fetchone()[0]
+    log(f"palette filter indexes: {len(outcome.built)} built ({wall:.0f} s), {len(outcome.kept)} kept, {len(outcome.dropped)} dropped; "
+        f"{count} indexes, {size / 2**20:.0f} MB (the method's own index: {main / 2**20:.0f} MB)")
+    return {"built": len(outcome.built), "s": wall, "indexes": count, "mb": size / 2**20, "main_mb": main / 2**20}
+
+
+def ranking_before(query, where: str, params: list, limit: int = 48):
+    """The colour ranking within a row filter as it was before the filter indexes (the baseline):
+    the planner's estimate of the whole condition, at most 4,000 rows ranked exactly, a larger set
+    by the iterative scan of the method's index (exactly, should it stop short)."""
+    from explorer import colours as colour_search
+
+    if colour_search.estimated_rows(where, params) > 4_000:
+        hits = colour_search._index_hits(query, limit, where, params, max_scan_tuples=colour_search.INLINE_MAX_SCAN_TUPLES)
+        if len(hits) >= limit:
+            return hits
+    return colour_search._exact_where(query, where, params, limit)
+
+
 def measure_colour(samples: int, seed: int) -> dict:
-    """Per filter: p50/p95 wall and backend CPU per query of the search (explorer.colours.search),
-    beside the previous way (filters checked by a look-up per candidate, ranking_by_lookup) and the
-    two ways of the row filter alone (exact ranking, iterative index scan)."""
+    """Per filter: p50/p95 wall and backend CPU per query of the search (explorer.colours.search)
+    and of its ranking alone, beside the ranking without the filter indexes (before them), the
+    previous way (filters checked by a look-up per candidate, ranking_by_lookup) and the two ways
+    of the row filter alone (exact ranking, iterative scan of the method's index); how the
+    searches were answered (explorer.colours.PATHS) and the recall of the top 48 against the exact
+    ranking of the set."""
+    from django.db import connection
+
     from explorer import colours as colour_search
     from explorer.search import Filters
 
@@ -248,23 +290,40 @@ def measure_colour(samples: int, seed: int) -> dict:
     for name, (given, share) in COLOUR_CASES.items():
         filters = Filters(**given) if given else None
         counts = []
-        ways = {"search": lambda q: counts.append(len(colour_search.search(q, filters, limit=48)))}
+        ways = {"search": lambda q: counts.append(len(colour_search.search(q, filters, limit=48))),
+                "ranking": lambda q: colour_search.ranking(q.vector, filters, limit=48)}
         if filters:
             where, params = colour_search.row_condition(filters)
-            ways["lookup (before)"] = lambda q: colour_search.ranking_by_lookup(q.vector, filters, limit=48)
+            ways["ranking before"] = lambda q: ranking_before(q.vector, where, params)
+            ways["lookup"] = lambda q: colour_search.ranking_by_lookup(q.vector, filters, limit=48)
             ways["rows exact"] = lambda q: colour_search._exact_where(q.vector, where, params, 48)
-            ways["rows index"] = lambda q: colour_search._index_hits(
+            ways["rows method index"] = lambda q: colour_search._index_hits(
                 q.vector, 48, where, params, max_scan_tuples=colour_search.INLINE_MAX_SCAN_TUPLES)
         row = {"share": share}
         for way, fn in ways.items():
+            paths = colour_search.PATHS.copy()
             cpu0 = backend.seconds()
-            times = timed(fn, queries if way == "search" else queries[: max(10, samples // 3)])
+            many = way in ("search", "ranking", "ranking before")
+            times = timed(fn, queries if many else queries[: max(10, samples // 3)])
             cpu_ms = (backend.seconds() - cpu0) * 1000 / (len(times) + 5)
             row[way] = (pct(times, 50), pct(times, 95), cpu_ms)
+            answered = dict(colour_search.PATHS - paths)
             log(f"colour [{name}, {100 * share:.2f}%] {way}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
-                f"backend CPU {cpu_ms:.1f} ms/query")
+                f"backend CPU {cpu_ms:.1f} ms/query" + (f"; answered by {answered}" if answered else ""))
         if filters:
-            row["estimate"] = colour_search.estimated_rows(where, params)
+            row["estimate before"] = colour_search.estimated_rows(where, params)
+            row["estimate"] = colour_search.estimated_rows(*colour_search.estimate_condition(filters))
+            with connection.cursor() as cur:
+                cur.execute(f"SELECT count(*) {colour_search._rows_sql(where)}", [colour_search.colour.METHOD, *params])
+                row["rows"] = cur.fetchone()[0]
+            log(f"colour [{name}]: {row['rows']:,} palettes; planner's estimate {row['estimate']:,.0f} "
+                f"(before: {row['estimate before']:,.0f})")
+            for way, fn in (("ranking", lambda v: colour_search.ranking(v, filters, limit=48)),
+                            ("ranking before", lambda v: ranking_before(v, where, params))):
+                found = [len({a for a, _ in fn(q.vector)}
+                             & {a for a, _ in colour_search._exact_where(q.vector, where, params, 48)}) for q in queries[:10]]
+                row[f"recall {way}"] = sum(found) / (48 * len(found))
+                log(f"colour [{name}] {way}: recall@48 against the exact ranking {row[f'recall {way}']:.3f} (10 queries)")
         row["fewest"] = min(counts)
         log(f"colour [{name}]: fewest results {min(counts)}")
         results[name] = row
@@ -580,6 +639,7 @@ def main() -> int:
     log(f"archive: {json.dumps(meta)}; load average {open('/proc/loadavg').read().split()[:3]}")
     lines = []
     if "colour" in parts:
+        ensure_palette_filter_indexes()
         colour_results = measure_colour(args.samples, args.seed)
         worst = max(colour_results, key=lambda k: colour_results[k]["search"][1])
         colour_p95 = colour_results[worst]["search"][1]

@@ -6,20 +6,24 @@ Filters on years, classification and institution (the common ones) are checked o
 rows themselves, which carry copies of those artwork columns (kept by triggers, see
 :class:`archive.models.ArtworkPalette`): a set the planner estimates at most INLINE_EXACT_LIMIT
 palettes is ranked exactly, read through a b-tree on (method, classification/institution,
-year_start); a larger one through the HNSW index with an iterative scan that checks the filter on
-the row it reads anyway (no look-up per candidate). Other filters (creator, label) follow search
-by meaning (:func:`explorer.similar.nearest_in`): a small filtered set is ranked exactly, a broad
-one through the index with an iterative scan that checks the filter on each candidate by a
-look-up (and, should that scan stop short, ranked exactly).
+year_start); a larger one through an HNSW index with an iterative scan that checks the filter on
+the row it reads anyway (no look-up per candidate): the partial index of the bucket holding the
+filter's set when there is one (its classification, or the one or two periods its years fall in:
+:mod:`archive.palette_indexes`), so that a filter keeping a few percent of the archive keeps a
+large share of the bucket's entries; else the method's own index. Other filters (creator, label)
+follow search by meaning (:func:`explorer.similar.nearest_in`): a small filtered set is ranked
+exactly, a broad one through the index with an iterative scan that checks the filter on each
+candidate by a look-up (and, should that scan stop short, ranked exactly).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
 
-from archive import colour, vectors
+from archive import colour, palette_indexes, vectors
 from archive.models import Artwork, ArtworkPalette
 
 from .models_state import display_artworks
@@ -46,7 +50,12 @@ INLINE_EXACT_LIMIT = 4_000
 # up (the set is then ranked exactly): a filter keeping 1 % of the archive needs ~100 x limit.
 INLINE_MAX_SCAN_TUPLES = 40_000
 
+# Seconds a search trusts what it learnt of the filter indexes (which exist, their rows): another
+# process's new index is used that much later (as search by meaning's INDEX_KIND_SECONDS).
+INDEX_SECONDS = 10.0
+
 PALETTES = colour.PALETTES
+PATHS: Counter = Counter()  # how searches on the rows were answered (bench/discovery.py, the tests)
 
 
 @dataclass(frozen=True)
@@ -110,25 +119,35 @@ def _index_hits(query: np.ndarray, limit: int, where: str = "", params=(), *,
     return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
-YEARS_RANGE = ("int4range(LEAST(year_start, COALESCE(year_end, year_start)),"
-               " GREATEST(year_start, COALESCE(year_end, year_start)), '[]')")
+YEARS_RANGE = palette_indexes.YEARS_RANGE
 
 
 def row_condition(filters: Filters) -> tuple[str, list] | None:
     """SQL over the palette row's own columns equal to ``filters`` (as :meth:`Filters.apply` on
     :func:`explorer.search.base_queryset`), or None when a filter needs the artwork (creator, label)."""
+    return _conditions(filters, exact=True)
+
+
+def estimate_condition(filters: Filters) -> tuple[str, list] | None:
+    """:func:`row_condition` without its exact year comparisons, for the planner's estimate of the
+    set: they restate the range's overlap, and taken as independent of it they would cut the
+    estimate about four times (years 1600-1620 of 300k: 2,500 estimated for 10,000 rows)."""
+    return _conditions(filters, exact=False)
+
+
+def _conditions(filters: Filters, *, exact: bool) -> tuple[str, list] | None:
     if filters.creator or filters.label:
         return None
     parts, params = ["NOT duplicate"], []
     if filters.year_from is not None or filters.year_to is not None:
-        # The years as a range, the GiST index's expression (archive migration 0025): a window of
+        # The years as a range, the GiST index's expression (archive migration 0026): a window of
         # years read from the index from both ends; the exact conditions follow.
         parts.append(f"{YEARS_RANGE} && int4range(%s::int, %s::int, '[]')")
         params += [filters.year_from, filters.year_to]
-    if filters.year_from is not None:
+    if exact and filters.year_from is not None:
         parts.append("(year_end >= %s OR (year_end IS NULL AND year_start >= %s))")
         params += [filters.year_from, filters.year_from]
-    if filters.year_to is not None:
+    if exact and filters.year_to is not None:
         parts.append("year_start <= %s")
         params.append(filters.year_to)
     if filters.institution:
@@ -168,12 +187,42 @@ def _exact_where(query: np.ndarray, where: str, params: list, limit: int) -> lis
         return [(int(a), 1.0 - float(d)) for a, d in cursor.fetchall()]
 
 
-def _ranking_on_rows(query: np.ndarray, where: str, params: list, limit: int) -> list[tuple[int, float]]:
-    if estimated_rows(where, params) > INLINE_EXACT_LIMIT:
-        hits = _index_hits(query, limit, where, params, max_scan_tuples=INLINE_MAX_SCAN_TUPLES)
-        if len(hits) >= limit:
-            return hits
+def _ranking_on_rows(query: np.ndarray, filters: Filters, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    """A set estimated at most INLINE_EXACT_LIMIT palettes ranked exactly; a larger one through the
+    partial indexes of the buckets covering the filter (:mod:`archive.palette_indexes`: its
+    classification, or the one or two periods of its years), one iterative scan each, merged; else
+    through the method's index. A scan that stops short of ``limit``: the set ranked exactly."""
+    if estimated_rows(*estimate_condition(filters)) > INLINE_EXACT_LIMIT:
+        buckets = palette_indexes.covering(
+            year_from=filters.year_from, year_to=filters.year_to, classification=filters.classification,
+            institution=filters.institution, max_age=INDEX_SECONDS)
+        if buckets:
+            hits = _bucket_hits(query, limit, where, params, [b for b, _ in buckets])
+            if hits is not None:
+                PATHS[f"{buckets[0][0].kind} index" + (f" x {len(buckets)}" if len(buckets) > 1 else "")] += 1
+                return hits
+        else:
+            hits = _index_hits(query, limit, where, params, max_scan_tuples=INLINE_MAX_SCAN_TUPLES)
+            if len(hits) >= limit:
+                PATHS["method index"] += 1
+                return hits
+    PATHS["exact"] += 1
     return _exact_where(query, where, params, limit)
+
+
+def _bucket_hits(query: np.ndarray, limit: int, where: str, params: list, buckets) -> list[tuple[int, float]] | None:
+    """The best ``limit`` of the union of the buckets' scans (each states its index's predicate
+    literally, with the whole filter checked on the row), or None when one came back short (its
+    part of the set may be small, or the scan stopped at INLINE_MAX_SCAN_TUPLES: not told apart)."""
+    best: dict[int, float] = {}
+    for bucket in buckets:
+        condition = bucket.condition().replace("%", "%%")  # a literal value: a % in it is no placeholder
+        hits = _index_hits(query, limit, f"{condition} AND {where}", params, max_scan_tuples=INLINE_MAX_SCAN_TUPLES)
+        if len(hits) < limit:
+            return None
+        for artwork_id, similarity in hits:  # a work dated across two periods is in both
+            best[artwork_id] = max(similarity, best.get(artwork_id, similarity))
+    return sorted(best.items(), key=lambda hit: (-hit[1], hit[0]))[:limit]
 
 
 def _exact(query: np.ndarray, ids: list[int], limit: int) -> list[tuple[int, float]]:
@@ -193,7 +242,7 @@ def ranking(query: np.ndarray, filters: Filters | None = None, *, limit: int = 2
         return hits if len(hits) >= limit else _exact_where(query, "true", [], limit)
     on_rows = row_condition(filters)
     if on_rows is not None:
-        return _ranking_on_rows(query, *on_rows, limit)
+        return _ranking_on_rows(query, filters, *on_rows, limit)
     return ranking_by_lookup(query, filters, limit=limit, include_drafts=include_drafts)
 
 

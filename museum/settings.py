@@ -436,6 +436,14 @@ VECTOR_RERANK_CANDIDATES = env_int("VECTOR_RERANK_CANDIDATES", 200)
 # this share of them (archive.filter_indexes; docs/perf/vectors.md for where the limits come from).
 VECTOR_FILTER_INDEX_MIN = env_int("VECTOR_FILTER_INDEX_MIN", 1_000)
 VECTOR_FILTER_INDEX_MAX_SHARE = env_float("VECTOR_FILTER_INDEX_MAX_SHARE", 0.25)
+# Colour search: partial HNSW indexes on the palette signatures per bucket of a filter (kinds:
+# period, classification, institution), for buckets of at least PALETTE_FILTER_INDEX_MIN palettes
+# and at most PALETTE_FILTER_INDEX_MAX_SHARE of them; a period is PALETTE_PERIOD_YEARS wide
+# (archive.palette_indexes; docs/perf/discovery.md).
+PALETTE_FILTER_INDEXES = env_list("PALETTE_FILTER_INDEXES", "period,classification")
+PALETTE_FILTER_INDEX_MIN = env_int("PALETTE_FILTER_INDEX_MIN", 5_000)
+PALETTE_FILTER_INDEX_MAX_SHARE = env_float("PALETTE_FILTER_INDEX_MAX_SHARE", 0.5)
+PALETTE_PERIOD_YEARS = env_int("PALETTE_PERIOD_YEARS", 100)
 HALFVEC_MIGRATION_BATCH = env_int("HALFVEC_MIGRATION_BATCH", 20_000)  # migration 0016's rows per transaction
 # Image uploads (search by image; the doppelganger page has its own DOPPELGANGER_MAX_BYTES/PIXELS):
 # bytes of a request's files (kept in memory, never spooled to disk), declared pixels, and the memory

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from archive import colour, vectors
+from archive import colour, palette_indexes, vectors
 from archive.images import load_derivative
 from archive.models import Artwork, ArtworkPalette
 from workers.batch_items import with_images
-from workers.jobs import BatchResult, ItemError, Stage
+from workers.jobs import BatchResult, ItemError, Stage, append_message, describe_exception
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,25 @@ def process(ids: list[int], params: dict) -> BatchResult:
     return result
 
 
+def finish(job) -> None:
+    """After the job, once its transaction has committed: the partial indexes of the buckets of
+    palettes that grew into range (per period and classification, :mod:`archive.palette_indexes`)
+    built CONCURRENTLY, those that left it dropped."""
+    method = job.params.get("method") or colour.METHOD
+    transaction.on_commit(lambda: filter_indexes(job, method))
+
+
+def filter_indexes(job, method: str) -> None:
+    """The method's filter indexes brought up to date; a failure is logged and noted on the job
+    (search works without them, more slowly; ``manage.py vector_filter_indexes`` runs it again)."""
+    try:
+        palette_indexes.ensure(method, progress=log.info)
+    except Exception as exc:  # noqa: BLE001 - an optional speed-up: reported, never fatal
+        log.exception("palette filter indexes of %s", method)
+        append_message(job, f"palette filter indexes not built ({describe_exception(exc)[0]}); "
+                            "run: manage.py vector_filter_indexes")
+
+
 def after_import(job) -> str | None:
     """The pipeline's step after an import job: a palette job over the artworks without a palette
     (unless PALETTES_AFTER_IMPORT is off, the import ingested nothing, or one is already running)."""
@@ -117,4 +136,5 @@ STAGE = Stage(
     reset=reset,
     process=process,
     prepare=prepare,
+    finish=finish,
 )

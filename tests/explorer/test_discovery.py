@@ -3,7 +3,10 @@ API, with filters, bad input as a clear 400), swatches and "more in these colour
 artwork page, the OpenAPI schema."""
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from archive.models import ArtworkPalette
 
@@ -444,3 +447,117 @@ def test_timeline_dates_outside_the_data_are_a_clear_400(client, archive):
     assert client.get("/api/v1/timeline/", {"year_from": "abc"}).status_code == 400
     schema = client.get("/api/v1/schema/", {"format": "json"}, HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert "/api/v1/timeline/" in schema["paths"]
+
+
+# --- colour search within filters through the partial indexes of their buckets ---------------------
+def _plan(sql: str) -> str:
+    """EXPLAIN of ``sql`` with sequential scans and sorts priced out: on a few dozen rows a scan
+    and sort is cheaper than any index; priced out, which HNSW index the statement lets the
+    planner take is what shows."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(r[0] for r in cursor.fetchall())
+
+
+def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exact_ranking(palettes, archive, settings,
+                                                                                        monkeypatch):
+    """Partial HNSW indexes per period of years and per classification (archive.palette_indexes):
+    built for the buckets in range, taken by the planner for a search inside one bucket (or two
+    periods, merged), answers equal to the exact ranking of the filtered set; a palette that
+    enters a bucket after its index was built is found through it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from archive import colour, filter_indexes, palette_indexes, vectors
+    from archive.models import Artwork
+    from explorer import colours as colour_search
+    from explorer.search import Filters
+
+    limit = 4
+    settings.PALETTE_FILTER_INDEXES = ["period", "classification"]
+    settings.PALETTE_FILTER_INDEX_MIN = limit
+    settings.PALETTE_FILTER_INDEX_MAX_SHARE = 0.9
+    settings.PALETTE_PERIOD_YEARS = 50
+    monkeypatch.setattr(filter_indexes, "_seen", {})  # this test's indexes go with its transaction
+    monkeypatch.setattr(colour_search, "INLINE_EXACT_LIMIT", 0)  # else these few palettes are ranked exactly
+
+    rows = list(ArtworkPalette.objects.filter(artwork_id__in=palettes).values_list(
+        "artwork_id", "year_start", "year_end", "classification"))
+    # The buckets counted here from the rows: periods of 50 years the years overlap, classifications.
+    expected: dict = {}
+    for _, start, end, classification in rows:
+        if start is not None:
+            lo, hi = min(start, end or start), max(start, end or start)
+            for p in range(lo // 50 * 50, hi // 50 * 50 + 1, 50):
+                expected[palette_indexes.Bucket("period", p)] = expected.get(palette_indexes.Bucket("period", p), 0) + 1
+        expected[palette_indexes.Bucket("classification", classification)] = expected.get(
+            palette_indexes.Bucket("classification", classification), 0) + 1
+    in_range = {b: n for b, n in expected.items() if limit <= n <= 0.9 * len(rows)}
+    assert palette_indexes.wanted() == in_range
+    outcome = palette_indexes.ensure()
+    assert sorted(outcome.built) == sorted(palette_indexes.index_name(b) for b in in_range) and not outcome.dropped
+    assert palette_indexes.ensure().kept == sorted(outcome.built)  # idempotent
+    for bucket, n in in_range.items():  # reltuples as of the build: it counts the dead row versions it met too
+        assert filter_indexes.indexed_rows(palette_indexes.index_name(bucket)) >= n
+
+    periods = sorted(b.value for b in in_range if b.kind == "period")
+    classes = sorted((n, b.value) for b, n in in_range.items() if b.kind == "classification")
+    assert periods and classes, in_range
+    first = periods[0]
+    pair = next((p for p in periods if p + 50 in periods), None)
+    assert pair is not None, periods
+    cases = [(Filters(classification=classes[0][1].lower()), "classification index"),
+             (Filters(year_from=first, year_to=first + 49), "period index")]
+    cases.append((Filters(year_from=pair, year_to=pair + 99), "period index x 2"))  # both scanned, pages merged
+    queries = [colour_search.parse(palettes[a][0]["hex"]) for a in list(palettes)[:6:2]]
+    queries.append(colour_search.parse("#c03020,#1f3a80", "70,30"))
+    sqls = []
+    for filters, path in cases:
+        where, params = colour_search.row_condition(filters)
+        for query in queries:
+            before = colour_search.PATHS.copy()
+            with CaptureQueriesContext(connection) as captured:
+                hits = colour_search.ranking(query.vector, filters, limit=limit)
+            exact = colour_search._exact_where(query.vector, where, params, limit)
+            answered = colour_search.PATHS - before
+            assert answered == {path: 1}, (filters, answered)
+            assert [a for a, _ in hits] == [a for a, _ in exact], filters
+            assert np.allclose([s for _, s in hits], [s for _, s in exact], atol=1e-6)
+            sqls.append((path, [q["sql"] for q in captured.captured_queries if "<=>" in q["sql"] and "hits AS" in q["sql"]]))
+    # The planner takes the bucket's index (its predicate stated literally), not the method's.
+    method_index = vectors.index_name(colour.PALETTES, colour.METHOD)
+    for path, knn in sqls[:: len(queries)]:
+        assert knn, path
+        for sql in knn:
+            plan = _plan(sql)
+            assert "Index Scan using " + method_index + "_" in plan and f"Index Scan using {method_index} " not in plan + " ", plan
+    # A window across more periods: the method's index (or, short of a page, exact), same answer.
+    wide = Filters(year_from=first, year_to=first + 149)
+    before = colour_search.PATHS.copy()
+    hits = colour_search.ranking(queries[0].vector, wide, limit=limit)
+    assert colour_search.PATHS - before in ({"method index": 1}, {"exact": 1})
+    assert hits == colour_search._exact_where(queries[0].vector, *colour_search.row_condition(wide), limit)
+
+    # A palette entering the period after its index was built (its artwork re-dated): found through
+    # the index, first for its own colours.
+    inside = {a for a, s, e, _ in rows if s is not None and first <= max(s, e or s) and min(s, e or s) <= first + 49}
+    outsider = next(a for a, s, _, _ in rows if a not in inside)
+    Artwork.objects.filter(pk=outsider).update(year_start=first + 10, year_end=first + 10)
+    own = colour.palette_signature(palettes[outsider])
+    filters = Filters(year_from=first, year_to=first + 49)
+    before = colour_search.PATHS.copy()
+    hits = colour_search.ranking(own, filters, limit=limit)
+    assert colour_search.PATHS - before == {"period index": 1}
+    assert hits[0][0] == outsider
+    assert hits == colour_search._exact_where(own, *colour_search.row_condition(filters), limit)
+
+    # Out of range (a higher minimum): the command drops them.
+    settings.PALETTE_FILTER_INDEX_MIN = 10**6
+    out = io.StringIO()
+    call_command("vector_filter_indexes", stdout=out)
+    assert f"0 built, 0 kept, {len(outcome.built)} dropped" in out.getvalue()
+    assert not filter_indexes.existing_with("archive_artworkpalette", [method_index + "_"])
