@@ -10,9 +10,10 @@ ranking its 10,000 rows exactly costs as much. Within the index of its century t
 (years 1600-1620) keeps a fifth of the entries: a few hundred are visited.
 
 A period's index holds every palette whose years *overlap* it (first year <= its end, last year
->= its start), so a work dated 1590-1610 is in two; a year window inside one period, or across two
-(:data:`MAX_PERIODS`), is covered by their indexes: each is scanned with the whole filter and the
-pages merged. A classification's index holds its palettes (stored in upper case).
+>= its start); periods start every half period (1600-1699, 1650-1749, ...), so a window of up to
+half a period lies inside one, and a longer one inside one or across two (each is then scanned
+with the whole filter and the pages merged). A classification's index holds its palettes (stored
+in upper case).
 
 Which buckets get an index: those holding at least PALETTE_FILTER_INDEX_MIN palettes (below, the
 sets they can hold are ranked exactly) and at most PALETTE_FILTER_INDEX_MAX_SHARE of them (above,
@@ -38,7 +39,6 @@ from . import colour, filter_indexes, vectors
 SPACE = colour.PALETTES
 LOCK_CLASS = 0x5049  # "PI": session advisory lock (LOCK_CLASS, crc of the method) held while ensure() runs
 KINDS = ("period", "classification", "institution")
-MAX_PERIODS = 2  # a year window across more periods than this goes through the method's index
 
 # The years of a palette row: its first and last (either way round), and as a range (the GiST
 # index's expression, migration 0026, which the search's own year condition uses).
@@ -109,20 +109,34 @@ def predicate(bucket: Bucket, method: str = colour.METHOD) -> str:
     return f"{SPACE.model_column} = {vectors._quote(method)} AND {bucket.condition()}"
 
 
-def periods(year_from: int | None, year_to: int | None) -> list[Bucket]:
-    """The periods a window of years overlaps ([] when either end is open)."""
+def period_step() -> int:
+    """Periods start every half period (1600-1699, 1650-1749, ...): a window of up to half a
+    period lies inside one, where it keeps at least half of its share of that period's index."""
+    return max(1, period_years() // 2)
+
+
+def period_covers(year_from: int | None, year_to: int | None) -> list[list[Bucket]]:
+    """The ways one period, or two overlapping or adjacent ones, hold a window of years ([] when
+    either end is open)."""
     if year_from is None or year_to is None or year_to < year_from:
         return []
-    width = period_years()
-    first, last = (year_from // width) * width, (year_to // width) * width
-    return [Bucket("period", start) for start in range(first, last + 1, width)]
+    width, step = period_years(), period_step()
+
+    def starts(low: int, high: int) -> list[int]:  # period starts within [low, high]
+        return list(range(-(-low // step) * step, high + 1, step))
+
+    singles = [[Bucket("period", s)] for s in starts(year_to - width + 1, year_from)]
+    pairs = [[Bucket("period", a), Bucket("period", b)]
+             for a in starts(year_from - width + 1, year_from) for b in starts(year_to - width + 1, year_to)
+             if a < b <= a + width]
+    return singles + pairs
 
 
 def covering(*, year_from=None, year_to=None, classification: str = "", institution: str = "",
              method: str = colour.METHOD, max_age: float = 0) -> list[tuple[Bucket, int]]:
     """The indexed buckets whose union holds every palette a filter can return: its classification's
-    (or institution's) index, or those of the periods its years overlap (at most MAX_PERIODS), the
-    option holding the fewest rows; ``[(bucket, rows its index holds)]``, [] when none covers it."""
+    (or institution's) index, or one or two periods holding its years, the option holding the
+    fewest rows; ``[(bucket, rows its index holds)]``, [] when none covers it."""
     enabled = set(kinds())
     options: list[list[Bucket]] = []
     if classification and "classification" in enabled:
@@ -130,9 +144,7 @@ def covering(*, year_from=None, year_to=None, classification: str = "", institut
     if institution and "institution" in enabled:
         options.append([Bucket("institution", institution)])
     if "period" in enabled:
-        spanned = periods(year_from, year_to)
-        if 0 < len(spanned) <= MAX_PERIODS:
-            options.append(spanned)
+        options += period_covers(year_from, year_to)
     best: list[tuple[Bucket, int]] = []
     for buckets in options:
         found = [(b, filter_indexes.indexed_rows(index_name(b, method), max_age=max_age)) for b in buckets]
@@ -154,12 +166,13 @@ def counts(method: str = colour.METHOD) -> dict[Bucket, int]:
                                f"AND {kind} <> '' GROUP BY 1", [method])
                 out.update({Bucket(kind, v): int(n) for v, n in cursor.fetchall()})
         if "period" in enabled:
-            width = period_years()
+            width, step = period_years(), period_step()
             cursor.execute(
                 f"SELECT p, count(*) FROM (SELECT {FIRST_YEAR} AS lo, {LAST_YEAR} AS hi FROM archive_artworkpalette"
                 " WHERE method = %s AND NOT duplicate AND year_start IS NOT NULL) r,"
-                " generate_series(floor(lo::float / %s)::int * %s, floor(hi::float / %s)::int * %s, %s) p GROUP BY 1",
-                [method, width, width, width, width, width],
+                " generate_series(floor((lo - %s + 1)::float / %s)::int * %s, floor(hi::float / %s)::int * %s, %s) p"
+                " WHERE p + %s - 1 >= lo GROUP BY 1",
+                [method, width, step, step, step, step, step, width],
             )
             out.update({Bucket("period", int(p)): int(n) for p, n in cursor.fetchall()})
     return out

@@ -14,6 +14,7 @@ index entries were visited, so a filter keeps its full ``limit`` matches.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -224,9 +225,13 @@ def nearest_two_phase(
 SCAN_DEFAULTS = {"hnsw.ef_search": "40", "hnsw.iterative_scan": "off", "hnsw.max_scan_tuples": "20000"}
 
 
-def scan_settings(cursor, *, ef_search: int | None = None, iterative: str | None = None, max_scan_tuples: int | None = None) -> None:
+def scan_settings(cursor, *, ef_search: int | None = None, iterative: str | None = None, max_scan_tuples: int | None = None,
+                  sort: bool = True) -> None:
     """Give the HNSW scan of the next statement on ``cursor`` these settings (pgvector's default for
-    each left out), in at most one round trip."""
+    each left out), in at most one round trip. ``sort=False`` (inside a transaction only: it must
+    not outlive the statement) prices sorting out, so the planner orders by the HNSW index."""
+    if not sort and not connection.in_atomic_block:
+        raise ValueError("sort=False is for a statement inside a transaction (it is set for that transaction)")
     wanted = {
         "hnsw.ef_search": str(int(ef_search)) if ef_search else SCAN_DEFAULTS["hnsw.ef_search"],
         "hnsw.iterative_scan": iterative or "off",
@@ -234,6 +239,8 @@ def scan_settings(cursor, *, ef_search: int | None = None, iterative: str | None
     }
     if wanted["hnsw.iterative_scan"] not in ("off", "relaxed_order", "strict_order"):
         raise ValueError(f"iterative must be relaxed_order or strict_order, not {iterative!r}")
+    if not sort:
+        wanted["enable_sort"] = "off"
     raw = connection.connection
     local = connection.in_atomic_block
     known = getattr(connection, "_hnsw_session", None)
@@ -276,9 +283,15 @@ def nearest(
     columns: Sequence[str] = (),
     iterative: str | None = None,
     max_scan_tuples: int | None = None,
+    through_index: bool = False,
 ) -> list[tuple]:
     """The ``limit`` nearest rows of one model to ``query``: ``(id, distance, *columns)`` tuples,
     nearest first.
+
+    ``through_index``: the statement runs in a transaction of its own with sorting priced out, so
+    the planner reads the rows in the HNSW index's order whatever it guesses of ``where`` (else,
+    for a filter another index answers, it may read every row passing it and sort them: the exact
+    ranking at the cost of the whole set); two more round trips.
 
     ``where`` adds SQL conditions (with ``%s`` placeholders bound from ``params``). Without
     ``iterative`` keep them selective-free (e.g. ``not_a_face = false``): the index returns at
@@ -308,13 +321,23 @@ def nearest(
         raise ValueError(f"iterative must be relaxed_order or strict_order, not {iterative!r}")
     literal = to_literal(query)
     connection.ensure_connection()
-    with connection.cursor() as cursor:
-        scan_settings(cursor, ef_search=ef_search, iterative=iterative, max_scan_tuples=max_scan_tuples)
-        limits = [int(limit)]
-        if iterative == "relaxed_order":
-            limits = [max(int(limit), int(ef_search or 40)), int(limit)]
+    limits = [int(limit)]
+    if iterative == "relaxed_order":
+        limits = [max(int(limit), int(ef_search or 40)), int(limit)]
+    with transaction.atomic() if through_index else _no_transaction(), connection.cursor() as cursor:
+        scan_settings(cursor, ef_search=ef_search, iterative=iterative, max_scan_tuples=max_scan_tuples, sort=not through_index)
         cursor.execute(sql, [literal, *params, literal, *limits])
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = [tuple(row) for row in cursor.fetchall()]
+        if through_index:
+            # Rolled back (it wrote nothing): the settings go with it, also inside a caller's
+            # transaction (a savepoint), where a commit would keep sorting priced out until its end.
+            transaction.set_rollback(True)
+        return rows
+
+
+@contextlib.contextmanager
+def _no_transaction():
+    yield
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, conflict: Sequence[str] = (), update: Sequence[str] = ()) -> int:

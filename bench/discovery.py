@@ -297,8 +297,7 @@ def measure_colour(samples: int, seed: int) -> dict:
             ways["ranking before"] = lambda q: ranking_before(q.vector, where, params)
             ways["lookup"] = lambda q: colour_search.ranking_by_lookup(q.vector, filters, limit=48)
             ways["rows exact"] = lambda q: colour_search._exact_where(q.vector, where, params, 48)
-            ways["rows method index"] = lambda q: colour_search._index_hits(
-                q.vector, 48, where, params, max_scan_tuples=colour_search.INLINE_MAX_SCAN_TUPLES)
+            ways["rows method index"] = lambda q: colour_search.row_index_hits(q.vector, 48, where, params)
         row = {"share": share}
         for way, fn in ways.items():
             paths = colour_search.PATHS.copy()
@@ -618,6 +617,8 @@ def main() -> int:
                              "exact lists by brute force (faster for large sets; a path-only build then skips the palettes)")
     parser.add_argument("--parts", default="colour,timeline,path,stage",
                         help="what to measure, comma-separated (default all); without path no embeddings are built")
+    parser.add_argument("--keep-filter-indexes", action="store_true",
+                        help="measure colour search with the palette filter indexes there are (build none)")
     args = parser.parse_args()
     parts = {"path"} if args.path_only else set(args.parts.split(","))
 
@@ -639,7 +640,8 @@ def main() -> int:
     log(f"archive: {json.dumps(meta)}; load average {open('/proc/loadavg').read().split()[:3]}")
     lines = []
     if "colour" in parts:
-        ensure_palette_filter_indexes()
+        if not args.keep_filter_indexes:
+            ensure_palette_filter_indexes()
         colour_results = measure_colour(args.samples, args.seed)
         worst = max(colour_results, key=lambda k: colour_results[k]["search"][1])
         colour_p95 = colour_results[worst]["search"][1]

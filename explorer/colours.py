@@ -4,9 +4,9 @@ HNSW index, combinable with every search filter (:class:`explorer.search.Filters
 
 Filters on years, classification and institution (the common ones) are checked on the palette
 rows themselves, which carry copies of those artwork columns (kept by triggers, see
-:class:`archive.models.ArtworkPalette`): a set the planner estimates at most INLINE_EXACT_LIMIT
-palettes is ranked exactly, read through a b-tree on (method, classification/institution,
-year_start); a larger one through an HNSW index with an iterative scan that checks the filter on
+:class:`archive.models.ArtworkPalette`): a set the planner estimates small for the index it
+would walk (WALK_FACTOR) is ranked exactly, read through the GiST index on the years or a b-tree
+on (method, classification/institution, year_start); a larger one through an HNSW index with an iterative scan that checks the filter on
 the row it reads anyway (no look-up per candidate): the partial index of the bucket holding the
 filter's set when there is one (its classification, or the one or two periods its years fall in:
 :mod:`archive.palette_indexes`), so that a filter keeping a few percent of the archive keeps a
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from archive import colour, palette_indexes, vectors
+from archive import colour, filter_indexes, palette_indexes, vectors
 from archive.models import Artwork, ArtworkPalette
 
 from .models_state import display_artworks
@@ -41,11 +41,14 @@ EXACT_LIMIT = 2_000
 # same bound as search by meaning: the planner's estimates of year ranges can be far off, and an
 # iterative scan of a small set far from the query visits MAX_SCAN_TUPLES entries for nothing).
 INDEX_FIRST_ABOVE = BROAD_FACTOR * 15_000
-# Filters checked on the palette rows: a set estimated at most this many palettes is ranked exactly
-# (every distance computed over the rows the GiST/b-tree indexes find), a larger one through the
-# HNSW index. bench/discovery.py: the two cost the same backend CPU at about 4,000 rows (exact
-# 11.6 ms for 3,400 rows, 21 ms for 8,200; the index scan 10-14 ms for filters keeping 1-8 %).
-INLINE_EXACT_LIMIT = 4_000
+# Filters checked on the palette rows: a set is ranked through an HNSW index (the bucket's that
+# holds it, else the method's) when its estimated size squared is at least WALK_FACTOR x the rows
+# of that index, else exactly. bench/discovery.py at 300k: exact ranking costs ~3.7 us of backend
+# CPU per row, the iterative scan about 2.5 ms / (the set's share of the index's rows) for a page
+# of 48 (years 1600-1620 in its century's index, a fifth of it: 7.8 ms; in the method's, 3.4 %:
+# 80 ms); they meet where set^2 = 2.5 / 0.0037 x rows, about 700 x rows (a 48,000-row index:
+# 5,800 rows; the method's at 1M: 26,000).
+WALK_FACTOR = 700
 # The iterative scan with the filter on the row may visit this many index entries before it gives
 # up (the set is then ranked exactly): a filter keeping 1 % of the archive needs ~100 x limit.
 INLINE_MAX_SCAN_TUPLES = 40_000
@@ -188,26 +191,48 @@ def _exact_where(query: np.ndarray, where: str, params: list, limit: int) -> lis
 
 
 def _ranking_on_rows(query: np.ndarray, filters: Filters, where: str, params: list, limit: int) -> list[tuple[int, float]]:
-    """A set estimated at most INLINE_EXACT_LIMIT palettes ranked exactly; a larger one through the
-    partial indexes of the buckets covering the filter (:mod:`archive.palette_indexes`: its
-    classification, or the one or two periods of its years), one iterative scan each, merged; else
-    through the method's index. A scan that stops short of ``limit``: the set ranked exactly."""
-    if estimated_rows(*estimate_condition(filters)) > INLINE_EXACT_LIMIT:
-        buckets = palette_indexes.covering(
-            year_from=filters.year_from, year_to=filters.year_to, classification=filters.classification,
-            institution=filters.institution, max_age=INDEX_SECONDS)
-        if buckets:
+    """Through the partial indexes of the buckets covering the filter (:mod:`archive.palette_indexes`:
+    its classification, or the one or two periods holding its years: one iterative scan each,
+    merged), else through the method's index, when the set is large enough for that (WALK_FACTOR);
+    else, or when a scan comes back short of ``limit``, the set ranked exactly."""
+    estimate = estimated_rows(*estimate_condition(filters))
+    buckets = palette_indexes.covering(
+        year_from=filters.year_from, year_to=filters.year_to, classification=filters.classification,
+        institution=filters.institution, max_age=INDEX_SECONDS)
+    if buckets:
+        if estimate * estimate >= WALK_FACTOR * sum(rows for _, rows in buckets):
             hits = _bucket_hits(query, limit, where, params, [b for b, _ in buckets])
             if hits is not None:
                 PATHS[f"{buckets[0][0].kind} index" + (f" x {len(buckets)}" if len(buckets) > 1 else "")] += 1
                 return hits
-        else:
-            hits = _index_hits(query, limit, where, params, max_scan_tuples=INLINE_MAX_SCAN_TUPLES)
-            if len(hits) >= limit:
-                PATHS["method index"] += 1
-                return hits
+    elif estimate * estimate >= WALK_FACTOR * _method_rows():
+        hits = row_index_hits(query, limit, where, params)
+        if len(hits) >= limit:
+            PATHS["method index"] += 1
+            return hits
     PATHS["exact"] += 1
     return _exact_where(query, where, params, limit)
+
+
+def _method_rows() -> int:
+    """The palettes the method's index holds (its reltuples: the planner's figure)."""
+    return filter_indexes.indexed_rows(vectors.index_name(PALETTES, colour.METHOD), max_age=INDEX_SECONDS)
+
+
+def row_index_hits(query: np.ndarray, limit: int, where: str, params: list, bucket=None) -> list[tuple[int, float]]:
+    """The iterative scan with the row filter ``where`` through the method's HNSW index, or with
+    ``bucket`` (:class:`archive.palette_indexes.Bucket`) through the bucket's (its predicate stated
+    literally, for the planner to take it). Read in the index's order (``through_index``): else,
+    for a set of some thousands, the planner may read it through the GiST index on the years, or
+    all rows, and sort them (years 1600-1620 of 300k: 36 ms of backend CPU that way)."""
+    condition = where
+    if bucket is not None:  # a literal value: a % in it is no placeholder
+        condition = bucket.condition().replace("%", "%%") + " AND " + where
+    rows = vectors.nearest(PALETTES, colour.METHOD, query, dim=colour.SIGNATURE_DIM, limit=limit,
+                           ef_search=min(1000, max(EF_SEARCH, 2 * limit)), columns=("artwork_id",), where=condition,
+                           params=params, iterative="relaxed_order", max_scan_tuples=INLINE_MAX_SCAN_TUPLES,
+                           through_index=True)
+    return [(int(r[2]), 1.0 - float(r[1])) for r in rows]
 
 
 def _bucket_hits(query: np.ndarray, limit: int, where: str, params: list, buckets) -> list[tuple[int, float]] | None:
@@ -216,8 +241,7 @@ def _bucket_hits(query: np.ndarray, limit: int, where: str, params: list, bucket
     part of the set may be small, or the scan stopped at INLINE_MAX_SCAN_TUPLES: not told apart)."""
     best: dict[int, float] = {}
     for bucket in buckets:
-        condition = bucket.condition().replace("%", "%%")  # a literal value: a % in it is no placeholder
-        hits = _index_hits(query, limit, f"{condition} AND {where}", params, max_scan_tuples=INLINE_MAX_SCAN_TUPLES)
+        hits = row_index_hits(query, limit, where, params, bucket)
         if len(hits) < limit:
             return None
         for artwork_id, similarity in hits:  # a work dated across two periods is in both

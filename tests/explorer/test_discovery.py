@@ -483,17 +483,19 @@ def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exac
     settings.PALETTE_FILTER_INDEX_MAX_SHARE = 0.9
     settings.PALETTE_PERIOD_YEARS = 50
     monkeypatch.setattr(filter_indexes, "_seen", {})  # this test's indexes go with its transaction
-    monkeypatch.setattr(colour_search, "INLINE_EXACT_LIMIT", 0)  # else these few palettes are ranked exactly
+    monkeypatch.setattr(colour_search, "WALK_FACTOR", 0)  # else these few palettes are ranked exactly
 
     rows = list(ArtworkPalette.objects.filter(artwork_id__in=palettes).values_list(
         "artwork_id", "year_start", "year_end", "classification"))
-    # The buckets counted here from the rows: periods of 50 years the years overlap, classifications.
+    # The buckets counted here from the rows: the periods of 50 years (starting every 25) the years
+    # overlap, the classifications.
     expected: dict = {}
     for _, start, end, classification in rows:
         if start is not None:
             lo, hi = min(start, end or start), max(start, end or start)
-            for p in range(lo // 50 * 50, hi // 50 * 50 + 1, 50):
-                expected[palette_indexes.Bucket("period", p)] = expected.get(palette_indexes.Bucket("period", p), 0) + 1
+            for p in range((lo - 49) // 25 * 25, hi + 1, 25):
+                if p + 49 >= lo:
+                    expected[palette_indexes.Bucket("period", p)] = expected.get(palette_indexes.Bucket("period", p), 0) + 1
         expected[palette_indexes.Bucket("classification", classification)] = expected.get(
             palette_indexes.Bucket("classification", classification), 0) + 1
     in_range = {b: n for b, n in expected.items() if limit <= n <= 0.9 * len(rows)}
@@ -528,6 +530,9 @@ def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exac
             assert [a for a, _ in hits] == [a for a, _ in exact], filters
             assert np.allclose([s for _, s in hits], [s for _, s in exact], atol=1e-6)
             sqls.append((path, [q["sql"] for q in captured.captured_queries if "<=>" in q["sql"] and "hits AS" in q["sql"]]))
+    with connection.cursor() as cursor:  # the scans' planner setting went with them (this test's transaction)
+        cursor.execute("SHOW enable_sort")
+        assert cursor.fetchone()[0] == "on"
     # The planner takes the bucket's index (its predicate stated literally), not the method's.
     method_index = vectors.index_name(colour.PALETTES, colour.METHOD)
     for path, knn in sqls[:: len(queries)]:
