@@ -271,7 +271,7 @@ def ranking_before(query, where: str, params: list, limit: int = 48):
     return colour_search._exact_where(query, where, params, limit)
 
 
-def measure_colour(samples: int, seed: int) -> dict:
+def measure_colour(samples: int, seed: int, only: set[str] | None = None) -> dict:
     """Per filter: p50/p95 wall and backend CPU per query of the search (explorer.colours.search)
     and of its ranking alone, beside the ranking without the filter indexes (before them), the
     previous way (filters checked by a look-up per candidate, ranking_by_lookup) and the two ways
@@ -299,6 +299,7 @@ def measure_colour(samples: int, seed: int) -> dict:
             ways["rows exact"] = lambda q: colour_search._exact_where(q.vector, where, params, 48)
             ways["rows method index"] = lambda q: colour_search.row_index_hits(q.vector, 48, where, params)
         row = {"share": share}
+        ways = {way: fn for way, fn in ways.items() if only is None or way in only}
         for way, fn in ways.items():
             paths = colour_search.PATHS.copy()
             cpu0 = backend.seconds()
@@ -617,6 +618,9 @@ def main() -> int:
                              "exact lists by brute force (faster for large sets; a path-only build then skips the palettes)")
     parser.add_argument("--parts", default="colour,timeline,path,stage",
                         help="what to measure, comma-separated (default all); without path no embeddings are built")
+    parser.add_argument("--colour-ways", default="",
+                        help="colour: the ways to time besides search, comma-separated (ranking, ranking before, lookup, "
+                             "rows exact, rows method index; default all)")
     parser.add_argument("--keep-filter-indexes", action="store_true",
                         help="measure colour search with the palette filter indexes there are (build none)")
     args = parser.parse_args()
@@ -642,7 +646,8 @@ def main() -> int:
     if "colour" in parts:
         if not args.keep_filter_indexes:
             ensure_palette_filter_indexes()
-        colour_results = measure_colour(args.samples, args.seed)
+        colour_results = measure_colour(args.samples, args.seed,
+                                        set(args.colour_ways.split(",")) | {"search"} if args.colour_ways else None)
         worst = max(colour_results, key=lambda k: colour_results[k]["search"][1])
         colour_p95 = colour_results[worst]["search"][1]
         lines.append(("colour_search_p95_ms", colour_p95, 50, colour_p95 <= 50))
