@@ -19,7 +19,7 @@ Detectors:
 - ``haar``: OpenCV's Haar cascades shipped in opencv-python-headless (frontal ``alt2`` plus the
   profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3;
 - ``mtcnn``: MTCNN from facenet-pytorch (weights inside its wheel, MIT; workers/ml/mtcnn.py), the
-  stage's ``FACE_DETECTOR=mtcnn``: faces down to 20 px, third-stage score >= the stage's
+  stage's ``FACE_DETECTOR=mtcnn`` (its default since 2026-12-07): faces down to 20 px, third-stage score >= the stage's
   ``FACE_MTCNN_THRESHOLD`` (0.85; 0.9 and 0.95 before), dlib's landmarks found in its boxes as the stage does;
 - ``hog+mtcnn0``/``hog+mtcnn1``: both, HOG at upsampling 0/1, an MTCNN box kept where no HOG box
   overlaps it (IoU >= 0.3) (the stage's ``FACE_DETECTOR=hog+mtcnn``);
