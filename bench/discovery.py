@@ -21,7 +21,8 @@ Then times, through the explorer's own code (:mod:`explorer.colours`, :mod:`expl
   by the neighbours stage's own ``process`` (resumable, kept while --n/--seed match), or with
   ``--graph exact`` by the bench's shortcut for large sets: the exact K nearest of the stored
   vectors by brute force, in the stage's row format, checked against pgvector's exact ranking on
-  a sample (a path-only exact build skips the palettes and the embedding HNSW index); then the
+  a sample (a path-only exact build skips the palettes and the embedding HNSW index), or with
+  ``--graph descent`` by nearest-neighbour descent (approximate, for a million works); then the
   graph's landmark distances (``workers.landmarks``, as the stage's finish computes them): p50/p95
   wall and CPU per path (client + PostgreSQL backend), works expanded, works per path, share
   found; the same without the landmarks (straight-line estimate) on the first --straight-samples
@@ -36,7 +37,7 @@ database so that two runs of different parts do not rebuild each other's.
 
 Usage: nice -n 10 .venv/bin/python bench/discovery.py [--n 100000] [--samples 100] [--rebuild]
        [--parts colour,timeline,path,stage] [--path-only] [--baseline-samples 30] [--straight-samples 30]
-       [--graph stage|exact] [--db bench_discovery]
+       [--graph stage|exact|descent] [--db bench_discovery]
 """
 from __future__ import annotations
 
@@ -421,12 +422,14 @@ def exact_lists(unit: np.ndarray, k: int):
     return ids, dists
 
 
-def build_graph_exact(n: int) -> dict:
+def build_graph_exact(n: int, method: str = "exact") -> dict:
     """The bench's shortcut for large synthetic sets: the stored kNN graph written from the exact
     nearest neighbours of the stored vectors (brute force over every pair, ~10x faster here than
     the stage's HNSW look-ups at 100k), in the stage's row format. The lists are the true K nearest
     (the stage's HNSW look-ups find nearly the same, ef_search 64); checked against pgvector's own
-    exact ranking (a sequential scan, no index) on a sample of works."""
+    exact ranking (a sequential scan, no index) on a sample of works. ``method="descent"``: the
+    lists by nearest-neighbour descent instead (:mod:`bench.knn_graph`; brute force is O(n^2), hours
+    at a million), approximate as the stage's are, its recall against brute force printed."""
     from django.db import connection
     from django.utils import timezone
 
@@ -440,11 +443,21 @@ def build_graph_exact(n: int) -> dict:
     t0 = time.time()
     stored = stored_vectors(model.pk, n)
     unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
-    log(f"graph (exact): {n:,} vectors read in {time.time() - t0:.0f}s")
-    t1 = time.time()
-    ids, dists = exact_lists(unit, stage.K)
-    knn_s = time.time() - t1
-    log(f"graph (exact): brute-force {stage.K} nearest of {n:,} works in {knn_s:.0f}s")
+    log(f"graph ({method}): {n:,} vectors read in {time.time() - t0:.0f}s")
+    t1, c1 = time.time(), time.process_time()
+    if method == "descent":
+        from bench import knn_graph
+
+        ids, dists = knn_graph.descent_lists(unit, stage.K)
+        knn_s = time.time() - t1
+        graph_recall = knn_graph.recall(unit, ids)
+        log(f"graph (descent): {stage.K} nearest of {n:,} works in {knn_s:.0f}s wall, {time.process_time() - c1:.0f}s CPU "
+            f"(this process); recall@{stage.K} against brute force on 200 works {graph_recall:.3f}")
+    else:
+        ids, dists = exact_lists(unit, stage.K)
+        knn_s = time.time() - t1
+        graph_recall = 1.0
+        log(f"graph (exact): brute-force {stage.K} nearest of {n:,} works in {knn_s:.0f}s")
     ArtworkNeighbours.objects.filter(model_id=model.pk).delete()
     now = timezone.now()
     for start in range(0, n, 50_000):
@@ -469,9 +482,9 @@ def build_graph_exact(n: int) -> dict:
         cur.execute("VACUUM ANALYZE archive_artworkneighbours")
         cur.execute("SELECT pg_total_relation_size('archive_artworkneighbours')")
         size_bytes = cur.fetchone()[0]
-    out = {"graph_n": n, "graph_s": round(wall), "graph_method": "exact", "knn_s": round(knn_s),
-           "graph_mb": round(size_bytes / 2**20), "exact_check": f"{agree}/{total}"}
-    log(f"graph (exact): {n:,} works in {wall:.0f}s; table + indexes {out['graph_mb']} MB; the lists of 5 sampled works agree with "
+    out = {"graph_n": n, "graph_s": round(wall), "graph_method": method, "knn_s": round(knn_s),
+           "graph_mb": round(size_bytes / 2**20), "exact_check": f"{agree}/{total}", "graph_recall": round(graph_recall, 4)}
+    log(f"graph ({method}): {n:,} works in {wall:.0f}s; table + indexes {out['graph_mb']} MB; the lists of 5 sampled works agree with "
         f"pgvector's exact ranking on {agree}/{total} neighbours")
     with connection.cursor() as cur:
         cur.execute("INSERT INTO bench_meta VALUES ('graph', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -613,9 +626,10 @@ def main() -> int:
                         help="pairs for the stored-graph path without the landmark distances (straight-line estimate; 0: skip)")
     parser.add_argument("--path-only", action="store_true", help="measure only the path (skip colour and the palette stage)")
     parser.add_argument("--db", default=DB_NAME, help=f"bench database (default {DB_NAME})")
-    parser.add_argument("--graph", choices=["stage", "exact"], default="stage",
-                        help="how the bench writes the stored kNN graph: the neighbours stage's HNSW look-ups (default), or the "
-                             "exact lists by brute force (faster for large sets; a path-only build then skips the palettes)")
+    parser.add_argument("--graph", choices=["stage", "exact", "descent"], default="stage",
+                        help="how the bench writes the stored kNN graph: the neighbours stage's HNSW look-ups (default), the "
+                             "exact lists by brute force (faster for large sets; a path-only build then skips the palettes), "
+                             "or nearest-neighbour descent (approximate, for a million works)")
     parser.add_argument("--parts", default="colour,timeline,path,stage",
                         help="what to measure, comma-separated (default all); without path no embeddings are built")
     parser.add_argument("--colour-ways", default="",
@@ -637,7 +651,7 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     meta = current_meta()
     embeddings = "path" in parts
-    palettes = not (parts == {"path"} and args.graph == "exact")
+    palettes = not (parts == {"path"} and args.graph != "stage")
     if (args.rebuild or meta is None or meta.get("n") != args.n or meta.get("seed") != args.seed
             or (embeddings and not meta.get("embeddings", True)) or (palettes and not meta.get("palettes", True))):
         meta = build(args.n, args.seed, embeddings=embeddings, palettes=palettes, embed_index=palettes)
@@ -656,7 +670,7 @@ def main() -> int:
         megabytes = timeline["all"]["bytes"] / 1e6 * 1_000_000 / max(1, timeline["all"]["points"])
         lines.append(("timeline_payload_mb_per_1m", megabytes, 25, megabytes <= 25))
     if "path" in parts:
-        build_graph_exact(args.n) if args.graph == "exact" else build_graph(args.n)
+        build_graph(args.n) if args.graph == "stage" else build_graph_exact(args.n, args.graph)
         build_landmarks()
         path_results = measure_path(args.samples, args.seed, args.n)
         if args.straight_samples:

@@ -19,14 +19,16 @@ Detectors:
 - ``haar``: OpenCV's Haar cascades shipped in opencv-python-headless (frontal ``alt2`` plus the
   profile cascade on the image and its mirror; Intel/BSD-3 licence), minNeighbors 3;
 - ``mtcnn``: MTCNN from facenet-pytorch (weights inside its wheel, MIT; workers/ml/mtcnn.py), the
-  stage's ``FACE_DETECTOR=mtcnn``: faces down to 20 px, third-stage score >= the stage's
+  stage's ``FACE_DETECTOR=mtcnn`` (its default since 2026-12-07): faces down to 20 px, third-stage score >= the stage's
   ``FACE_MTCNN_THRESHOLD`` (0.85; 0.9 and 0.95 before), dlib's landmarks found in its boxes as the stage does;
 - ``hog+mtcnn0``/``hog+mtcnn1``: both, HOG at upsampling 0/1, an MTCNN box kept where no HOG box
   overlaps it (IoU >= 0.3) (the stage's ``FACE_DETECTOR=hog+mtcnn``);
 - MTCNN's threshold, mirror pass and stage thresholds are the stage's ``FACE_MTCNN_*`` settings
   (0.85, on, 0.4/0.5/0.5); a ``-mirror`` / ``-nomirror`` suffix (``hog+mtcnn1-nomirror``) sets the
   mirror pass (the mirror image searched too, its boxes merged with the image's, one per face), and
-  ``-s<P>:<R>:<O>`` the stage thresholds (``hog+mtcnn1-s0.5:0.6:0.5``, the stage's before).
+  ``-s<P>:<R>:<O>`` the stage thresholds (``hog+mtcnn1-s0.5:0.6:0.5``, the stage's before);
+- every detector keeps faces at least the stage's ``FACE_MIN_HEIGHT`` high (20 px in the derivative);
+  a ``-h<N>`` suffix sets it (``hog+mtcnn1-h0`` keeps every box, as the stage did before).
 
 The default is chosen as the best F1 among detectors whose seconds per image is within the budget
 (``--budget``, 1.0 s). Detections are cached per detector and image in ``--cache`` (default
@@ -141,7 +143,12 @@ def make_detector(name: str):
 
     # Suffixes: ``-s<P>:<R>:<O>`` MTCNN's three stage thresholds, ``-mirror`` / ``-nomirror`` its
     # mirror pass on / off; what no suffix names is the stage's FACE_MTCNN_* setting.
-    stages = None
+    stages = height = None
+    if "-h" in name:
+        name, _, rest = name.partition("-h")
+        value, _, tail = rest.partition("-")
+        height = int(value)
+        name = name + ("-" + tail if tail else "")
     if "-s" in name:
         name, _, rest = name.partition("-s")
         values, _, tail = rest.partition("-")
@@ -155,8 +162,8 @@ def make_detector(name: str):
         kind, upsample = "hog+mtcnn", int(name[len("hog+mtcnn"):])
     else:
         kind, upsample = name[:3], int(name[3:])
-    backend = (DlibFaceBackend(kind, upsample, mtcnn_mirror=mirror, mtcnn_stage_thresholds=stages) if "mtcnn" in kind
-               else DlibFaceBackend(kind, upsample))
+    backend = (DlibFaceBackend(kind, upsample, mtcnn_mirror=mirror, mtcnn_stage_thresholds=stages, min_face_height=height)
+               if "mtcnn" in kind else DlibFaceBackend(kind, upsample, min_face_height=height))
 
     def detect(arr):
         return [(*d.box, d.score) for d in backend.detect(arr)]

@@ -60,9 +60,12 @@ def raw_detector(name: str):
 
         options = mtcnn_options(name)
         flip = options.pop("flip")
+        light = options.pop("light")
         mtcnn = MtcnnDetector(threshold=min(0.5, options["stage_thresholds"][2]), **options)
 
         def detect(arr):
+            if light is not None:
+                arr = light(arr)
             if not flip:
                 return [(*box, score) for box, score in mtcnn(arr)]
             width = arr.shape[1]
@@ -78,15 +81,23 @@ def mtcnn_options(name: str) -> dict:
     factor (``f``), the P-/R-/O-net stage thresholds (``p``/``r``/``o``; the third stage's is
     also the lowest score recorded), the mirror pass beside the image's (``mirror``) or the
     mirror image alone, boxes mapped back (``flip``: to be merged with another run's boxes at
-    scoring time); what is not named stays the stage's."""
+    scoring time), the image's contrast raised first (``clahe``: ``face_light.equalise``) or
+    its gamma (``g0.6``: ``face_light.brighten``; the time to do so is in the CPU seconds); what
+    is not named stays the stage's."""
     from workers.ml import mtcnn
 
-    options = {"min_face": mtcnn.DEFAULT_MIN_FACE, "factor": mtcnn.DEFAULT_FACTOR, "mirror": False, "flip": False}
+    from workers.ml import face_light
+
+    options = {"min_face": mtcnn.DEFAULT_MIN_FACE, "factor": mtcnn.DEFAULT_FACTOR, "mirror": False, "flip": False, "light": None}
     stages = list(mtcnn.STAGE_THRESHOLDS)
     for part in (name.split("_")[1:]):
         key, value = part[:1], part[1:]
         if part in ("mirror", "flip"):
             options[part] = True
+        elif part == "clahe":
+            options["light"] = face_light.equalise
+        elif key == "g":
+            options["light"] = lambda arr, gamma=float(value): face_light.brighten(arr, gamma)
         elif key == "m":
             options["min_face"] = int(value)
         elif key == "f":

@@ -356,9 +356,9 @@ LABEL_STATS_SAMPLE = env_int("LABEL_STATS_SAMPLE", 10_000)
 # --- Faces and the doppelganger page (docs/faces.md) ---------------------------------------------
 # The registered face model the stage stores and the page matches against.
 FACE_MODEL = os.environ.get("FACE_MODEL", "dlib-resnet-v1")
-# The stage's detector (hog, cnn, mtcnn or hog+mtcnn: HOG's faces plus MTCNN's others), the
+# The stage's detector (mtcnn, hog, cnn or hog+mtcnn: HOG's faces plus MTCNN's others), the
 # derivative it searches and HOG's/CNN's upsampling (chosen on the painted-faces test set, docs/faces.md).
-FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "hog+mtcnn")
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "mtcnn")
 FACE_DERIVATIVE_SIZE = env_int("FACE_DERIVATIVE_SIZE", 1024)
 FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
 # MTCNN's final score threshold, whether it searches the mirror image too, and its three stages'
@@ -366,6 +366,9 @@ FACE_UPSAMPLE = env_int("FACE_UPSAMPLE", 1)
 FACE_MTCNN_THRESHOLD = env_float("FACE_MTCNN_THRESHOLD", 0.85)
 FACE_MTCNN_MIRROR = env_bool("FACE_MTCNN_MIRROR", True)
 FACE_MTCNN_STAGE_THRESHOLDS = os.environ.get("FACE_MTCNN_STAGE_THRESHOLDS", "0.4,0.5,0.5")
+# Faces lower than this many pixels in the derivative searched are not kept, whatever the detector
+# (a face that small gives no usable descriptor; 0 keeps every box).
+FACE_MIN_HEIGHT = env_int("FACE_MIN_HEIGHT", 20)
 # Folder of dlib's .dat model files (empty: the face_recognition_models package's).
 FACE_MODELS_DIR = os.environ.get("FACE_MODELS_DIR", "")
 # What computes dlib's 128-d descriptors: "torch" (the same network and weights through PyTorch,

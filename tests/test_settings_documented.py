@@ -48,9 +48,10 @@ def test_the_settings_have_the_defaults_the_docs_give():
     assert (settings.LABEL_TOP_K, settings.LABEL_BATCH_SIZE, settings.LABEL_THRESHOLD) == (20, 2000, None)
     assert (settings.LABEL_THRESHOLD_PERCENTILE, settings.LABEL_STATS_SAMPLE) == (95.0, 10_000)
     assert (settings.FACE_MODEL, settings.FACE_DETECTOR, settings.FACE_DERIVATIVE_SIZE, settings.FACE_UPSAMPLE) == (
-        "dlib-resnet-v1", "hog+mtcnn", 1024, 1)
+        "dlib-resnet-v1", "mtcnn", 1024, 1)
     assert (settings.FACE_MTCNN_THRESHOLD, settings.FACE_MTCNN_MIRROR, settings.FACE_MTCNN_STAGE_THRESHOLDS) == (
         0.85, True, "0.4,0.5,0.5")
+    assert settings.FACE_MIN_HEIGHT == 20
     assert (settings.DOPPELGANGER_DETECTOR, settings.DOPPELGANGER_MAX_BYTES, settings.DOPPELGANGER_MAX_PIXELS) == (
         "hog", 8 * 1024 * 1024, 40_000_000)
     assert settings.EMBED_INDEX_AFTER_LOAD == 20_000

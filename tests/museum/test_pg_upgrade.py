@@ -108,7 +108,9 @@ def test_pg16_folder_is_upgraded_without_loss(old_server_package, capfd):
         with pg_upgrade.running_server(POSTGRES_BIN_PATH, pgdata) as sock:
             assert _psql(sock, "postgres", _CHECKSUM) == before
             assert _psql(sock, "postgres", "SELECT count(*) FROM django_migrations") == migrations_before
-            assert _psql(sock, "postgres", "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == "0.8.2"
+            # Restored as the server's pgvector (0.8.5: museum/pgvector_build.py), from 0.6.2 before.
+            assert _psql(sock, "postgres", "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == _psql(
+                sock, "postgres", "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'") == "0.8.5"
             assert _psql(sock, "second", "SELECT count(*), max(body) FROM notes") == "300|" + _psql(
                 sock, "second", "SELECT max(md5(i::text)) FROM generate_series(1, 300) i"
             )

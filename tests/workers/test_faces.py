@@ -186,7 +186,7 @@ def test_faces_command_runs_the_stage_through_the_job_machinery(shared_data, aic
         app.conf.task_always_eager = eager
     job = Job.objects.filter(kind="faces").latest("created_at")
     assert job.state == Job.State.DONE and job.done == 2 and job.failed == 0
-    assert job.params["size"] == ml.DEFAULT_DERIVATIVE_SIZE and job.params["detector"] == ml.DEFAULT_DETECTOR == "hog+mtcnn"
+    assert job.params["size"] == ml.DEFAULT_DERIVATIVE_SIZE and job.params["detector"] == ml.DEFAULT_DETECTOR == "mtcnn"
     assert set(FaceScan.objects.values_list("artwork_id", flat=True)) == {a.pk for a in arts}
     assert Face.objects.filter(artwork__in=arts).count() >= 2
     # "missing" mode now has nothing to do, including for artworks without faces.

@@ -3,7 +3,7 @@
 The one backend today is dlib's ResNet face recogniser (``dlib-resnet-v1``) with the real model
 files shipped by the ``face_recognition_models`` package: the HOG frontal-face detector (built
 into dlib), the CNN detector ``mmod_human_face_detector.dat``, MTCNN (facenet-pytorch) or HOG and
-MTCNN together (``hog+mtcnn``, the stage's default), the 5-point shape
+MTCNN together (``hog+mtcnn``); MTCNN alone is the stage's default, the 5-point shape
 predictor and ``dlib_face_recognition_resnet_model_v1.dat``. Distances between descriptors are
 Euclidean; dlib's same-person threshold is 0.6.
 
@@ -41,9 +41,15 @@ DETECTORS = ("hog", "cnn", "mtcnn", "hog+mtcnn")
 MERGE_IOU = 0.3
 
 # Detection settings chosen by measurement on the AIC paintings (see docs/faces.md).
-DEFAULT_DETECTOR = "hog+mtcnn"  # HOG at DEFAULT_UPSAMPLE, then MTCNN (workers/ml/mtcnn.py)
+DEFAULT_DETECTOR = "mtcnn"  # MTCNN on the image and its mirror (workers/ml/mtcnn.py); hog+mtcnn adds HOG first
 DEFAULT_DERIVATIVE_SIZE = 1024
 DEFAULT_UPSAMPLE = 1
+# Faces lower than this (px, in the image searched: the stage's derivative) are not kept
+# (FACE_MIN_HEIGHT). The 150 px chip the descriptor is computed on would be an upscaled blur of
+# a few pixels, useless for the doppelganger match; it is also MTCNN's smallest face searched
+# (mtcnn.DEFAULT_MIN_FACE), whose box regression still returns smaller boxes, and the painted-faces
+# test set's own lower bound for a face ("about 20 px high or more").
+DEFAULT_MIN_HEIGHT = 20
 
 MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",
@@ -85,6 +91,14 @@ def face_settings() -> dict:
         "size": int(setting("FACE_DERIVATIVE_SIZE", DEFAULT_DERIVATIVE_SIZE)),
         "upsample": int(setting("FACE_UPSAMPLE", DEFAULT_UPSAMPLE)),
     }
+
+
+def min_height() -> int:
+    """The lowest face kept, in pixels of the image searched (``FACE_MIN_HEIGHT``; 0 keeps all)."""
+    value = int(setting("FACE_MIN_HEIGHT", DEFAULT_MIN_HEIGHT))
+    if value < 0:
+        raise ValueError(f"FACE_MIN_HEIGHT must be 0 or more, got {value!r}")
+    return value
 
 
 def mtcnn_settings() -> dict:
@@ -206,7 +220,7 @@ class DlibFaceBackend(FaceBackend):
 
     def __init__(self, detector: str = DEFAULT_DETECTOR, upsample: int = DEFAULT_UPSAMPLE, model_path: Path | None = None,
                  *, model_id: str = MODEL_ID, mtcnn_threshold: float | None = None, mtcnn_mirror: bool | None = None,
-                 mtcnn_stage_thresholds: tuple | None = None):
+                 mtcnn_stage_thresholds: tuple | None = None, min_face_height: int | None = None):
         import dlib
 
         self.model_id = model_id
@@ -216,6 +230,8 @@ class DlibFaceBackend(FaceBackend):
         self._dlib = dlib
         self.detector = detector
         self.upsample = int(upsample)
+        # Faces lower than this are dropped from every detector's boxes (FACE_MIN_HEIGHT unless given).
+        self.min_height = min_height() if min_face_height is None else int(min_face_height)
         self._hog = dlib.get_frontal_face_detector() if detector in ("hog", "hog+mtcnn") else None
         self._cnn = dlib.cnn_face_detection_model_v1(str(path / MODEL_FILES["cnn"])) if detector == "cnn" else None
         # MTCNN (facenet-pytorch, workers/ml/mtcnn.py) finds the boxes; dlib's landmarks and
@@ -265,12 +281,12 @@ class DlibFaceBackend(FaceBackend):
                 found = [(d.rect, d.confidence) for d in self._cnn(arr, times)]
             detections = []
             for rect, score in found:
-                shape = self._landmarks(arr, rect)
-                points = tuple((float(p.x), float(p.y)) for p in shape.parts())
                 left, top = max(0, rect.left()), max(0, rect.top())
                 right, bottom = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
-                if right - left < 2 or bottom - top < 2:
+                if right - left < 2 or bottom - top < max(2, self.min_height):
                     continue
+                shape = self._landmarks(arr, rect)
+                points = tuple((float(p.x), float(p.y)) for p in shape.parts())
                 detections.append(Detection((left, top, right - left, bottom - top), float(score), points))
         detections.sort(key=lambda d: (-d.area, d.box))
         return detections
@@ -394,7 +410,8 @@ def get_backend(model_id: str | None = None, *, detector: str | None = None, ups
     detector = detector or conf["detector"]
     # MTCNN's settings only where it runs: a malformed FACE_MTCNN_* leaves HOG (the doppelganger's) alone.
     key = (entry.model_id, detector, conf["upsample"] if upsample is None else int(upsample),
-           str(setting("FACE_MODELS_DIR", "")), tuple(sorted(mtcnn_settings().items())) if "mtcnn" in detector else ())
+           str(setting("FACE_MODELS_DIR", "")), tuple(sorted(mtcnn_settings().items())) if "mtcnn" in detector else (),
+           min_height())
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:

@@ -32,7 +32,8 @@ STAGE_THRESHOLDS = (0.4, 0.5, 0.5)
 DEFAULT_MIN_FACE = 20
 # The image pyramid's scale step (facenet-pytorch's default 0.709: each level 0.709x the last).
 DEFAULT_FACTOR = 0.709
-# Boxes of the image and of its mirror overlapping this much (IoU) are one face (the better score kept).
+# Boxes of the image and of its mirror overlapping this much (IoU) are one face: the better score
+# is kept, and the face's box is the mean of the two passes' boxes (see ``fuse``).
 MIRROR_NMS_IOU = 0.3
 
 
@@ -100,11 +101,34 @@ class MtcnnDetector:
                 left, top = max(0, round(float(x1))), max(0, round(float(y1)))
                 right, bottom = min(width, round(float(x2))), min(height, round(float(y2)))
                 if right - left >= 2 and bottom - top >= 2:
-                    out.append(((left, top, right - left, bottom - top), float(prob)))
+                    out.append(((left, top, right - left, bottom - top), float(prob), mirrored))
         out.sort(key=lambda item: -item[1])
         if self.mirror:
-            out = suppress(out, MIRROR_NMS_IOU)
-        return out
+            return fuse(out, MIRROR_NMS_IOU)
+        return [(box, score) for box, score, _ in out]
+
+
+def fuse(found: list, overlap: float) -> list:
+    """One box per face from the image's and the mirror image's ``[((x, y, w, h), score, mirrored)]``
+    sorted best first: greedy non-maximum suppression at IoU >= ``overlap`` as :func:`suppress`,
+    but a kept box that the other pass also found (its best box overlapping it that much) becomes
+    the mean of the two boxes. Each pass's box is that pass's regression of the same face, so
+    their mean is the better estimate of where the face lies; the score kept is the better one."""
+    kept = []
+    for box, score, mirrored in found:
+        for group in kept:
+            if _iou(box, group[0]) >= overlap:
+                if mirrored != group[2] and group[3] is None:
+                    group[3] = box
+                break
+        else:
+            kept.append([box, score, mirrored, None])
+    out = []
+    for box, score, _, other in kept:
+        if other is not None:
+            box = tuple(round((a + b) / 2) for a, b in zip(box, other))
+        out.append((box, score))
+    return out
 
 
 def suppress(found: list, overlap: float) -> list:
