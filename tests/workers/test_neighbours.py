@@ -5,6 +5,8 @@ works through the rows that list them), bad items and refusals, and the backfill
 Celery worker process."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from django.conf import settings
@@ -153,7 +155,12 @@ def test_the_backfill_runs_on_a_real_worker_in_batches_and_resumes(aic_dir, redi
         assert not backfill.batches.exclude(state=JobBatch.State.DONE).exists()
         model_id = backfill.params["model_id"]
         check_lists(model_id)
-        assert not landmarks.stale(model_id)  # the job's finish on the worker wrote the landmark distances
+        # The job's finish on the worker writes the landmark distances once its DONE has committed
+        # (transaction.on_commit): they may land a moment after the state this test waited for.
+        deadline = time.monotonic() + 120
+        while landmarks.stale(model_id) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not landmarks.stale(model_id)
         lost = [a.pk for a in arts[::4]]
         ArtworkNeighbours.objects.filter(artwork_id__in=lost).delete()
         kept = {r.artwork_id: r.computed_at for r in ArtworkNeighbours.objects.all()}
