@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/face_detect_combos.py --cache /tmp/a.json,/tmp/b.j
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,8 +24,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from face_detect import load_truth  # noqa: E402
-from face_detect_sweep import prf, union  # noqa: E402
+from face_detect_sweep import load_scored, prf, union  # noqa: E402
 
 from workers.ml.mtcnn import MIRROR_NMS_IOU, suppress  # noqa: E402
 
@@ -39,12 +37,7 @@ def main() -> None:
     parser.add_argument("--cache", required=True, help="the sweep's box caches, comma-separated")
     parser.add_argument("--budget", type=float, default=1.0)
     args = parser.parse_args()
-    raw = {}
-    for path in args.cache.split(","):
-        raw.update(json.loads(Path(path).read_text()))
-    data = load_truth()
-    truth = {k: v["faces"] for k, v in data["images"].items()}
-    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
+    raw, data, truth, plain = load_scored(args.cache)
     keys = sorted(k for k in truth if all(k in raw.get(n, {}) for n in ("hog1", "mtcnn")))
 
     def kept(name, key, t):

@@ -21,18 +21,15 @@ Usage: .venv/bin/python bench/face_detect_filters.py --cache /tmp/face_detect_sw
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from face_detect import load_truth  # noqa: E402
-from face_detect_sweep import prf, union  # noqa: E402
+from face_detect_sweep import load_scored, prf, union  # noqa: E402
 
 from workers.ml.faces import iou  # noqa: E402
 from workers.ml.mtcnn import MIRROR_NMS_IOU, fuse, suppress  # noqa: E402
@@ -58,12 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", required=True, help="the sweep's box caches, comma-separated")
     args = parser.parse_args()
-    raw = {}
-    for path in args.cache.split(","):
-        raw.update(json.loads(Path(path).read_text()))
-    data = load_truth()
-    truth = {k: v["faces"] for k, v in data["images"].items()}
-    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
+    raw, data, truth, plain = load_scored(args.cache)
     keys = sorted(k for k in truth if all(k in raw.get(n, {}) for n in ("hog1", IMAGE, MIRROR)))
     # Boxes are in original pixels; the stage's derivative is the painting fitted in 1024 px.
     scale = {k: max(1.0, max(data["images"][k]["size"]) / 1024) for k in keys}

@@ -132,6 +132,23 @@ def prf(per_image: dict, truth: dict, keys=None) -> tuple:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def load_scored(cache: str) -> tuple[dict, dict, dict, set]:
+    """The sweep's recorded boxes from ``cache`` (paths, comma-separated; later files win) and the
+    test set: (raw boxes by set-up, the set's data, faces per painting, paintings not marked crowd)."""
+    import json
+    from pathlib import Path
+
+    from face_detect import load_truth
+
+    raw = {}
+    for path in cache.split(","):
+        raw.update(json.loads(Path(path).read_text()))
+    data = load_truth()
+    truth = {k: v["faces"] for k, v in data["images"].items()}
+    plain = {k for k, v in data["images"].items() if not v.get("crowd")}
+    return raw, data, truth, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None)

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from archive.models import ArtworkPalette
+from tests.explorer.sql_plans import plan_of
 
 pytestmark = pytest.mark.django_db
 
@@ -450,17 +451,6 @@ def test_timeline_dates_outside_the_data_are_a_clear_400(client, archive):
 
 
 # --- colour search within filters through the partial indexes of their buckets ---------------------
-def _plan(sql: str) -> str:
-    """EXPLAIN of ``sql`` with sequential scans and sorts priced out: on a few dozen rows a scan
-    and sort is cheaper than any index; priced out, which HNSW index the statement lets the
-    planner take is what shows."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("EXPLAIN " + sql)
-        return "\n".join(r[0] for r in cursor.fetchall())
 
 
 def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exact_ranking(palettes, archive, settings,
@@ -538,7 +528,7 @@ def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exac
     for path, knn in sqls[:: len(queries)]:
         assert knn, path
         for sql in knn:
-            plan = _plan(sql)
+            plan = plan_of(sql)
             assert "Index Scan using " + method_index + "_" in plan and f"Index Scan using {method_index} " not in plan + " ", plan
     # A window across more periods: the method's index (or, short of a page, exact), same answer.
     wide = Filters(year_from=first, year_to=first + 149)

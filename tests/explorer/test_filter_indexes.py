@@ -19,6 +19,7 @@ from archive.models import Artwork, ArtworkEmbedding, EmbeddingModel
 from explorer import search, similar
 from explorer.search import Filters
 from tests.archive.test_halfvec import DIM, clustered_vectors
+from tests.explorer.sql_plans import plan_of
 
 # 1,200 works: "Big" 600, "Mid" 300, "Small" 60, the rest (240) without an institution.
 N = 1200
@@ -79,18 +80,6 @@ def test_only_institutions_in_range_get_an_index_and_ensure_is_idempotent(indexe
     assert filter_indexes.indexed_works(model.pk, "Mid", max_age=0) == 0
 
 
-def plan_of(sql: str) -> str:
-    """EXPLAIN of ``sql`` with sequential scans and sorts priced out: on these few hundred rows a
-    scan and sort is cheaper than any index (and the planner rightly takes it); priced out, which
-    of the two ordered paths (the model's HNSW index or the institution's) the predicate lets the
-    planner take is what shows."""
-    from django.db import transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("EXPLAIN " + sql)
-        return "\n".join(r[0] for r in cursor.fetchall())
 
 
 def _sql_of(call) -> list[str]:
