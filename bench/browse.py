@@ -248,7 +248,7 @@ def build_vectors(model, n_vectors: int, seed: int, intrinsic_dim: int) -> float
     return hnsw_s
 
 
-def synthetic_vectors(count: int, seed: int, intrinsic_dim: int = 32) -> np.ndarray:
+def synthetic_vectors(count: int, seed: int, intrinsic_dim: int = 32, out: np.ndarray | None = None) -> np.ndarray:
     """Clustered unit vectors standing in for image embeddings: 2,000 cluster centres.
 
     ``intrinsic_dim`` k > 0 (default 32): the clusters live in a random k-dimensional subspace of
@@ -258,11 +258,13 @@ def synthetic_vectors(count: int, seed: int, intrinsic_dim: int = 32) -> np.ndar
     ``intrinsic_dim`` 0: isotropic noise around the centres in all 512 dimensions, the worst case
     for any approximate index: a point's ~500 cluster-mates are all at almost the same distance
     (1st and 50th neighbour differ by ~0.01 in cosine), so "the 10 nearest" is nearly arbitrary."""
+    # ``out``: a (count, 512) float32 array to fill (a memory map, for archives larger than RAM
+    # allows twice over); the same values either way.
     rng = np.random.default_rng(seed)
     k = intrinsic_dim or DIM
     basis = np.linalg.qr(rng.standard_normal((DIM, k)))[0].T.astype(np.float32) if intrinsic_dim else None
     centres = rng.standard_normal((2000, k)).astype(np.float32)
-    out = np.empty((count, DIM), dtype=np.float32)
+    out = np.empty((count, DIM), dtype=np.float32) if out is None else out
     for start in range(0, count, 100_000):
         stop = min(count, start + 100_000)
         c = rng.integers(0, len(centres), stop - start)

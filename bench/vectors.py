@@ -28,7 +28,8 @@ measured sizes. Ends with BENCH lines (targets: the issue's, at 1M; here checked
 size measured).
 
 Usage: nice -n 10 .venv/bin/python bench/vectors.py [--sizes 100000,300000] [--queries 200] [--no-baseline]
-       [--halfvec-only] [--reuse] [--database NAME] [--build-only]
+       [--schemes halfvec,two-phase | --halfvec-only] [--reuse] [--database NAME] [--build-only]
+       [--maintenance-work-mem 2GB] [--memmap-above 2000000]
 """
 from __future__ import annotations
 
@@ -54,6 +55,59 @@ FILTERS = {"f0.1": (0, 1), "f1": (1, 11), "f10": (11, 111), "f50": (111, 611)}
 # Table + HNSW bytes per artwork of the float32 layout (vector + vector_cosine_ops), measured by
 # this bench's baseline on 2026-12-03 (docs/perf/vectors.md); the ratio's denominator without --baseline.
 FLOAT32_BYTES = 5463
+# Above this many artworks the bench's float32 copy of the vectors (for the exact answers) is a
+# memory map under var/bench/ instead of RAM (--memmap-above): at 4M it is 8 GB, which with the
+# server's shared buffers and the index build's memory did not fit this 24 GB machine.
+MEMMAP_ABOVE = 2_000_000
+# Rows of the copy scored at a time by the exact answers (200 queries x 100,000 rows: 80 MB).
+EXACT_CHUNK = 100_000
+SCHEMES = ("halfvec", "two-phase")
+
+
+def vectors_for(n: int, seed: int, intrinsic_dim: int) -> np.ndarray:
+    """The bench's synthetic vectors (bench.browse.synthetic_vectors), in RAM or, above
+    MEMMAP_ABOVE, in a memory-mapped file (written afresh: the same values)."""
+    from bench.browse import synthetic_vectors
+
+    if n <= MEMMAP_ABOVE:
+        return synthetic_vectors(n, seed, intrinsic_dim)
+    folder = ROOT / "var" / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"vectors-{n}-{seed}-{intrinsic_dim}.f32"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, DIM))
+    synthetic_vectors(n, seed, intrinsic_dim, out=out)
+    out.flush()
+    log(f"vectors: {n:,} x {DIM} float32 memory-mapped at {path} ({path.stat().st_size / 2**30:.1f} GiB)")
+    return out
+
+
+def release(matrix: np.ndarray) -> None:
+    """Drop the bench's copy of the vectors (and its file, when memory-mapped)."""
+    path = getattr(matrix, "filename", None)
+    del matrix
+    if path:
+        Path(path).unlink(missing_ok=True)
+
+
+def exact_top(queries: np.ndarray, matrix: np.ndarray, k: int, members: np.ndarray | None = None) -> list[set[int]]:
+    """The ids (row + 1) of the ``k`` rows of ``matrix`` nearest each query by cosine (unit vectors),
+    among the rows ``members`` (sorted positions) when given; scored EXACT_CHUNK rows at a time, so
+    that a memory-mapped matrix is read once and never copied whole."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(matrix), EXACT_CHUNK):
+        stop = min(len(matrix), start + EXACT_CHUNK)
+        rows = np.arange(start, stop) if members is None else members[np.searchsorted(members, start):np.searchsorted(members, stop)]
+        if not len(rows):
+            continue
+        block = np.asarray(matrix[start:stop]) if members is None else np.asarray(matrix[start:stop])[rows - start]
+        scores = np.concatenate([best_scores, queries @ block.T], axis=1)
+        ids = np.concatenate([best_ids, np.broadcast_to(rows + 1, (len(queries), len(rows)))], axis=1)
+        if scores.shape[1] > k:
+            keep = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            scores, ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
+        best_scores, best_ids = scores, ids
+    return [set(row.tolist()) for row in best_ids]
 
 
 
@@ -76,17 +130,19 @@ def reuse(n: int, seed: int, intrinsic_dim: int):
         return None
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM archive_artworkembedding WHERE model_id = %s", [model.pk])
-        if cur.fetchone()[0] != n or not vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk):
+        if cur.fetchone()[0] != n or not (vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk)
+                                          or vectors.index_exists(vectors.ARTWORK_EMBEDDINGS, model.pk, binary=True)):
             return None
-    return model, synthetic_vectors(n, seed, intrinsic_dim), vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk), 0.0, 0.0
+    return model, vectors_for(n, seed, intrinsic_dim), vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk), 0.0, 0.0
 
 
-def build(n: int, seed: int, intrinsic_dim: int):
+def build(n: int, seed: int, intrinsic_dim: int, halfvec_index: bool = True):
+    """Load ``n`` artworks and their embeddings; with ``halfvec_index`` build the model's halfvec
+    HNSW index (without: the two-phase scheme's index is built next, by two_phase_index)."""
     from django.db import connection
 
     from archive import vectors
     from archive.models import EmbeddingModel
-    from bench.browse import synthetic_vectors
     from workers.ml.registry import activate
 
     cur = connection.cursor()
@@ -106,7 +162,7 @@ def build(n: int, seed: int, intrinsic_dim: int):
     cur.execute("SELECT setval(pg_get_serial_sequence('archive_artwork', 'id'), %s)", [n])
     model = EmbeddingModel.objects.create(key="bench-vectors-512", arch="synthetic", dim=DIM, untrained=True)
     activate(model)
-    matrix = synthetic_vectors(n, seed, intrinsic_dim)
+    matrix = vectors_for(n, seed, intrinsic_dim)
     log(f"artworks: {n:,} rows in {time.time() - t0:.0f}s")
     t1 = time.time()
     ids = np.arange(1, n + 1, dtype=np.int64)
@@ -121,10 +177,12 @@ def build(n: int, seed: int, intrinsic_dim: int):
     log(f"embeddings: {n:,} x {DIM} halfvec loaded in {load_s:.0f}s")
     cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
     cur.execute("SET max_parallel_maintenance_workers = 2")
-    t2 = time.time()
-    index = vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
-    hnsw_s = time.time() - t2
-    log(f"HNSW (halfvec_cosine_ops, m=16, ef_construction=64) in {hnsw_s:.0f}s")
+    index, hnsw_s = None, 0.0
+    if halfvec_index:
+        t2 = time.time()
+        index = vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
+        hnsw_s = time.time() - t2
+        log(f"HNSW (halfvec_cosine_ops, m=16, ef_construction=64) in {hnsw_s:.0f}s")
     cur.execute("VACUUM ANALYZE archive_artworkembedding")
     cur.execute("VACUUM ANALYZE archive_artwork")
     return model, matrix, index, load_s, hnsw_s
@@ -142,7 +200,7 @@ def two_phase_index(model) -> tuple[str, float]:
         t = time.time()
         name = vectors.ensure_binary_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
         build_s = time.time() - t
-        cur.execute(f"DROP INDEX {vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk)}")
+        cur.execute(f"DROP INDEX IF EXISTS {vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk)}")
     return name, build_s
 
 
@@ -256,7 +314,7 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
     # cores busy for a while after a product, which on this 2-core machine kept the PostgreSQL
     # backend waiting (interleaved at 300,000 under load 6: similar look-up p50 10.8 ms right
     # after a product, 7.8 ms without; server CPU 1.4-1.9 ms either way).
-    truths = [set((np.argsort(-scores)[:10] + 1).tolist()) for scores in (Q @ matrix.T)]
+    truths = exact_top(Q, matrix, 10)
     wall, cpu, recall = [], [], []
     for q, truth in zip(Q, truths):
         s0, t0 = server(), time.perf_counter()
@@ -268,11 +326,10 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
     out["filters"] = []
     for name, filters, members in filter_sets(n):
         within = filters.apply(search.base_queryset())
-        sub = matrix[members]
         wall, cpu, counts, recall = [], [], [], []
         want = min(100, len(members))
         asked = Q[: max(20, queries // 4)]
-        truths = [set((members[np.argsort(-scores)[:want]] + 1).tolist()) for scores in (asked @ sub.T)]
+        truths = exact_top(asked, matrix, want, members)
         before = similar.PATHS.copy()
         for q, truth in zip(asked, truths):
             s0, t0 = server(), time.perf_counter()
@@ -313,7 +370,8 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
 def report(n, mode, load_s, index_s, st, m, rows) -> None:
     rows[(n, mode)] = (st, m)
     s = m["similar"]
-    print(f"n={n:,} {mode}: load {load_s:.0f}s, index {index_s:.0f}s; bytes/artwork table {st['table']:.0f} + index "
+    resident = (st["hnsw"] + st["institution"]) * n / 2**20  # what keeps every vector index in memory
+    print(f"n={n:,} {mode}: load {load_s:.0f}s, index {index_s:.0f}s; vector indexes {resident:,.0f} MB; bytes/artwork table {st['table']:.0f} + index "
           f"{st['hnsw']:.0f} + institution indexes {st['institution']:.0f} = {st['vectors_index']:.0f} (btree indexes "
           f"{st['btree']:.0f}); similar p50 {s['p50']:.1f} ms p95 {s['p95']:.1f} ms (server CPU mean {s['cpu_mean']:.1f} ms) "
           f"recall@10 {s['recall']:.3f}; load {os.getloadavg()[0]:.1f}", flush=True)
@@ -331,7 +389,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--intrinsic-dim", type=int, default=32)
     parser.add_argument("--no-baseline", action="store_true", help="skip the float32 storage baseline")
-    parser.add_argument("--halfvec-only", action="store_true", help="skip the two-phase (binary-quantized) index")
+    parser.add_argument("--halfvec-only", action="store_true", help="skip the two-phase (binary-quantized) index (--schemes halfvec)")
+    parser.add_argument("--schemes", default=",".join(SCHEMES),
+                        help="the index schemes measured per size, comma-separated: halfvec (HNSW on halfvec), two-phase "
+                             "(HNSW on binary-quantized vectors + exact re-rank); two-phase alone builds no halfvec index")
+    parser.add_argument("--memmap-above", type=int, default=MEMMAP_ABOVE,
+                        help="keep the bench's float32 copy of the vectors in a memory-mapped file under var/bench/ above this size")
     parser.add_argument("--database", default=DB_NAME, help=f"the bench database (default {DB_NAME}); a size kept for --reuse")
     parser.add_argument("--build-only", action="store_true", help="load and index the archive, measure nothing (for --reuse)")
     parser.add_argument("--reuse", action="store_true",
@@ -340,7 +403,11 @@ def main() -> int:
                         help="maintenance_work_mem of the index builds (keep the graph in memory: ~1.4 kB a vector)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    schemes = {"halfvec"} if args.halfvec_only else set(args.schemes.split(","))
+    if not schemes or schemes - set(SCHEMES):
+        parser.error(f"--schemes: one or more of {', '.join(SCHEMES)}")
     globals()["MAINTENANCE_WORK_MEM"] = args.maintenance_work_mem
+    globals()["MEMMAP_ABOVE"] = args.memmap_above
 
     os.environ["DATABASE_URL"] = bench_url(args.database)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "museum.settings")
@@ -368,27 +435,32 @@ def main() -> int:
         built = reuse(n, args.seed, args.intrinsic_dim) if args.reuse else None
         if built:
             log("reusing the archive of the previous run (load and build times not measured)")
-        model, matrix, index, load_s, hnsw_s = built or build(n, args.seed, args.intrinsic_dim)
+        model, matrix, index, load_s, hnsw_s = built or build(n, args.seed, args.intrinsic_dim,
+                                                              halfvec_index="halfvec" in schemes)
         if args.build_only:
+            if "halfvec" not in schemes:
+                index, _ = two_phase_index(model)
             log(f"built {n:,}; bytes/artwork {storage(index, n)}")
+            release(matrix)
             continue
         classify_prints()
-        own, own_s = institution_indexes(model)
         if i == 0 and not args.no_baseline:
             baseline = float32_baseline(model, n)
             log(f"float32 baseline: table {baseline['table']:.0f} B + HNSW {baseline['hnsw']:.0f} B per artwork "
                 f"(HNSW build {baseline['hnsw_s']:.0f}s)")
-        st = storage(index, n, own)
-        report(n, "halfvec HNSW", load_s, hnsw_s, st, measure(model, matrix, args.queries, args.seed), rows)
-        if args.halfvec_only:
-            del matrix
+        if "halfvec" in schemes:
+            own, own_s = institution_indexes(model)
+            st = storage(index, n, own)
+            report(n, "halfvec HNSW", load_s, hnsw_s, st, measure(model, matrix, args.queries, args.seed), rows)
+        if "two-phase" not in schemes:
+            release(matrix)
             continue
         index, bq_s = two_phase_index(model)
         log(f"binary-quantized HNSW (bit_hamming_ops) in {bq_s:.0f}s; halfvec index dropped")
         own, own_s = institution_indexes(model)  # the halfvec ones replaced by binary-quantized ones
         st = storage(index, n, own)
         report(n, "two-phase", load_s, bq_s, st, measure(model, matrix, args.queries, args.seed), rows)
-        del matrix
+        release(matrix)
     n = sizes[-1]
     results = []
     for mode in ("halfvec HNSW", "two-phase"):
