@@ -439,7 +439,8 @@ def main() -> int:
                                                               halfvec_index="halfvec" in schemes)
         if args.build_only:
             if "halfvec" not in schemes:
-                index, _ = two_phase_index(model)
+                index, bq_s = two_phase_index(model)
+                log(f"binary-quantized HNSW (bit_hamming_ops) in {bq_s:.0f}s")
             log(f"built {n:,}; bytes/artwork {storage(index, n)}")
             release(matrix)
             continue
