@@ -8,7 +8,9 @@ migration leaves the indexes out and search keeps to whole words. The indexes ar
 """
 from __future__ import annotations
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
+
+from . import extensions
 
 INDEXES = {"artwork_title_trgm": "title", "artwork_creator_trgm": "creator"}
 MIN_CHARS = 3  # a trigram index cannot narrow a shorter pattern
@@ -17,18 +19,11 @@ _ready: dict[str, bool] = {}
 
 
 def create_indexes(schema_editor) -> bool:
-    """Create pg_trgm (when the server offers it) and the trigram indexes. False when unavailable."""
+    """Create pg_trgm (when the server offers it) and the trigram indexes. False when unavailable
+    (or this role may not create the extension: whole-word search only)."""
+    if not extensions.ensure(schema_editor.connection, "pg_trgm"):
+        return False
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT installed_version IS NOT NULL FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        row = cursor.fetchone()
-        if row is None:
-            return False
-        if not row[0]:
-            try:
-                with transaction.atomic(using=schema_editor.connection.alias):  # a savepoint
-                    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            except DatabaseError:  # no right to create extensions here: whole-word search only
-                return False
         for name, column in INDEXES.items():
             cursor.execute(f'CREATE INDEX IF NOT EXISTS {name} ON archive_artwork USING gin (upper("{column}") gin_trgm_ops)')
     return True

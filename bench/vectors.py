@@ -123,7 +123,6 @@ def reuse(n: int, seed: int, intrinsic_dim: int):
 
     from archive import vectors
     from archive.models import EmbeddingModel
-    from bench.browse import synthetic_vectors
 
     model = EmbeddingModel.objects.filter(key="bench-vectors-512").first()
     if model is None:

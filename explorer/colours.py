@@ -151,7 +151,11 @@ def _conditions(filters: Filters, *, exact: bool) -> tuple[str, list] | None:
         parts.append("(year_end >= %s OR (year_end IS NULL AND year_start >= %s))")
         params += [filters.year_from, filters.year_from]
     if exact and filters.year_to is not None:
-        parts.append("year_start <= %s")
+        # + 0: not an index condition. The range above bounds the read from both ends (with the
+        # classification or institution: the GiST index on both, archive migration 0031); a b-tree
+        # on (method, classification or institution, year_start) would list every earlier year for
+        # a bitmap AND (years 1500-1501 at 1M: 164,515 entries, 19 of the exact ranking's 28 ms).
+        parts.append("year_start + 0 <= %s")
         params.append(filters.year_to)
     if filters.institution:
         parts.append("institution = %s")

@@ -32,7 +32,9 @@ class ArtworkPalette(models.Model):
         constraints = [models.UniqueConstraint(fields=["artwork", "method"], name="palette_artwork_method_unique")]
         # The exact ranking of a small filtered set reads its rows through these (the vector is on
         # the row, so no second look-up), and through the GiST index on the years as a range
-        # (palette_years_range, made by migration 0025: an expression Django does not model here).
+        # (palette_years_range, made by migration 0026: an expression Django does not model here),
+        # and where the server has btree_gist through GiST indexes on the classification or the
+        # institution with that range (migration 0031: both filters read from one index).
         indexes = [
             models.Index(fields=["method", "classification", "year_start"], name="palette_method_class_years"),
             models.Index(fields=["method", "institution", "year_start"], name="palette_method_inst_years"),

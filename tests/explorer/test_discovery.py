@@ -556,3 +556,48 @@ def test_colour_within_filters_walks_the_index_of_its_bucket_and_equals_the_exac
     call_command("vector_filter_indexes", stdout=out)
     assert f"0 built, 0 kept, {len(outcome.built)} dropped" in out.getvalue()
     assert not filter_indexes.existing_with("archive_artworkpalette", [method_index + "_"])
+
+
+def test_exact_colour_ranking_reads_a_classification_or_institution_and_years_from_one_index(palettes, archive):
+    """A small set within a classification (or an institution) and years is read through the
+    GiST index on both (migration 0031), years alone through the years' range: never a bitmap AND
+    with a b-tree listing every earlier year; the ranking holds exactly the filtered works."""
+    from collections import Counter
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from explorer import colours as colour_search
+    from explorer.search import Filters, base_queryset
+
+    rows = list(ArtworkPalette.objects.filter(artwork_id__in=palettes, year_start__isnull=False).values_list(
+        "year_start", "classification", "institution"))
+    classification = Counter(c for _, c, _ in rows if c).most_common(1)[0][0]
+    institution = Counter(i for _, _, i in rows if i).most_common(1)[0][0]
+    years = sorted(y for y, _, _ in rows)
+    window = {"year_from": years[len(years) // 4], "year_to": years[3 * len(years) // 4]}
+    cases = {"palette_class_years_range": Filters(classification=classification.lower(), **window),
+             "palette_inst_years_range": Filters(institution=institution, **window),
+             "palette_years_range": Filters(**window)}
+    query = colour_search.parse("#c03020,#1f3a80", "70,30")
+    for index, filters in cases.items():
+        where, params = colour_search.row_condition(filters)
+        with CaptureQueriesContext(connection) as captured:
+            hits = colour_search._exact_where(query.vector, where, params, 1000)
+        sql = captured.captured_queries[-1]["sql"]
+        # On a few hundred rows every index on the range costs alike: each case is planned with the
+        # other two range indexes gone (this test's transaction), the b-trees left as the rivals.
+        with connection.cursor() as cursor:
+            cursor.execute("SAVEPOINT plan")
+            for other in set(cases) - {index}:
+                cursor.execute(f"DROP INDEX {other}")
+            plan = plan_of(sql)
+            cursor.execute("ROLLBACK TO SAVEPOINT plan")
+        assert f"Index Scan using {index} " in plan or f"Index Scan on {index} " in plan, plan
+        assert "BitmapAnd" not in plan, plan
+        cond = next(line for line in plan.splitlines() if "Index Cond" in line)
+        assert "int4range" in cond and ("classification" in cond) == bool(filters.classification), plan
+        assert ("institution" in cond) == bool(filters.institution), plan
+        expected = set(filters.apply(base_queryset()).filter(pk__in=palettes).values_list("pk", flat=True))
+        assert expected and {a for a, _ in hits} == expected, filters
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
