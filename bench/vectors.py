@@ -118,7 +118,7 @@ def exact_top(queries: np.ndarray, matrix: np.ndarray, k: int, members: np.ndarr
 
 def reuse(n: int, seed: int, intrinsic_dim: int):
     """The archive a previous run left (``--reuse``), when it has ``n`` embeddings and its halfvec
-    HNSW index: (model, matrix, index, 0, 0); else None."""
+    (or binary-quantized) HNSW index: (model, matrix, halfvec index name, 0, 0); else None."""
     from django.db import connection
 
     from archive import vectors
