@@ -330,15 +330,18 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
     server = ServerClock()
     out = {}
+    # Every exact ranking is computed before any query is timed: numpy's BLAS threads keep the
+    # cores busy for a while after a product, which on this 2-core machine kept the PostgreSQL
+    # backend waiting (interleaved at 300,000 under load 6: similar look-up p50 10.8 ms right
+    # after a product, 7.8 ms without; server CPU 1.4-1.9 ms either way); and reading a
+    # memory-mapped copy (8 GB at 4M) would push the database's pages out of the OS cache.
+    truths = exact_top(Q, matrix, 10)
+    sets = [(name, filters, members, exact_top(Q[: max(20, queries // 4)], matrix, min(100, len(members)), members))
+            for name, filters, members in filter_sets(n)]
     t = time.time()
     read = warm_caches(["archive_artworkembedding", "archive_artwork"])
     log(f"caches: {read / 2**30:.1f} GiB of the embedding and artwork tables and their indexes read in {time.time() - t:.0f} s")
     similar.nearest_artworks(model, Q[0], limit=10)  # warm the connection
-    # Every exact ranking is computed before any query is timed: numpy's BLAS threads keep the
-    # cores busy for a while after a product, which on this 2-core machine kept the PostgreSQL
-    # backend waiting (interleaved at 300,000 under load 6: similar look-up p50 10.8 ms right
-    # after a product, 7.8 ms without; server CPU 1.4-1.9 ms either way).
-    truths = exact_top(Q, matrix, 10)
     wall, cpu, recall = [], [], []
     for q, truth in zip(Q, truths):
         s0, t0 = server(), time.perf_counter()
@@ -348,12 +351,11 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
         recall.append(len(truth & {a for a, _ in hits}) / 10)
     out["similar"] = {"p50": pct(wall, 50), "p95": pct(wall, 95), "cpu_mean": float(np.mean(cpu)), "recall": float(np.mean(recall))}
     out["filters"] = []
-    for name, filters, members in filter_sets(n):
+    for name, filters, members, truths in sets:
         within = filters.apply(search.base_queryset())
         wall, cpu, counts, recall = [], [], [], []
         want = min(100, len(members))
         asked = Q[: max(20, queries // 4)]
-        truths = exact_top(asked, matrix, want, members)
         before = similar.PATHS.copy()
         for q, truth in zip(asked, truths):
             s0, t0 = server(), time.perf_counter()
