@@ -144,7 +144,7 @@ def two_phase_above() -> int:
     """Rows of one model from which its artworks are searched in two phases (VECTOR_TWO_PHASE_ABOVE)."""
     from django.conf import settings
 
-    return int(getattr(settings, "VECTOR_TWO_PHASE_ABOVE", 1_000_000))
+    return int(getattr(settings, "VECTOR_TWO_PHASE_ABOVE", 10_000_000))
 
 
 def ensure_artwork_index(model_id: int, dim: int) -> str:

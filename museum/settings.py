@@ -433,7 +433,7 @@ EXPLORER_STATS_SECONDS = env_int("EXPLORER_STATS_SECONDS", 300)
 EXPLORER_EF_SEARCH = env_int("EXPLORER_EF_SEARCH", 128)
 EXPLORER_EXACT_KNN_LIMIT = env_int("EXPLORER_EXACT_KNN_LIMIT", 15_000)
 EXPLORER_MAX_SCAN_TUPLES = env_int("EXPLORER_MAX_SCAN_TUPLES", 100_000)
-VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 1_000_000)
+VECTOR_TWO_PHASE_ABOVE = env_int("VECTOR_TWO_PHASE_ABOVE", 10_000_000)
 VECTOR_RERANK_CANDIDATES = env_int("VECTOR_RERANK_CANDIDATES", 200)
 # A partial HNSW index per institution holding at least this many of a model's works and at most
 # this share of them (archive.filter_indexes; docs/perf/vectors.md for where the limits come from).
