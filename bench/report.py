@@ -46,14 +46,14 @@ Not settled: embedding from object storage with 20 ms per request at >= 0.9 of t
 server on the same cores the wall ratios swing with the load (0.69-1.14); the worker's CPU per image
 from S3 is within a tenth of the local folder's. The Embedding sections say what was measured.
 
-Met at 1M on a quiet AVX-512 host, not on this AMD one, not beyond: the vector targets
+Met at 1M (quiet machine, warm caches), not beyond: the vector targets
 (`bench/vectors.py`, issue 14). On 2026-12-04 (Intel, AVX-512) at 1,000,000 artworks: similar
 artworks p95 4.4 ms at recall@10 0.979, every filter p95 at most 24.2 ms with all 100 matches, 2,688
-bytes per artwork (0.492 of float32). On 2026-12-08 on the 2-core AMD EPYC machine (no AVX-512) the
-same code: p95 11.7 ms at recall 0.993 (5.5 ms of server CPU), filters at most 40.5 ms. The curve
-to 4M for both schemes: halfvec recall@10 0.920 at `ef_search` 128 (0.949 at 320) and p95 30-52 ms;
-two-phase slower and less exact at every size (0.987 / 0.952 / 0.896 at 1M / 2M / 4M), so it is now
-the default only from 10M. The Vectors section has the runs and what they say about 10M.
+bytes per artwork (0.492 of float32). On 2026-12-08 on the 2-core AMD EPYC machine (no AVX-512),
+buffers warm: p95 5.4 ms at recall 0.993 with the default `ef_search` 128, 3.4 ms at 0.992 with
+96; filters at most 37.4 ms. The curve to 4M for both schemes: halfvec recall@10 0.920 at
+`ef_search` 128 (0.949 at 320) and p95 30-52 ms; two-phase's recall falls faster (0.987 / 0.952 /
+0.896 at 1M / 2M / 4M), so it is now the default only from 10M. The Vectors section has the runs and what they say about 10M.
 
 Met at 1M since 2026-12-07: the path between two artworks within 300 ms p95 (issue 18): 245 ms
 wall (237 ms CPU) on a quiet machine with warm caches, every random pair found, on a kNN graph made
