@@ -33,8 +33,8 @@ def bench_url(db_name: str) -> str:
 
 def warm_caches(tables) -> int:
     """Read the files of ``tables`` and all their indexes once into the operating system's cache,
-    as a server that has been answering for a while has them (a bench run starts the embedded
-    server afresh, and a build of other data may have pushed them out). Returns the bytes read;
+    as a server that has been answering for a while has them (a bench run may find the embedded
+    server just started, and a build of other data may have pushed them out). Returns the bytes read;
     0 when the data folder is not readable from here (another host: nothing warmed)."""
     from django.db import connection
 
