@@ -290,9 +290,7 @@ def measure_colour(samples: int, seed: int, only: set[str] | None = None) -> dic
     queries = [random_query(rng) for _ in range(samples)]
     backend = ServerClock()
     results = {}
-    t = time.time()
-    read = warm_caches(["archive_artworkpalette", "archive_artwork"])
-    log(f"caches: {read / 2**30:.1f} GiB of the palette and artwork tables and their indexes read in {time.time() - t:.0f} s")
+    warm_caches(["archive_artworkpalette", "archive_artwork"])
     # Untimed first: 10 searches of every case, so that the first case timed does not pay alone for
     # reading the indexes into the caches after the build (a serving server has them there).
     for given, _ in COLOUR_CASES.values():

@@ -135,9 +135,9 @@ def reuse(n: int, seed: int, intrinsic_dim: int):
     return model, vectors_for(n, seed, intrinsic_dim), vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk), 0.0, 0.0
 
 
-def build(n: int, seed: int, intrinsic_dim: int, halfvec_index: bool = True):
-    """Load ``n`` artworks and their embeddings; with ``halfvec_index`` build the model's halfvec
-    HNSW index (without: the two-phase scheme's index is built next, by two_phase_index)."""
+def build(n: int, seed: int, intrinsic_dim: int, with_halfvec: bool = True):
+    """Load ``n`` artworks and their embeddings; ``with_halfvec``: build the model's halfvec HNSW
+    index (without: the two-phase scheme's index is built next, by two_phase_index)."""
     from django.db import connection
 
     from archive import vectors
@@ -174,14 +174,8 @@ def build(n: int, seed: int, intrinsic_dim: int, halfvec_index: bool = True):
         })
     load_s = time.time() - t1
     log(f"embeddings: {n:,} x {DIM} halfvec loaded in {load_s:.0f}s")
-    cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
-    cur.execute("SET max_parallel_maintenance_workers = 2")
-    index, hnsw_s = None, 0.0
-    if halfvec_index:
-        t2 = time.time()
-        index = vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
-        hnsw_s = time.time() - t2
-        log(f"HNSW (halfvec_cosine_ops, m=16, ef_construction=64) in {hnsw_s:.0f}s")
+    hnsw_s = halfvec_index(model) if with_halfvec else 0.0
+    index = vectors.index_name(vectors.ARTWORK_EMBEDDINGS, model.pk) if with_halfvec else None
     cur.execute("VACUUM ANALYZE archive_artworkembedding")
     cur.execute("VACUUM ANALYZE archive_artwork")
     return model, matrix, index, load_s, hnsw_s
@@ -200,12 +194,10 @@ def halfvec_index(model) -> float:
         binary = vectors.binary_index_name(vectors.ARTWORK_EMBEDDINGS, model.pk)
         cur.execute(f"DROP INDEX IF EXISTS {binary}")
         vectors._forget_index(binary)  # the searches' cached answer (explorer.similar.two_phase)
-        cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
-        cur.execute("SET max_parallel_maintenance_workers = 2")
-        t = time.time()
-        vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
-        build_s = time.time() - t
-    log(f"HNSW (halfvec_cosine_ops, m=16, ef_construction=64) in {build_s:.0f}s; binary-quantized index dropped")
+    t = time.time()
+    vectors.ensure_hnsw_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
+    build_s = time.time() - t
+    log(f"HNSW (halfvec_cosine_ops, m=16, ef_construction=64) in {build_s:.0f}s")
     return build_s
 
 
@@ -216,8 +208,6 @@ def two_phase_index(model) -> tuple[str, float]:
     from archive import vectors
 
     with connection.cursor() as cur:
-        cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
-        cur.execute("SET max_parallel_maintenance_workers = 2")
         t = time.time()
         name = vectors.ensure_binary_index(vectors.ARTWORK_EMBEDDINGS, model.pk, DIM)
         build_s = time.time() - t
@@ -252,8 +242,6 @@ def float32_baseline(model, n: int) -> dict:
         cur.execute("CREATE TABLE bench_f32 (id bigint PRIMARY KEY, artwork_id bigint, model_id bigint, vector vector, "
                     "created_at timestamptz) WITH (toast_tuple_target = 8160)")
         cur.execute("INSERT INTO bench_f32 SELECT id, artwork_id, model_id, vector::vector, created_at FROM archive_artworkembedding")
-        cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
-        cur.execute("SET max_parallel_maintenance_workers = 2")
         t = time.time()
         cur.execute(f"CREATE INDEX bench_f32_hnsw ON bench_f32 USING hnsw ((vector::vector({DIM})) vector_cosine_ops) "
                     f"WITH (m = 16, ef_construction = 64) WHERE model_id = {int(model.pk)}")
@@ -272,9 +260,6 @@ def institution_indexes(model) -> tuple[dict, float]:
 
     from archive import filter_indexes
 
-    with connection.cursor() as cur:
-        cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
-        cur.execute("SET max_parallel_maintenance_workers = 2")
     t = time.time()
     outcome = filter_indexes.ensure(model.pk, DIM, progress=log)
     build_s = time.time() - t
@@ -338,9 +323,7 @@ def measure(model, matrix: np.ndarray, queries: int, seed: int) -> dict:
     truths = exact_top(Q, matrix, 10)
     sets = [(name, filters, members, exact_top(Q[: max(20, queries // 4)], matrix, min(100, len(members)), members))
             for name, filters, members in filter_sets(n)]
-    t = time.time()
-    read = warm_caches(["archive_artworkembedding", "archive_artwork"])
-    log(f"caches: {read / 2**30:.1f} GiB of the embedding and artwork tables and their indexes read in {time.time() - t:.0f} s")
+    warm_caches(["archive_artworkembedding", "archive_artwork"])
     similar.nearest_artworks(model, Q[0], limit=10)  # warm the connection
     wall, cpu, recall = [], [], []
     for q, truth in zip(Q, truths):
@@ -450,6 +433,9 @@ def main() -> int:
         pgvector = cur.fetchone()[0]
         cur.execute("SHOW server_version")
         server_version = cur.fetchone()[0]
+        # For every index build of the run (this connection's session): the graph in memory, two workers.
+        cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        cur.execute("SET max_parallel_maintenance_workers = 2")
     from explorer import similar
 
     log(f"PostgreSQL {server_version}, pgvector {pgvector}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
@@ -462,7 +448,7 @@ def main() -> int:
         if built:
             log("reusing the archive of the previous run (load and build times not measured)")
         model, matrix, index, load_s, hnsw_s = built or build(n, args.seed, args.intrinsic_dim,
-                                                              halfvec_index="halfvec" in schemes)
+                                                              with_halfvec="halfvec" in schemes)
         if built and "halfvec" in schemes:
             hnsw_s = halfvec_index(model)  # a kept archive holding only the binary-quantized index
         if args.build_only:
